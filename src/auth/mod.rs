@@ -1,0 +1,284 @@
+//! Authentication: who may log in (an [`Authenticator`], LDAP in production), the tokens they
+//! get ([`jwt`]), and the guards around logins (HTTP Basic parsing, user name checks, the
+//! per-address failure limit and the concurrent-login gate).
+//!
+//! This module decides *whether* a request is authenticated; it never builds HTTP responses
+//! (that is `server`'s job) and never logs a password or a token.
+
+pub mod jwt;
+pub mod ldap;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest user name accepted, in bytes; longer ones are refused before any directory traffic.
+pub const MAX_USERNAME_BYTES: usize = 256;
+
+/// Why a login did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// The credentials were judged and refused (unknown user, wrong group, wrong password:
+    /// deliberately indistinguishable).
+    Rejected,
+    /// The credentials could not be judged: the directory is down, hangs, or fails TLS.
+    /// The text is for the log and the 503 body; it never contains the password.
+    Unavailable(String),
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::Rejected => f.write_str("invalid credentials"),
+            LoginError::Unavailable(why) => write!(f, "the directory could not be asked: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for LoginError {}
+
+/// Checks a user name and password. On success returns the user name as the directory stores
+/// it, which becomes the token's `sub`.
+pub trait Authenticator: Send + Sync {
+    fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError>;
+}
+
+/// Decodes an `Authorization: Basic ...` header into (user, password). `None` for anything
+/// malformed: another scheme, bad base64, no colon, non-UTF-8, an over-long user name or one
+/// with control characters, or an empty password (an "unauthenticated bind" that many
+/// directories accept as success).
+pub fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let bytes = base64_decode(rest.trim())?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (user, password) = text.split_once(':')?;
+    if user.is_empty()
+        || user.len() > MAX_USERNAME_BYTES
+        || user.chars().any(char::is_control)
+        || password.is_empty()
+    {
+        return None;
+    }
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Standard base64 (with or without padding). Small enough to own rather than add a crate.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let n = chunk.len() - 1;
+        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding.
+pub fn base64_encode(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Failed logins per client address in a sliding minute.
+pub struct FailureLimiter {
+    max_per_minute: u32,
+    window: Duration,
+    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+impl FailureLimiter {
+    /// `max_per_minute == 0` disables the limit.
+    pub fn new(max_per_minute: u32) -> Self {
+        FailureLimiter {
+            max_per_minute,
+            window: Duration::from_secs(60),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(seconds to wait)` when `addr` has used up its failures.
+    pub fn check(&self, addr: IpAddr, now: Instant) -> Option<u64> {
+        if self.max_per_minute == 0 {
+            return None;
+        }
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map.get_mut(&addr)?;
+        list.retain(|t| now.duration_since(*t) < self.window);
+        if list.len() < self.max_per_minute as usize {
+            return None;
+        }
+        let oldest = list.first().copied()?;
+        let wait = self.window.saturating_sub(now.duration_since(oldest));
+        Some(wait.as_secs().max(1))
+    }
+
+    pub fn record_failure(&self, addr: IpAddr, now: Instant) {
+        if self.max_per_minute == 0 {
+            return;
+        }
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Bound memory under a flood from many addresses: drop entries that have aged out.
+        if map.len() > 10_000 {
+            map.retain(|_, l| {
+                l.last()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
+        }
+        let list = map.entry(addr).or_default();
+        list.retain(|t| now.duration_since(*t) < self.window);
+        list.push(now);
+    }
+}
+
+/// At most `max` logins in flight; the rest are turned away at once rather than queued, so a
+/// hung directory cannot tie up every worker.
+pub struct LoginGate {
+    max: usize,
+    in_flight: AtomicUsize,
+}
+
+/// Releases its place in the [`LoginGate`] when dropped, on every path.
+pub struct GatePass<'a>(&'a LoginGate);
+
+impl LoginGate {
+    pub fn new(max: usize) -> Self {
+        LoginGate {
+            max: max.max(1),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn try_enter(&self) -> Option<GatePass<'_>> {
+        let prev = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if prev >= self.max {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(GatePass(self))
+    }
+}
+
+impl Drop for GatePass<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip() {
+        for s in ["", "a", "ab", "abc", "abcd", "alice:alice-pw", "ü:p w"] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
+        }
+        assert_eq!(base64_encode(b"alice:alice-pw"), "YWxpY2U6YWxpY2UtcHc=");
+        assert!(base64_decode("a").is_none());
+        assert!(base64_decode("a*bc").is_none());
+    }
+
+    #[test]
+    fn basic_header_parsing() {
+        let h = |s: &str| format!("Basic {}", base64_encode(s.as_bytes()));
+        assert_eq!(
+            parse_basic(&h("alice:pw")),
+            Some(("alice".into(), "pw".into()))
+        );
+        assert_eq!(
+            parse_basic(&h("alice:p:w")),
+            Some(("alice".into(), "p:w".into()))
+        );
+        assert_eq!(
+            parse_basic(&format!("basic {}", base64_encode(b"a:b"))),
+            Some(("a".into(), "b".into()))
+        );
+        assert_eq!(parse_basic(&h("alice:")), None, "empty password");
+        assert_eq!(parse_basic(&h(":pw")), None, "empty user");
+        assert_eq!(parse_basic(&h("alicepw")), None, "no colon");
+        assert_eq!(parse_basic(&h("al\nice:pw")), None, "control character");
+        assert_eq!(
+            parse_basic(&h(&format!("{}:pw", "a".repeat(257)))),
+            None,
+            "too long"
+        );
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic("Basic"), None);
+        assert_eq!(
+            parse_basic(&format!("Basic {}", base64_encode(b"\xff\xfe:pw"))),
+            None,
+            "non-UTF-8"
+        );
+    }
+
+    #[test]
+    fn failure_limiter_window() {
+        let l = FailureLimiter::new(2);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(l.check(a, t0), None);
+        l.record_failure(a, t0);
+        l.record_failure(a, t0 + Duration::from_secs(10));
+        assert_eq!(l.check(a, t0 + Duration::from_secs(20)), Some(40));
+        assert_eq!(l.check(b, t0 + Duration::from_secs(20)), None);
+        assert_eq!(l.check(a, t0 + Duration::from_secs(61)), None);
+        let off = FailureLimiter::new(0);
+        for _ in 0..100 {
+            off.record_failure(a, t0);
+        }
+        assert_eq!(off.check(a, t0), None);
+    }
+
+    #[test]
+    fn login_gate_releases_on_drop() {
+        let g = LoginGate::new(1);
+        let p = g.try_enter().unwrap();
+        assert!(g.try_enter().is_none());
+        drop(p);
+        assert!(g.try_enter().is_some());
+    }
+}

@@ -1,0 +1,1 @@
+//! HAL rendering (in progress).

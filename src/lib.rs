@@ -1,0 +1,17 @@
+//! gitlab-registry-usage-rest: tells the administrators of a GitLab container registry where
+//! their disk space goes, through a secured RESTful HAL API.
+//!
+//! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
+//! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
+//! with [`hal`] renderings of the current snapshot, guarded by [`auth`]. Dependencies point
+//! inward: `snapshot` and `hal` do no I/O at all.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod hal;
+pub mod registry;
+pub mod server;
+pub mod snapshot;
+pub mod state;

@@ -1,0 +1,624 @@
+//! The immutable picture of the registry that the API serves: repositories, their tags, the
+//! blobs each tag refers to, and the sizes derived from them, computed once when the snapshot
+//! is built.
+//!
+//! Also the snapshot's on-disk form (versioned JSON, the state file's contents) as pure
+//! encode/decode functions. This module does no I/O: no files, sockets, clocks or threads, so
+//! the arithmetic can be tested and fuzzed as plain functions.
+//!
+//! Meaning of the numbers (see API-CONTRACT.md): a tag's `size` is the bytes of its distinct
+//! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
+//! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
+//! what it is charged. A repository's numbers are the sums over its tags.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the on-disk form written by [`Snapshot::to_state_json`].
+pub const STATE_VERSION: u32 = 1;
+
+/// One platform of a multi-arch tag (a child of a manifest list / image index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Bytes of this platform's distinct blobs (config and layers).
+    pub size: u64,
+}
+
+/// What a crawl found for one tag: the input to [`Snapshot::build`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagInput {
+    pub name: String,
+    /// The manifest digest the tag points at.
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub media_type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<Platform>,
+    /// Blob digests (config and layers, every platform); duplicates are ignored.
+    pub blobs: Vec<String>,
+}
+
+/// What a crawl found for one repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryInput {
+    pub name: String,
+    /// `None`: the tags could not be read and no earlier data exists.
+    pub tags: Option<Vec<TagInput>>,
+    /// Unix seconds of the first crawl that failed to refresh this repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_since: Option<f64>,
+}
+
+/// Everything needed to build a snapshot: also the state file's contents.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SnapshotInput {
+    /// Unix seconds when the crawl finished.
+    pub timestamp: f64,
+    pub repositories: Vec<RepositoryInput>,
+    /// Blob digest → size in bytes, for every blob any tag refers to.
+    pub blobs: HashMap<String, u64>,
+}
+
+/// A tag with its derived numbers. Blobs are indices into [`Snapshot::blobs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub platforms: Vec<Platform>,
+    pub blobs: Vec<u32>,
+    pub size: u64,
+    pub disk_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repository {
+    pub name: String,
+    /// `None` when the repository was never read successfully; sorted by name otherwise.
+    pub tags: Option<Vec<Tag>>,
+    pub stale_since: Option<f64>,
+    pub size: Option<u64>,
+    pub disk_size: Option<u64>,
+}
+
+impl Repository {
+    pub fn tag(&self, name: &str) -> Option<&Tag> {
+        let tags = self.tags.as_ref()?;
+        tags.binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &tags[i])
+    }
+}
+
+/// One blob of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The immutable snapshot. Repositories are sorted by name (byte order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub timestamp: f64,
+    pub repositories: Vec<Repository>,
+    pub blobs: Vec<Blob>,
+}
+
+/// Why a state file could not be used.
+#[derive(Debug)]
+pub enum StateError {
+    Json(serde_json::Error),
+    Version(u32),
+    MissingBlob {
+        repository: String,
+        tag: String,
+        digest: String,
+    },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Json(e) => write!(f, "not a valid state file: {e}"),
+            StateError::Version(v) => {
+                write!(f, "state file version {v} is not supported (this build reads version {STATE_VERSION})")
+            }
+            StateError::MissingBlob {
+                repository,
+                tag,
+                digest,
+            } => {
+                write!(f, "tag {repository}:{tag} refers to blob {digest}, whose size is not in the state file")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    #[serde(flatten)]
+    input: SnapshotInput,
+}
+
+impl Snapshot {
+    /// Builds the snapshot and all its numbers. Blobs a tag refers to whose size is unknown
+    /// are an error, so a caller cannot silently under-count.
+    pub fn build(input: SnapshotInput) -> Result<Snapshot, StateError> {
+        let SnapshotInput {
+            timestamp,
+            mut repositories,
+            blobs: sizes,
+        } = input;
+        repositories.sort_by(|a, b| a.name.cmp(&b.name));
+        repositories.dedup_by(|a, b| a.name == b.name);
+
+        let mut blob_index: HashMap<String, u32> = HashMap::new();
+        let mut blobs: Vec<Blob> = Vec::new();
+        let mut repos = Vec::with_capacity(repositories.len());
+        for repo in repositories {
+            let tags = match repo.tags {
+                None => None,
+                Some(mut tags) => {
+                    tags.sort_by(|a, b| a.name.cmp(&b.name));
+                    tags.dedup_by(|a, b| a.name == b.name);
+                    let mut out = Vec::with_capacity(tags.len());
+                    for t in tags {
+                        let mut ids = Vec::with_capacity(t.blobs.len());
+                        for d in &t.blobs {
+                            let id = match blob_index.get(d) {
+                                Some(id) => *id,
+                                None => {
+                                    let Some(size) = sizes.get(d) else {
+                                        return Err(StateError::MissingBlob {
+                                            repository: repo.name.clone(),
+                                            tag: t.name.clone(),
+                                            digest: d.clone(),
+                                        });
+                                    };
+                                    let id = blobs.len() as u32;
+                                    blobs.push(Blob {
+                                        digest: d.clone(),
+                                        size: *size,
+                                    });
+                                    blob_index.insert(d.clone(), id);
+                                    id
+                                }
+                            };
+                            ids.push(id);
+                        }
+                        ids.sort_unstable();
+                        ids.dedup();
+                        out.push(Tag {
+                            name: t.name,
+                            digest: t.digest,
+                            media_type: t.media_type,
+                            platforms: t.platforms,
+                            blobs: ids,
+                            size: 0,
+                            disk_size: 0,
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            repos.push(Repository {
+                name: repo.name,
+                tags,
+                stale_since: repo.stale_since,
+                size: None,
+                disk_size: None,
+            });
+        }
+        let mut snap = Snapshot {
+            timestamp,
+            repositories: repos,
+            blobs,
+        };
+        compute_sizes(&mut snap);
+        Ok(snap)
+    }
+
+    /// The repository named `name`, by binary search.
+    pub fn repository(&self, name: &str) -> Option<&Repository> {
+        self.repositories
+            .binary_search_by(|r| r.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.repositories[i])
+    }
+
+    /// Back to the input form: what the state file stores and what a crawl starts from.
+    pub fn to_input(&self) -> SnapshotInput {
+        let mut sizes = HashMap::with_capacity(self.blobs.len());
+        let repositories = self
+            .repositories
+            .iter()
+            .map(|r| RepositoryInput {
+                name: r.name.clone(),
+                stale_since: r.stale_since,
+                tags: r.tags.as_ref().map(|tags| {
+                    tags.iter()
+                        .map(|t| TagInput {
+                            name: t.name.clone(),
+                            digest: t.digest.clone(),
+                            media_type: t.media_type.clone(),
+                            platforms: t.platforms.clone(),
+                            blobs: t
+                                .blobs
+                                .iter()
+                                .map(|&b| {
+                                    let blob = &self.blobs[b as usize];
+                                    sizes.insert(blob.digest.clone(), blob.size);
+                                    blob.digest.clone()
+                                })
+                                .collect(),
+                        })
+                        .collect()
+                }),
+            })
+            .collect();
+        SnapshotInput {
+            timestamp: self.timestamp,
+            repositories,
+            blobs: sizes,
+        }
+    }
+
+    /// The on-disk form: `{"version": 1, "timestamp": .., "repositories": [..], "blobs": {..}}`.
+    pub fn to_state_json(&self) -> Vec<u8> {
+        let state = StateFile {
+            version: STATE_VERSION,
+            input: self.to_input(),
+        };
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(&state).unwrap_or_default()
+    }
+
+    /// Reads the on-disk form, refusing other versions.
+    pub fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let v: VersionOnly = serde_json::from_slice(bytes).map_err(StateError::Json)?;
+        if v.version != STATE_VERSION {
+            return Err(StateError::Version(v.version));
+        }
+        let state: StateFile = serde_json::from_slice(bytes).map_err(StateError::Json)?;
+        Snapshot::build(state.input)
+    }
+
+    /// Number of tags in repositories whose tags are known.
+    pub fn tag_count(&self) -> usize {
+        self.repositories
+            .iter()
+            .filter_map(|r| r.tags.as_ref())
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Total bytes of all distinct blobs that tags refer to.
+    pub fn unique_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+/// Fills in `size` and `disk_size` of every tag and repository.
+///
+/// Cost: O(total blob references + tags × log tags). Tags are ranked once by (blob count,
+/// repository name, tag name); walking them in that order, each blob is charged to the first
+/// tag that refers to it, which is exactly the contract's rule, whatever the crawl order was.
+fn compute_sizes(snap: &mut Snapshot) {
+    let Snapshot {
+        repositories,
+        blobs,
+        ..
+    } = snap;
+    // (repo index, tag index) of every tag, ranked by the attribution rule. Repositories and
+    // tags are already sorted by name, so index order is name order.
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for (ri, repo) in repositories.iter_mut().enumerate() {
+        if let Some(tags) = repo.tags.as_mut() {
+            for (ti, tag) in tags.iter_mut().enumerate() {
+                tag.size = tag.blobs.iter().map(|&b| blobs[b as usize].size).sum();
+                order.push((ri, ti));
+            }
+        }
+    }
+    let blob_count = |(ri, ti): (usize, usize)| -> usize {
+        repositories[ri]
+            .tags
+            .as_ref()
+            .map_or(0, |t| t[ti].blobs.len())
+    };
+    order.sort_by_key(|&(ri, ti)| (blob_count((ri, ti)), ri, ti));
+
+    let mut charged = vec![false; blobs.len()];
+    for (ri, ti) in order {
+        let Some(tags) = repositories[ri].tags.as_mut() else {
+            continue;
+        };
+        let tag = &mut tags[ti];
+        let mut disk = 0;
+        for &b in &tag.blobs {
+            if !std::mem::replace(&mut charged[b as usize], true) {
+                disk += blobs[b as usize].size;
+            }
+        }
+        tag.disk_size = disk;
+    }
+    for repo in repositories.iter_mut() {
+        if let Some(tags) = &repo.tags {
+            repo.size = Some(tags.iter().map(|t| t.size).sum());
+            repo.disk_size = Some(tags.iter().map(|t| t.disk_size).sum());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(name: &str, blobs: &[&str]) -> TagInput {
+        TagInput {
+            name: name.into(),
+            digest: format!("sha256:m-{name}"),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platforms: vec![],
+            blobs: blobs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn repo(name: &str, tags: Option<Vec<TagInput>>) -> RepositoryInput {
+        RepositoryInput {
+            name: name.into(),
+            tags,
+            stale_since: None,
+        }
+    }
+
+    fn build(repos: Vec<RepositoryInput>, sizes: &[(&str, u64)]) -> Snapshot {
+        Snapshot::build(SnapshotInput {
+            timestamp: 1.5,
+            repositories: repos,
+            blobs: sizes.iter().map(|(d, s)| (d.to_string(), *s)).collect(),
+        })
+        .unwrap()
+    }
+
+    fn sizes(s: &Snapshot, r: &str, t: &str) -> (u64, u64) {
+        let tag = s.repository(r).unwrap().tag(t).unwrap();
+        (tag.size, tag.disk_size)
+    }
+
+    #[test]
+    fn two_tags_on_one_manifest_tie_goes_to_first_name() {
+        let s = build(
+            vec![repo(
+                "base/alpine",
+                Some(vec![tag("stable", &["c", "l"]), tag("latest", &["c", "l"])]),
+            )],
+            &[("c", 290), ("l", 9000)],
+        );
+        assert_eq!(sizes(&s, "base/alpine", "latest"), (9290, 9290));
+        assert_eq!(sizes(&s, "base/alpine", "stable"), (9290, 0));
+        let r = s.repository("base/alpine").unwrap();
+        assert_eq!((r.size, r.disk_size), (Some(18580), Some(9290)));
+    }
+
+    #[test]
+    fn shared_base_layers_go_to_the_smallest_image() {
+        let s = build(
+            vec![
+                repo(
+                    "app",
+                    Some(vec![
+                        tag("v1", &["base", "app1", "cfg1"]),
+                        tag("v2", &["base", "app2", "cfg2"]),
+                    ]),
+                ),
+                repo("base", Some(vec![tag("latest", &["base", "cfgb"])])),
+            ],
+            &[
+                ("base", 100),
+                ("app1", 10),
+                ("app2", 20),
+                ("cfg1", 1),
+                ("cfg2", 2),
+                ("cfgb", 3),
+            ],
+        );
+        assert_eq!(sizes(&s, "base", "latest"), (103, 103));
+        assert_eq!(sizes(&s, "app", "v1"), (111, 11));
+        assert_eq!(sizes(&s, "app", "v2"), (122, 22));
+        assert_eq!(s.unique_bytes(), 136);
+    }
+
+    #[test]
+    fn tie_on_blob_count_broken_by_repository_then_tag_name() {
+        // Same count everywhere: "a" < "b" wins, whatever the input order.
+        let repos = vec![
+            repo("b", Some(vec![tag("x", &["s", "b1"])])),
+            repo(
+                "a",
+                Some(vec![tag("z", &["s", "a1"]), tag("y", &["s", "a2"])]),
+            ),
+        ];
+        let sz = [("s", 50), ("a1", 1), ("a2", 2), ("b1", 3)];
+        let s1 = build(repos.clone(), &sz);
+        let mut rev = repos;
+        rev.reverse();
+        let s2 = build(rev, &sz);
+        assert_eq!(s1, s2);
+        assert_eq!(sizes(&s1, "a", "y"), (52, 52));
+        assert_eq!(sizes(&s1, "a", "z"), (51, 1));
+        assert_eq!(sizes(&s1, "b", "x"), (53, 3));
+    }
+
+    #[test]
+    fn multi_arch_platforms_sharing_layers_count_each_blob_once() {
+        let mut t = tag(
+            "multi",
+            &["cfg-amd", "cfg-arm", "shared", "amd", "arm", "shared"],
+        );
+        t.platforms = vec![
+            Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+                size: 111,
+            },
+            Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: Some("v8".into()),
+                size: 112,
+            },
+        ];
+        let s = build(
+            vec![repo("m", Some(vec![t]))],
+            &[
+                ("cfg-amd", 1),
+                ("cfg-arm", 2),
+                ("shared", 100),
+                ("amd", 10),
+                ("arm", 10),
+            ],
+        );
+        assert_eq!(sizes(&s, "m", "multi"), (123, 123));
+    }
+
+    #[test]
+    fn empty_and_unreadable_repositories() {
+        let s = build(
+            vec![
+                repo("empty", Some(vec![])),
+                repo("broken", None),
+                repo("ok", Some(vec![tag("t", &["x"])])),
+            ],
+            &[("x", 7)],
+        );
+        let e = s.repository("empty").unwrap();
+        assert_eq!((e.size, e.disk_size), (Some(0), Some(0)));
+        let b = s.repository("broken").unwrap();
+        assert_eq!((b.size, b.disk_size), (None, None));
+        assert!(b.tag("t").is_none());
+        assert_eq!(s.tag_count(), 1);
+    }
+
+    #[test]
+    fn blob_shared_between_repositories_is_charged_once() {
+        let s = build(
+            vec![
+                repo("r1", Some(vec![tag("t", &["x", "y"])])),
+                repo("r2", Some(vec![tag("t", &["x", "y"])])),
+            ],
+            &[("x", 5), ("y", 6)],
+        );
+        assert_eq!(sizes(&s, "r1", "t"), (11, 11));
+        assert_eq!(sizes(&s, "r2", "t"), (11, 0));
+    }
+
+    #[test]
+    fn missing_blob_size_is_an_error() {
+        let e = Snapshot::build(SnapshotInput {
+            timestamp: 0.0,
+            repositories: vec![repo("r", Some(vec![tag("t", &["nope"])]))],
+            blobs: HashMap::new(),
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("r:t") && e.to_string().contains("nope"),
+            "{e}"
+        );
+    }
+
+    /// A deterministic pseudo-random registry of thousands of tags.
+    fn generated(repos: usize, tags: usize, seed: u64) -> SnapshotInput {
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut blobs = HashMap::new();
+        let mut repositories = Vec::new();
+        for r in 0..repos {
+            let mut ts = Vec::new();
+            for t in 0..tags {
+                let n = 1 + (next() % 8) as usize;
+                let mut bl = Vec::new();
+                for _ in 0..n {
+                    // a few hundred shared base blobs plus many private ones
+                    let d = if next() % 3 == 0 {
+                        format!("sha256:base{}", next() % 300)
+                    } else {
+                        format!("sha256:own{}", next() % 200_000)
+                    };
+                    blobs.entry(d.clone()).or_insert(next() % 50_000_000);
+                    bl.push(d);
+                }
+                ts.push(tag(
+                    &format!("t{t}"),
+                    &bl.iter().map(String::as_str).collect::<Vec<_>>(),
+                ));
+            }
+            repositories.push(repo(&format!("group{}/repo{r}", r % 17), Some(ts)));
+        }
+        SnapshotInput {
+            timestamp: 0.0,
+            repositories,
+            blobs,
+        }
+    }
+
+    #[test]
+    fn disk_sizes_sum_to_unique_bytes_on_a_generated_registry() {
+        let input = generated(300, 15, 0x9e37_79b9_7f4a_7c15);
+        let s = Snapshot::build(input.clone()).unwrap();
+        assert_eq!(s.tag_count(), 4500);
+        let total: u64 = s.repositories.iter().filter_map(|r| r.disk_size).sum();
+        assert_eq!(total, s.unique_bytes());
+        // and the same numbers whatever the crawl order
+        let mut shuffled = input;
+        shuffled.repositories.reverse();
+        for r in &mut shuffled.repositories {
+            if let Some(t) = r.tags.as_mut() {
+                t.reverse();
+            }
+        }
+        assert_eq!(Snapshot::build(shuffled).unwrap(), s);
+    }
+
+    #[test]
+    fn state_json_round_trip_and_version_check() {
+        let mut input = generated(20, 3, 7);
+        input.repositories.push(repo("never-read", None));
+        input.repositories[0].stale_since = Some(12.0);
+        let s = Snapshot::build(input).unwrap();
+        let bytes = s.to_state_json();
+        assert_eq!(Snapshot::from_state_json(&bytes).unwrap(), s);
+        let other =
+            String::from_utf8(bytes)
+                .unwrap()
+                .replacen("\"version\":1", "\"version\":99", 1);
+        assert!(matches!(
+            Snapshot::from_state_json(other.as_bytes()),
+            Err(StateError::Version(99))
+        ));
+        assert!(matches!(
+            Snapshot::from_state_json(b"{garbage"),
+            Err(StateError::Json(_))
+        ));
+    }
+}

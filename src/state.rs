@@ -1,0 +1,112 @@
+//! The state file: the last published snapshot on disk, so a restart serves data at once.
+//!
+//! Loading never fails the service (a corrupt or incompatible file is reported and ignored by
+//! the caller); saving is atomic (temporary file in the same directory, fsync, rename).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::snapshot::Snapshot;
+
+/// Why the state file could not be read or written.
+#[derive(Debug)]
+pub enum StateFileError {
+    Io {
+        path: String,
+        op: &'static str,
+        err: std::io::Error,
+    },
+    Content {
+        path: String,
+        err: crate::snapshot::StateError,
+    },
+}
+
+impl std::fmt::Display for StateFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateFileError::Io { path, op, err } => write!(f, "{path}: cannot {op}: {err}"),
+            StateFileError::Content { path, err } => write!(f, "{path}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StateFileError {}
+
+/// Loads the snapshot at `path`; `Ok(None)` when there is no file yet.
+pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
+    let p = path.display().to_string();
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(StateFileError::Io {
+                path: p,
+                op: "read it",
+                err,
+            })
+        }
+    };
+    Snapshot::from_state_json(&bytes)
+        .map(Some)
+        .map_err(|err| StateFileError::Content { path: p, err })
+}
+
+/// Writes `snap` to `path` atomically: readers see the old file or the new one, never half.
+pub fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
+    let p = path.display().to_string();
+    let io = |op: &'static str| {
+        let p = p.clone();
+        move |err| StateFileError::Io { path: p, op, err }
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(io("create a temporary file beside it"))?;
+        f.write_all(&snap.to_state_json()).map_err(io("write it"))?;
+        f.sync_all().map_err(io("sync it"))?;
+        fs::rename(&tmp, path).map_err(io("rename the temporary file over it"))?;
+        // Make the rename itself durable.
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::SnapshotInput;
+
+    #[test]
+    fn save_then_load_and_missing_and_corrupt() {
+        let dir = std::env::temp_dir().join(format!("grur-state-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        assert!(load(&path).unwrap().is_none());
+        let snap = Snapshot::build(SnapshotInput {
+            timestamp: 42.5,
+            ..Default::default()
+        })
+        .unwrap();
+        save(&path, &snap).unwrap();
+        assert_eq!(load(&path).unwrap().unwrap(), snap);
+        fs::write(&path, b"{\"version\": 1, \"timestamp\": ").unwrap();
+        assert!(matches!(load(&path), Err(StateFileError::Content { .. })));
+        assert!(save(&dir.join("missing-dir/state.json"), &snap).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
