@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod hal;
 pub mod registry;
 pub mod server;
