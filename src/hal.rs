@@ -129,10 +129,11 @@ impl Paths<'_> {
 /// Finds the resource named by the path below `/repositories` (`rest` is `""` or starts
 /// with `/`, still percent-encoded). On failure returns the canonical path for the 404 body.
 ///
-/// Raw slashes and `%2F` are both accepted. The repository is the longest run of leading
-/// segments that names a repository and leaves a valid remainder (nothing, `tags`, or
-/// `tags/<tag>`): `/repositories/a/tags` is repository `a/tags` if it exists, else the tags
-/// of `a`.
+/// Raw slashes and `%2F` are both accepted. A first segment holding an encoded slash is the
+/// canonical form and names the repository by itself. Otherwise the repository is the
+/// longest run of leading segments that names a repository and leaves a valid remainder
+/// (nothing, `tags`, or `tags/<tag>`): `/repositories/a/tags` is repository `a/tags` if it
+/// exists, else the tags of `a`.
 pub fn resolve<'a>(
     snap: &'a Snapshot,
     rest: &str,
@@ -151,7 +152,9 @@ pub fn resolve<'a>(
         let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
         return Err(format!("{}/{}", paths.collection(), lossy.join("/")));
     };
-    for k in (1..=segs.len()).rev() {
+    // A first segment with an encoded slash is the canonical form: it is the whole name.
+    let longest = if segs[0].contains('/') { 1 } else { segs.len() };
+    for k in (1..=longest).rev() {
         let name = segs[..k].join("/");
         let Some(repo) = snap.repository(&name) else {
             continue;
