@@ -593,9 +593,9 @@ impl Config {
         let workers = r.parse_or(
             "general",
             "workers",
-            "a positive integer",
+            "a positive integer or auto",
             default_workers(),
-            positive,
+            |v| auto_or_positive(v, default_workers()),
         )?;
         let general = General {
             socket_host: r.raw("general", "socket_host").trim().to_string(),
