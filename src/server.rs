@@ -400,7 +400,11 @@ pub fn start(app: Arc<App>, host: &str, port: u16, workers: usize) -> Result<Run
     } else {
         format!("{host}:{port}")
     };
-    let server = tiny_http::Server::http(addr.as_str()).map_err(|e| StartError {
+    let listener = listen(&addr).map_err(|e| StartError {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| StartError {
         addr: addr.clone(),
         reason: e.to_string(),
     })?;
@@ -429,6 +433,31 @@ pub fn start(app: Arc<App>, host: &str, port: u16, workers: usize) -> Result<Run
         workers: handles,
         done,
     })
+}
+
+/// How long a client may stay silent (idle keep-alive, a half-sent request) or refuse to read
+/// its response before its connection is closed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The listening socket. tiny_http sets no timeouts on the connections it accepts, so an idle
+/// or slow client would hold a thread for ever; on Linux, accepted sockets inherit the
+/// listener's SO_RCVTIMEO/SO_SNDTIMEO, so setting them here bounds every connection.
+fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let sa = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the host name has no address",
+        )
+    })?;
+    let socket = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&sa.into())?;
+    socket.listen(1024)?;
+    socket.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    socket.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    Ok(socket.into())
 }
 
 impl Running {
