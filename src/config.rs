@@ -354,8 +354,8 @@ socket_port = 5000
 # Prefix of every route and link, for a reverse proxy that serves the API below a path.
 server_prefix = /
 debug = False
-# Threads answering HTTP requests (default: twice the CPU count, at least 4).
-# workers = {workers}
+# Threads answering HTTP requests; auto: twice the number of CPUs, at least 4.
+# workers = auto
 # Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted
 # as the client address for login rate limiting.
 # trusted_proxies =
@@ -379,8 +379,8 @@ gid_attribute = gidNumber
 # allow_insecure = False
 # Limit for connecting and for each LDAP operation.
 # timeout = 5 s
-# Logins checked at once; more answer 503 at once (default: half the workers, at least 1).
-# max_concurrent = {max_concurrent}
+# Logins checked at once; more answer 503 at once. auto: half the workers, at least 1.
+# max_concurrent = auto
 # Failed logins per client address and minute before 429 (0 disables the limit).
 # max_failures_per_minute = 10
 
@@ -405,8 +405,6 @@ access_token = xxx
 # Where the last crawl is kept, so a restart serves data at once.
 # state_file = /var/lib/gitlab-registry-usage-rest/state.json
 "#,
-        workers = default_workers(),
-        max_concurrent = (default_workers() / 2).max(1),
         min = MIN_SECRET_LEN,
         placeholder = PLACEHOLDER_SECRET,
     )
@@ -543,6 +541,14 @@ fn positive(v: &str) -> Option<usize> {
     v.trim().parse::<usize>().ok().filter(|n| *n > 0)
 }
 
+fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
+    if v.trim().eq_ignore_ascii_case("auto") {
+        Some(auto)
+    } else {
+        positive(v)
+    }
+}
+
 fn normalise_prefix(v: &str) -> Option<String> {
     let t = v.trim();
     if t.is_empty() {
@@ -587,9 +593,9 @@ impl Config {
         let workers = r.parse_or(
             "general",
             "workers",
-            "a positive integer",
+            "a positive integer or auto",
             default_workers(),
-            positive,
+            |v| auto_or_positive(v, default_workers()),
         )?;
         let general = General {
             socket_host: r.raw("general", "socket_host").trim().to_string(),
@@ -653,9 +659,9 @@ impl Config {
             max_concurrent: r.parse_or(
                 "ldap",
                 "max_concurrent",
-                "a positive integer",
+                "a positive integer or auto",
                 (workers / 2).max(1),
-                positive,
+                |v| auto_or_positive(v, (workers / 2).max(1)),
             )?,
             max_failures_per_minute: r.parse_or(
                 "ldap",
@@ -876,6 +882,17 @@ mod tests {
         assert_eq!(c.registry.update_interval, Duration::from_secs(3600));
         assert_eq!(c.ldap.url(), "ldaps://myldap.com");
         assert!(c.general.workers >= 4);
+        let c = Config::from_ini_text(
+            "[general]\nworkers = auto\n[ldap]\nmax_concurrent = AUTO\n",
+            p(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.general.workers, c.ldap.max_concurrent),
+            (default_workers(), default_workers() / 2)
+        );
+        let c = Config::from_ini_text("[general]\nworkers = 3\n", p()).unwrap();
+        assert_eq!((c.general.workers, c.ldap.max_concurrent), (3, 1));
         let e = c.check_secret(p()).unwrap_err().to_string();
         assert!(
             e.contains("[jwt] secret_key") && e.contains("head -c32 /dev/urandom | base64"),

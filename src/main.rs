@@ -1,1 +1,397 @@
-fn main() {}
+//! The `gitlab-registry-usage-rest` binary: parses the command line, loads the configuration,
+//! and wires the threads together (HTTP workers, the collector, the snapshot hand-over, signal
+//! handling). All behaviour lives in the library's modules; nothing here is worth testing
+//! except through the binary itself.
+
+#![forbid(unsafe_code)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argh::FromArgs;
+use gitlab_registry_usage_rest::auth::jwt::Tokens;
+use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
+use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
+use gitlab_registry_usage_rest::config::{self, Config};
+use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
+use gitlab_registry_usage_rest::{registry, state};
+
+/// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
+#[derive(FromArgs)]
+struct Args {
+    /// the configuration file (default: /etc/gitlab_registry_usage_rest.conf)
+    #[argh(option, short = 'c', default = "PathBuf::from(config::DEFAULT_PATH)")]
+    config_file: PathBuf,
+
+    /// print a complete, commented default configuration file and exit
+    #[argh(switch)]
+    print_default_config: bool,
+
+    /// check the configuration file, print what the service would do, and exit (0: usable, 1: not)
+    #[argh(switch)]
+    check_config: bool,
+
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
+}
+
+/// Failures that end the program, each with a message for the operator.
+#[derive(Debug)]
+enum MainError {
+    Config(config::ConfigError),
+    Setup(String),
+}
+
+impl std::fmt::Display for MainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MainError::Config(e) => write!(f, "{e}"),
+            MainError::Setup(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<config::ConfigError> for MainError {
+    fn from(e: config::ConfigError) -> Self {
+        MainError::Config(e)
+    }
+}
+
+/// argh matches words exactly; the original (argparse) also took `--config-file=F` and `-cF`,
+/// which deployed units use, so split those before argh sees them.
+fn split_joined_options(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut literal = false;
+    for a in args {
+        if literal {
+            out.push(a.clone());
+        } else if a == "--" {
+            literal = true;
+            out.push(a.clone());
+        } else if let Some(v) = a.strip_prefix("--config-file=") {
+            out.extend(["--config-file".to_string(), v.to_string()]);
+        } else if let Some(v) = a
+            .strip_prefix("-c")
+            .filter(|v| !v.is_empty() && !a.starts_with("--"))
+        {
+            out.extend(["-c".to_string(), v.to_string()]);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let rest = split_joined_options(argv.get(1..).unwrap_or(&[]));
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let args = match Args::from_args(&["gitlab-registry-usage-rest"], &rest) {
+        Ok(a) => a,
+        Err(early) => {
+            return if early.status.is_ok() {
+                println!("{}", early.output);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "{}\nRun gitlab-registry-usage-rest --help for usage.",
+                    early.output
+                );
+                ExitCode::from(2)
+            };
+        }
+    };
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // Logging may not be set up yet: say it plainly on stderr.
+            eprintln!("gitlab-registry-usage-rest: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode, MainError> {
+    if args.version {
+        println!(
+            "gitlab-registry-usage-rest, version {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.print_default_config {
+        print!("{}", config::default_config_text());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args.config_file;
+    if args.check_config {
+        return Ok(check_config(&path));
+    }
+    let cfg = Config::load(&path)?;
+    init_logging(cfg.general.debug);
+    cfg.check_secret(&path)?;
+    report_config_warnings(&cfg, &path);
+    let ldap = LdapAuthenticator::new(&cfg.ldap)
+        .map_err(|e| MainError::Setup(format!("{}: {e}", path.display())))?;
+    serve(cfg, Arc::new(ldap))
+}
+
+/// `--check-config`: every problem, then what the service would do.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = true;
+    if let Err(e) = cfg.check_secret(path) {
+        eprintln!("error: {e}");
+        ok = false;
+    }
+    if let Err(e) = LdapAuthenticator::new(&cfg.ldap) {
+        eprintln!("error: {}: {e}", path.display());
+        ok = false;
+    }
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(ini) = config::parse_ini(&text, path) {
+            for k in config::unknown_keys(&ini) {
+                eprintln!(
+                    "warning: {}: unknown setting {k} is ignored",
+                    path.display()
+                );
+            }
+        }
+    }
+    for w in cfg.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let g = &cfg.general;
+    let r = &cfg.registry;
+    println!("configuration file: {}", path.display());
+    println!(
+        "listen on:          http://{}:{}{}/ ({} workers)",
+        g.socket_host, g.socket_port, g.server_prefix, g.workers
+    );
+    println!(
+        "ldap:               {} (base {}, {}={})",
+        cfg.ldap.url(),
+        cfg.ldap.base_dn,
+        cfg.ldap.gid_attribute,
+        cfg.ldap.valid_gid
+    );
+    println!(
+        "tokens expire after {} s",
+        cfg.jwt.auth_token_expires.as_secs()
+    );
+    if r.registry_base_url.is_empty() {
+        println!("collector:          off (serving the state file only)");
+    } else {
+        println!(
+            "collector:          {} every {} s, {} requests at once, timeout {} s",
+            r.registry_base_url,
+            r.update_interval.as_secs(),
+            r.concurrency,
+            r.timeout.as_secs()
+        );
+    }
+    println!(
+        "state file:         {}",
+        if r.state_file.as_os_str().is_empty() {
+            "none".into()
+        } else {
+            r.state_file.display().to_string()
+        }
+    );
+    println!(
+        "{}",
+        if ok {
+            "configuration OK"
+        } else {
+            "configuration has errors"
+        }
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn report_config_warnings(cfg: &Config, path: &std::path::Path) {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(ini) = config::parse_ini(&text, path) {
+            for k in config::unknown_keys(&ini) {
+                log::warn!(
+                    "{}: unknown setting {k} is ignored (a typo?)",
+                    path.display()
+                );
+            }
+        }
+    }
+    for w in cfg.warnings() {
+        log::warn!("{w}");
+    }
+}
+
+/// Logs go to stderr. Under systemd (not a terminal) each line starts with a syslog priority
+/// prefix (`<4>`) that journald understands, without colours or timestamps of our own.
+fn init_logging(debug: bool) {
+    let level = if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level);
+    // Noisy dependencies stay at warn unless asked for.
+    for dep in ["ureq", "ureq_proto", "rustls", "ldap3", "tiny_http"] {
+        b.filter_module(dep, log::LevelFilter::Warn);
+    }
+    b.parse_default_env();
+    if !std::io::stderr().is_terminal() {
+        b.format(|f, rec| {
+            let prio = match rec.level() {
+                log::Level::Error => 3,
+                log::Level::Warn => 4,
+                log::Level::Info => 6,
+                log::Level::Debug | log::Level::Trace => 7,
+            };
+            writeln!(f, "<{prio}>{}: {}", rec.target(), rec.args())
+        });
+    }
+    let _ = b.try_init();
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+fn serve(cfg: Config, authenticator: Arc<dyn Authenticator>) -> Result<ExitCode, MainError> {
+    let initial = match state_path(&cfg) {
+        None => None,
+        Some(p) => match state::load(p) {
+            Ok(Some(s)) => {
+                log::info!(
+                    "loaded {} repositories, {} tags from {} (collected at {})",
+                    s.repositories.len(),
+                    s.tag_count(),
+                    p.display(),
+                    s.timestamp
+                );
+                Some(Arc::new(s))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::warn!("ignoring the state file: {e}; the first crawl will replace it");
+                None
+            }
+        },
+    };
+
+    let app = Arc::new(App {
+        prefix: cfg.general.server_prefix.clone(),
+        tokens: Tokens::new(cfg.jwt.secret_key.as_bytes(), cfg.jwt.auth_token_expires),
+        authenticator,
+        limiter: FailureLimiter::new(cfg.ldap.max_failures_per_minute),
+        gate: LoginGate::new(cfg.ldap.max_concurrent),
+        trusted_proxies: cfg.general.trusted_proxies.clone(),
+        snapshot: SnapshotCell::default(),
+    });
+    if let Some(s) = &initial {
+        app.snapshot.set(s.clone());
+    }
+
+    // Register signals before anything can block, so an early SIGTERM is not lost.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| MainError::Setup(format!("cannot install signal handlers: {e}")))?;
+
+    let g = &cfg.general;
+    let running = server::start(app.clone(), &g.socket_host, g.socket_port, g.workers)
+        .map_err(|e| MainError::Setup(e.to_string()))?;
+    let shown = running.local_addr().map_or_else(
+        || format!("{}:{}", g.socket_host, g.socket_port),
+        |a| a.to_string(),
+    );
+    log::info!(
+        "listening on http://{shown}{}/ with {} workers",
+        g.server_prefix,
+        g.workers
+    );
+
+    let (publish, snapshots) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let receiver_app = app.clone();
+    std::thread::Builder::new()
+        .name("snapshots".into())
+        .spawn(move || {
+            for snap in snapshots {
+                receiver_app.snapshot.set(snap);
+            }
+        })
+        .map_err(|e| MainError::Setup(format!("cannot start a thread: {e}")))?;
+    let collector = if cfg.registry.registry_base_url.is_empty() {
+        drop(publish);
+        None
+    } else {
+        Some(
+            registry::spawn_collector(cfg.registry.clone(), initial, publish, stop_rx)
+                .map_err(|e| MainError::Setup(format!("cannot start the collector thread: {e}")))?,
+        )
+    };
+
+    if let Some(sig) = signals.forever().next() {
+        log::info!("received signal {sig}; finishing in-flight requests");
+    }
+    drop(stop_tx);
+    running.shutdown(Duration::from_secs(5));
+    if let Some(c) = collector {
+        // The collector checks its stop channel between requests; don't wait on a slow one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !c.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    log::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state_path(cfg: &Config) -> Option<&std::path::Path> {
+    let p = cfg.registry.state_file.as_path();
+    (!p.as_os_str().is_empty()).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn joined_options_are_split() {
+        assert_eq!(
+            split_joined_options(&s(&["--config-file=/etc/x.conf"])),
+            s(&["--config-file", "/etc/x.conf"])
+        );
+        assert_eq!(
+            split_joined_options(&s(&["-c/etc/x.conf"])),
+            s(&["-c", "/etc/x.conf"])
+        );
+        assert_eq!(
+            split_joined_options(&s(&["-c", "/etc/x.conf"])),
+            s(&["-c", "/etc/x.conf"])
+        );
+        assert_eq!(
+            split_joined_options(&s(&["--check-config"])),
+            s(&["--check-config"])
+        );
+        assert_eq!(split_joined_options(&s(&["--", "-cx"])), s(&["--", "-cx"]));
+    }
+}

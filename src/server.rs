@@ -1,1 +1,880 @@
-//! HTTP server (in progress).
+//! The HTTP side: routing, authentication of each request, CORS, content negotiation, the one
+//! place that maps an error to a status and body, and the fixed pool of worker threads on a
+//! shared `tiny_http::Server`.
+//!
+//! [`handle`] turns a plain [`Request`] into a plain [`Response`] and is tested without
+//! sockets; [`start`] only moves requests between tiny_http and `handle`. A panic while
+//! handling a request becomes a 500 for that request; the worker lives on. The server never
+//! talks to the registry and never mutates a snapshot: it swaps in whole new ones.
+
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::auth::jwt::{TokenError, Tokens};
+use crate::auth::{parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
+use crate::hal::{self, Paths, Query};
+use crate::snapshot::Snapshot;
+
+/// The snapshot being served; replaced whole, never modified.
+#[derive(Default)]
+pub struct SnapshotCell(RwLock<Option<Arc<Snapshot>>>);
+
+impl SnapshotCell {
+    pub fn get(&self) -> Option<Arc<Snapshot>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, snap: Arc<Snapshot>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(snap);
+    }
+}
+
+/// Everything a worker needs to answer requests.
+pub struct App {
+    /// `""` or `/prefix` (see `config::General::server_prefix`).
+    pub prefix: String,
+    pub tokens: Tokens,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub limiter: FailureLimiter,
+    pub gate: LoginGate,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub snapshot: SnapshotCell,
+}
+
+/// The parts of an HTTP request the service looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// The request target as sent: path and query, still percent-encoded.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub peer: Option<IpAddr>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body,
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Everything that can go wrong with a request, mapped to HTTP by [`error_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    MissingAuthorization,
+    NotBearer,
+    Token(TokenError),
+    LoginRefused,
+    LoginUnavailable(String),
+    LoginBusy,
+    TooManyFailures {
+        retry_after: u64,
+    },
+    NotReady,
+    /// Canonical path of the missing resource.
+    NotFound(String),
+    NoRoute,
+    MethodNotAllowed,
+    Internal,
+}
+
+const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
+fn json_msg(key: &str, text: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ key: text })).unwrap_or_default()
+}
+
+/// The single mapping from an error to a status and a body.
+pub fn error_response(e: &ApiError) -> Response {
+    let msg = |status, text: &str| Response::new(status, "application/json", json_msg("msg", text));
+    let message =
+        |status, text: &str| Response::new(status, "application/json", json_msg("message", text));
+    match e {
+        ApiError::MissingAuthorization => msg(401, "Missing Authorization Header"),
+        ApiError::NotBearer => msg(
+            401,
+            "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
+        ),
+        ApiError::Token(TokenError::Expired) => msg(401, "Token has expired"),
+        ApiError::Token(TokenError::Invalid(why)) => msg(422, why),
+        ApiError::LoginRefused => msg(401, "Invalid credentials")
+            .with("WWW-Authenticate", "Basic realm=\"Authentication Required\""),
+        ApiError::LoginUnavailable(why) => {
+            msg(503, &format!("The login could not be checked: {why}")).with("Retry-After", "30")
+        }
+        ApiError::LoginBusy => {
+            msg(503, "Too many logins are being checked; try again shortly").with("Retry-After", "1")
+        }
+        ApiError::TooManyFailures { retry_after } => msg(
+            429,
+            &format!("Too many failed logins from your address; try again in {retry_after} seconds"),
+        )
+        .with("Retry-After", retry_after.to_string()),
+        ApiError::NotReady => msg(
+            503,
+            "No registry data has been collected yet; the first crawl is running. Try again shortly.",
+        )
+        .with("Retry-After", "10"),
+        ApiError::NotFound(path) => {
+            let text = format!("The resource \"{path}\" does not exist");
+            Response::new(404, "application/json", json_msg("message", &text))
+        }
+        ApiError::NoRoute => message(
+            404,
+            "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.",
+        ),
+        ApiError::MethodNotAllowed => {
+            message(405, "The method is not allowed for the requested URL.").with("Allow", ALLOWED_METHODS)
+        }
+        ApiError::Internal => msg(500, "Internal server error; the log has the details"),
+    }
+}
+
+/// The routes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    AuthToken,
+    /// The path below `/repositories` (`""` or starting with `/`), still encoded.
+    Repositories(&'a str),
+}
+
+fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
+    let rest = path.strip_prefix(prefix)?;
+    if rest == "/auth_token" {
+        return Some(Route::AuthToken);
+    }
+    let below = rest.strip_prefix("/repositories")?;
+    (below.is_empty() || below.starts_with('/')).then_some(Route::Repositories(below))
+}
+
+/// Whether the client prefers HTML: `text/html` ranks above every JSON type and at least as
+/// high as `*/*`. Anything else (absent, `*/*`, JSON, garbage like `undefined`) gets JSON.
+pub fn prefers_html(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let (mut html, mut json, mut any) = (0.0f32, 0.0f32, 0.0f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" => html = html.max(q),
+            "application/json" | "application/hal+json" | "application/*" => json = json.max(q),
+            "*/*" => any = any.max(q),
+            _ => {}
+        }
+    }
+    html > 0.0 && html > json && html >= any
+}
+
+/// The client's address for rate limiting: the socket peer, or for a trusted proxy the last
+/// `X-Forwarded-For` entry (the one that proxy added).
+fn client_addr(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer?;
+    if trusted.contains(&peer) {
+        if let Some(xff) = req.header("X-Forwarded-For") {
+            if let Some(last) = xff.rsplit(',').next().and_then(|s| s.trim().parse().ok()) {
+                return Some(last);
+            }
+        }
+    }
+    Some(peer)
+}
+
+fn cors(req: &Request, mut resp: Response) -> Response {
+    match req.header("Origin") {
+        Some(origin) if !origin.is_empty() => {
+            resp.headers
+                .push(("Access-Control-Allow-Origin", origin.to_string()));
+            resp.headers.push(("Vary", "Origin".into()));
+        }
+        _ => resp
+            .headers
+            .push(("Access-Control-Allow-Origin", "*".into())),
+    }
+    resp
+}
+
+/// Answers one request. `now` is the current time (Unix seconds), passed in for testing.
+pub fn handle(app: &App, req: &Request, now: u64) -> Response {
+    let resp = match handle_inner(app, req, now) {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    cors(req, resp)
+}
+
+fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
+    let (path, query) = req.url.split_once('?').unwrap_or((&req.url, ""));
+    let route = route(path, &app.prefix).ok_or(ApiError::NoRoute)?;
+    match req.method.as_str() {
+        "GET" | "HEAD" => {}
+        "OPTIONS" => return Ok(preflight()),
+        _ => return Err(ApiError::MethodNotAllowed),
+    }
+    match route {
+        Route::AuthToken => login(app, req, now),
+        Route::Repositories(rest) => {
+            authorize(&app.tokens, req, now)?;
+            let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
+            let html = prefers_html(req.header("Accept"));
+            resource(&snap, rest, query, html, &app.prefix)
+        }
+    }
+}
+
+fn preflight() -> Response {
+    Response {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+    .with("Allow", ALLOWED_METHODS)
+    .with("Access-Control-Allow-Methods", ALLOWED_METHODS)
+    .with(
+        "Access-Control-Allow-Headers",
+        "Authorization, Accept, Content-Type",
+    )
+    .with("Access-Control-Max-Age", "600")
+}
+
+/// Checks the `Authorization: Bearer` header and returns the user.
+fn authorize(tokens: &Tokens, req: &Request, now: u64) -> Result<String, ApiError> {
+    let header = req
+        .header("Authorization")
+        .ok_or(ApiError::MissingAuthorization)?;
+    let header = header.trim();
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::NotBearer);
+    }
+    tokens
+        .verify(token.trim(), now)
+        .map(|c| c.sub)
+        .map_err(ApiError::Token)
+}
+
+/// `/auth_token`: HTTP Basic credentials in, a JWT out.
+fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
+    let addr = client_addr(req, &app.trusted_proxies);
+    let when = Instant::now();
+    if let Some(a) = addr {
+        if let Some(retry_after) = app.limiter.check(a, when) {
+            log::warn!("login refused: too many failed logins from {a}");
+            return Err(ApiError::TooManyFailures { retry_after });
+        }
+    }
+    let Some(header) = req.header("Authorization") else {
+        return Err(ApiError::LoginRefused);
+    };
+    let shown_addr = addr.map_or_else(|| "unknown address".to_string(), |a| a.to_string());
+    let failed = |user: &str| {
+        if let Some(a) = addr {
+            app.limiter.record_failure(a, when);
+        }
+        log::info!("failed login for user {user:?} from {shown_addr}");
+        ApiError::LoginRefused
+    };
+    let Some((user, password)) = parse_basic(header) else {
+        return Err(failed("<malformed credentials>"));
+    };
+    let _pass = app.gate.try_enter().ok_or_else(|| {
+        log::warn!(
+            "login for {user:?} turned away: ldap.max_concurrent logins are already in flight"
+        );
+        ApiError::LoginBusy
+    })?;
+    match app.authenticator.authenticate(&user, &password) {
+        Ok(name) => {
+            let token = app
+                .tokens
+                .issue(&name, now)
+                .map_err(|_| ApiError::Internal)?;
+            log::info!("user {name:?} logged in from {shown_addr}");
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "auth_token": token })).unwrap_or_default();
+            Ok(Response::new(200, "application/json", body).with("Cache-Control", "no-store"))
+        }
+        Err(LoginError::Rejected) => Err(failed(&user)),
+        Err(LoginError::Unavailable(why)) => {
+            log::warn!("login for {user:?} could not be checked: {why}");
+            Err(ApiError::LoginUnavailable(why))
+        }
+    }
+}
+
+/// A resource of the snapshot, as HAL JSON or HTML. Pure: no I/O, no clock.
+pub fn resource(
+    snap: &Snapshot,
+    rest: &str,
+    query: &str,
+    html: bool,
+    prefix: &str,
+) -> Result<Response, ApiError> {
+    let paths = Paths { prefix };
+    let res = hal::resolve(snap, rest, paths).map_err(ApiError::NotFound)?;
+    Ok(if html {
+        Response::new(
+            200,
+            "text/html; charset=utf-8",
+            hal::render_html(snap, res, prefix).into_bytes(),
+        )
+    } else {
+        Response::new(
+            200,
+            "application/hal+json",
+            hal::render_json(snap, res, Query::parse(query), prefix),
+        )
+    })
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError {
+    pub addr: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot listen on {}: {} (check [general] socket_host and socket_port)",
+            self.addr, self.reason
+        )
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server: N workers sharing one listener.
+pub struct Running {
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    done: crossbeam_channel::Receiver<()>,
+}
+
+/// Binds `host:port` and starts `workers` threads answering with `app`.
+pub fn start(app: Arc<App>, host: &str, port: u16, workers: usize) -> Result<Running, StartError> {
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let listener = listen(&addr).map_err(|e| StartError {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| StartError {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    let server = Arc::new(server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done) = crossbeam_channel::unbounded();
+    let mut handles = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let (server, app, stop, done_tx) =
+            (server.clone(), app.clone(), stop.clone(), done_tx.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("http-{i}"))
+            .spawn(move || {
+                worker(&server, &app, &stop);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StartError {
+                addr: addr.clone(),
+                reason: format!("cannot start a worker thread: {e}"),
+            })?;
+        handles.push(h);
+    }
+    Ok(Running {
+        server,
+        stop,
+        workers: handles,
+        done,
+    })
+}
+
+/// How long a client may stay silent (idle keep-alive, a half-sent request) or refuse to read
+/// its response before its connection is closed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The listening socket. tiny_http sets no timeouts on the connections it accepts, so an idle
+/// or slow client would hold a thread for ever; on Linux, accepted sockets inherit the
+/// listener's SO_RCVTIMEO/SO_SNDTIMEO, so setting them here bounds every connection.
+fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let sa = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the host name has no address",
+        )
+    })?;
+    let socket = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&sa.into())?;
+    socket.listen(1024)?;
+    socket.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    socket.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    Ok(socket.into())
+}
+
+impl Running {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.server_addr().to_ip()
+    }
+
+    /// Lets in-flight requests finish, then stops the workers; waits at most `grace`.
+    pub fn shutdown(self, grace: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        let deadline = Instant::now() + grace;
+        for _ in &self.workers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.done.recv_timeout(left).is_err() {
+                log::warn!("some requests were still running after {grace:?}; exiting anyway");
+                return;
+            }
+        }
+    }
+}
+
+fn worker(server: &tiny_http::Server, app: &App, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let rq = match server.recv() {
+            Ok(rq) => rq,
+            Err(_) => continue, // unblock() or an accept error; the loop condition decides
+        };
+        serve_one(app, rq);
+    }
+}
+
+fn serve_one(app: &App, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let req = Request {
+        method: rq.method().as_str().to_ascii_uppercase(),
+        url: rq.url().to_string(),
+        headers: rq
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_string(),
+                    h.value.as_str().to_string(),
+                )
+            })
+            .collect(),
+        peer: rq.remote_addr().map(|a| a.ip()),
+    };
+    // Request bodies are never used; drain a little so keep-alive stays in step.
+    let _ = std::io::copy(
+        &mut std::io::Read::take(rq.as_reader(), 64 * 1024),
+        &mut std::io::sink(),
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let resp = catch_unwind(AssertUnwindSafe(|| handle(app, &req, now))).unwrap_or_else(|_| {
+        log::error!(
+            "bug: a panic while answering {} {}; answered 500",
+            req.method,
+            path_only(&req.url)
+        );
+        cors(&req, error_response(&ApiError::Internal))
+    });
+    log::debug!(
+        "{} {} -> {} ({} bytes, {:.1} ms)",
+        req.method,
+        path_only(&req.url),
+        resp.status,
+        resp.body.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let len = resp.body.len();
+    let mut out = tiny_http::Response::new(
+        tiny_http::StatusCode(resp.status),
+        Vec::new(),
+        Cursor::new(resp.body),
+        Some(len),
+        None,
+    );
+    for (k, v) in resp.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            out.add_header(h);
+        }
+    }
+    let _ = rq.respond(out);
+}
+
+/// The path of a URL without its query, for logs (queries are harmless but noisy).
+fn path_only(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(p, _)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::base64_encode;
+    use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
+    use serde_json::{json, Value};
+    use std::sync::atomic::AtomicUsize;
+
+    const NOW: u64 = 1_800_000_000;
+
+    struct TestAuth {
+        calls: AtomicUsize,
+    }
+
+    impl Authenticator for TestAuth {
+        fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            match (user, password) {
+                ("alice", "alice-pw") => Ok("alice".into()),
+                ("down", _) => Err(LoginError::Unavailable("connection refused".into())),
+                ("boom", _) => panic!("test panic"),
+                _ => Err(LoginError::Rejected),
+            }
+        }
+    }
+
+    fn app(prefix: &str, with_snapshot: bool) -> App {
+        let app = App {
+            prefix: prefix.into(),
+            tokens: Tokens::new(
+                b"0123456789abcdef0123456789abcdef",
+                Duration::from_secs(3600),
+            ),
+            authenticator: Arc::new(TestAuth {
+                calls: AtomicUsize::new(0),
+            }),
+            limiter: FailureLimiter::new(4),
+            gate: LoginGate::new(2),
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            snapshot: SnapshotCell::default(),
+        };
+        if with_snapshot {
+            let s = Snapshot::build(SnapshotInput {
+                timestamp: 12.5,
+                repositories: vec![RepositoryInput {
+                    name: "g/p".into(),
+                    tags: Some(vec![TagInput {
+                        name: "latest".into(),
+                        digest: "sha256:a".into(),
+                        media_type: "x".into(),
+                        platforms: vec![],
+                        blobs: vec!["b".into()],
+                    }]),
+                    stale_since: None,
+                }],
+                blobs: [("b".to_string(), 10)].into_iter().collect(),
+            })
+            .unwrap();
+            app.snapshot.set(Arc::new(s));
+        }
+        app
+    }
+
+    fn get(url: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            peer: Some("127.0.0.1".parse().unwrap()),
+        }
+    }
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn basic(u: &str, p: &str) -> String {
+        format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes()))
+    }
+
+    fn bearer(app: &App) -> String {
+        format!("Bearer {}", app.tokens.issue("alice", NOW).unwrap())
+    }
+
+    #[test]
+    fn login_then_use_the_token() {
+        let a = app("", true);
+        let r = handle(
+            &a,
+            &get(
+                "/auth_token",
+                &[("Authorization", &basic("alice", "alice-pw"))],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        let tok = body(&r)["auth_token"].as_str().unwrap().to_string();
+        let r = handle(
+            &a,
+            &get(
+                "/repositories/g%2Fp",
+                &[("Authorization", &format!("Bearer {tok}"))],
+            ),
+            NOW + 1,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
+        assert_eq!(
+            body(&r),
+            json!({"name": "g/p", "size": 10, "disk_size": 10, "tags": 1})
+        );
+    }
+
+    #[test]
+    fn login_failures() {
+        let a = app("", true);
+        let r = handle(&a, &get("/auth_token", &[]), NOW);
+        assert_eq!(
+            (r.status, r.header("WWW-Authenticate")),
+            (401, Some("Basic realm=\"Authentication Required\""))
+        );
+        let r = handle(
+            &a,
+            &get("/auth_token", &[("Authorization", &basic("down", "x"))]),
+            NOW,
+        );
+        assert_eq!(r.status, 503);
+        assert!(body(&r)["msg"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+        for bad in [
+            basic("alice", "wrong"),
+            basic("alice", ""),
+            "Basic ***".into(),
+            "Bearer x".into(),
+        ] {
+            let r = handle(&a, &get("/auth_token", &[("Authorization", &bad)]), NOW);
+            assert_eq!(r.status, 401, "{bad}");
+        }
+        // the limit (4) is used up: now 429, even with the right password
+        let r = handle(
+            &a,
+            &get(
+                "/auth_token",
+                &[("Authorization", &basic("alice", "alice-pw"))],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 429);
+        assert!(r.header("Retry-After").is_some());
+        // another address is not affected; a trusted proxy's X-Forwarded-For is used
+        let mut other = get(
+            "/auth_token",
+            &[
+                ("Authorization", &basic("alice", "alice-pw")),
+                ("X-Forwarded-For", "1.2.3.4, 127.0.0.1"),
+            ],
+        );
+        other.peer = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(
+            handle(&a, &other, NOW).status,
+            429,
+            "last XFF entry is 127.0.0.1, which is limited"
+        );
+        other.headers[1].1 = "127.0.0.1, 5.6.7.8".into();
+        assert_eq!(handle(&a, &other, NOW).status, 200);
+    }
+
+    #[test]
+    fn token_errors() {
+        let a = app("", true);
+        let r = handle(&a, &get("/repositories", &[]), NOW);
+        assert_eq!(
+            (r.status, body(&r)),
+            (401, json!({"msg": "Missing Authorization Header"}))
+        );
+        let r = handle(
+            &a,
+            &get("/repositories", &[("Authorization", "Basic abc")]),
+            NOW,
+        );
+        assert_eq!(r.status, 401);
+        assert!(body(&r)["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Missing 'Bearer' type"));
+        let r = handle(
+            &a,
+            &get("/repositories", &[("Authorization", "Bearer abc")]),
+            NOW,
+        );
+        assert_eq!(
+            (r.status, body(&r)),
+            (422, json!({"msg": "Not enough segments"}))
+        );
+        let r = handle(
+            &a,
+            &get("/repositories", &[("Authorization", "Bearer")]),
+            NOW,
+        );
+        assert_eq!(r.status, 422);
+        let r = handle(
+            &a,
+            &get("/repositories", &[("Authorization", &bearer(&a))]),
+            NOW + 3600,
+        );
+        assert_eq!(
+            (r.status, body(&r)),
+            (401, json!({"msg": "Token has expired"}))
+        );
+    }
+
+    #[test]
+    fn routing_methods_cors_and_readiness() {
+        let a = app("/pre", false);
+        let auth = bearer(&a);
+        let r = handle(
+            &a,
+            &get("/pre/repositories", &[("Authorization", &auth)]),
+            NOW,
+        );
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("Retry-After"), Some("10"));
+        let r = handle(&a, &get("/repositories", &[("Authorization", &auth)]), NOW);
+        assert_eq!(r.status, 404, "prefix is part of every route");
+        let mut post = get("/pre/repositories", &[("Origin", "https://dash.example")]);
+        post.method = "POST".into();
+        let r = handle(&a, &post, NOW);
+        assert_eq!((r.status, r.header("Allow")), (405, Some(ALLOWED_METHODS)));
+        assert_eq!(
+            r.header("Access-Control-Allow-Origin"),
+            Some("https://dash.example")
+        );
+        assert_eq!(r.header("Vary"), Some("Origin"));
+        let mut pre = get("/pre/repositories/x/tags", &[("Origin", "https://d")]);
+        pre.method = "OPTIONS".into();
+        let r = handle(&a, &pre, NOW);
+        assert_eq!(r.status, 204);
+        assert!(r
+            .header("Access-Control-Allow-Headers")
+            .unwrap()
+            .to_lowercase()
+            .contains("authorization"));
+        let r = handle(&a, &get("/pre/repositories", &[]), NOW);
+        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    }
+
+    #[test]
+    fn html_negotiation() {
+        assert!(prefers_html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(prefers_html(Some("text/html")));
+        for a in [
+            None,
+            Some("*/*"),
+            Some("application/json"),
+            Some("undefined"),
+            Some("application/json, text/html"),
+            Some("text/html;q=0"),
+        ] {
+            assert!(!prefers_html(a), "{a:?}");
+        }
+        let a = app("", true);
+        let r = handle(
+            &a,
+            &get(
+                "/repositories",
+                &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
+            ),
+            NOW,
+        );
+        assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+        assert!(String::from_utf8(r.body).unwrap().contains("g/p"));
+    }
+
+    #[test]
+    fn not_found_bodies() {
+        let a = app("", true);
+        let auth = bearer(&a);
+        let r = handle(
+            &a,
+            &get("/repositories/nope/nope", &[("Authorization", &auth)]),
+            NOW,
+        );
+        assert_eq!(r.status, 404);
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        assert_eq!(
+            body(&r),
+            json!({"message": "The resource \"/repositories/nope%2Fnope\" does not exist"})
+        );
+        let r = handle(&a, &get("/nothing", &[]), NOW);
+        assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn a_panic_is_a_500_for_that_request_only() {
+        let a = app("", true);
+        // the worker wraps handle() in catch_unwind; emulate that path
+        let req = get("/auth_token", &[("Authorization", &basic("boom", "x"))]);
+        let r = catch_unwind(AssertUnwindSafe(|| handle(&a, &req, NOW)))
+            .unwrap_or_else(|_| cors(&req, error_response(&ApiError::Internal)));
+        assert_eq!(r.status, 500);
+        // the gate was released while unwinding
+        assert_eq!(
+            handle(
+                &a,
+                &get(
+                    "/auth_token",
+                    &[("Authorization", &basic("alice", "alice-pw"))]
+                ),
+                NOW
+            )
+            .status,
+            200
+        );
+    }
+}

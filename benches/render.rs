@@ -1,0 +1,117 @@
+//! Measures building a snapshot and rendering `/repositories?embed=true` for a large
+//! generated registry: time per render, body size, and resident memory of the snapshot.
+//! Run with `cargo bench --bench render` (optionally `-- REPOS TAGS`).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use gitlab_registry_usage_rest::hal::{self, Query, Resource};
+use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
+
+/// Heap bytes the snapshot holds (capacities of its strings and vectors).
+fn heap_bytes(s: &Snapshot) -> usize {
+    use std::mem::size_of;
+    let mut n =
+        s.repositories.capacity() * size_of::<gitlab_registry_usage_rest::snapshot::Repository>();
+    n += s.blobs.capacity() * size_of::<gitlab_registry_usage_rest::snapshot::Blob>();
+    n += s.blobs.iter().map(|b| b.digest.capacity()).sum::<usize>();
+    for r in &s.repositories {
+        n += r.name.capacity();
+        for t in r.tags.iter().flatten() {
+            n += size_of::<gitlab_registry_usage_rest::snapshot::Tag>();
+            n += t.name.capacity() + t.digest.capacity() + t.media_type.capacity();
+            n += t.blobs.capacity() * 4;
+        }
+    }
+    n
+}
+
+fn generate(repos: usize, tags: usize) -> SnapshotInput {
+    let mut blobs = HashMap::new();
+    let mut repositories = Vec::with_capacity(repos);
+    for r in 0..repos {
+        let mut ts = Vec::with_capacity(tags);
+        for t in 0..tags {
+            // 3 shared base layers, 1 per-repository layer, 2 per-tag blobs (config + layer)
+            let mut bl: Vec<String> = (0..3)
+                .map(|i| format!("sha256:{:064x}", (r % 50) * 10 + i))
+                .collect();
+            bl.push(format!("sha256:{:064x}", 1_000_000 + r));
+            bl.push(format!("sha256:{:064x}", 10_000_000 + r * tags + t));
+            bl.push(format!("sha256:{:064x}", 50_000_000 + r * tags + t));
+            for (i, d) in bl.iter().enumerate() {
+                blobs
+                    .entry(d.clone())
+                    .or_insert(1000 + (i as u64) * 12345 + (r * t) as u64);
+            }
+            ts.push(TagInput {
+                name: format!("v{t}.0.{}", t * 7 % 13),
+                digest: format!("sha256:{:064x}", 90_000_000 + r * tags + t),
+                media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                platforms: vec![],
+                blobs: bl,
+            });
+        }
+        repositories.push(RepositoryInput {
+            name: format!("group{}/sub{}/project-{r}", r % 37, r % 5),
+            tags: Some(ts),
+            stale_since: None,
+        });
+    }
+    SnapshotInput {
+        timestamp: 1.0,
+        repositories,
+        blobs,
+    }
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (repos, tags) = (
+        args.first().copied().unwrap_or(10_000),
+        args.get(1).copied().unwrap_or(10),
+    );
+    let input = generate(repos, tags);
+    let t = Instant::now();
+    let snap = Snapshot::build(input).expect("generated input is complete");
+    let build = t.elapsed();
+    println!(
+        "snapshot: {repos} repositories x {tags} tags = {} tags, {} blobs; built in {:.1} ms; holds {:.1} MiB of heap",
+        snap.tag_count(),
+        snap.blobs.len(),
+        build.as_secs_f64() * 1000.0,
+        heap_bytes(&snap) as f64 / 1048576.0
+    );
+    for (label, q) in [
+        ("embed=true", "embed=true"),
+        ("embed=true&links=true", "embed=true&links=true"),
+    ] {
+        let query = Query::parse(q);
+        let mut len = 0;
+        let runs = 10;
+        let t = Instant::now();
+        for _ in 0..runs {
+            len = hal::render_json(&snap, Resource::Collection, query, "").len();
+        }
+        let per = t.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+        println!(
+            "render /repositories?{label}: {per:.1} ms per response, {:.1} MiB body, {:.0} MiB/s",
+            len as f64 / 1048576.0,
+            len as f64 / 1048576.0 / (per / 1000.0)
+        );
+    }
+    let t = Instant::now();
+    let runs = 100_000;
+    let mut n = 0;
+    for i in 0..runs {
+        let r = &snap.repositories[i % snap.repositories.len()];
+        n += hal::render_json(&snap, Resource::Repository(r), Query::default(), "").len();
+    }
+    println!(
+        "render one repository: {:.2} µs per response ({n} bytes in all)",
+        t.elapsed().as_secs_f64() * 1e6 / runs as f64
+    );
+}

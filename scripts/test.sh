@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need on a fresh Debian machine (real
+# OpenLDAP slapd, Docker Distribution registry, man-page and systemd linters, Rust
+# components), then runs the format check, clippy and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# package:file-it-provides
+wanted="slapd:/usr/sbin/slapd ldap-utils:/usr/bin/ldapsearch docker-registry:/usr/bin/docker-registry
+openssl:/usr/bin/openssl mandoc:/usr/bin/mandoc man-db:/usr/bin/man systemd:/usr/bin/systemd-analyze"
+missing=()
+for pair in $wanted; do
+  [ -e "${pair#*:}" ] || missing+=("${pair%%:*}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+for comp in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+    rustup component add "$comp"
+  fi
+done
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test
