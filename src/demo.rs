@@ -143,6 +143,7 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          Keep it in a variable and fetch the whole tree:\n\
          \x20 TOKEN=$(curl -s -u {user}:{password} {api}/auth_token | sed -n 's/.*\"auth_token\": *\"\\([^\"]*\\)\".*/\\1/p')\n\
          \x20 curl -H \"Authorization: Bearer $TOKEN\" '{api}/repositories?embed=true'\n\
+         (The first crawl takes a few seconds; until it ends, resources answer 503: retry.)\n\
          \n\
          One repository, with links:\n\
          \x20 curl -H \"Authorization: Bearer $TOKEN\" '{api}/repositories/platform%2Fbase%2Falpine?embed=true&links=true'\n\
@@ -1365,11 +1366,13 @@ impl Inner {
         headers: &[(String, String)],
     ) -> Reply {
         let Some(route) = route(path) else {
+            // What Go's HTTP mux answers for a path no handler owns.
+            let body: &[u8] = b"404 page not found\n";
             return Reply {
                 status: 404,
                 headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-                body: Some(Arc::from(&b"404 page not found\n"[..])),
-                length: 19,
+                body: Some(Arc::from(body)),
+                length: body.len(),
             };
         };
         if !self.authorised(headers) {
