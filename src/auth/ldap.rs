@@ -24,11 +24,13 @@
 //!   [`LoginError::Unavailable`] with a reason fit for a log line.
 
 use std::fmt;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldap3::{
     LdapConn, LdapConnSettings, LdapError, ResultEntry, Scope, SearchEntry, SearchOptions,
+    StdStream,
 };
 use log::{debug, warn};
 use rustls::pki_types::pem::PemObject;
@@ -60,6 +62,7 @@ const RC_INVALID_CREDENTIALS: u32 = 49;
 
 pub struct LdapAuthenticator {
     url: String,
+    target: Target,
     starttls: bool,
     /// `Some` exactly when the connection uses TLS (ldaps:// or StartTLS).
     tls: Option<Arc<ClientConfig>>,
@@ -97,8 +100,8 @@ impl LdapAuthenticator {
     /// Does no network traffic: the directory may legitimately be down at start-up.
     pub fn new(cfg: &config::Ldap) -> Result<LdapAuthenticator, LdapSetupError> {
         let url = cfg.url();
-        let scheme = check_url(&url)?;
-        let uses_tls = match (scheme, cfg.starttls) {
+        let target = check_url(&url)?;
+        let uses_tls = match (target.scheme, cfg.starttls) {
             (Scheme::Ldaps, true) => {
                 return Err(setup(format!(
                     "[ldap] starttls = true needs an ldap:// host, but host {} means {url}, which is TLS already; \
@@ -185,6 +188,7 @@ impl LdapAuthenticator {
         );
         Ok(LdapAuthenticator {
             url,
+            target,
             starttls: cfg.starttls,
             tls,
             base_dn: cfg.base_dn.clone(),
@@ -207,18 +211,67 @@ impl LdapAuthenticator {
     }
 
     fn connect(&self) -> Result<LdapConn, LoginError> {
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(self.timeout)
-            .set_starttls(self.starttls);
-        if let Some(tls) = &self.tls {
-            settings = settings.set_config(Arc::clone(tls));
-        }
+        let started = Instant::now();
         debug!(
             "LDAP: connecting to {}{}",
             self.url,
             if self.starttls { " (StartTLS)" } else { "" }
         );
+        let socket = self.open_socket()?;
+        // ldap3 bounds TLS and StartTLS with the time that connecting left over, so that the
+        // whole connection set-up stays within one `timeout`.
+        let left = self.timeout.saturating_sub(started.elapsed());
+        let mut settings = LdapConnSettings::new()
+            .set_std_stream(StdStream::Tcp(socket))
+            .set_conn_timeout(left.max(Duration::from_millis(1)))
+            .set_starttls(self.starttls);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(Arc::clone(tls));
+        }
         LdapConn::with_settings(settings, &self.url).map_err(|e| self.unavailable(Step::Connect, e))
+    }
+
+    /// The TCP connection, opened here rather than by ldap3 to set TCP_NODELAY: without it,
+    /// Nagle's algorithm meets the server's delayed ACK after the TLS handshake and every
+    /// TLS login waits an extra 40 ms. Each resolved address is tried within one `timeout`.
+    fn open_socket(&self) -> Result<TcpStream, LoginError> {
+        let Target { host, port, .. } = &self.target;
+        let deadline = Instant::now() + self.timeout;
+        // Name resolution is the system resolver's, bounded by its own timeouts.
+        let addrs = (host.as_str(), *port).to_socket_addrs().map_err(|e| {
+            LoginError::Unavailable(format!("{}: cannot resolve {host}: {e}", self.url))
+        })?;
+        let mut last_error = None;
+        for addr in addrs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match TcpStream::connect_timeout(&addr, left) {
+                Ok(socket) => {
+                    if let Err(e) = socket.set_nodelay(true) {
+                        debug!("LDAP: cannot set TCP_NODELAY: {e}");
+                    }
+                    return Ok(socket);
+                }
+                Err(e) => {
+                    debug!("LDAP: connecting to {addr} failed: {e}");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(LoginError::Unavailable(match last_error {
+            Some(e) if e.kind() == std::io::ErrorKind::TimedOut => format!(
+                "{} did not answer within {:?} while connecting (TCP)",
+                self.url, self.timeout
+            ),
+            Some(e) => format!("{}: connecting (TCP) failed: {e}", self.url),
+            None if Instant::now() >= deadline => format!(
+                "{} did not answer within {:?} while connecting (TCP)",
+                self.url, self.timeout
+            ),
+            None => format!("{}: {host} resolves to no address", self.url),
+        }))
     }
 
     /// The whole conversation on one open connection; the caller unbinds and closes it.
@@ -263,10 +316,11 @@ impl LdapAuthenticator {
             RC_SUCCESS | RC_SIZE_LIMIT_EXCEEDED => {}
             RC_NO_SUCH_OBJECT => {
                 return Err(LoginError::Unavailable(format!(
-                    "{} says [ldap] base_dn {:?} does not exist (or is hidden from {}): {res}",
+                    "{} says [ldap] base_dn {:?} does not exist, or hides it from {}: {res}{}",
                     self.url,
                     self.base_dn,
-                    self.searcher()
+                    self.searcher(),
+                    self.search_hint()
                 )))
             }
             RC_REFERRAL => {
@@ -277,10 +331,11 @@ impl LdapAuthenticator {
             }
             _ => {
                 return Err(LoginError::Unavailable(format!(
-                    "{} refused the search under {:?} as {}: {res}",
+                    "{} refused the search under {:?} as {}: {res}{}",
                     self.url,
                     self.base_dn,
-                    self.searcher()
+                    self.searcher(),
+                    self.search_hint()
                 )))
             }
         }
@@ -335,11 +390,12 @@ impl LdapAuthenticator {
                 Ok(name)
             }
             None => Err(LoginError::Unavailable(format!(
-                "{}: entry {:?} has no readable [ldap] username_attribute {:?} value for {}",
+                "{}: entry {:?} has no [ldap] username_attribute {:?} value readable by {}{}",
                 self.url,
                 entry.dn,
                 self.username_attribute,
-                self.searcher()
+                self.searcher(),
+                self.search_hint()
             ))),
         }
     }
@@ -358,10 +414,20 @@ impl LdapAuthenticator {
         }
     }
 
+    /// Who searched, for messages: `anonymous` or the bind DN.
     fn searcher(&self) -> String {
         match &self.service {
             Some((dn, _)) => format!("bind_dn {dn:?}"),
-            None => "anonymous search (set [ldap] bind_dn and bind_password if the directory forbids it)".into(),
+            None => "anonymous".into(),
+        }
+    }
+
+    /// A hint for directories that hide entries from anonymous search.
+    fn search_hint(&self) -> &'static str {
+        if self.service.is_some() {
+            ""
+        } else {
+            "; if the directory forbids anonymous search, set [ldap] bind_dn and bind_password"
         }
     }
 
@@ -375,13 +441,13 @@ impl LdapAuthenticator {
             ),
             LdapError::Io { source } => match tls_error(source) {
                 Some(tls) => describe_tls_error(url, tls),
-                None => format!("{step} {url} failed: {source}"),
+                None => format!("{url}: {step} failed: {source}"),
             },
             LdapError::Rustls { source } => describe_tls_error(url, source),
             LdapError::LdapResult { result } if step == Step::Connect && self.starttls => format!(
                 "{url} refused StartTLS: {result}; if the server does not offer it, use ldaps:// instead"
             ),
-            _ => format!("{step} {url} failed: {e}"),
+            _ => format!("{url}: {step} failed: {e}"),
         };
         LoginError::Unavailable(why)
     }
@@ -427,12 +493,21 @@ enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Step::Connect => "connecting to",
-            Step::ServiceBind => "binding as [ldap] bind_dn at",
+            Step::Connect => "setting up the connection (TLS, StartTLS)",
+            Step::ServiceBind => "binding as [ldap] bind_dn",
             Step::Search => "searching",
-            Step::UserBind => "binding as the user at",
+            Step::UserBind => "binding as the user",
         })
     }
+}
+
+/// Where `ldap.host` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    scheme: Scheme,
+    /// Without the brackets of an IPv6 literal.
+    host: String,
+    port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,7 +522,7 @@ fn setup(msg: String) -> LdapSetupError {
 
 /// Checks what `ldap3` would otherwise trip over at login time (it panics on a URL without a
 /// host): the scheme, a non-empty host, a numeric port.
-fn check_url(url: &str) -> Result<Scheme, LdapSetupError> {
+fn check_url(url: &str) -> Result<Target, LdapSetupError> {
     let bad = |why: &str| {
         setup(format!(
             "[ldap] host {url:?} {why}; expected a host name (meaning ldaps://host), ldaps://host[:port] or ldap://host[:port]"
@@ -477,12 +552,21 @@ fn check_url(url: &str) -> Result<Scheme, LdapSetupError> {
     if host.is_empty() {
         return Err(bad("has no host"));
     }
-    if let Some(p) = port {
-        if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(bad("has an invalid port"));
-        }
-    }
-    Ok(scheme)
+    let port = match port {
+        None | Some("") => match scheme {
+            Scheme::Ldap => 389,
+            Scheme::Ldaps => 636,
+        },
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(bad("has an invalid port")),
+        },
+    };
+    Ok(Target {
+        scheme,
+        host: host.to_string(),
+        port,
+    })
 }
 
 /// Attribute names go into the filter unescaped, so they must be attribute descriptions
@@ -662,9 +746,25 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(check_url("ldap://x").unwrap(), Scheme::Ldap);
-        assert_eq!(check_url("ldaps://x:636").unwrap(), Scheme::Ldaps);
-        assert_eq!(check_url("ldap://[::1]:389/").unwrap(), Scheme::Ldap);
+        let t = |scheme, host: &str, port| Target {
+            scheme,
+            host: host.into(),
+            port,
+        };
+        assert_eq!(check_url("ldap://x").unwrap(), t(Scheme::Ldap, "x", 389));
+        assert_eq!(check_url("ldaps://x").unwrap(), t(Scheme::Ldaps, "x", 636));
+        assert_eq!(
+            check_url("ldaps://x:1636/").unwrap(),
+            t(Scheme::Ldaps, "x", 1636)
+        );
+        assert_eq!(
+            check_url("ldap://[::1]:3389/").unwrap(),
+            t(Scheme::Ldap, "::1", 3389)
+        );
+        assert_eq!(
+            check_url("ldap://[::1]").unwrap(),
+            t(Scheme::Ldap, "::1", 389)
+        );
         for bad in [
             "ldapi://x",
             "http://x",
