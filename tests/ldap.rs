@@ -217,6 +217,26 @@ fn token_subject_is_the_directory_name() {
 }
 
 #[test]
+fn ambiguous_user_name_is_rejected() {
+    let Some(s) = server() else { return };
+    let a = authenticator(&plain(s));
+    assert_eq!(
+        a.authenticate("twin", slapd::TWIN_PW),
+        Err(LoginError::Rejected)
+    );
+    assert_eq!(
+        a.authenticate("twin1", slapd::TWIN_PW),
+        Ok("twin1".to_string())
+    );
+    let logs = LOGS.lock().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("WARN") && l.contains("more than one entry")),
+        "{logs:?}"
+    );
+}
+
+#[test]
 fn password_with_spaces_and_non_ascii() {
     let Some(s) = server() else { return };
     let a = authenticator(&starttls(s));

@@ -174,11 +174,15 @@ impl LdapAuthenticator {
             None
         };
 
-        let dummy_dn = format!(
-            "cn=gitlab-registry-usage-rest no such user {},{}",
-            random_hex(),
-            cfg.base_dn
+        let dummy_rdn = format!(
+            "cn=gitlab-registry-usage-rest no such user {}",
+            random_hex()
         );
+        let dummy_dn = if cfg.base_dn.is_empty() {
+            dummy_rdn
+        } else {
+            format!("{dummy_rdn},{}", cfg.base_dn)
+        };
         debug!(
             "LDAP: {url}{} searching {:?} as {}",
             if cfg.starttls { " with StartTLS" } else { "" },
@@ -343,7 +347,13 @@ impl LdapAuthenticator {
             }
         }
 
-        let entry = match entries.len() {
+        // A size-limit result means more entries matched than were sent, whatever the count.
+        let count = if res.rc == RC_SIZE_LIMIT_EXCEEDED {
+            entries.len().max(2)
+        } else {
+            entries.len()
+        };
+        let entry = match count {
             1 => entries.into_iter().next().map(construct_entry),
             n => {
                 if n > 1 {

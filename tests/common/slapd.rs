@@ -16,7 +16,7 @@
 //! Directory layout (passwords are the constants below):
 //! - `ou=people,dc=example,dc=com`, readable anonymously: alice (gidNumber 10000), bob (20000),
 //!   carol (10000, a password with spaces and non-ASCII characters), erin (10000, two `uid`
-//!   values: `erin` and `e.mueller`).
+//!   values: `erin` and `e.mueller`), twin1 and twin2 (10000, both also `uid: twin`).
 //! - `ou=staff,dc=example,dc=com`, invisible to anyone but the service account
 //!   `cn=svc,dc=example,dc=com`: dave (10000). Proves the `bind_dn` search mode.
 //! - `userPassword` is only usable for binding, never readable.
@@ -42,6 +42,8 @@ pub const BOB_PW: &str = "bob-pw";
 pub const CAROL_PW: &str = " carol's pässwörd 密码 with  spaces ";
 pub const ERIN_PW: &str = "erin-pw";
 pub const DAVE_PW: &str = "dave-pw";
+/// twin1 and twin2 both also carry `uid: twin`, which makes `twin` ambiguous.
+pub const TWIN_PW: &str = "twin-pw";
 pub const SVC_DN: &str = "cn=svc,dc=example,dc=com";
 pub const SVC_PW: &str = "svc-pw";
 
@@ -439,6 +441,8 @@ fn data_ldif(tools: &Tools) -> Result<String, String> {
     ldif += &person(&["carol"], PEOPLE, VALID_GID, 1003, CAROL_PW)?;
     ldif += &person(&["erin", "e.mueller"], PEOPLE, VALID_GID, 1005, ERIN_PW)?;
     ldif += &person(&["dave"], STAFF, VALID_GID, 1004, DAVE_PW)?;
+    ldif += &person(&["twin1", "twin"], PEOPLE, VALID_GID, 1006, TWIN_PW)?;
+    ldif += &person(&["twin2", "twin"], PEOPLE, VALID_GID, 1007, TWIN_PW)?;
     Ok(ldif)
 }
 
