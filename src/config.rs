@@ -789,22 +789,10 @@ impl Config {
         Ok(())
     }
 
-    /// Settings that work but that an operator should know about.
+    /// Settings that work but that an operator should know about. (LDAP transport choices
+    /// are checked and warned about by `auth::ldap`, which owns them.)
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.ldap.url().starts_with("ldap://") && !self.ldap.starttls {
-            if self.ldap.allow_insecure {
-                out.push(format!(
-                    "[ldap] host {} is unencrypted and starttls is off: passwords cross the network in clear text",
-                    self.ldap.host
-                ));
-            } else {
-                out.push(format!(
-                    "[ldap] host {} is unencrypted: logins will fail until you set starttls = true (or allow_insecure = true)",
-                    self.ldap.host
-                ));
-            }
-        }
         if self.registry.registry_base_url.is_empty() {
             out.push("[registry] registry_base_url is empty: the collector is off, only the state file is served".into());
         }
@@ -953,7 +941,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.general.server_prefix, "/registry-usage");
         assert_eq!(c.ldap.url(), "ldap://x:389");
-        assert_eq!(c.warnings().len(), 1);
+        assert_eq!(c.warnings().len(), 0);
     }
 
     #[test]

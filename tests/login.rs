@@ -1,0 +1,201 @@
+//! `/auth_token` end to end: the real binary logging users in against a real slapd, with the
+//! guards around it (rate limit, concurrent-login gate, a hung directory) over HTTP.
+
+mod common;
+#[path = "common/slapd.rs"]
+mod slapd;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{Options, Service};
+use gitlab_registry_usage_rest::auth::base64_encode;
+use gitlab_registry_usage_rest::auth::jwt::Tokens;
+
+fn basic(user: &str, pw: &str) -> String {
+    format!("Basic {}", base64_encode(format!("{user}:{pw}").as_bytes()))
+}
+
+fn ldaps_options(s: &slapd::Slapd, extra: &str) -> Options {
+    Options {
+        general: "debug = true\n".into(),
+        ldap: format!(
+            "host = {}\nbase_dn = {}\nvalid_gid = {}\nca_file = {}\ntimeout = 2 s\n{extra}",
+            s.ldaps_url(),
+            slapd::PEOPLE,
+            slapd::VALID_GID,
+            s.ca_file().display()
+        ),
+        state: Some(common::state_bytes(Default::default())),
+        ..Options::default()
+    }
+}
+
+fn sub_of(token: &str) -> String {
+    Tokens::new(common::SECRET.as_bytes(), Duration::from_secs(1))
+        .verify(token, common::now())
+        .unwrap()
+        .sub
+}
+
+#[test]
+fn login_issues_a_token_for_the_directory_name_and_refusals_look_alike() {
+    let Some(s) = slapd::shared() else { return };
+    let svc = Service::start(ldaps_options(s, "max_failures_per_minute = 0\n"));
+    let r = svc.get(
+        "/auth_token",
+        &[("Authorization", &basic("ALICE", slapd::ALICE_PW))],
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), svc.log_text());
+    let token = r.json()["auth_token"].as_str().unwrap().to_string();
+    assert_eq!(sub_of(&token), "alice", "sub is the directory's spelling");
+    let api = svc.get(
+        "/repositories",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(api.status, 200);
+
+    let carol = svc.get(
+        "/auth_token",
+        &[("Authorization", &basic("carol", slapd::CAROL_PW))],
+    );
+    assert_eq!(carol.status, 200, "spaces and non-ASCII in the password");
+
+    let mut bodies = Vec::new();
+    for (user, pw) in [
+        ("alice", "wrong"),
+        ("bob", slapd::BOB_PW),
+        ("nobody", "x"),
+        ("*", slapd::ALICE_PW),
+        ("alice)(uid=*", slapd::ALICE_PW),
+        ("a*", slapd::ALICE_PW),
+        ("alice", ""),
+    ] {
+        let r = svc.get("/auth_token", &[("Authorization", &basic(user, pw))]);
+        assert_eq!(r.status, 401, "{user:?}");
+        assert_eq!(
+            r.header("WWW-Authenticate"),
+            Some("Basic realm=\"Authentication Required\"")
+        );
+        bodies.push(r.text());
+    }
+    bodies.dedup();
+    assert_eq!(
+        bodies.len(),
+        1,
+        "every refusal has the same body: {bodies:?}"
+    );
+    let long = "a".repeat(300);
+    assert_eq!(
+        svc.get("/auth_token", &[("Authorization", &basic(&long, "x"))])
+            .status,
+        401
+    );
+    assert_eq!(
+        svc.get("/auth_token", &[("Authorization", "Basic %%%")])
+            .status,
+        401
+    );
+    let log = svc.log_text();
+    assert!(log.contains("failed login for user \"bob\""), "{log}");
+    for pw in [slapd::ALICE_PW, slapd::CAROL_PW.trim(), slapd::BOB_PW] {
+        assert!(!log.contains(pw), "a password reached the log");
+    }
+    assert!(!log.contains(&token), "a token reached the log");
+}
+
+#[test]
+fn failed_logins_are_rate_limited_per_address() {
+    let Some(s) = slapd::shared() else { return };
+    let svc = Service::start(ldaps_options(s, "max_failures_per_minute = 3\n"));
+    for _ in 0..3 {
+        assert_eq!(
+            svc.get("/auth_token", &[("Authorization", &basic("alice", "bad"))])
+                .status,
+            401
+        );
+    }
+    let r = svc.get(
+        "/auth_token",
+        &[("Authorization", &basic("alice", slapd::ALICE_PW))],
+    );
+    assert_eq!(r.status, 429);
+    let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert!(r.json()["msg"].is_string());
+    assert!(svc
+        .log_text()
+        .contains("too many failed logins from 127.0.0.1"));
+}
+
+#[test]
+fn a_hung_directory_costs_one_login_slot_for_one_timeout_and_nothing_else() {
+    // Accepts TCP connections and never says a word.
+    let hung = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hung.incoming().take(8) {
+            held.push(c);
+        }
+    });
+    let svc = Service::start(Options {
+        ldap: format!("host = ldap://127.0.0.1:{port}\nallow_insecure = true\ntimeout = 2 s\nmax_concurrent = 1\n"),
+        state: Some(common::state_bytes(Default::default())),
+        ..Options::default()
+    });
+    let addr = svc.addr.clone();
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || {
+        common::request(
+            &addr,
+            "GET",
+            "/auth_token",
+            &[("Authorization", &basic("alice", "pw"))],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // the one login slot is taken: the next login is turned away at once
+    let busy = svc.get("/auth_token", &[("Authorization", &basic("bob", "pw"))]);
+    assert_eq!(busy.status, 503);
+    assert!(busy.header("Retry-After").is_some());
+    // and the API keeps answering meanwhile
+    assert_eq!(svc.get_auth("/repositories").status, 200);
+    let r = slow.join().unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["msg"]
+        .as_str()
+        .unwrap()
+        .contains("could not be checked"));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    // the slot is free again
+    let again = svc.get("/auth_token", &[("Authorization", &basic("bob", "pw"))]);
+    assert_eq!(again.status, 503);
+    assert!(again.json()["msg"]
+        .as_str()
+        .unwrap()
+        .contains("could not be checked"));
+}
+
+#[test]
+fn ldap_settings_that_cannot_work_stop_the_service_at_start() {
+    let dir = common::TempDir::new("ldapcfg");
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(
+        &conf,
+        format!("[ldap]\nhost = ldap://127.0.0.1:389\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n", common::SECRET),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("starttls") && err.contains("allow_insecure"),
+        "{err}"
+    );
+}
