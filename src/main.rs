@@ -17,7 +17,7 @@ use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{registry, state};
+use gitlab_registry_usage_rest::{demo, registry, state};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]
@@ -34,6 +34,14 @@ struct Args {
     #[argh(switch)]
     check_config: bool,
 
+    /// run on a built-in demo registry with a demo login (no config file, LDAP or GitLab needed)
+    #[argh(switch)]
+    demo: bool,
+
+    /// the port of the demo's API on 127.0.0.1 (default: 5000; only with --demo)
+    #[argh(option)]
+    port: Option<u16>,
+
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
@@ -44,13 +52,14 @@ struct Args {
 enum MainError {
     Config(config::ConfigError),
     Setup(String),
+    Usage(String),
 }
 
 impl std::fmt::Display for MainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MainError::Config(e) => write!(f, "{e}"),
-            MainError::Setup(e) => f.write_str(e),
+            MainError::Setup(e) | MainError::Usage(e) => f.write_str(e),
         }
     }
 }
@@ -110,7 +119,10 @@ fn main() -> ExitCode {
         Err(e) => {
             // Logging may not be set up yet: say it plainly on stderr.
             eprintln!("gitlab-registry-usage-rest: error: {e}");
-            ExitCode::FAILURE
+            match e {
+                MainError::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -127,6 +139,14 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         print!("{}", config::default_config_text());
         return Ok(ExitCode::SUCCESS);
     }
+    if args.port.is_some() && !args.demo {
+        return Err(MainError::Usage(
+            "--port applies to --demo only; the service's port is [general] socket_port".into(),
+        ));
+    }
+    if args.demo {
+        return run_demo(args.port.unwrap_or(5000));
+    }
     let path = args.config_file;
     if args.check_config {
         return Ok(check_config(&path));
@@ -137,7 +157,18 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
     report_config_warnings(&cfg, &path);
     let ldap = LdapAuthenticator::new(&cfg.ldap)
         .map_err(|e| MainError::Setup(format!("{}: {e}", path.display())))?;
-    serve(cfg, Arc::new(ldap))
+    serve(cfg, Arc::new(ldap), |_| {})
+}
+
+/// `--demo`: the real service and collector against a built-in registry, on loopback only.
+fn run_demo(port: u16) -> Result<ExitCode, MainError> {
+    init_logging(false);
+    let demo = demo::start(port).map_err(|e| MainError::Setup(e.to_string()))?;
+    let auth = Arc::new(demo::DemoAuthenticator::new(&demo));
+    let cfg = demo.config.clone();
+    serve(cfg, auth, |listen| {
+        println!("{}", demo::banner(&demo, listen))
+    })
 }
 
 /// `--check-config`: every problem, then what the service would do.
@@ -269,7 +300,12 @@ fn init_logging(debug: bool) {
 }
 
 /// Runs the service until SIGTERM or SIGINT.
-fn serve(cfg: Config, authenticator: Arc<dyn Authenticator>) -> Result<ExitCode, MainError> {
+/// `on_listening` gets the bound address once the server accepts connections.
+fn serve(
+    cfg: Config,
+    authenticator: Arc<dyn Authenticator>,
+    on_listening: impl FnOnce(&str),
+) -> Result<ExitCode, MainError> {
     let initial = match state_path(&cfg) {
         None => None,
         Some(p) => match state::load(p) {
@@ -323,6 +359,7 @@ fn serve(cfg: Config, authenticator: Arc<dyn Authenticator>) -> Result<ExitCode,
         g.server_prefix,
         g.workers
     );
+    on_listening(&shown);
 
     let (publish, snapshots) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);

@@ -441,7 +441,8 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The listening socket. tiny_http sets no timeouts on the connections it accepts, so an idle
 /// or slow client would hold a thread for ever; on Linux, accepted sockets inherit the
-/// listener's SO_RCVTIMEO/SO_SNDTIMEO, so setting them here bounds every connection.
+/// listener's SO_RCVTIMEO/SO_SNDTIMEO (and TCP_NODELAY), so setting them here covers every
+/// connection.
 fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     use std::net::ToSocketAddrs;
@@ -457,6 +458,9 @@ fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
     socket.listen(1024)?;
     socket.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     socket.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    // tiny_http writes a response in pieces; with Nagle on, the second waits ~40 ms for the
+    // client's delayed ACK on keep-alive connections. Accepted sockets inherit this too.
+    socket.set_tcp_nodelay(true)?;
     Ok(socket.into())
 }
 
