@@ -640,7 +640,7 @@ impl Shared<'_> {
                     let _ = tag_tx.send(Job::Tag(i, k, t));
                 }
             }
-            Err(e) => self.report_failure(i, format!("tags list: {e}"), e, done_tx),
+            Err(e) => self.report_failure(i, e.to_string(), e, done_tx),
         }
     }
 

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -227,10 +227,13 @@ struct Repo {
     null_tags: bool,
 }
 
+/// A stored manifest: media type and bytes.
+type Stored = (String, Arc<[u8]>);
+
 #[derive(Default)]
 pub struct State {
     repos: Mutex<BTreeMap<String, Repo>>,
-    manifests: Mutex<HashMap<String, (String, Arc<[u8]>)>>,
+    manifests: Mutex<HashMap<String, Stored>>,
     blobs: Mutex<HashMap<String, u64>>,
     rules: Mutex<Vec<Rule>>,
     tokens: Mutex<HashMap<String, HashSet<String>>>,
@@ -402,18 +405,6 @@ fn json_error(status: u16, code: &str) -> Response<Cursor<Vec<u8>>> {
     .with_header(header("Content-Type", "application/json; charset=utf-8"))
 }
 
-/// Yields `data`, then fails: the connection breaks before the promised length.
-struct Breaking(Cursor<Vec<u8>>);
-
-impl Read for Breaking {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.0.read(buf)? {
-            0 => Err(std::io::Error::other("cut")),
-            n => Ok(n),
-        }
-    }
-}
-
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
@@ -505,16 +496,12 @@ impl Ctx {
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
         let (path, query) = (path.to_string(), query.to_string());
 
-        if path == "/jwt/auth" {
-            return self.token(rq, &query);
-        }
-
-        // Fault rules first.
+        // Fault rules first (the token endpoint's too).
         let fault = {
             let mut rules = self.state.rules.lock().unwrap();
             let hit = rules.iter_mut().find(|r| {
                 url.contains(&r.path_contains)
-                    && r.method.is_none_or(|m| m == method)
+                    && r.method.map_or(true, |m| m == method)
                     && r.times != Some(0)
             });
             hit.map(|r| {
@@ -553,21 +540,21 @@ impl Ctx {
                     return drop(rq);
                 }
                 Fault::Truncate => {
-                    let body = br#"{"schemaVersion": 2, "layers": [{"dig"#.to_vec();
-                    let len = body.len() + 500;
-                    return self.respond(
-                        rq,
-                        Response::new(
-                            200.into(),
-                            vec![
-                                header("Content-Type", "application/json"),
-                                header("Connection", "close"),
-                            ],
-                            Breaking(Cursor::new(body)),
-                            Some(len),
-                            None,
-                        ),
+                    // Headers and part of the body on the wire, then nothing: the client must
+                    // not take the partial body for the whole.
+                    let body = br#"{"schemaVersion": 2, "layers": [{"dig"#;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        body.len() + 500
                     );
+                    let is_head = method == "HEAD";
+                    let mut w = rq.into_writer();
+                    let _ = w.write_all(head.as_bytes());
+                    if !is_head {
+                        let _ = w.write_all(body);
+                    }
+                    let _ = w.flush();
+                    return;
                 }
                 Fault::InvalidJson => {
                     return self.respond(
@@ -584,6 +571,9 @@ impl Ctx {
             }
         }
 
+        if path == "/jwt/auth" {
+            return self.token(rq, &query);
+        }
         if path == "/v2/" || path == "/v2" {
             return if self.opts.auth.is_some() && !self.authorized(&rq, "") {
                 self.respond(rq, self.challenge(""))
@@ -673,7 +663,7 @@ impl Ctx {
         };
         let rest: Vec<String> = all
             .into_iter()
-            .filter(|x| last.as_ref().is_none_or(|l| x > l))
+            .filter(|x| last.as_ref().map_or(true, |l| x > l))
             .collect();
         match n {
             Some(n) if rest.len() > n => {

@@ -265,7 +265,7 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
         "base/alpine",
         "3.19",
         DOCKER_V2,
-        &image_manifest(DOCKER_V2, &cfg.0, &[base.0.clone()]),
+        &image_manifest(DOCKER_V2, &cfg.0, std::slice::from_ref(&base.0)),
     );
     truth.tag("base/alpine", "latest", &alpine);
     truth.tag("base/alpine", "3.19", &alpine);
