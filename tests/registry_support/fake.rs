@@ -1,6 +1,12 @@
-//! A fake Docker Distribution registry (tiny_http on 127.0.0.1) for the collector's fault
-//! tests and the crawl benchmark, plus builders of manifest JSON shared with the tests that
-//! push to the real registry.
+//! A fake Docker Distribution registry on 127.0.0.1 for the collector's fault tests and the
+//! crawl benchmark, plus builders of manifest JSON shared with the tests that push to the real
+//! registry, and the small HTTP/1.1 server both run on.
+//!
+//! Why not tiny_http: its connection thread pool (0.12) leaves a new keep-alive connection
+//! unserved when more than about four arrive at once while its idle threads are few (8
+//! simultaneous connections: 3 never answered), which a crawl at concurrency 8 does at once.
+//! The server here gives every connection its own thread and exact control of the bytes
+//! (truncated bodies, hangs).
 //!
 //! It serves the catalog and tags lists with `n`/`last` pagination and `Link`, manifests by tag
 //! or digest (GET and HEAD), blob HEADs (optionally through a 307 to a second "storage" server),
@@ -11,13 +17,12 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-use tiny_http::{Header, Request, Response, Server};
+use std::time::{Duration, Instant};
 
 pub const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -129,6 +134,233 @@ pub fn schema1_manifest(name: &str, tag: &str, fs_layers: &[&str]) -> Vec<u8> {
     .unwrap()
 }
 
+// ---------------------------------------------------------------- a small HTTP/1.1 server
+
+/// A request as the handler sees it (GET/HEAD mostly; a request body is read and dropped).
+pub struct Req {
+    pub method: String,
+    pub url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn path(&self) -> &str {
+        self.url.split_once('?').map_or(&self.url, |(p, _)| p)
+    }
+    pub fn query(&self) -> &str {
+        self.url.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
+/// A response. `length` overrides Content-Length (a HEAD for a blob without its bytes).
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub length: Option<u64>,
+}
+
+impl Resp {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Resp {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            length: None,
+        }
+    }
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Resp {
+        Resp::new(status, body).header("Content-Type", "application/json")
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Resp {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn length(mut self, n: u64) -> Resp {
+        self.length = Some(n);
+        self
+    }
+}
+
+/// What the connection does with a request.
+pub enum Reply {
+    Send(Resp),
+    /// Say nothing for this long, then close the connection.
+    Hang(Duration),
+    /// Promise 500 bytes more than the body, send the body, close the connection.
+    Truncate(Resp),
+}
+
+pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
+
+/// One thread per connection, keep-alive, stops on drop (idle connections within 100 ms).
+pub struct MiniServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl MiniServer {
+    pub fn start(handler: Handler) -> MiniServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, st) = (handler.clone(), st.clone());
+                std::thread::spawn(move || connection(conn, &h, &st));
+            }
+        });
+        MiniServer {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for MiniServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn write_head(w: &mut TcpStream, r: &Resp, length: u64) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
+    for (k, v) in &r.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    w.write_all(head.as_bytes())
+}
+
+fn connection(mut s: TcpStream, handler: &Handler, stop: &AtomicBool) {
+    let _ = s.set_nodelay(true);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut tmp = [0u8; 8192];
+    loop {
+        // Read one request head, waiting at most 30 s on an idle connection.
+        let idle_since = Instant::now();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            if stop.load(Ordering::SeqCst)
+                || buf.len() > 64 * 1024
+                || idle_since.elapsed() > Duration::from_secs(30)
+            {
+                return;
+            }
+            match s.read(&mut tmp) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let (method, url) = (
+            first.next().unwrap_or("").to_string(),
+            first.next().unwrap_or("").to_string(),
+        );
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let req = Req {
+            method,
+            url,
+            headers,
+        };
+        // Drop a request body (the fakes take none, but keep the stream in step).
+        let body_len: usize = req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while buf.len() < body_len {
+            match s.read(&mut tmp) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => return,
+            }
+        }
+        buf.drain(..body_len);
+        let is_head = req.method == "HEAD";
+        match handler(&req) {
+            Reply::Send(r) => {
+                let len = r.length.unwrap_or(r.body.len() as u64);
+                if write_head(&mut s, &r, len).is_err()
+                    || (!is_head && s.write_all(&r.body).is_err())
+                {
+                    return;
+                }
+            }
+            Reply::Hang(d) => {
+                std::thread::sleep(d);
+                let _ = s.shutdown(Shutdown::Both);
+                return;
+            }
+            Reply::Truncate(r) => {
+                let _ = write_head(&mut s, &r, r.body.len() as u64 + 500);
+                if !is_head {
+                    let _ = s.write_all(&r.body);
+                }
+                let _ = s.flush();
+                let _ = s.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the fake registry
 
 #[derive(Debug, Clone)]
@@ -137,9 +369,9 @@ pub enum Fault {
     Status(u16),
     /// Answer with this status and `Retry-After: <value>`.
     RetryAfter(u16, String),
-    /// Say nothing for this long, then drop the request.
+    /// Say nothing for this long, then close the connection.
     Hang(Duration),
-    /// Promise more bytes than are sent, then fail the connection.
+    /// Promise more bytes than are sent, then close the connection.
     Truncate,
     /// 200 with a body that is not JSON.
     InvalidJson,
@@ -189,7 +421,6 @@ pub struct FakeOptions {
     /// Blob HEADs answer 307 to a second server on another port (another origin).
     pub blob_redirect: bool,
     pub token_expires_in: u64,
-    pub workers: usize,
 }
 
 impl Default for FakeOptions {
@@ -200,7 +431,6 @@ impl Default for FakeOptions {
             tags_page_max: None,
             blob_redirect: true,
             token_expires_in: 300,
-            workers: 16,
         }
     }
 }
@@ -248,17 +478,7 @@ pub struct FakeRegistry {
     pub storage_url: String,
     pub opts: FakeOptions,
     pub state: Arc<State>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Drop for FakeRegistry {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
+    _servers: (MiniServer, MiniServer),
 }
 
 struct Ctx {
@@ -270,42 +490,32 @@ struct Ctx {
 
 impl FakeRegistry {
     pub fn start(opts: FakeOptions) -> FakeRegistry {
-        let server = Arc::new(Server::http("127.0.0.1:0").unwrap());
-        let storage = Arc::new(Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-        let storage_url = format!("http://{}", storage.server_addr().to_ip().unwrap());
         let state = Arc::new(State::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Arc::new(Ctx {
+        // The storage server's handler needs no address; the registry's needs both.
+        let ctx_slot: Arc<Mutex<Option<Arc<Ctx>>>> = Arc::new(Mutex::new(None));
+        let st = state.clone();
+        let storage = MiniServer::start(Arc::new(move |rq: &Req| storage(&st, rq)));
+        let slot = ctx_slot.clone();
+        let registry = MiniServer::start(Arc::new(move |rq: &Req| {
+            let ctx = slot.lock().unwrap().clone();
+            match ctx {
+                Some(c) => c.handle(rq),
+                None => Reply::Send(Resp::new(503, "starting")),
+            }
+        }));
+        let (url, storage_url) = (registry.url(), storage.url());
+        *ctx_slot.lock().unwrap() = Some(Arc::new(Ctx {
             url: url.clone(),
             storage_url: storage_url.clone(),
             opts: opts.clone(),
             state: state.clone(),
-        });
-        let mut threads = Vec::new();
-        for (srv, is_storage, n) in [(server, false, opts.workers.max(1)), (storage, true, 2)] {
-            for _ in 0..n {
-                let (srv, ctx, stop) = (srv.clone(), ctx.clone(), stop.clone());
-                threads.push(std::thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        if let Ok(Some(rq)) = srv.recv_timeout(Duration::from_millis(50)) {
-                            if is_storage {
-                                ctx.storage(rq);
-                            } else {
-                                ctx.handle(rq);
-                            }
-                        }
-                    }
-                }));
-            }
-        }
+        }));
         FakeRegistry {
             url,
             storage_url,
             opts,
             state,
-            stop,
-            threads,
+            _servers: (registry, storage),
         }
     }
 
@@ -373,36 +583,14 @@ impl FakeRegistry {
     pub fn count(&self, f: impl Fn(&Counts) -> &AtomicUsize) -> usize {
         f(&self.state.counts).load(Ordering::SeqCst)
     }
-
-    pub fn reset_counts(&self) {
-        let c = &self.state.counts;
-        for a in [
-            &c.token,
-            &c.catalog,
-            &c.tags,
-            &c.manifest_get,
-            &c.manifest_head,
-            &c.blob_head,
-            &c.storage,
-            &c.storage_with_auth,
-            &c.max_scopes,
-        ] {
-            a.store(0, Ordering::SeqCst);
-        }
-    }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap()
-}
-
-fn json_error(status: u16, code: &str) -> Response<Cursor<Vec<u8>>> {
-    Response::from_data(
-        format!(r#"{{"errors":[{{"code":"{code}","message":"fake","detail":null}}]}}"#)
-            .into_bytes(),
+fn json_error(status: u16, code: &str) -> Resp {
+    Resp::new(
+        status,
+        format!(r#"{{"errors":[{{"code":"{code}","message":"fake","detail":null}}]}}"#),
     )
-    .with_status_code(status)
-    .with_header(header("Content-Type", "application/json; charset=utf-8"))
+    .header("Content-Type", "application/json; charset=utf-8")
 }
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
@@ -413,7 +601,7 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -431,52 +619,43 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The storage behind the registry's 307: HEAD answers the blob's length.
+fn storage(state: &State, rq: &Req) -> Reply {
+    let c = &state.counts;
+    c.storage.fetch_add(1, Ordering::SeqCst);
+    if rq.header("authorization").is_some() {
+        c.storage_with_auth.fetch_add(1, Ordering::SeqCst);
+    }
+    let digest = rq.path().trim_start_matches("/_storage/");
+    match state.blobs.lock().unwrap().get(digest).copied() {
+        Some(s) => Reply::Send(
+            Resp::new(200, Vec::new())
+                .header("Content-Type", "application/octet-stream")
+                .length(s),
+        ),
+        None => Reply::Send(json_error(404, "BLOB_UNKNOWN")),
+    }
+}
+
 impl Ctx {
-    fn respond<R: Read>(&self, rq: Request, resp: Response<R>) {
-        let _ = rq.respond(resp);
-    }
-
-    fn storage(&self, rq: Request) {
-        let c = &self.state.counts;
-        c.storage.fetch_add(1, Ordering::SeqCst);
-        if rq.headers().iter().any(|h| h.field.equiv("Authorization")) {
-            c.storage_with_auth.fetch_add(1, Ordering::SeqCst);
-        }
-        let digest = rq.url().trim_start_matches("/_storage/").to_string();
-        let size = self.state.blobs.lock().unwrap().get(&digest).copied();
-        match size {
-            Some(s) => self.respond(
-                rq,
-                Response::new(
-                    200.into(),
-                    vec![header("Content-Type", "application/octet-stream")],
-                    std::io::repeat(0).take(s),
-                    Some(s as usize),
-                    None,
-                ),
-            ),
-            None => self.respond(rq, json_error(404, "BLOB_UNKNOWN")),
-        }
-    }
-
-    fn challenge(&self, scope: &str) -> Response<Cursor<Vec<u8>>> {
-        json_error(401, "UNAUTHORIZED").with_header(header(
+    fn challenge(&self, scope: &str) -> Resp {
+        json_error(401, "UNAUTHORIZED").header(
             "WWW-Authenticate",
             &format!(
                 r#"Bearer realm="{}/jwt/auth",service="fake_registry",scope="{scope}""#,
                 self.url
             ),
-        ))
+        )
     }
 
-    fn authorized(&self, rq: &Request, scope: &str) -> bool {
+    fn authorized(&self, rq: &Req, scope: &str) -> bool {
         if self.opts.auth.is_none() {
             return true;
         }
-        let Some(h) = rq.headers().iter().find(|h| h.field.equiv("Authorization")) else {
-            return false;
-        };
-        let Some(tok) = h.value.as_str().strip_prefix("Bearer ") else {
+        let Some(tok) = rq
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+        else {
             return false;
         };
         self.state
@@ -487,14 +666,15 @@ impl Ctx {
             .is_some_and(|s| s.contains(scope))
     }
 
-    fn handle(&self, rq: Request) {
+    fn handle(&self, rq: &Req) -> Reply {
+        if std::env::var_os("FAKE_TRACE").is_some() {
+            eprintln!("fake: {} {}", rq.method, rq.url);
+        }
         if !self.opts.latency.is_zero() {
             std::thread::sleep(self.opts.latency);
         }
-        let url = rq.url().to_string();
-        let method = rq.method().as_str().to_string();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let (path, query) = (path.to_string(), query.to_string());
+        let (url, method, path, query) =
+            (rq.url.as_str(), rq.method.as_str(), rq.path(), rq.query());
 
         // Fault rules first (the token endpoint's too).
         let fault = {
@@ -527,106 +707,79 @@ impl Ctx {
             c.blob_head.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(f) = fault {
-            match f {
-                Fault::Status(s) => return self.respond(rq, json_error(s, "UNKNOWN")),
+            return match f {
+                Fault::Status(s) => Reply::Send(json_error(s, "UNKNOWN")),
                 Fault::RetryAfter(s, v) => {
-                    return self.respond(
-                        rq,
-                        json_error(s, "TOOMANYREQUESTS").with_header(header("Retry-After", &v)),
-                    )
+                    Reply::Send(json_error(s, "TOOMANYREQUESTS").header("Retry-After", &v))
                 }
-                Fault::Hang(d) => {
-                    std::thread::sleep(d);
-                    return drop(rq);
-                }
-                Fault::Truncate => {
-                    // Headers and part of the body on the wire, then nothing: the client must
-                    // not take the partial body for the whole.
-                    let body = br#"{"schemaVersion": 2, "layers": [{"dig"#;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                        body.len() + 500
-                    );
-                    let is_head = method == "HEAD";
-                    let mut w = rq.into_writer();
-                    let _ = w.write_all(head.as_bytes());
-                    if !is_head {
-                        let _ = w.write_all(body);
-                    }
-                    let _ = w.flush();
-                    return;
-                }
-                Fault::InvalidJson => {
-                    return self.respond(
-                        rq,
-                        Response::from_data(b"<html>Bad Gateway, but 200</html>".to_vec())
-                            .with_header(header("Content-Type", OCI_MANIFEST))
-                            .with_header(header("Docker-Content-Digest", &sha256(b"x"))),
-                    )
-                }
+                Fault::Hang(d) => Reply::Hang(d),
+                Fault::Truncate => Reply::Truncate(Resp::json(
+                    200,
+                    br#"{"schemaVersion": 2, "layers": [{"dig"#.to_vec(),
+                )),
+                Fault::InvalidJson => Reply::Send(
+                    Resp::new(200, b"<html>Bad Gateway, but 200</html>".to_vec())
+                        .header("Content-Type", OCI_MANIFEST)
+                        .header("Docker-Content-Digest", &sha256(b"x")),
+                ),
                 Fault::RevokeTokens => {
                     self.state.tokens.lock().unwrap().clear();
-                    return self.respond(rq, self.challenge("repository:*:pull"));
+                    Reply::Send(self.challenge("repository:*:pull"))
                 }
-            }
+            };
         }
+        Reply::Send(self.route(rq, path, query))
+    }
 
+    fn route(&self, rq: &Req, path: &str, query: &str) -> Resp {
         if path == "/jwt/auth" {
-            return self.token(rq, &query);
+            return self.token(rq, query);
         }
         if path == "/v2/" || path == "/v2" {
-            return if self.opts.auth.is_some() && !self.authorized(&rq, "") {
-                self.respond(rq, self.challenge(""))
+            return if self.opts.auth.is_some() && !self.authorized(rq, "") {
+                self.challenge("")
             } else {
-                self.respond(rq, Response::from_string("{}"))
+                Resp::json(200, "{}")
             };
         }
         if path == "/v2/_catalog" {
-            if !self.authorized(&rq, "registry:catalog:*") {
-                return self.respond(rq, self.challenge("registry:catalog:*"));
+            if !self.authorized(rq, "registry:catalog:*") {
+                return self.challenge("registry:catalog:*");
             }
-            return self.catalog(rq, &query);
+            return self.catalog(query);
         }
         let Some(rest) = path.strip_prefix("/v2/") else {
-            return self.respond(rq, json_error(404, "NOT_FOUND"));
+            return json_error(404, "NOT_FOUND");
         };
         let (name, op, reference) = if let Some(n) = rest.strip_suffix("/tags/list") {
-            (n.to_string(), "tags", String::new())
+            (n, "tags", String::new())
         } else if let Some((n, r)) = rest.rsplit_once("/manifests/") {
-            (n.to_string(), "manifests", percent_decode(r))
+            (n, "manifests", percent_decode(r))
         } else if let Some((n, r)) = rest.rsplit_once("/blobs/") {
-            (n.to_string(), "blobs", r.to_string())
+            (n, "blobs", r.to_string())
         } else {
-            return self.respond(rq, json_error(404, "NOT_FOUND"));
+            return json_error(404, "NOT_FOUND");
         };
         let scope = format!("repository:{name}:pull");
-        if !self.authorized(&rq, &scope) {
-            return self.respond(rq, self.challenge(&scope));
+        if !self.authorized(rq, &scope) {
+            return self.challenge(&scope);
         }
         match op {
-            "tags" => self.tags(rq, &name, &query),
-            "manifests" => self.manifest(rq, &name, &reference),
-            _ => self.blob(rq, &reference),
+            "tags" => self.tags(name, query),
+            "manifests" => self.manifest(name, &reference),
+            _ => self.blob(&reference),
         }
     }
 
-    fn token(&self, rq: Request, query: &str) {
+    fn token(&self, rq: &Req, query: &str) -> Resp {
         let c = &self.state.counts;
         c.token.fetch_add(1, Ordering::SeqCst);
         let Some((user, pass)) = &self.opts.auth else {
-            return self.respond(rq, json_error(404, "NOT_FOUND"));
+            return json_error(404, "NOT_FOUND");
         };
         let expected = format!("Basic {}", base64(format!("{user}:{pass}").as_bytes()));
-        let ok = rq
-            .headers()
-            .iter()
-            .any(|h| h.field.equiv("Authorization") && h.value.as_str() == expected);
-        if !ok {
-            return self.respond(
-                rq,
-                Response::from_string(r#"{"message":"HTTP Basic: Access denied"}"#)
-                    .with_status_code(401),
-            );
+        if rq.header("authorization") != Some(expected.as_str()) {
+            return Resp::json(401, r#"{"message":"HTTP Basic: Access denied"}"#);
         }
         let scopes: HashSet<String> = query
             .split('&')
@@ -643,13 +796,9 @@ impl Ctx {
             .unwrap()
             .insert(tok.clone(), scopes);
         self.state.issued.lock().unwrap().push(tok.clone());
-        self.respond(
-            rq,
-            Response::from_string(
-                serde_json::json!({"token": tok, "expires_in": self.opts.token_expires_in})
-                    .to_string(),
-            )
-            .with_header(header("Content-Type", "application/json")),
+        Resp::json(
+            200,
+            serde_json::json!({"token": tok, "expires_in": self.opts.token_expires_in}).to_string(),
         )
     }
 
@@ -675,58 +824,55 @@ impl Ctx {
         }
     }
 
-    fn catalog(&self, rq: Request, query: &str) {
+    fn catalog(&self, query: &str) -> Resp {
         let names: Vec<String> = self.state.repos.lock().unwrap().keys().cloned().collect();
         let (page, next) = Self::page(names, query, None);
-        let mut resp = Response::from_string(serde_json::json!({"repositories": page}).to_string())
-            .with_header(header("Content-Type", "application/json"));
+        let mut resp = Resp::json(200, serde_json::json!({"repositories": page}).to_string());
         if let Some(last) = next {
             let n = query_param(query, "n").unwrap_or("100");
-            resp = resp.with_header(header(
+            resp = resp.header(
                 "Link",
                 &format!(r#"</v2/_catalog?last={last}&n={n}>; rel="next""#),
-            ));
+            );
         }
-        self.respond(rq, resp)
+        resp
     }
 
-    fn tags(&self, rq: Request, name: &str, query: &str) {
+    fn tags(&self, name: &str, query: &str) -> Resp {
         let (tags, null) = {
             let repos = self.state.repos.lock().unwrap();
             match repos.get(name) {
-                None => return self.respond(rq, json_error(404, "NAME_UNKNOWN")),
+                None => return json_error(404, "NAME_UNKNOWN"),
                 Some(r) => (r.tags.keys().cloned().collect::<Vec<_>>(), r.null_tags),
             }
         };
         if tags.is_empty() {
             return if null {
-                self.respond(
-                    rq,
-                    Response::from_string(format!(r#"{{"name":"{name}","tags":null}}"#)),
-                )
+                Resp::json(200, format!(r#"{{"name":"{name}","tags":null}}"#))
             } else {
-                self.respond(rq, json_error(404, "NAME_UNKNOWN"))
+                json_error(404, "NAME_UNKNOWN")
             };
         }
         let (page, next) = Self::page(tags, query, self.opts.tags_page_max);
-        let mut resp =
-            Response::from_string(serde_json::json!({"name": name, "tags": page}).to_string())
-                .with_header(header("Content-Type", "application/json"));
+        let mut resp = Resp::json(
+            200,
+            serde_json::json!({"name": name, "tags": page}).to_string(),
+        );
         if let Some(last) = next {
             let n = query_param(query, "n").unwrap_or("100");
             // An absolute URL this time, as some registries send.
-            resp = resp.with_header(header(
+            resp = resp.header(
                 "Link",
                 &format!(
                     r#"<{}/v2/{name}/tags/list?n={n}&last={last}>; rel="next""#,
                     self.url
                 ),
-            ));
+            );
         }
-        self.respond(rq, resp)
+        resp
     }
 
-    fn manifest(&self, rq: Request, name: &str, reference: &str) {
+    fn manifest(&self, name: &str, reference: &str) -> Resp {
         let digest = if reference.starts_with("sha256:") {
             Some(reference.to_string())
         } else {
@@ -738,54 +884,28 @@ impl Ctx {
                 .and_then(|r| r.tags.get(reference).cloned())
         };
         let found = digest.and_then(|d| {
-            self.state
-                .manifests
-                .lock()
-                .unwrap()
-                .get(&d)
-                .cloned()
-                .map(|m| (d, m))
+            let m = self.state.manifests.lock().unwrap().get(&d).cloned();
+            m.map(|m| (d, m))
         });
         let Some((digest, (media_type, body))) = found else {
-            return self.respond(rq, json_error(404, "MANIFEST_UNKNOWN"));
+            return json_error(404, "MANIFEST_UNKNOWN");
         };
-        let len = body.len();
-        self.respond(
-            rq,
-            Response::new(
-                200.into(),
-                vec![
-                    header("Content-Type", &media_type),
-                    header("Docker-Content-Digest", &digest),
-                ],
-                Cursor::new(body),
-                Some(len),
-                None,
-            ),
-        )
+        Resp::new(200, body.to_vec())
+            .header("Content-Type", &media_type)
+            .header("Docker-Content-Digest", &digest)
     }
 
-    fn blob(&self, rq: Request, digest: &str) {
+    fn blob(&self, digest: &str) -> Resp {
         let size = self.state.blobs.lock().unwrap().get(digest).copied();
         match size {
-            None => self.respond(rq, json_error(404, "BLOB_UNKNOWN")),
-            Some(_) if self.opts.blob_redirect => self.respond(
-                rq,
-                Response::empty(307).with_header(header(
-                    "Location",
-                    &format!("{}/_storage/{digest}", self.storage_url),
-                )),
+            None => json_error(404, "BLOB_UNKNOWN"),
+            Some(_) if self.opts.blob_redirect => Resp::new(307, Vec::new()).header(
+                "Location",
+                &format!("{}/_storage/{digest}", self.storage_url),
             ),
-            Some(s) => self.respond(
-                rq,
-                Response::new(
-                    200.into(),
-                    vec![header("Docker-Content-Digest", digest)],
-                    std::io::repeat(0).take(s),
-                    Some(s as usize),
-                    None,
-                ),
-            ),
+            Some(s) => Resp::new(200, Vec::new())
+                .header("Docker-Content-Digest", digest)
+                .length(s),
         }
     }
 }

@@ -5,22 +5,19 @@
 //! uploads blobs and manifests through the registry API.
 //!
 //! It must never skip silently under `CI=true`: a missing `docker-registry` or `openssl` fails.
+//! The issuer runs on the fake's small HTTP server (see `fake.rs` for why not tiny_http).
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tiny_http::{Header, Response, Server};
-
-use super::fake::{base64, sha256, Desc};
+use super::fake::{base64, percent_decode, sha256, Desc, MiniServer, Reply, Req, Resp};
 use super::{Target, TempDir};
 
 pub const SERVICE: &str = "container_registry";
@@ -106,8 +103,7 @@ pub struct RealRegistry {
     pub realm: String,
     pub log: Arc<IssuerLog>,
     child: Child,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    _issuer: MiniServer,
     dir: TempDir,
     pusher: Pusher,
 }
@@ -116,10 +112,6 @@ impl Drop for RealRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -138,21 +130,10 @@ impl RealRegistry {
         let dir = TempDir::new("registry");
         let key = make_key(&dir.0);
         let log = Arc::new(IssuerLog::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let issuer = Arc::new(Server::http("127.0.0.1:0").unwrap());
-        let realm = format!("http://{}/jwt/auth", issuer.server_addr().to_ip().unwrap());
         let key = Arc::new(key);
-        let mut threads = Vec::new();
-        for _ in 0..4 {
-            let (srv, stop, key, log) = (issuer.clone(), stop.clone(), key.clone(), log.clone());
-            threads.push(std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    if let Ok(Some(rq)) = srv.recv_timeout(Duration::from_millis(50)) {
-                        issue(rq, &key, &log);
-                    }
-                }
-            }));
-        }
+        let (k, l) = (key.clone(), log.clone());
+        let issuer = MiniServer::start(Arc::new(move |rq: &Req| Reply::Send(issue(rq, &k, &l))));
+        let realm = format!("{}/jwt/auth", issuer.url());
 
         for attempt in 0..3 {
             let port = free_port();
@@ -207,8 +188,7 @@ impl RealRegistry {
                     realm,
                     log,
                     child,
-                    stop,
-                    threads,
+                    _issuer: issuer,
                     dir,
                 });
             }
@@ -277,40 +257,17 @@ fn make_key(dir: &Path) -> IssuerKey {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// GitLab's `/jwt/auth`, as far as the registry and the collector can tell.
-fn issue(rq: tiny_http::Request, key: &IssuerKey, log: &IssuerLog) {
+fn issue(rq: &Req, key: &IssuerKey, log: &IssuerLog) -> Resp {
     log.requests.fetch_add(1, Ordering::SeqCst);
-    let url = rq.url().to_string();
-    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let url = rq.url.as_str();
+    let query = rq.query();
     let params: Vec<(String, String)> = query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), percent_decode(v)))
         .collect();
-    let auth = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().to_string())
-        .unwrap_or_default();
+    let auth = rq.header("authorization").unwrap_or_default().to_string();
     let basic = |u: &str, p: &str| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()));
     let user = if auth == basic(CRAWL_USER, CRAWL_TOKEN) {
         CRAWL_USER
@@ -318,19 +275,12 @@ fn issue(rq: tiny_http::Request, key: &IssuerKey, log: &IssuerLog) {
         PUSH_USER
     } else {
         log.refused.fetch_add(1, Ordering::SeqCst);
-        let _ = rq.respond(
-            Response::from_string(r#"{"message":"HTTP Basic: Access denied"}"#)
-                .with_status_code(401)
-                .with_header(
-                    Header::from_bytes("WWW-Authenticate", "Basic realm=\"GitLab\"").unwrap(),
-                ),
-        );
-        return;
+        return Resp::json(401, r#"{"message":"HTTP Basic: Access denied"}"#)
+            .header("WWW-Authenticate", "Basic realm=\"GitLab\"");
     };
     let service_ok = params.iter().any(|(k, v)| k == "service" && v == SERVICE);
     if !url.starts_with("/jwt/auth?") || !service_ok {
-        let _ = rq.respond(Response::from_string("{}").with_status_code(400));
-        return;
+        return Resp::json(400, "{}");
     }
     let scopes: Vec<&str> = params
         .iter()
@@ -388,13 +338,7 @@ fn issue(rq: tiny_http::Request, key: &IssuerKey, log: &IssuerLog) {
     }
     let body =
         serde_json::json!({"token": token, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"});
-    let _ = rq.respond(Response::new(
-        200.into(),
-        vec![Header::from_bytes("Content-Type", "application/json").unwrap()],
-        Cursor::new(body.to_string().into_bytes()),
-        None,
-        None,
-    ));
+    Resp::json(200, body.to_string())
 }
 
 /// Pushes through the registry API with the pusher's own tokens.
