@@ -458,3 +458,26 @@ fn wait_finished(h: &std::thread::JoinHandle<()>, limit: Duration) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_stop_interrupts_a_long_retry_wait() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    reg.rule(Rule::always(
+        "/v2/_catalog",
+        Fault::RetryAfter(503, "30".into()),
+    ));
+    let opts = CrawlOptions {
+        retry_after_cap: Duration::from_secs(60),
+        ..test_options()
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(cfg_for(&reg), opts, None, tx, stop_rx).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(1));
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    assert!(rx.try_recv().is_err());
+}

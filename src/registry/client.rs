@@ -431,6 +431,7 @@ impl Client {
                             "registry asks for tokens from {realm} (service {})",
                             service.as_deref().unwrap_or("-")
                         );
+                        self.check_realm(realm);
                     }
                     *mode = new;
                 }
@@ -446,6 +447,26 @@ impl Client {
             }
         }
         *mode != AuthMode::Unknown
+    }
+
+    /// The access token goes wherever the registry's challenge says: say so when that is not
+    /// the configured GitLab, or when it would travel unencrypted.
+    fn check_realm(&self, realm: &str) {
+        if !self.gitlab_base_url.is_empty() && origin(realm) != origin(&self.gitlab_base_url) {
+            log::warn!(
+                "the registry's token endpoint {} is not [registry] gitlab_base_url {}: the \
+                 access token is sent there; check that this is intended",
+                origin(realm),
+                origin(&self.gitlab_base_url)
+            );
+        }
+        if realm.starts_with("http://") && self.base.starts_with("https://") {
+            log::warn!(
+                "the registry's token endpoint {} is plain http: the access token travels \
+                 unencrypted",
+                origin(realm)
+            );
+        }
     }
 
     /// The `Authorization` for a request in `slot`'s scopes. `rejected`: the token the

@@ -282,9 +282,31 @@ impl Crawler {
         previous: Option<&Snapshot>,
         stop: &Receiver<()>,
     ) -> Result<CrawlOutcome, CrawlError> {
+        self.client.reset();
+        let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
+        std::thread::scope(|s| {
+            // The only reader of `stop` during a crawl: it cancels the client, which every
+            // request, backoff and crawl thread checks.
+            let watcher = std::thread::Builder::new()
+                .name("crawl-stop".into())
+                .spawn_scoped(s, || {
+                    select! {
+                        recv(stop) -> _ => self.client.cancel(),
+                        recv(finished_rx) -> _ => {}
+                    }
+                });
+            if let Err(e) = watcher {
+                log::warn!("cannot watch for a stop during the crawl: {e}");
+            }
+            let result = self.crawl_inner(previous);
+            drop(finished_tx);
+            result
+        })
+    }
+
+    fn crawl_inner(&self, previous: Option<&Snapshot>) -> Result<CrawlOutcome, CrawlError> {
         let started = Instant::now();
         let started_unix = unix_now();
-        self.client.reset();
         log::info!(
             "crawl started: {} ({} threads)",
             self.registry,
@@ -292,7 +314,7 @@ impl Crawler {
         );
 
         let catalog_slot = TokenSlot::new(vec!["registry:catalog:*".into()]);
-        let names = self.catalog(&catalog_slot, stop)?;
+        let names = self.catalog(&catalog_slot)?;
         log::info!(
             "catalog: {} repositories in {:.1} s",
             names.len(),
@@ -352,7 +374,7 @@ impl Crawler {
             blob_heads: OnceMap::new(),
         };
 
-        let results = shared.run(stop, started)?;
+        let results = shared.run(started)?;
 
         // Assemble: fresh data, or the previous entry marked stale.
         let prev_repos: HashMap<&str, &RepositoryInput> = prev
@@ -433,7 +455,7 @@ impl Crawler {
     }
 
     /// Every repository name, following `Link: <..>; rel="next"` to the last page.
-    fn catalog(&self, slot: &TokenSlot, stop: &Receiver<()>) -> Result<Vec<String>, CrawlError> {
+    fn catalog(&self, slot: &TokenSlot) -> Result<Vec<String>, CrawlError> {
         #[derive(serde::Deserialize)]
         struct Page {
             repositories: Option<Vec<String>>,
@@ -444,7 +466,7 @@ impl Crawler {
         let mut names = Vec::new();
         let mut seen = HashSet::new();
         for _ in 0..MAX_PAGES {
-            if !matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Empty)) {
+            if self.client.is_cancelled() {
                 return Err(CrawlError::Cancelled);
             }
             let reply = self
@@ -503,11 +525,7 @@ impl Shared<'_> {
     }
 
     /// Runs the pool until every repository is done; results in catalog order.
-    fn run(
-        &self,
-        stop: &Receiver<()>,
-        started: Instant,
-    ) -> Result<Vec<Result<Vec<TagInput>, String>>, CrawlError> {
+    fn run(&self, started: Instant) -> Result<Vec<Result<Vec<TagInput>, String>>, CrawlError> {
         let total = self.repos.len();
         let mut results: Vec<Option<Result<Vec<TagInput>, String>>> = vec![None; total];
         if total == 0 {
@@ -563,8 +581,15 @@ impl Shared<'_> {
                             "every crawl thread stopped before the crawl was done".into(),
                         )),
                     },
-                    recv(stop) -> _ => break Err(CrawlError::Cancelled),
-                    default(every) => {}
+                    default(Duration::from_millis(100)) => {}
+                }
+                if self.client().is_cancelled() {
+                    // A crawl thread's fatal error is reported before it cancels; else a stop.
+                    let fatal = done_rx.try_iter().find_map(|m| match m {
+                        Done::Fatal(e) => Some(e),
+                        Done::Repo(..) => None,
+                    });
+                    break Err(fatal.unwrap_or(CrawlError::Cancelled));
                 }
                 if last_log.elapsed() >= every {
                     last_log = Instant::now();
@@ -782,8 +807,19 @@ impl Shared<'_> {
                 Some(MANIFEST_ACCEPT),
             )?;
             match reply.status {
-                200 => {}
+                200 => {
+                    if let Some(digest) = reply.digest.filter(|d| valid_digest(d)) {
+                        return match self.manifest_by_digest(work, &digest, 0) {
+                            Ok(f) => Ok(Some(tag_input(tag, &digest, &f))),
+                            Err(TagError::NotFound) => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    // No digest in the HEAD answer: a GET by tag below.
+                }
                 404 => return Ok(None),
+                // HEAD not supported here: a GET by tag below.
+                405 | 501 => {}
                 status => {
                     return Err(TagError::Status {
                         what: "manifest".into(),
@@ -791,14 +827,6 @@ impl Shared<'_> {
                     })
                 }
             }
-            if let Some(digest) = reply.digest.filter(|d| valid_digest(d)) {
-                return match self.manifest_by_digest(work, &digest, 0) {
-                    Ok(f) => Ok(Some(tag_input(tag, &digest, &f))),
-                    Err(TagError::NotFound) => Ok(None),
-                    Err(e) => Err(e),
-                };
-            }
-            // No digest in the HEAD answer: fall through to a GET by tag.
         }
         let reply = self.registry(
             work,
