@@ -119,10 +119,16 @@ fn fake_options() -> FakeOptions {
     }
 }
 
+/// Settings for the fake; a 5 s timeout, so that a loaded machine causes no retry that
+/// would change exact request counts (tests with hangs shorten it).
 fn cfg_for(reg: &FakeRegistry) -> gitlab_registry_usage_rest::config::Registry {
     let (user, pass) = reg.opts.auth.clone().unwrap();
-    let mut cfg = registry_config(&reg.url, &user, &pass);
-    cfg.timeout = Duration::from_millis(300);
+    registry_config(&reg.url, &user, &pass)
+}
+
+fn short_timeout(reg: &FakeRegistry) -> gitlab_registry_usage_rest::config::Registry {
+    let mut cfg = cfg_for(reg);
+    cfg.timeout = Duration::from_millis(500);
     cfg
 }
 
@@ -206,7 +212,7 @@ fn transient_faults_are_retried_and_retry_after_is_honoured() {
     reg.rule(Rule::once("/v2/legacy/app/blobs/", Fault::Status(504)));
     reg.rule(Rule::once("/jwt/auth", Fault::Status(503)));
     let started = Instant::now();
-    let out = crawl_once(&cfg_for(&reg), None, test_options()).unwrap();
+    let out = crawl_once(&short_timeout(&reg), None, test_options()).unwrap();
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert_same(&out.snapshot, &truth.snapshot());
     assert!(out.stats.retries >= 8, "{}", out.stats);
@@ -220,7 +226,7 @@ fn transient_faults_are_retried_and_retry_after_is_honoured() {
 fn repositories_that_keep_failing_keep_their_data_marked_stale() {
     capture_logs();
     let (reg, mut truth) = populated(fake_options());
-    let cfg = cfg_for(&reg);
+    let cfg = short_timeout(&reg);
     let first = crawl_once(&cfg, None, test_options()).unwrap();
     assert_same(&first.snapshot, &truth.snapshot());
 
@@ -331,7 +337,7 @@ fn a_token_endpoint_that_says_401_abandons_the_crawl() {
 fn an_incomplete_catalog_abandons_the_crawl() {
     capture_logs();
     let (reg, _) = populated(fake_options());
-    let cfg = cfg_for(&reg);
+    let cfg = short_timeout(&reg);
     reg.rule(Rule::always("/v2/_catalog?last=", Fault::Status(500)));
     match crawl_once(&cfg, None, test_options()) {
         Err(CrawlError::Catalog(e)) => assert!(e.contains("500"), "{e}"),
