@@ -5,10 +5,15 @@
 //! Also the same crawls without added latency (the machine's own floor).
 //!
 //! Run: `cargo bench --bench crawl` (options: `-- --repos N --tags N --latency-ms N`).
+//! `-- --real N` instead pushes N repositories × `--tags` tags into Debian's `docker-registry`
+//! (Distribution 2.8, token auth, as in the tests) and crawls it directly: the floor that a
+//! real registry's own CPU cost sets on this machine.
 //! Every loop is bounded by the generated registry's size; nothing leaves 127.0.0.1.
 
-#[path = "../tests/registry_support/fake.rs"]
-mod fake;
+#[path = "../tests/registry_support/mod.rs"]
+mod registry_support;
+
+use registry_support::fake;
 
 use std::time::Duration;
 
@@ -23,6 +28,7 @@ struct Args {
     repos: usize,
     tags: usize,
     latency_ms: u64,
+    real: Option<usize>,
 }
 
 fn args() -> Args {
@@ -30,6 +36,7 @@ fn args() -> Args {
         repos: 1000,
         tags: 10,
         latency_ms: 5,
+        real: None,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -39,6 +46,7 @@ fn args() -> Args {
             ("--repos", Some(n)) => a.repos = n.clamp(1, 20_000),
             ("--tags", Some(n)) => a.tags = n.clamp(1, 1000),
             ("--latency-ms", Some(n)) => a.latency_ms = n.min(1000) as u64,
+            ("--real", Some(n)) => a.real = Some(n.clamp(1, 2000)),
             _ => {
                 i += 1;
                 continue;
@@ -148,6 +156,9 @@ fn main() {
     // RUST_LOG=gitlab_registry_usage_rest=debug shows every request.
     env_logger::init();
     let a = args();
+    if let Some(n) = a.real {
+        return real(n, a.tags);
+    }
     let latency = Duration::from_millis(a.latency_ms);
     println!(
         "generated registry: {} repositories x {} tags, {} ms per request, {} cores",
@@ -206,5 +217,63 @@ fn main() {
                 warm.elapsed.as_secs_f64(),
             );
         }
+    }
+}
+
+/// The real registry: push, then crawl cold and warm at concurrency 1 and 8, no added latency.
+fn real(repos: usize, tags: usize) {
+    use registry_support::fake::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2};
+    use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+    use registry_support::{blob, push_image, registry_config};
+    let Some(mut reg) = RealRegistry::start() else {
+        return;
+    };
+    let pushing = std::time::Instant::now();
+    let base = blob(DOCKER_LAYER, "base", 256);
+    for r in 0..repos {
+        let name = format!("group{}/project{r}", r % 37);
+        for t in 0..tags {
+            let c = blob(DOCKER_CONFIG, &format!("cfg-{r}-{t}"), 64);
+            let l = blob(DOCKER_LAYER, &format!("layer-{r}-{t}"), 128);
+            push_image(
+                &mut reg,
+                &name,
+                &format!("1.{t}"),
+                DOCKER_V2,
+                &c,
+                &[&base, &l],
+            );
+        }
+    }
+    println!(
+        "real docker-registry: {repos} repositories x {tags} tags pushed in {:.1} s",
+        pushing.elapsed().as_secs_f64()
+    );
+    for c in [1usize, 8] {
+        let mut cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+        cfg.concurrency = c;
+        cfg.timeout = Duration::from_secs(30);
+        let crawler = Crawler::new(&cfg, CrawlOptions::default());
+        let never = crossbeam_channel::never();
+        let cold = crawler.crawl(None, &never).expect("cold crawl");
+        assert!(cold.failed.is_empty(), "{:?}", cold.failed);
+        assert_eq!(cold.snapshot.tag_count(), repos * tags);
+        row(
+            "real, cold",
+            c,
+            Duration::ZERO,
+            &cold.stats,
+            cold.elapsed.as_secs_f64(),
+        );
+        let warm = crawler
+            .crawl(Some(&cold.snapshot), &never)
+            .expect("warm crawl");
+        row(
+            "real, warm",
+            c,
+            Duration::ZERO,
+            &warm.stats,
+            warm.elapsed.as_secs_f64(),
+        );
     }
 }
