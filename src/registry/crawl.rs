@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -205,6 +206,8 @@ pub struct Crawler {
     opts: CrawlOptions,
     concurrency: usize,
     registry: String,
+    /// A stop arrived during the last crawl (its message is consumed by then).
+    stop_seen: AtomicBool,
 }
 
 struct RepoWork {
@@ -272,7 +275,13 @@ impl Crawler {
             opts,
             concurrency,
             registry: cfg.registry_base_url.clone(),
+            stop_seen: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a stop arrived during the last crawl, even one that completed anyway.
+    pub fn stop_requested(&self) -> bool {
+        self.stop_seen.load(Ordering::SeqCst)
     }
 
     /// One crawl. `previous` provides the manifest cache and the data kept for repositories
@@ -283,6 +292,7 @@ impl Crawler {
         stop: &Receiver<()>,
     ) -> Result<CrawlOutcome, CrawlError> {
         self.client.reset();
+        self.stop_seen.store(false, Ordering::SeqCst);
         let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
         std::thread::scope(|s| {
             // The only reader of `stop` during a crawl: it cancels the client, which every
@@ -291,7 +301,10 @@ impl Crawler {
                 .name("crawl-stop".into())
                 .spawn_scoped(s, || {
                     select! {
-                        recv(stop) -> _ => self.client.cancel(),
+                        recv(stop) -> _ => {
+                            self.stop_seen.store(true, Ordering::SeqCst);
+                            self.client.cancel();
+                        }
                         recv(finished_rx) -> _ => {}
                     }
                 });

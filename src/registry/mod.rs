@@ -138,6 +138,7 @@ fn run(
                 cfg.update_interval
             }
             Err(CrawlError::Cancelled) => return,
+            Err(_) if crawler.stop_requested() => return,
             Err(e) => {
                 let retry = cfg.update_interval.min(RETRY_AFTER_FAILURE);
                 log::error!(
@@ -148,6 +149,10 @@ fn run(
                 retry
             }
         };
+        if crawler.stop_requested() {
+            // The stop came as the crawl ended: its message is gone, so stop now.
+            return;
+        }
         let wait = next.saturating_sub(started.elapsed());
         match stop.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {}
