@@ -487,3 +487,31 @@ fn a_stop_interrupts_a_long_retry_wait() {
     assert!(asked.elapsed() < Duration::from_secs(1));
     assert!(rx.try_recv().is_err());
 }
+
+#[test]
+fn short_lived_tokens_are_renewed_before_they_expire() {
+    capture_logs();
+    let (reg, truth) = populated(FakeOptions {
+        token_expires_in: 1,
+        latency: Duration::from_millis(70),
+        ..fake_options()
+    });
+    // One token for all repositories, needed for longer than it lives.
+    let opts = CrawlOptions {
+        scopes_per_token: 50,
+        ..test_options()
+    };
+    let out = crawl_once(&cfg_for(&reg), None, opts).unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_same(&out.snapshot, &truth.snapshot());
+    assert!(
+        out.elapsed > Duration::from_millis(1500),
+        "{:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stats.token > 2,
+        "tokens were not renewed: {}",
+        out.stats
+    );
+}

@@ -572,9 +572,9 @@ impl Client {
                 reason: "no \"token\" field".into(),
             })?;
         let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
-        // Renew a tenth early (at least 5 s): a request must not carry a token that expires
-        // on its way, and clocks differ.
-        let margin = (life / 10).max(5);
+        // Renew a tenth early (at least 5 s, at most half the life): a request must not carry
+        // a token that expires on its way, and clocks differ.
+        let margin = (life / 10).max(5).min(life / 2);
         Ok(Token {
             value,
             renew_at: asked + Duration::from_secs(life.saturating_sub(margin)),
