@@ -1,31 +1,162 @@
 //! The collector: crawls the container registry (GitLab's token flow, the Distribution / OCI
 //! API) on a `std::thread`, builds a [`Snapshot`] per crawl and publishes it as an `Arc`
-//! through a channel.
+//! through a channel, then writes it to the state file.
 //!
-//! It never serves HTTP and never replaces good data with a failed crawl's.
+//! This file owns the schedule (crawl, publish, save, sleep `update_interval` from the start of
+//! the last crawl, stop promptly); [`client`] owns HTTP and authentication, [`crawl`] the
+//! meaning of the registry's answers. It never serves HTTP and never replaces good data with a
+//! failed crawl's.
 
+pub mod client;
+pub mod crawl;
+
+use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config;
 use crate::snapshot::Snapshot;
 
+pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler};
+
+/// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
+/// data because GitLab restarted once would be a poor trade.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+
+/// Requests made by one crawl, per kind; every attempt and redirect hop counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub token: u64,
+    pub catalog: u64,
+    pub tags: u64,
+    pub manifest_get: u64,
+    pub manifest_head: u64,
+    pub blob_head: u64,
+    /// Attempts that were repeats of a failed one (already counted above).
+    pub retries: u64,
+}
+
+impl RequestStats {
+    pub fn total(&self) -> u64 {
+        self.token
+            + self.catalog
+            + self.tags
+            + self.manifest_get
+            + self.manifest_head
+            + self.blob_head
+    }
+}
+
+impl fmt::Display for RequestStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in all (token {}, catalog {}, tags {}, manifest GET {}, manifest HEAD {}, blob HEAD {}; {} retries)",
+            self.total(),
+            self.token,
+            self.catalog,
+            self.tags,
+            self.manifest_get,
+            self.manifest_head,
+            self.blob_head,
+            self.retries
+        )
+    }
+}
+
+/// Runs ONE crawl with a fresh client, for tests and benchmarks: what the collector thread
+/// does each `update_interval`, minus publishing and saving.
+pub fn crawl_once(
+    cfg: &config::Registry,
+    previous: Option<&Snapshot>,
+    opts: CrawlOptions,
+) -> Result<CrawlOutcome, CrawlError> {
+    Crawler::new(cfg, opts).crawl(previous, &crossbeam_channel::never())
+}
+
 /// Starts the collector thread. `previous` is the snapshot being served (from the state
 /// file), `publish` takes each new snapshot, and a message on (or the closing of) `stop`
-/// ends the loop.
+/// ends the loop: at once between crawls, within one request timeout during a crawl.
 pub fn spawn_collector(
     cfg: config::Registry,
     previous: Option<Arc<Snapshot>>,
     publish: Sender<Arc<Snapshot>>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let _ = (cfg, previous, publish);
+    spawn_collector_with(cfg, CrawlOptions::default(), previous, publish, stop)
+}
+
+/// [`spawn_collector`] with explicit crawl options (tests shorten retries and pages).
+pub fn spawn_collector_with(
+    cfg: config::Registry,
+    opts: CrawlOptions,
+    previous: Option<Arc<Snapshot>>,
+    publish: Sender<Arc<Snapshot>>,
+    stop: Receiver<()>,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("collector".into())
-        .spawn(move || {
-            log::warn!("the collector is not implemented yet; serving the state file only");
-            let _ = stop.recv();
-        })
+        .spawn(move || run(cfg, opts, previous, publish, stop))
+}
+
+fn run(
+    cfg: config::Registry,
+    opts: CrawlOptions,
+    mut previous: Option<Arc<Snapshot>>,
+    publish: Sender<Arc<Snapshot>>,
+    stop: Receiver<()>,
+) {
+    if cfg.registry_base_url.is_empty() {
+        log::info!(
+            "[registry] registry_base_url is empty: no crawling, serving the state file only"
+        );
+        let _ = stop.recv();
+        return;
+    }
+    let crawler = Crawler::new(&cfg, opts);
+    loop {
+        let started = Instant::now();
+        let next = match crawler.crawl(previous.as_deref(), &stop) {
+            Ok(outcome) => {
+                let snap = Arc::new(outcome.snapshot);
+                if publish.send(snap.clone()).is_err() {
+                    log::info!("collector: nobody takes snapshots any more; stopping");
+                    return;
+                }
+                if !cfg.state_file.as_os_str().is_empty() {
+                    if let Err(e) = crate::state::save(&cfg.state_file, &snap) {
+                        log::warn!(
+                            "cannot save the state file ({e}); a restart will start without data \
+                             until the first crawl: check [registry] state_file"
+                        );
+                    }
+                }
+                previous = Some(snap);
+                cfg.update_interval
+            }
+            Err(CrawlError::Cancelled) => return,
+            Err(_) if crawler.stop_requested() => return,
+            Err(e) => {
+                let retry = cfg.update_interval.min(RETRY_AFTER_FAILURE);
+                log::error!(
+                    "crawl abandoned after {:.1} s: {e}; still serving the previous data, next try in {} s",
+                    started.elapsed().as_secs_f64(),
+                    retry.as_secs()
+                );
+                retry
+            }
+        };
+        if crawler.stop_requested() {
+            // The stop came as the crawl ended: its message is gone, so stop now.
+            return;
+        }
+        let wait = next.saturating_sub(started.elapsed());
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }

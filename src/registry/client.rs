@@ -1,0 +1,1088 @@
+//! The collector's HTTP side: one ureq agent (keep-alive, a pool sized for the crawl's
+//! concurrency, connect/read timeouts, redirects followed here and not by ureq), retries with
+//! bounded exponential backoff, request counting, and registry authentication (the registry's
+//! `WWW-Authenticate` challenge, GitLab's `/jwt/auth` token flow, tokens reused until shortly
+//! before they expire).
+//!
+//! It knows nothing about manifests or snapshots, and it never logs a credential or a token:
+//! secrets live only in [`Credentials`] and [`AuthHeader`], whose `Debug` output is redacted.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::RequestStats;
+
+/// Manifest media types we understand, most preferred first. Schema 1 last and weighted
+/// down: registries only serve it for images that exist in no other form.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.oci.artifact.manifest.v1+json;q=0.9, \
+application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.5, \
+application/vnd.docker.distribution.manifest.v1+json;q=0.5";
+
+/// Responses larger than this are refused: a tags list of 100,000 tags is ~3 MB.
+const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Redirect hops followed per request (blob HEADs go to storage through a 307).
+const MAX_REDIRECTS: usize = 5;
+/// `expires_in` when the token endpoint does not say (the Docker token specification's default).
+const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+
+/// What a request is for: the unit of the request statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Token,
+    Catalog,
+    Tags,
+    ManifestGet,
+    ManifestHead,
+    BlobHead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+        })
+    }
+}
+
+/// Retry and timeout policy (from the configuration and [`super::CrawlOptions`]).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub retry_after_cap: Duration,
+}
+
+/// The registry login. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub access_token: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.username)
+    }
+}
+
+impl Credentials {
+    fn is_empty(&self) -> bool {
+        self.username.is_empty() && self.access_token.is_empty()
+    }
+
+    fn basic(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.access_token);
+        format!("Basic {}", base64(raw.as_bytes()))
+    }
+}
+
+/// An `Authorization` value, sent only to `origin` (never to a redirect target elsewhere).
+#[derive(Clone)]
+pub struct AuthHeader {
+    value: String,
+    origin: String,
+}
+
+impl fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthHeader(<redacted> for {})", self.origin)
+    }
+}
+
+/// A response, read completely.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub digest: Option<String>,
+    pub content_length: Option<u64>,
+    pub link: Option<String>,
+    pub www_authenticate: Option<String>,
+    retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A request that could not be completed (after retries where they apply).
+#[derive(Debug)]
+pub enum HttpError {
+    /// No HTTP answer: connection refused or reset, timeout, broken framing, truncated body.
+    Transport {
+        what: String,
+        reason: String,
+    },
+    TooManyRedirects {
+        what: String,
+    },
+    /// The crawl is being stopped.
+    Cancelled,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Transport { what, reason } => write!(f, "{what}: {reason}"),
+            HttpError::TooManyRedirects { what } => {
+                write!(f, "{what}: more than {MAX_REDIRECTS} redirects")
+            }
+            HttpError::Cancelled => f.write_str("stopped"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// No registry token could be had: the crawl cannot go on.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The token endpoint refused the credentials.
+    Denied {
+        realm: String,
+        status: u16,
+    },
+    /// Any other status after retries.
+    Status {
+        realm: String,
+        status: u16,
+    },
+    /// 200, but no token in the body.
+    BadResponse {
+        realm: String,
+        reason: String,
+    },
+    Http(HttpError),
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Denied { realm, status } => write!(
+                f,
+                "the token endpoint {realm} refused the credentials ({status}): check [registry] \
+                 username and access_token (a GitLab personal access token with the read_registry \
+                 scope, of an administrator to list the catalog)"
+            ),
+            TokenError::Status { realm, status } => write!(
+                f,
+                "the token endpoint {realm} answered {status}: check [registry] gitlab_base_url \
+                 and that GitLab is up"
+            ),
+            TokenError::BadResponse { realm, reason } => write!(
+                f,
+                "the token endpoint {realm} gave no usable token ({reason}): is it a registry \
+                 token endpoint?"
+            ),
+            TokenError::Http(e) => write!(f, "the token endpoint cannot be reached: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Either side of an authenticated registry request failed.
+#[derive(Debug)]
+pub enum RequestError {
+    Http(HttpError),
+    Token(TokenError),
+}
+
+impl From<HttpError> for RequestError {
+    fn from(e: HttpError) -> Self {
+        RequestError::Http(e)
+    }
+}
+
+impl From<TokenError> for RequestError {
+    fn from(e: TokenError) -> Self {
+        RequestError::Token(e)
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Http(e) => e.fmt(f),
+            RequestError::Token(e) => e.fmt(f),
+        }
+    }
+}
+
+/// How the registry wants to be authenticated, learnt from its first `401`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthMode {
+    /// Not asked yet: requests go out without credentials.
+    Unknown,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// A registry token and when to stop using it.
+#[derive(Clone)]
+pub struct Token {
+    value: String,
+    renew_at: Instant,
+}
+
+/// The token for one set of scopes (the catalog, or up to `scopes_per_token` repositories),
+/// fetched on first use and renewed shortly before it expires or when the registry rejects it.
+pub struct TokenSlot {
+    scopes: Vec<String>,
+    token: Mutex<Option<Token>>,
+}
+
+impl TokenSlot {
+    pub fn new(scopes: Vec<String>) -> TokenSlot {
+        TokenSlot {
+            scopes,
+            token: Mutex::new(None),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    token: AtomicU64,
+    catalog: AtomicU64,
+    tags: AtomicU64,
+    manifest_get: AtomicU64,
+    manifest_head: AtomicU64,
+    blob_head: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// One registry's client: shared by all crawl threads.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    origin: String,
+    gitlab_base_url: String,
+    credentials: Credentials,
+    policy: Policy,
+    mode: Mutex<AuthMode>,
+    counters: Counters,
+    cancel: AtomicBool,
+}
+
+impl Client {
+    /// `registry_base_url` and `gitlab_base_url` have been checked by the configuration
+    /// (http:// or https://).
+    pub fn new(
+        registry_base_url: &str,
+        gitlab_base_url: &str,
+        credentials: Credentials,
+        policy: Policy,
+    ) -> Client {
+        let t = Some(policy.timeout);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            // We read 4xx/5xx ourselves: their WWW-Authenticate, Retry-After and bodies matter.
+            .http_status_as_error(false)
+            // Redirects are followed by `once`, which drops credentials on a change of origin.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_connect(t)
+            .timeout_send_request(t)
+            .timeout_recv_response(t)
+            .timeout_per_read(t)
+            // A body may take longer than one read, but not forever.
+            .timeout_recv_body(Some(policy.timeout.saturating_mul(4)))
+            .max_idle_connections(policy.concurrency * 2 + 4)
+            .max_idle_connections_per_host(policy.concurrency + 2)
+            .user_agent(concat!(
+                "gitlab-registry-usage-rest/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .into();
+        let base = registry_base_url.trim_end_matches('/').to_string();
+        Client {
+            agent,
+            origin: origin(&base).to_string(),
+            base,
+            gitlab_base_url: gitlab_base_url.trim_end_matches('/').to_string(),
+            credentials,
+            policy,
+            mode: Mutex::new(AuthMode::Unknown),
+            counters: Counters::default(),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// `<registry_base_url><path>`; `path` starts with `/v2/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Resolves a `Link` or `Location` target against the registry.
+    pub fn resolve(&self, reference: &str, current: &str) -> String {
+        resolve(reference, current)
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Starts a new crawl: counters to zero, not cancelled.
+    pub fn reset(&self) {
+        self.cancel.store(false, Ordering::SeqCst);
+        let c = &self.counters;
+        for a in [
+            &c.token,
+            &c.catalog,
+            &c.tags,
+            &c.manifest_get,
+            &c.manifest_head,
+            &c.blob_head,
+            &c.retries,
+        ] {
+            a.store(0, Ordering::SeqCst);
+        }
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        let c = &self.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        RequestStats {
+            token: g(&c.token),
+            catalog: g(&c.catalog),
+            tags: g(&c.tags),
+            manifest_get: g(&c.manifest_get),
+            manifest_head: g(&c.manifest_head),
+            blob_head: g(&c.blob_head),
+            retries: g(&c.retries),
+        }
+    }
+
+    pub fn auth_mode(&self) -> AuthMode {
+        lock(&self.mode).clone()
+    }
+
+    fn count(&self, kind: Kind) {
+        let c = &self.counters;
+        let a = match kind {
+            Kind::Token => &c.token,
+            Kind::Catalog => &c.catalog,
+            Kind::Tags => &c.tags,
+            Kind::ManifestGet => &c.manifest_get,
+            Kind::ManifestHead => &c.manifest_head,
+            Kind::BlobHead => &c.blob_head,
+        };
+        a.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A registry request with the token of `slot`; on a `401` the challenge is learnt (or the
+    /// token renewed) and the request is sent once more. Statuses are the caller's to judge.
+    pub fn registry(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        slot: &TokenSlot,
+    ) -> Result<Reply, RequestError> {
+        let first = self.auth_header(slot, None)?;
+        let reply = self.execute(kind, method, url, first.as_ref(), accept)?;
+        if reply.status != 401 {
+            return Ok(reply);
+        }
+        let learnt = self.learn(reply.www_authenticate.as_deref());
+        if !learnt && first.is_none() {
+            return Ok(reply);
+        }
+        let rejected = first.as_ref().map(|h| h.value.as_str());
+        let second = self.auth_header(slot, rejected)?;
+        match second {
+            Some(h) => Ok(self.execute(kind, method, url, Some(&h), accept)?),
+            None => Ok(reply),
+        }
+    }
+
+    /// Takes the registry's `WWW-Authenticate` into account; true when credentials can now be
+    /// sent. Without a usable challenge, a GitLab registry's token endpoint is assumed.
+    fn learn(&self, challenge: Option<&str>) -> bool {
+        let mut mode = lock(&self.mode);
+        match challenge.and_then(parse_challenge) {
+            Some(Challenge::Bearer { realm, service }) => {
+                let new = AuthMode::Bearer { realm, service };
+                if *mode != new {
+                    if let AuthMode::Bearer { realm, service } = &new {
+                        log::info!(
+                            "registry asks for tokens from {realm} (service {})",
+                            service.as_deref().unwrap_or("-")
+                        );
+                        self.check_realm(realm);
+                    }
+                    *mode = new;
+                }
+            }
+            Some(Challenge::Basic) => *mode = AuthMode::Basic,
+            None => {
+                if *mode == AuthMode::Unknown && !self.gitlab_base_url.is_empty() {
+                    *mode = AuthMode::Bearer {
+                        realm: format!("{}/jwt/auth", self.gitlab_base_url),
+                        service: Some("container_registry".into()),
+                    };
+                }
+            }
+        }
+        *mode != AuthMode::Unknown
+    }
+
+    /// The access token goes wherever the registry's challenge says: say so when that is not
+    /// the configured GitLab, or when it would travel unencrypted.
+    fn check_realm(&self, realm: &str) {
+        if !self.gitlab_base_url.is_empty() && origin(realm) != origin(&self.gitlab_base_url) {
+            log::warn!(
+                "the registry's token endpoint {} is not [registry] gitlab_base_url {}: the \
+                 access token is sent there; check that this is intended",
+                origin(realm),
+                origin(&self.gitlab_base_url)
+            );
+        }
+        if realm.starts_with("http://") && self.base.starts_with("https://") {
+            log::warn!(
+                "the registry's token endpoint {} is plain http: the access token travels \
+                 unencrypted",
+                origin(realm)
+            );
+        }
+    }
+
+    /// The `Authorization` for a request in `slot`'s scopes. `rejected`: the token the
+    /// registry just refused, renewed unless another thread already did.
+    fn auth_header(
+        &self,
+        slot: &TokenSlot,
+        rejected: Option<&str>,
+    ) -> Result<Option<AuthHeader>, TokenError> {
+        let mode = self.auth_mode();
+        match mode {
+            AuthMode::Unknown => Ok(None),
+            AuthMode::Basic => Ok(Some(AuthHeader {
+                value: self.credentials.basic(),
+                origin: self.origin.clone(),
+            })),
+            AuthMode::Bearer { realm, service } => {
+                // Held while fetching, so threads needing the same token wait for one request.
+                let mut held = lock(&slot.token);
+                if let Some(t) = held.as_ref() {
+                    let value = format!("Bearer {}", t.value);
+                    if Instant::now() < t.renew_at && rejected != Some(value.as_str()) {
+                        return Ok(Some(AuthHeader {
+                            value,
+                            origin: self.origin.clone(),
+                        }));
+                    }
+                }
+                let t = self.fetch_token(&realm, service.as_deref(), &slot.scopes)?;
+                let value = format!("Bearer {}", t.value);
+                *held = Some(t);
+                Ok(Some(AuthHeader {
+                    value,
+                    origin: self.origin.clone(),
+                }))
+            }
+        }
+    }
+
+    /// `GET <realm>?service=..&scope=..&scope=..` with HTTP Basic, as GitLab's `/jwt/auth`
+    /// and Docker's token specification want it.
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<Token, TokenError> {
+        let mut url = realm.to_string();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        if let Some(s) = service {
+            url.push(sep);
+            url.push_str("service=");
+            url.push_str(&percent_encode(s));
+            sep = '&';
+        }
+        for s in scopes {
+            url.push(sep);
+            url.push_str("scope=");
+            url.push_str(&percent_encode(s));
+            sep = '&';
+        }
+        let auth = (!self.credentials.is_empty()).then(|| AuthHeader {
+            value: self.credentials.basic(),
+            origin: origin(realm).to_string(),
+        });
+        let asked = Instant::now();
+        let reply = self
+            .execute(Kind::Token, Method::Get, &url, auth.as_ref(), None)
+            .map_err(TokenError::Http)?;
+        let realm_shown = strip_query(realm).to_string();
+        match reply.status {
+            200 => {}
+            401 | 403 => {
+                return Err(TokenError::Denied {
+                    realm: realm_shown,
+                    status: reply.status,
+                })
+            }
+            s => {
+                return Err(TokenError::Status {
+                    realm: realm_shown,
+                    status: s,
+                })
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let body: Body =
+            serde_json::from_slice(&reply.body).map_err(|e| TokenError::BadResponse {
+                realm: realm_shown.clone(),
+                reason: format!("not JSON: {e}"),
+            })?;
+        let value = body
+            .token
+            .or(body.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| TokenError::BadResponse {
+                realm: realm_shown,
+                reason: "no \"token\" field".into(),
+            })?;
+        let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        // Renew a tenth early (at least 5 s, at most half the life): a request must not carry
+        // a token that expires on its way, and clocks differ.
+        let margin = (life / 10).max(5).min(life / 2);
+        Ok(Token {
+            value,
+            renew_at: asked + Duration::from_secs(life.saturating_sub(margin)),
+        })
+    }
+
+    /// One request with retries: 429/500/502/503/504 and transport errors are retried with
+    /// bounded exponential backoff (or the server's `Retry-After`), up to `max_attempts`.
+    /// The last reply is returned whatever its status.
+    pub fn execute(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: &str,
+        auth: Option<&AuthHeader>,
+        accept: Option<&str>,
+    ) -> Result<Reply, HttpError> {
+        let mut attempt: u32 = 1;
+        loop {
+            if self.is_cancelled() {
+                return Err(HttpError::Cancelled);
+            }
+            let outcome = self.once(kind, method, url, auth, accept);
+            let wait = match &outcome {
+                Ok(r) if matches!(r.status, 429 | 500 | 502 | 503 | 504) => r
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|d| d.min(self.policy.retry_after_cap))
+                    .unwrap_or_else(|| self.backoff(attempt)),
+                Err(HttpError::Transport { .. }) => self.backoff(attempt),
+                _ => return outcome,
+            };
+            if attempt >= self.policy.max_attempts {
+                return outcome;
+            }
+            let why = match &outcome {
+                Ok(r) => format!("status {}", r.status),
+                Err(e) => e.to_string(),
+            };
+            log::debug!(
+                "{method} {}: {why}; retry {attempt} in {} ms",
+                shown(kind, url),
+                wait.as_millis()
+            );
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.sleep(wait)?;
+            attempt += 1;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .policy
+            .backoff_base
+            .saturating_mul(1u32 << (attempt - 1).min(16));
+        let capped = exp.min(self.policy.backoff_cap);
+        // Jitter (50–100 %) so that threads hit by the same outage do not retry in step.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        capped.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
+    }
+
+    /// Sleeps in short slices, so that a stop is noticed.
+    fn sleep(&self, d: Duration) -> Result<(), HttpError> {
+        let end = Instant::now() + d;
+        loop {
+            if self.is_cancelled() {
+                return Err(HttpError::Cancelled);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(25)));
+        }
+    }
+
+    /// One attempt, following redirects. `auth` goes only to its own origin.
+    fn once(
+        &self,
+        kind: Kind,
+        method: Method,
+        url: &str,
+        auth: Option<&AuthHeader>,
+        accept: Option<&str>,
+    ) -> Result<Reply, HttpError> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            self.count(kind);
+            let mut req = match method {
+                Method::Get => self.agent.get(&url),
+                Method::Head => self.agent.head(&url),
+            };
+            if let Some(a) = accept {
+                req = req.header("Accept", a);
+            }
+            if let Some(a) = auth.filter(|a| a.origin == origin(&url)) {
+                req = req.header("Authorization", &a.value);
+            }
+            let what = || format!("{method} {}", shown(kind, &url));
+            let mut resp = req.call().map_err(|e| transport(what(), e))?;
+            let status = resp.status().as_u16();
+            log::debug!("{method} {} -> {status}", shown(kind, &url));
+            let header = |name: &str| -> Option<String> {
+                let vals: Vec<&str> = resp
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!vals.is_empty()).then(|| vals.join(", "))
+            };
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                if let Some(loc) = header("location") {
+                    url = resolve(&loc, &url);
+                    continue;
+                }
+            }
+            let reply_headers = (
+                header("content-type"),
+                header("docker-content-digest"),
+                header("content-length").and_then(|v| v.trim().parse::<u64>().ok()),
+                header("link"),
+                header("www-authenticate"),
+                header("retry-after"),
+            );
+            let body = match method {
+                Method::Head => Vec::new(),
+                Method::Get => resp
+                    .body_mut()
+                    .with_config()
+                    .limit(BODY_LIMIT)
+                    .read_to_vec()
+                    .map_err(|e| transport(what(), e))?,
+            };
+            let (content_type, digest, content_length, link, www_authenticate, retry_after) =
+                reply_headers;
+            return Ok(Reply {
+                status,
+                content_type,
+                digest,
+                content_length,
+                link,
+                www_authenticate,
+                retry_after,
+                body,
+            });
+        }
+        Err(HttpError::TooManyRedirects {
+            what: format!("{method} {}", shown(kind, &url)),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere leaves plain data behind, still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn transport(what: String, e: ureq::Error) -> HttpError {
+    let reason = match &e {
+        ureq::Error::Timeout(t) => {
+            format!("timed out ({t}): raise [registry] timeout if the registry is slow")
+        }
+        ureq::Error::Io(io) => format!("connection error: {io}"),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::HostNotFound => "host not found: check the URL in [registry]".into(),
+        other => other.to_string(),
+    };
+    HttpError::Transport { what, reason }
+}
+
+/// What a request is called in logs and errors: no scheme/host, and for the token endpoint
+/// no query (it lists scopes and is long; credentials are never in URLs).
+fn shown(kind: Kind, url: &str) -> String {
+    let rest = &url[origin(url).len()..];
+    if kind == Kind::Token {
+        format!("{}{}", origin(url), strip_query(rest))
+    } else {
+        rest.to_string()
+    }
+}
+
+fn strip_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(a, _)| a)
+}
+
+/// `scheme://host[:port]` of an absolute URL (the whole string if it has no path).
+pub fn origin(url: &str) -> &str {
+    let Some(i) = url.find("://") else {
+        return "";
+    };
+    let rest = &url[i + 3..];
+    let end = rest.find(['/', '?', '#']).map_or(url.len(), |j| i + 3 + j);
+    &url[..end]
+}
+
+/// Resolves a `Location` / `Link` reference against the URL it came with.
+pub fn resolve(reference: &str, current: &str) -> String {
+    let reference = reference.trim();
+    if reference.contains("://") {
+        return reference.to_string();
+    }
+    if let Some(rest) = reference.strip_prefix("//") {
+        let scheme = current.split("://").next().unwrap_or("http");
+        return format!("{scheme}://{rest}");
+    }
+    let o = origin(current);
+    if reference.starts_with('/') {
+        return format!("{o}{reference}");
+    }
+    // Relative path: against the current path's directory.
+    let path = strip_query(&current[o.len()..]);
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    format!("{o}{dir}/{reference}")
+}
+
+/// The target of `rel="next"` in a `Link` header.
+pub fn next_link(link: &str) -> Option<&str> {
+    for part in split_links(link) {
+        let Some((target, params)) = part
+            .trim()
+            .strip_prefix('<')
+            .and_then(|p| p.split_once('>'))
+        else {
+            continue;
+        };
+        let is_next = params.split(';').any(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target);
+        }
+    }
+    None
+}
+
+/// Splits a `Link` header on the commas between links (not those inside `<...>`).
+fn split_links(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth_angle = false;
+    let mut in_quote = false;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' if !in_quote => depth_angle = true,
+            '>' if !in_quote => depth_angle = false,
+            '"' if !depth_angle => in_quote = !in_quote,
+            ',' if !depth_angle && !in_quote => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+#[derive(Debug, PartialEq)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// `Bearer realm="https://gitlab/jwt/auth",service="container_registry",scope="..."`.
+fn parse_challenge(h: &str) -> Option<Challenge> {
+    let h = h.trim();
+    let (scheme, params) = h.split_once(' ').unwrap_or((h, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim().trim_start_matches(',').trim();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim(), &after[end..])
+        };
+        if key.eq_ignore_ascii_case("realm") {
+            realm = Some(value.to_string());
+        } else if key.eq_ignore_ascii_case("service") {
+            service = Some(value.to_string());
+        }
+        rest = remaining.trim_start().trim_start_matches(',').trim_start();
+    }
+    let realm = realm.filter(|r| r.starts_with("http://") || r.starts_with("https://"))?;
+    Some(Challenge::Bearer { realm, service })
+}
+
+/// `Retry-After`: seconds, or an HTTP date (IMF-fixdate).
+fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let at = parse_http_date(v)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds.
+fn parse_http_date(v: &str) -> Option<u64> {
+    let (_, rest) = v.split_once(", ")?;
+    let mut it = rest.split_whitespace();
+    let day: u64 = it.next()?.parse().ok()?;
+    let month = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Percent-encodes everything outside RFC 3986's unreserved set.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_forms() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:a/b:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://gitlab.example.com/jwt/auth".into(),
+                service: Some("container_registry".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"bearer service=reg, realm="http://127.0.0.1:1/auth""#),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:1/auth".into(),
+                service: Some("reg".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
+        assert_eq!(parse_challenge(r#"Bearer realm="/relative""#), None);
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge(r#"Bearer realm="unterminated"#), None);
+    }
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=b&n=2>; rel="next""#),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://x/a?b=1,2>; rel="prev", <https://x/c>; rel=next"#),
+            Some("https://x/c")
+        );
+        assert_eq!(next_link(r#"<https://x/a>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            origin("https://r.example.com:5000/v2/x?y"),
+            "https://r.example.com:5000"
+        );
+        assert_eq!(origin("http://h"), "http://h");
+        assert_eq!(
+            resolve("/v2/_catalog?n=1&last=a", "http://h:1/v2/_catalog?n=1"),
+            "http://h:1/v2/_catalog?n=1&last=a"
+        );
+        assert_eq!(
+            resolve("https://s3/x?sig=1", "http://h/v2/a"),
+            "https://s3/x?sig=1"
+        );
+        assert_eq!(resolve("//cdn/x", "https://h/v2/a"), "https://cdn/x");
+        assert_eq!(resolve("b?x", "http://h/v2/a?q"), "http://h/v2/b?x");
+        assert_eq!(
+            shown(Kind::Token, "https://g/jwt/auth?scope=x"),
+            "https://g/jwt/auth"
+        );
+        assert_eq!(
+            shown(Kind::Tags, "https://g/v2/a/tags/list?n=5"),
+            "/v2/a/tags/list?n=5"
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        // 1994-11-06 08:49:37 UTC = 784111777
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                now + Duration::from_secs(60)
+            ),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(
+            percent_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
+        assert_eq!(base64(b"root:s3cr3t"), "cm9vdDpzM2NyM3Q=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
+        let c = Credentials {
+            username: "root".into(),
+            access_token: "glpat-secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("glpat"));
+    }
+}

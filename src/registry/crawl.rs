@@ -1,0 +1,1177 @@
+//! One crawl of the registry: the catalog (paginated), then every repository's tags list and
+//! every tag's manifest on a bounded pool of `concurrency` threads, producing a complete
+//! [`SnapshotInput`] or an error that abandons the crawl.
+//!
+//! It owns the meaning of a manifest (which blobs a tag refers to, per the contract's
+//! "Meaning of the numbers"), the manifest cache that makes warm crawls cheap, and the rule
+//! that a repository which fails keeps its previous data marked `stale_since`. It must never
+//! return a snapshot built from an incomplete catalog, and it does no scheduling, publishing
+//! or file I/O (that is `mod.rs`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
+use serde_json::Value;
+
+use super::client::{
+    next_link, percent_encode, Client, Credentials, HttpError, Kind, Method, Policy, Reply,
+    RequestError, TokenError, TokenSlot, MANIFEST_ACCEPT,
+};
+use super::RequestStats;
+use crate::config;
+use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
+
+/// Index/list nesting followed before a manifest is called invalid (real images use 1).
+const MAX_DEPTH: usize = 4;
+/// Pages of one listing before the registry is assumed to loop.
+const MAX_PAGES: usize = 100_000;
+
+/// Tuning of a crawl. The defaults are what the service uses; tests and benchmarks shrink
+/// them to exercise pagination, token batching and retries quickly.
+#[derive(Debug, Clone)]
+pub struct CrawlOptions {
+    /// `n=` of catalog and tags list requests.
+    pub page_size: usize,
+    /// Repository scopes per token request (tokens travel in headers, which proxies limit).
+    pub scopes_per_token: usize,
+    /// Tries per request, the first included.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured as given; longer ones are cut to this.
+    pub retry_after_cap: Duration,
+    /// How often progress is logged during a crawl.
+    pub progress_every: Duration,
+}
+
+impl Default for CrawlOptions {
+    fn default() -> Self {
+        CrawlOptions {
+            page_size: 1000,
+            scopes_per_token: 50,
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(8),
+            retry_after_cap: Duration::from_secs(60),
+            progress_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a successful crawl produced.
+#[derive(Debug)]
+pub struct CrawlOutcome {
+    pub input: SnapshotInput,
+    pub snapshot: Snapshot,
+    pub stats: RequestStats,
+    pub elapsed: Duration,
+    /// Repositories that could not be read, with the reason (they kept their previous data).
+    pub failed: Vec<(String, String)>,
+}
+
+/// Why a crawl was abandoned (the previous snapshot stays in service).
+#[derive(Debug)]
+pub enum CrawlError {
+    /// The catalog could not be read completely.
+    Catalog(String),
+    /// No registry token could be had.
+    Token(TokenError),
+    /// A stop was requested.
+    Cancelled,
+    /// The crawl's result did not form a snapshot (a bug: please report it).
+    Snapshot(StateError),
+    /// The crawl threads stopped early (a bug: please report it).
+    Internal(String),
+}
+
+impl fmt::Display for CrawlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrawlError::Catalog(e) => write!(f, "cannot read the registry catalog: {e}"),
+            CrawlError::Token(e) => e.fmt(f),
+            CrawlError::Cancelled => f.write_str("the crawl was stopped"),
+            CrawlError::Snapshot(e) => write!(
+                f,
+                "the crawl's data is inconsistent (please report this): {e}"
+            ),
+            CrawlError::Internal(e) => write!(f, "internal error (please report this): {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CrawlError {}
+
+/// Why one tag (and so its repository) could not be read in this crawl.
+#[derive(Debug)]
+enum TagError {
+    /// 404: the tag or manifest is gone.
+    NotFound,
+    Status {
+        what: String,
+        status: u16,
+    },
+    Invalid {
+        what: String,
+        reason: String,
+    },
+    Http(HttpError),
+    Token(TokenError),
+}
+
+impl From<RequestError> for TagError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Http(e) => TagError::Http(e),
+            RequestError::Token(e) => TagError::Token(e),
+        }
+    }
+}
+
+impl fmt::Display for TagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagError::NotFound => f.write_str("not found"),
+            TagError::Status { what, status } => match status {
+                401 | 403 => write!(
+                    f,
+                    "{what}: access denied ({status}): can the [registry] user pull this repository?"
+                ),
+                _ => write!(f, "{what}: the registry answered {status}"),
+            },
+            TagError::Invalid { what, reason } => write!(f, "{what}: {reason}"),
+            TagError::Http(e) => e.fmt(f),
+            TagError::Token(e) => e.fmt(f),
+        }
+    }
+}
+
+/// What a manifest digest stands for: the same for every tag, in every repository.
+#[derive(Debug, Clone)]
+struct Facts {
+    media_type: String,
+    platforms: Vec<Platform>,
+    /// Distinct blob digests (config and layers; for an index, all children's).
+    blobs: Vec<String>,
+}
+
+/// A map whose values are computed once, while other threads wanting the same key wait.
+/// Failures are not remembered: a later caller tries again.
+struct OnceMap<V> {
+    map: Mutex<HashMap<String, Arc<OnceLock<Option<V>>>>>,
+}
+
+impl<V: Clone> OnceMap<V> {
+    fn new() -> Self {
+        OnceMap {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get_or_fetch<E>(&self, key: &str, f: impl Fn() -> Result<V, E>) -> Result<V, E> {
+        let cell = lock(&self.map).entry(key.to_string()).or_default().clone();
+        let mut failure = None;
+        let got = cell.get_or_init(|| match f() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        });
+        if let Some(v) = got {
+            return Ok(v.clone());
+        }
+        if let Some(e) = failure {
+            let mut map = lock(&self.map);
+            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                map.remove(key);
+            }
+            return Err(e);
+        }
+        // Another thread tried and failed while we waited: try once ourselves, uncached.
+        f()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A crawler: one HTTP client (so one connection pool) for all the crawls of a collector.
+pub struct Crawler {
+    client: Client,
+    opts: CrawlOptions,
+    concurrency: usize,
+    registry: String,
+    /// A stop arrived during the last crawl (its message is consumed by then).
+    stop_seen: AtomicBool,
+}
+
+struct RepoWork {
+    name: String,
+    slot: usize,
+    state: Mutex<RepoState>,
+}
+
+#[derive(Default)]
+struct RepoState {
+    tags: Vec<Option<TagInput>>,
+    remaining: usize,
+    failed: Option<String>,
+}
+
+enum Job {
+    Repo(usize),
+    Tag(usize, usize, String),
+}
+
+enum Done {
+    Repo(usize, Result<Vec<TagInput>, String>),
+    Fatal(CrawlError),
+}
+
+/// Everything the crawl threads share.
+struct Shared<'a> {
+    crawler: &'a Crawler,
+    repos: Vec<RepoWork>,
+    slots: Vec<TokenSlot>,
+    /// Manifest facts of the previous snapshot (by digest): warm crawls reuse them.
+    known: HashMap<String, Arc<Facts>>,
+    /// Tags of the previous snapshot, per repository: asked with a HEAD first.
+    known_tags: HashMap<String, HashSet<String>>,
+    /// Manifests read in this crawl (by digest), each at most once.
+    fetched: OnceMap<Arc<Facts>>,
+    /// Blob digest → size, seeded from the previous snapshot.
+    sizes: Mutex<HashMap<String, u64>>,
+    /// Blob sizes asked with HEAD in this crawl (schema 1, or descriptors without a size).
+    blob_heads: OnceMap<u64>,
+}
+
+impl Crawler {
+    pub fn new(cfg: &config::Registry, opts: CrawlOptions) -> Crawler {
+        let concurrency = cfg.concurrency.max(1);
+        let policy = Policy {
+            timeout: cfg.timeout,
+            concurrency,
+            max_attempts: opts.max_attempts.max(1),
+            backoff_base: opts.backoff_base,
+            backoff_cap: opts.backoff_cap,
+            retry_after_cap: opts.retry_after_cap,
+        };
+        let client = Client::new(
+            &cfg.registry_base_url,
+            &cfg.gitlab_base_url,
+            Credentials {
+                username: cfg.username.clone(),
+                access_token: cfg.access_token.clone(),
+            },
+            policy,
+        );
+        Crawler {
+            client,
+            opts,
+            concurrency,
+            registry: cfg.registry_base_url.clone(),
+            stop_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a stop arrived during the last crawl, even one that completed anyway.
+    pub fn stop_requested(&self) -> bool {
+        self.stop_seen.load(Ordering::SeqCst)
+    }
+
+    /// One crawl. `previous` provides the manifest cache and the data kept for repositories
+    /// that fail; a message on (or the closing of) `stop` abandons the crawl.
+    pub fn crawl(
+        &self,
+        previous: Option<&Snapshot>,
+        stop: &Receiver<()>,
+    ) -> Result<CrawlOutcome, CrawlError> {
+        self.client.reset();
+        self.stop_seen.store(false, Ordering::SeqCst);
+        let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
+        std::thread::scope(|s| {
+            // The only reader of `stop` during a crawl: it cancels the client, which every
+            // request, backoff and crawl thread checks.
+            let watcher = std::thread::Builder::new()
+                .name("crawl-stop".into())
+                .spawn_scoped(s, || {
+                    select! {
+                        recv(stop) -> _ => {
+                            self.stop_seen.store(true, Ordering::SeqCst);
+                            self.client.cancel();
+                        }
+                        recv(finished_rx) -> _ => {}
+                    }
+                });
+            if let Err(e) = watcher {
+                log::warn!("cannot watch for a stop during the crawl: {e}");
+            }
+            let result = self.crawl_inner(previous);
+            drop(finished_tx);
+            result
+        })
+    }
+
+    fn crawl_inner(&self, previous: Option<&Snapshot>) -> Result<CrawlOutcome, CrawlError> {
+        let started = Instant::now();
+        let started_unix = unix_now();
+        log::info!(
+            "crawl started: {} ({} threads)",
+            self.registry,
+            self.concurrency
+        );
+
+        let catalog_slot = TokenSlot::new(vec!["registry:catalog:*".into()]);
+        let names = self.catalog(&catalog_slot)?;
+        log::info!(
+            "catalog: {} repositories in {:.1} s",
+            names.len(),
+            started.elapsed().as_secs_f64()
+        );
+
+        let prev = previous.map(Snapshot::to_input).unwrap_or_default();
+        let mut known = HashMap::new();
+        let mut known_tags: HashMap<String, HashSet<String>> = HashMap::new();
+        for r in &prev.repositories {
+            for t in r.tags.iter().flatten() {
+                if t.digest.is_empty() {
+                    continue;
+                }
+                known_tags
+                    .entry(r.name.clone())
+                    .or_default()
+                    .insert(t.name.clone());
+                known.entry(t.digest.clone()).or_insert_with(|| {
+                    Arc::new(Facts {
+                        media_type: t.media_type.clone(),
+                        platforms: t.platforms.clone(),
+                        blobs: t.blobs.clone(),
+                    })
+                });
+            }
+        }
+
+        let per_token = self.opts.scopes_per_token.max(1);
+        let slots = names
+            .chunks(per_token)
+            .map(|chunk| {
+                TokenSlot::new(
+                    chunk
+                        .iter()
+                        .map(|n| format!("repository:{n}:pull"))
+                        .collect(),
+                )
+            })
+            .collect();
+        let shared = Shared {
+            crawler: self,
+            repos: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| RepoWork {
+                    name: n.clone(),
+                    slot: i / per_token,
+                    state: Mutex::new(RepoState::default()),
+                })
+                .collect(),
+            slots,
+            known,
+            known_tags,
+            fetched: OnceMap::new(),
+            sizes: Mutex::new(prev.blobs.clone()),
+            blob_heads: OnceMap::new(),
+        };
+
+        let results = shared.run(started)?;
+
+        // Assemble: fresh data, or the previous entry marked stale.
+        let prev_repos: HashMap<&str, &RepositoryInput> = prev
+            .repositories
+            .iter()
+            .map(|r| (r.name.as_str(), r))
+            .collect();
+        let mut repositories = Vec::with_capacity(results.len());
+        let mut failed = Vec::new();
+        for (work, result) in shared.repos.iter().zip(results) {
+            match result {
+                Ok(tags) => repositories.push(RepositoryInput {
+                    name: work.name.clone(),
+                    tags: Some(tags),
+                    stale_since: None,
+                }),
+                Err(reason) => {
+                    let before = prev_repos.get(work.name.as_str());
+                    let since = before.and_then(|r| r.stale_since).unwrap_or(started_unix);
+                    let tags = before.and_then(|r| r.tags.clone());
+                    if tags.is_some() {
+                        log::warn!(
+                            "repository {}: {reason}; keeping its data from an earlier crawl",
+                            work.name
+                        );
+                    } else {
+                        log::warn!(
+                            "repository {}: {reason}; its sizes are unknown until a crawl reads it",
+                            work.name
+                        );
+                    }
+                    failed.push((work.name.clone(), reason));
+                    repositories.push(RepositoryInput {
+                        name: work.name.clone(),
+                        tags,
+                        stale_since: Some(since),
+                    });
+                }
+            }
+        }
+        let sizes = shared.sizes.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut blobs = HashMap::new();
+        for t in repositories
+            .iter()
+            .filter_map(|r| r.tags.as_ref())
+            .flatten()
+        {
+            for d in &t.blobs {
+                if let Some(s) = sizes.get(d) {
+                    blobs.insert(d.clone(), *s);
+                }
+            }
+        }
+        let input = SnapshotInput {
+            timestamp: unix_now(),
+            repositories,
+            blobs,
+        };
+        let snapshot = Snapshot::build(input.clone()).map_err(CrawlError::Snapshot)?;
+        let stats = self.client.stats();
+        let elapsed = started.elapsed();
+        log::info!(
+            "crawl done in {:.1} s: {} repositories ({} could not be read), {} tags, {} blobs, {} bytes; requests: {stats}",
+            elapsed.as_secs_f64(),
+            snapshot.repositories.len(),
+            failed.len(),
+            snapshot.tag_count(),
+            snapshot.blobs.len(),
+            snapshot.unique_bytes(),
+        );
+        Ok(CrawlOutcome {
+            input,
+            snapshot,
+            stats,
+            elapsed,
+            failed,
+        })
+    }
+
+    /// Every repository name, following `Link: <..>; rel="next"` to the last page.
+    fn catalog(&self, slot: &TokenSlot) -> Result<Vec<String>, CrawlError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            repositories: Option<Vec<String>>,
+        }
+        let mut url = self
+            .client
+            .url(&format!("/v2/_catalog?n={}", self.opts.page_size));
+        let mut names = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            if self.client.is_cancelled() {
+                return Err(CrawlError::Cancelled);
+            }
+            let reply = self
+                .client
+                .registry(Kind::Catalog, Method::Get, &url, None, slot)
+                .map_err(|e| match e {
+                    RequestError::Token(t) => CrawlError::Token(t),
+                    RequestError::Http(HttpError::Cancelled) => CrawlError::Cancelled,
+                    RequestError::Http(h) => CrawlError::Catalog(h.to_string()),
+                })?;
+            match reply.status {
+                200 => {}
+                401 | 403 => {
+                    return Err(CrawlError::Catalog(format!(
+                        "access denied ({}): listing the catalog needs a GitLab administrator's \
+                         token in [registry] username / access_token",
+                        reply.status
+                    )))
+                }
+                404 => {
+                    return Err(CrawlError::Catalog(
+                        "404: is [registry] registry_base_url the registry's address?".into(),
+                    ))
+                }
+                s => return Err(CrawlError::Catalog(format!("the registry answered {s}"))),
+            }
+            let page: Page = serde_json::from_slice(&reply.body)
+                .map_err(|e| CrawlError::Catalog(format!("the answer is not a catalog: {e}")))?;
+            for n in page.repositories.unwrap_or_default() {
+                if !n.is_empty() && seen.insert(n.clone()) {
+                    names.push(n);
+                }
+            }
+            match reply.link.as_deref().and_then(next_link) {
+                None => return Ok(names),
+                Some(next) => {
+                    let next = self.client.resolve(next, &url);
+                    if next == url {
+                        return Err(CrawlError::Catalog(
+                            "the registry's next page is the same page".into(),
+                        ));
+                    }
+                    url = next;
+                }
+            }
+        }
+        Err(CrawlError::Catalog(format!(
+            "more than {MAX_PAGES} pages: the registry seems to loop"
+        )))
+    }
+}
+
+impl Shared<'_> {
+    fn client(&self) -> &Client {
+        &self.crawler.client
+    }
+
+    /// Runs the pool until every repository is done; results in catalog order.
+    fn run(&self, started: Instant) -> Result<Vec<Result<Vec<TagInput>, String>>, CrawlError> {
+        let total = self.repos.len();
+        let mut results: Vec<Option<Result<Vec<TagInput>, String>>> = vec![None; total];
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let (repo_tx, repo_rx) = unbounded();
+        for i in 0..total {
+            // The receiver is alive right here: this cannot fail.
+            let _ = repo_tx.send(Job::Repo(i));
+        }
+        drop(repo_tx);
+        let (tag_tx, tag_rx) = unbounded::<Job>();
+        let (done_tx, done_rx) = unbounded::<Done>();
+        let (quit_tx, quit_rx) = unbounded::<()>();
+        let threads = self.crawler.concurrency.min(total);
+        let every = self.crawler.opts.progress_every;
+
+        let outcome = std::thread::scope(|scope| {
+            for n in 0..threads {
+                let (repo_rx, tag_tx, tag_rx, done_tx, quit_rx) = (
+                    repo_rx.clone(),
+                    tag_tx.clone(),
+                    tag_rx.clone(),
+                    done_tx.clone(),
+                    quit_rx.clone(),
+                );
+                let spawned = std::thread::Builder::new()
+                    .name(format!("crawl-{n}"))
+                    .spawn_scoped(scope, move || {
+                        self.worker(&repo_rx, &tag_tx, &tag_rx, &done_tx, &quit_rx)
+                    });
+                if let Err(e) = spawned {
+                    // Fewer threads still finish the crawl; none at all is reported below.
+                    log::warn!("cannot start crawl thread {n}: {e}");
+                }
+            }
+            drop(done_tx);
+            let mut done = 0;
+            let mut last_log = Instant::now();
+            let result = loop {
+                if done == total {
+                    break Ok(());
+                }
+                select! {
+                    recv(done_rx) -> m => match m {
+                        Ok(Done::Repo(i, r)) => {
+                            if results[i].replace(r).is_none() {
+                                done += 1;
+                            }
+                        }
+                        Ok(Done::Fatal(e)) => break Err(e),
+                        Err(_) => break Err(CrawlError::Internal(
+                            "every crawl thread stopped before the crawl was done".into(),
+                        )),
+                    },
+                    default(Duration::from_millis(100)) => {}
+                }
+                if self.client().is_cancelled() {
+                    // A crawl thread's fatal error is reported before it cancels; else a stop.
+                    let fatal = done_rx.try_iter().find_map(|m| match m {
+                        Done::Fatal(e) => Some(e),
+                        Done::Repo(..) => None,
+                    });
+                    break Err(fatal.unwrap_or(CrawlError::Cancelled));
+                }
+                if last_log.elapsed() >= every {
+                    last_log = Instant::now();
+                    log::info!(
+                        "crawl: {done}/{total} repositories, {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            if result.is_err() {
+                self.client().cancel();
+            }
+            // Workers leave when the quit channel closes.
+            drop(quit_tx);
+            result
+        });
+        outcome?;
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| CrawlError::Internal("a repository was not crawled".into())))
+            .collect()
+    }
+
+    fn worker(
+        &self,
+        repo_rx: &Receiver<Job>,
+        tag_tx: &Sender<Job>,
+        tag_rx: &Receiver<Job>,
+        done_tx: &Sender<Done>,
+        quit_rx: &Receiver<()>,
+    ) {
+        let closed = never();
+        let mut repos_open = true;
+        loop {
+            // Tags first: finishing started repositories keeps memory and tokens fresh.
+            let job = match tag_rx.try_recv() {
+                Ok(j) => j,
+                Err(_) => {
+                    let repos = if repos_open { repo_rx } else { &closed };
+                    select! {
+                        recv(tag_rx) -> m => match m { Ok(j) => j, Err(_) => return },
+                        recv(repos) -> m => match m {
+                            Ok(j) => j,
+                            Err(_) => { repos_open = false; continue; }
+                        },
+                        recv(quit_rx) -> _ => return,
+                    }
+                }
+            };
+            if self.client().is_cancelled() {
+                continue;
+            }
+            match job {
+                Job::Repo(i) => self.repo_job(i, tag_tx, done_tx),
+                Job::Tag(i, k, tag) => self.tag_job(i, k, &tag, done_tx),
+            }
+        }
+    }
+
+    fn repo_job(&self, i: usize, tag_tx: &Sender<Job>, done_tx: &Sender<Done>) {
+        let work = &self.repos[i];
+        match self.tags(work) {
+            Ok(tags) if tags.is_empty() => {
+                let _ = done_tx.send(Done::Repo(i, Ok(Vec::new())));
+            }
+            Ok(tags) => {
+                {
+                    let mut st = lock(&work.state);
+                    st.tags = vec![None; tags.len()];
+                    st.remaining = tags.len();
+                }
+                for (k, t) in tags.into_iter().enumerate() {
+                    let _ = tag_tx.send(Job::Tag(i, k, t));
+                }
+            }
+            Err(e) => self.report_failure(i, e.to_string(), e, done_tx),
+        }
+    }
+
+    fn tag_job(&self, i: usize, k: usize, tag: &str, done_tx: &Sender<Done>) {
+        let work = &self.repos[i];
+        let skip = lock(&work.state).failed.is_some();
+        let outcome = if skip {
+            Ok(None)
+        } else {
+            self.resolve_tag(work, tag)
+        };
+        let mut st = lock(&work.state);
+        match outcome {
+            Ok(t) => st.tags[k] = t,
+            Err(TagError::Token(e)) => {
+                drop(st);
+                let _ = done_tx.send(Done::Fatal(CrawlError::Token(e)));
+                self.client().cancel();
+                return;
+            }
+            Err(TagError::Http(HttpError::Cancelled)) => return,
+            Err(e) => {
+                st.failed.get_or_insert_with(|| format!("tag {tag}: {e}"));
+            }
+        }
+        st.remaining -= 1;
+        if st.remaining == 0 {
+            let result = match st.failed.take() {
+                Some(reason) => Err(reason),
+                None => Ok(st.tags.drain(..).flatten().collect()),
+            };
+            drop(st);
+            let _ = done_tx.send(Done::Repo(i, result));
+        }
+    }
+
+    fn report_failure(&self, i: usize, reason: String, e: TagError, done_tx: &Sender<Done>) {
+        match e {
+            TagError::Token(t) => {
+                let _ = done_tx.send(Done::Fatal(CrawlError::Token(t)));
+                self.client().cancel();
+            }
+            TagError::Http(HttpError::Cancelled) => {}
+            _ => {
+                let _ = done_tx.send(Done::Repo(i, Err(reason)));
+            }
+        }
+    }
+
+    fn registry(
+        &self,
+        work: &RepoWork,
+        kind: Kind,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+    ) -> Result<Reply, TagError> {
+        Ok(self
+            .client()
+            .registry(kind, method, url, accept, &self.slots[work.slot])?)
+    }
+
+    /// The repository's tags; a 404 (`NAME_UNKNOWN`: never had a tag) or a `null` list is none.
+    fn tags(&self, work: &RepoWork) -> Result<Vec<String>, TagError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let path = format!(
+            "/v2/{}/tags/list?n={}",
+            encode_name(&work.name),
+            self.crawler.opts.page_size
+        );
+        let mut url = self.client().url(&path);
+        let mut tags = Vec::new();
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let reply = self.registry(work, Kind::Tags, Method::Get, &url, None)?;
+            match reply.status {
+                200 => {}
+                404 => return Ok(tags),
+                status => {
+                    return Err(TagError::Status {
+                        what: "tags list".into(),
+                        status,
+                    })
+                }
+            }
+            let page: Page =
+                serde_json::from_slice(&reply.body).map_err(|e| TagError::Invalid {
+                    what: "tags list".into(),
+                    reason: format!("not a tags list: {e}"),
+                })?;
+            for t in page.tags.unwrap_or_default() {
+                if !t.is_empty() && seen.insert(t.clone()) {
+                    tags.push(t);
+                }
+            }
+            match reply.link.as_deref().and_then(next_link) {
+                None => return Ok(tags),
+                Some(next) => {
+                    let next = self.client().resolve(next, &url);
+                    if next == url {
+                        return Err(TagError::Invalid {
+                            what: "tags list".into(),
+                            reason: "the next page is the same page".into(),
+                        });
+                    }
+                    url = next;
+                }
+            }
+        }
+        Err(TagError::Invalid {
+            what: "tags list".into(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// One tag: `Ok(None)` when it vanished since the tags list was read.
+    ///
+    /// A tag the previous snapshot knew is asked with a HEAD: an unchanged digest costs no
+    /// GET. A new tag is fetched with one GET by tag (a HEAD would only add a request).
+    fn resolve_tag(&self, work: &RepoWork, tag: &str) -> Result<Option<TagInput>, TagError> {
+        let url = self.client().url(&format!(
+            "/v2/{}/manifests/{}",
+            encode_name(&work.name),
+            percent_encode(tag)
+        ));
+        let was_known = self
+            .known_tags
+            .get(&work.name)
+            .is_some_and(|t| t.contains(tag));
+        if was_known {
+            let reply = self.registry(
+                work,
+                Kind::ManifestHead,
+                Method::Head,
+                &url,
+                Some(MANIFEST_ACCEPT),
+            )?;
+            match reply.status {
+                200 => {
+                    if let Some(digest) = reply.digest.filter(|d| valid_digest(d)) {
+                        return match self.manifest_by_digest(work, &digest, 0) {
+                            Ok(f) => Ok(Some(tag_input(tag, &digest, &f))),
+                            Err(TagError::NotFound) => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    // No digest in the HEAD answer: a GET by tag below.
+                }
+                404 => return Ok(None),
+                // HEAD not supported here: a GET by tag below.
+                405 | 501 => {}
+                status => {
+                    return Err(TagError::Status {
+                        what: "manifest".into(),
+                        status,
+                    })
+                }
+            }
+        }
+        let reply = self.registry(
+            work,
+            Kind::ManifestGet,
+            Method::Get,
+            &url,
+            Some(MANIFEST_ACCEPT),
+        )?;
+        match reply.status {
+            200 => {}
+            404 => return Ok(None),
+            status => {
+                return Err(TagError::Status {
+                    what: "manifest".into(),
+                    status,
+                })
+            }
+        }
+        let digest = reply
+            .digest
+            .clone()
+            .filter(|d| valid_digest(d))
+            .unwrap_or_else(|| sha256_digest(&reply.body));
+        let facts = match self.known.get(&digest) {
+            Some(f) => f.clone(),
+            None => self
+                .fetched
+                .get_or_fetch(&digest, || self.facts(work, &reply, 0).map(Arc::new))?,
+        };
+        Ok(Some(tag_input(tag, &digest, &facts)))
+    }
+
+    /// A manifest by digest: from the previous snapshot, from this crawl, or one GET.
+    fn manifest_by_digest(
+        &self,
+        work: &RepoWork,
+        digest: &str,
+        depth: usize,
+    ) -> Result<Arc<Facts>, TagError> {
+        if let Some(f) = self.known.get(digest) {
+            return Ok(f.clone());
+        }
+        self.fetched.get_or_fetch(digest, || {
+            let url = self.client().url(&format!(
+                "/v2/{}/manifests/{digest}",
+                encode_name(&work.name)
+            ));
+            let reply = self.registry(
+                work,
+                Kind::ManifestGet,
+                Method::Get,
+                &url,
+                Some(MANIFEST_ACCEPT),
+            )?;
+            match reply.status {
+                200 => self.facts(work, &reply, depth).map(Arc::new),
+                404 => Err(TagError::NotFound),
+                status => Err(TagError::Status {
+                    what: format!("manifest {digest}"),
+                    status,
+                }),
+            }
+        })
+    }
+
+    /// What a manifest body means, by its shape (so unknown media types and artifacts are
+    /// counted by the same rule): `manifests` → an index of child manifests; `fsLayers` →
+    /// schema 1; otherwise `config` + `layers` (+ `blobs` of the draft OCI artifact manifest).
+    fn facts(&self, work: &RepoWork, reply: &Reply, depth: usize) -> Result<Facts, TagError> {
+        let invalid = |reason: String| TagError::Invalid {
+            what: "manifest".into(),
+            reason,
+        };
+        let v: Value =
+            serde_json::from_slice(&reply.body).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        if !v.is_object() {
+            return Err(invalid("not a JSON object".into()));
+        }
+        let declared = v
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                reply
+                    .content_type
+                    .as_deref()
+                    .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+                    .filter(|c| !c.is_empty() && c != "application/json")
+            });
+        let mut blobs = Vec::new();
+        let mut seen = HashSet::new();
+        let mut add = |d: &str, blobs: &mut Vec<String>| {
+            if seen.insert(d.to_string()) {
+                blobs.push(d.to_string());
+            }
+        };
+
+        if let Some(children) = v.get("manifests").and_then(Value::as_array) {
+            if depth >= MAX_DEPTH {
+                return Err(invalid("image indexes nested too deep".into()));
+            }
+            let mut platforms = Vec::new();
+            for child in children {
+                let Some(d) = child.get("digest").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !valid_digest(d) {
+                    return Err(invalid(format!("invalid child digest {d:?}")));
+                }
+                let facts = match self.manifest_by_digest(work, d, depth + 1) {
+                    Ok(f) => f,
+                    Err(TagError::NotFound) => {
+                        // A child that is not there occupies no storage.
+                        log::warn!("repository {}: child manifest {d} is missing", work.name);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let p = child.get("platform");
+                let field = |k: &str| {
+                    p.and_then(|p| p.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let size = {
+                    let sizes = lock(&self.sizes);
+                    facts
+                        .blobs
+                        .iter()
+                        .map(|b| sizes.get(b).copied().unwrap_or(0))
+                        .sum()
+                };
+                let variant = field("variant");
+                platforms.push(Platform {
+                    os: field("os"),
+                    architecture: field("architecture"),
+                    variant: (!variant.is_empty()).then_some(variant),
+                    size,
+                });
+                for b in &facts.blobs {
+                    add(b, &mut blobs);
+                }
+            }
+            return Ok(Facts {
+                media_type: declared
+                    .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into()),
+                platforms,
+                blobs,
+            });
+        }
+
+        if let Some(layers) = v.get("fsLayers").and_then(Value::as_array) {
+            for l in layers {
+                let Some(d) = l.get("blobSum").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !valid_digest(d) {
+                    return Err(invalid(format!("invalid layer digest {d:?}")));
+                }
+                self.blob_size(work, d)?;
+                add(d, &mut blobs);
+            }
+            return Ok(Facts {
+                media_type: declared.unwrap_or_else(|| {
+                    "application/vnd.docker.distribution.manifest.v1+prettyjws".into()
+                }),
+                platforms: Vec::new(),
+                blobs,
+            });
+        }
+
+        let descriptors = v
+            .get("config")
+            .into_iter()
+            .chain(
+                v.get("layers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain(
+                v.get("blobs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            );
+        for desc in descriptors {
+            let Some(d) = desc.get("digest").and_then(Value::as_str) else {
+                continue;
+            };
+            if !valid_digest(d) {
+                return Err(invalid(format!("invalid blob digest {d:?}")));
+            }
+            match desc.get("size").and_then(Value::as_u64) {
+                Some(s) => {
+                    lock(&self.sizes).entry(d.to_string()).or_insert(s);
+                }
+                None => {
+                    self.blob_size(work, d)?;
+                }
+            }
+            add(d, &mut blobs);
+        }
+        Ok(Facts {
+            media_type: declared
+                .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
+            platforms: Vec::new(),
+            blobs,
+        })
+    }
+
+    /// A blob's size when no descriptor says it: `HEAD /v2/<name>/blobs/<digest>`, following
+    /// the redirect to storage; each digest asked once per crawl, none already known.
+    fn blob_size(&self, work: &RepoWork, digest: &str) -> Result<u64, TagError> {
+        if let Some(s) = lock(&self.sizes).get(digest) {
+            return Ok(*s);
+        }
+        let size = self.blob_heads.get_or_fetch(digest, || {
+            let url = self
+                .client()
+                .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+            let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
+            match reply.status {
+                200 => reply.content_length.ok_or_else(|| TagError::Invalid {
+                    what: format!("blob {digest}"),
+                    reason: "no Content-Length".into(),
+                }),
+                404 => {
+                    // Referenced but not stored: it occupies nothing.
+                    log::warn!("repository {}: blob {digest} is missing", work.name);
+                    Ok(0)
+                }
+                status => Err(TagError::Status {
+                    what: format!("blob {digest}"),
+                    status,
+                }),
+            }
+        })?;
+        lock(&self.sizes).entry(digest.to_string()).or_insert(size);
+        Ok(size)
+    }
+}
+
+fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
+    TagInput {
+        name: name.to_string(),
+        digest: digest.to_string(),
+        media_type: f.media_type.clone(),
+        platforms: f.platforms.clone(),
+        blobs: f.blobs.clone(),
+    }
+}
+
+/// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
+fn valid_digest(d: &str) -> bool {
+    let Some((alg, enc)) = d.split_once(':') else {
+        return false;
+    };
+    !alg.is_empty()
+        && !enc.is_empty()
+        && alg
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+        && enc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+}
+
+fn sha256_digest(body: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in d.as_ref() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A repository name in a URL path: slashes kept, every segment percent-encoded.
+fn encode_name(name: &str) -> String {
+    name.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests() {
+        assert!(valid_digest("sha256:0123abcdef"));
+        assert!(valid_digest("sha512+b64u:AbC-_="));
+        assert!(!valid_digest("sha256:../../x"));
+        assert!(!valid_digest("sha256:"));
+        assert!(!valid_digest("nocolon"));
+        assert_eq!(
+            sha256_digest(b"hello"),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(encode_name("group/sub/pro.j_e-ct"), "group/sub/pro.j_e-ct");
+        assert_eq!(encode_name("a b/c?"), "a%20b/c%3F");
+    }
+
+    #[test]
+    fn once_map_computes_once_and_forgets_failures() {
+        let m: OnceMap<u32> = OnceMap::new();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let slow = || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(30));
+            Ok::<u32, ()>(7)
+        };
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| assert_eq!(m.get_or_fetch("k", slow), Ok(7)));
+            }
+        });
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            m.get_or_fetch("e", || Err::<u32, &str>("down")),
+            Err("down")
+        );
+        assert_eq!(m.get_or_fetch("e", || Ok::<u32, &str>(3)), Ok(3));
+    }
+}

@@ -1,0 +1,517 @@
+//! The collector against a fake registry (tiny_http) that does what Distribution 2.8 cannot
+//! be made to do: tags list pagination, schema 1 manifests sized by blob HEADs through a 307,
+//! descriptors without a size, unknown manifest types, `"tags": null`, and injected faults
+//! (5xx, 429 with Retry-After, hangs, truncated and invalid bodies, a token endpoint that
+//! says 401, revoked tokens). Also the collector thread's schedule and stop.
+
+mod registry_support;
+
+use std::time::{Duration, Instant};
+
+use gitlab_registry_usage_rest::registry::{
+    crawl_once, spawn_collector_with, CrawlError, CrawlOptions,
+};
+use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
+use gitlab_registry_usage_rest::state;
+
+use registry_support::fake::*;
+use registry_support::*;
+
+/// The standard content plus what only the fake can serve. Returns the truth.
+fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
+    let mut reg = FakeRegistry::start(opts);
+    let mut truth = Truth::default();
+    push_standard(&mut reg, &mut truth, 12);
+
+    // Schema 1: fsLayers with a repeated layer, sized by HEAD (307 to storage).
+    let l1 = blob(DOCKER_LAYER, "legacy-1", 4100);
+    let l2 = blob(DOCKER_LAYER, "legacy-2", 4200);
+    reg.add_blob(&l1.0);
+    reg.add_blob(&l2.0);
+    let body = schema1_manifest(
+        "legacy/app",
+        "old",
+        &[&l1.0.digest, &l2.0.digest, &l1.0.digest],
+    );
+    let digest = reg.put_manifest("legacy/app", Some("old"), SCHEMA1, &body);
+    truth.tag(
+        "legacy/app",
+        "old",
+        &Pushed {
+            digest,
+            media_type: SCHEMA1.into(),
+            blobs: vec![l1.0.clone(), l2.0.clone()],
+            platforms: vec![],
+            desc: Desc::of(SCHEMA1, &body),
+        },
+    );
+
+    // A layer descriptor without a size, an unknown media type, a draft OCI artifact
+    // manifest with "blobs": all counted as config + layers (+ blobs).
+    let cfg = blob(OCI_CONFIG, "odd-config", 50);
+    let nosize = blob(OCI_LAYER, "no-size", 333);
+    reg.add_blob(&nosize.0);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.example.thing.v1+json",
+        "config": {"mediaType": OCI_CONFIG, "digest": cfg.0.digest, "size": cfg.0.size},
+        "layers": [{"mediaType": OCI_LAYER, "digest": nosize.0.digest}],
+        "annotations": {"x": "y"},
+    }))
+    .unwrap();
+    let digest = reg.put_manifest(
+        "odd/things",
+        Some("unknown"),
+        "application/vnd.example.thing.v1+json",
+        &body,
+    );
+    truth.tag(
+        "odd/things",
+        "unknown",
+        &Pushed {
+            digest,
+            media_type: "application/vnd.example.thing.v1+json".into(),
+            blobs: vec![cfg.0.clone(), nosize.0.clone()],
+            platforms: vec![],
+            desc: Desc::of(OCI_MANIFEST, &body),
+        },
+    );
+    let sig = blob(
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "signature",
+        250,
+    );
+    let art = "application/vnd.oci.artifact.manifest.v1+json";
+    let body = serde_json::to_vec(&serde_json::json!({
+        "mediaType": art,
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "blobs": [{"mediaType": sig.0.media_type, "digest": sig.0.digest, "size": sig.0.size}],
+    }))
+    .unwrap();
+    let digest = reg.put_manifest("odd/things", Some("sha256-abc.sig"), art, &body);
+    truth.tag(
+        "odd/things",
+        "sha256-abc.sig",
+        &Pushed {
+            digest,
+            media_type: art.into(),
+            blobs: vec![sig.0.clone()],
+            platforms: vec![],
+            desc: Desc::of(art, &body),
+        },
+    );
+
+    // More tags than one page (the fake pages tags by 3), and a "tags": null repository.
+    for i in 0..7 {
+        let c = blob(DOCKER_CONFIG, &format!("many-config-{i}"), 60 + i);
+        let p = push_image(&mut reg, "many/tags", &format!("t.{i}"), DOCKER_V2, &c, &[]);
+        truth.tag("many/tags", &format!("t.{i}"), &p);
+    }
+    reg.set_null_tags("nulls/here");
+    truth.empty_repo("nulls/here");
+    (reg, truth)
+}
+
+fn fake_options() -> FakeOptions {
+    FakeOptions {
+        tags_page_max: Some(3),
+        ..FakeOptions::default()
+    }
+}
+
+/// Settings for the fake; a 5 s timeout, so that a loaded machine causes no retry that
+/// would change exact request counts (tests with hangs shorten it).
+fn cfg_for(reg: &FakeRegistry) -> gitlab_registry_usage_rest::config::Registry {
+    let (user, pass) = reg.opts.auth.clone().unwrap();
+    registry_config(&reg.url, &user, &pass)
+}
+
+fn short_timeout(reg: &FakeRegistry) -> gitlab_registry_usage_rest::config::Registry {
+    let mut cfg = cfg_for(reg);
+    cfg.timeout = Duration::from_millis(500);
+    cfg
+}
+
+fn tags_of(s: &Snapshot, repo: &str) -> Option<Vec<TagInput>> {
+    s.to_input()
+        .repositories
+        .into_iter()
+        .find(|r| r.name == repo)
+        .and_then(|r| r.tags)
+}
+
+#[test]
+fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    let cfg = cfg_for(&reg);
+    let repos = truth.repos.len() as u64;
+    let tags = truth.tag_count() as u64;
+
+    let cold = crawl_once(&cfg, None, test_options()).unwrap();
+    assert!(cold.failed.is_empty(), "{:?}", cold.failed);
+    assert_same(&cold.snapshot, &truth.snapshot());
+    let s = cold.stats;
+    // many/tags: 7 tags in pages of 3 → 2 more requests
+    assert_eq!(s.tags, repos + 2, "{s}");
+    assert_eq!(s.manifest_get, tags + 5, "{s}");
+    // 2 distinct schema 1 layers + 1 descriptor without size, each HEAD + 307 hop
+    assert_eq!(s.blob_head, 6, "{s}");
+    assert_eq!(reg.count(|c| &c.storage), 3);
+    assert_eq!(
+        reg.count(|c| &c.storage_with_auth),
+        0,
+        "credentials sent to storage"
+    );
+    assert_eq!(s.token, 1 + repos.div_ceil(4), "{s}");
+    assert!(reg.count(|c| &c.max_scopes) <= 4);
+    for r in ["empty/repo", "nulls/here"] {
+        let e = cold.snapshot.repository(r).unwrap();
+        assert_eq!(
+            (e.size, e.disk_size, e.tags.as_ref().map(Vec::len)),
+            (Some(0), Some(0), Some(0))
+        );
+    }
+
+    let warm = crawl_once(&cfg, Some(&cold.snapshot), test_options()).unwrap();
+    assert_same(&warm.snapshot, &truth.snapshot());
+    let w = warm.stats;
+    assert_eq!(
+        (w.manifest_get, w.manifest_head, w.blob_head),
+        (0, tags, 0),
+        "{w}"
+    );
+
+    let secret = reg.opts.auth.clone().unwrap().1;
+    let issued = reg.state.issued.lock().unwrap().clone();
+    for l in logged() {
+        assert!(!l.contains(&secret), "access token logged: {l}");
+        assert!(
+            !issued.iter().any(|t| l.contains(t.as_str())),
+            "token logged: {l}"
+        );
+    }
+}
+
+#[test]
+fn transient_faults_are_retried_and_retry_after_is_honoured() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    reg.rule(Rule::once("/v2/_catalog", Fault::Status(503)));
+    reg.rule(Rule::once(
+        "/v2/apps/web/tags/list",
+        Fault::RetryAfter(429, "1".into()),
+    ));
+    reg.rule(Rule::once("/v2/gen/r01/tags/list", Fault::Status(500)));
+    reg.rule(Rule::once("/v2/gen/r02/manifests/v1", Fault::Status(502)));
+    reg.rule(Rule::once("/v2/gen/r03/manifests/v1", Fault::Truncate));
+    reg.rule(Rule::once(
+        "/v2/gen/r04/tags/list",
+        Fault::Hang(Duration::from_millis(1500)),
+    ));
+    reg.rule(Rule::once("/v2/legacy/app/blobs/", Fault::Status(504)));
+    reg.rule(Rule::once("/jwt/auth", Fault::Status(503)));
+    let started = Instant::now();
+    let out = crawl_once(&short_timeout(&reg), None, test_options()).unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_same(&out.snapshot, &truth.snapshot());
+    assert!(out.stats.retries >= 8, "{}", out.stats);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After: 1 was not honoured"
+    );
+}
+
+#[test]
+fn repositories_that_keep_failing_keep_their_data_marked_stale() {
+    capture_logs();
+    let (reg, mut truth) = populated(fake_options());
+    let cfg = short_timeout(&reg);
+    let first = crawl_once(&cfg, None, test_options()).unwrap();
+    assert_same(&first.snapshot, &truth.snapshot());
+
+    // A repository that was never read: it will have no data at all.
+    let c = blob(DOCKER_CONFIG, "new-config", 70);
+    let mut target = reg;
+    let p = push_image(&mut target, "gen/new", "v1", DOCKER_V2, &c, &[]);
+    let reg = target;
+    reg.rule(Rule::always("/v2/gen/r00/tags/list", Fault::Status(500)));
+    reg.rule(Rule::always("/v2/gen/r01/manifests/", Fault::InvalidJson));
+    reg.rule(Rule::always("/v2/gen/r02/manifests/", Fault::Truncate));
+    reg.rule(Rule::always(
+        "/v2/gen/r03/tags/list",
+        Fault::Hang(Duration::from_secs(2)),
+    ));
+    reg.rule(Rule::always("/v2/gen/r04/tags/list", Fault::InvalidJson));
+    reg.rule(Rule::always("/v2/gen/new/tags/list", Fault::Status(503)));
+    let failing = ["gen/r00", "gen/r01", "gen/r02", "gen/r03", "gen/r04"];
+
+    let before = SystemTimeSecs::now();
+    let second = crawl_once(&cfg, Some(&first.snapshot), test_options()).unwrap();
+    let mut names: Vec<&str> = second.failed.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    let mut want = [&failing[..], &["gen/new"]].concat();
+    want.sort();
+    assert_eq!(names, want, "{:?}", second.failed);
+    for r in failing {
+        let got = second.snapshot.repository(r).unwrap();
+        let was = first.snapshot.repository(r).unwrap();
+        assert_eq!(
+            tags_of(&second.snapshot, r),
+            tags_of(&first.snapshot, r),
+            "{r}"
+        );
+        assert_eq!((got.size, got.disk_size), (was.size, was.disk_size), "{r}");
+        let since = got.stale_since.expect("stale_since");
+        assert!(
+            since >= before && since <= SystemTimeSecs::now(),
+            "{r}: {since}"
+        );
+    }
+    let new = second.snapshot.repository("gen/new").unwrap();
+    assert_eq!((new.size, new.disk_size), (None, None));
+    assert!(new.tags.is_none());
+    // Everything else is fresh.
+    assert_eq!(
+        second.snapshot.repository("apps/web").unwrap().stale_since,
+        None
+    );
+    let stale_since = second.snapshot.repository("gen/r00").unwrap().stale_since;
+
+    // Still failing: the first failure's time stays.
+    let third = crawl_once(&cfg, Some(&second.snapshot), test_options()).unwrap();
+    assert_eq!(
+        third.snapshot.repository("gen/r00").unwrap().stale_since,
+        stale_since
+    );
+    assert_eq!(
+        tags_of(&third.snapshot, "gen/r00"),
+        tags_of(&first.snapshot, "gen/r00")
+    );
+
+    // Healed: fresh data, no mark.
+    reg.clear_rules();
+    truth.tag("gen/new", "v1", &p);
+    let fourth = crawl_once(&cfg, Some(&third.snapshot), test_options()).unwrap();
+    assert!(fourth.failed.is_empty(), "{:?}", fourth.failed);
+    assert_same(&fourth.snapshot, &truth.snapshot());
+    assert!(fourth
+        .snapshot
+        .repositories
+        .iter()
+        .all(|r| r.stale_since.is_none()));
+}
+
+struct SystemTimeSecs;
+impl SystemTimeSecs {
+    fn now() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    }
+}
+
+#[test]
+fn a_token_endpoint_that_says_401_abandons_the_crawl() {
+    let (reg, _) = populated(fake_options());
+    let mut cfg = cfg_for(&reg);
+    cfg.access_token = "glpat-revoked".into();
+    match crawl_once(&cfg, None, test_options()) {
+        Err(CrawlError::Token(e)) => assert!(e.to_string().contains("access_token"), "{e}"),
+        other => panic!("expected a token error, got {other:?}"),
+    }
+    // Also in the middle of a crawl: repository tokens refused after the catalog's.
+    let cfg = cfg_for(&reg);
+    reg.rule(Rule::always(
+        "scope=repository%3Agen%2Fr05",
+        Fault::Status(401),
+    ));
+    match crawl_once(&cfg, None, test_options()) {
+        Err(CrawlError::Token(_)) => {}
+        other => panic!("expected a token error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_incomplete_catalog_abandons_the_crawl() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let cfg = short_timeout(&reg);
+    reg.rule(Rule::always("/v2/_catalog?last=", Fault::Status(500)));
+    match crawl_once(&cfg, None, test_options()) {
+        Err(CrawlError::Catalog(e)) => assert!(e.contains("500"), "{e}"),
+        other => panic!("expected a catalog error, got {other:?}"),
+    }
+    reg.clear_rules();
+    reg.rule(Rule::always("/v2/_catalog?last=", Fault::InvalidJson));
+    assert!(matches!(
+        crawl_once(&cfg, None, test_options()),
+        Err(CrawlError::Catalog(_))
+    ));
+    reg.clear_rules();
+    reg.rule(Rule::always(
+        "/v2/_catalog?last=",
+        Fault::Hang(Duration::from_secs(1)),
+    ));
+    assert!(matches!(
+        crawl_once(&cfg, None, test_options()),
+        Err(CrawlError::Catalog(_))
+    ));
+}
+
+#[test]
+fn a_rejected_token_is_renewed_once_and_the_crawl_goes_on() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    reg.rule(Rule::once("/v2/gen/r05/manifests/", Fault::RevokeTokens));
+    let out = crawl_once(&cfg_for(&reg), None, test_options()).unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_same(&out.snapshot, &truth.snapshot());
+    let normal = 1 + (truth.repos.len() as u64).div_ceil(4);
+    assert!(out.stats.token > normal, "{}", out.stats);
+}
+
+#[test]
+fn the_collector_thread_publishes_saves_repeats_and_stops() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    let dir = TempDir::new("fake-collector");
+    let mut cfg = cfg_for(&reg);
+    cfg.state_file = dir.0.join("state.json");
+    cfg.update_interval = Duration::from_millis(500);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(cfg.clone(), test_options(), None, tx, stop_rx).unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_same(&first, &truth.snapshot());
+    let heads_before = reg.count(|c| &c.manifest_head);
+    let second = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_same(&second, &truth.snapshot());
+    assert!(second.timestamp > first.timestamp);
+    // the second crawl was warm: HEADs, no GETs needed
+    assert!(reg.count(|c| &c.manifest_head) > heads_before);
+    let saved = state::load(&cfg.state_file).unwrap().unwrap();
+    assert!(saved.timestamp >= first.timestamp);
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(3));
+
+    // Disconnecting the stop channel stops it too, even in the middle of a slow crawl;
+    // nothing is published from a stopped crawl.
+    let slow = FakeRegistry::start(FakeOptions {
+        latency: Duration::from_millis(50),
+        ..fake_options()
+    });
+    let mut t = slow;
+    push_standard(&mut t, &mut Truth::default(), 40);
+    let slow = t;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(cfg_for(&slow), test_options(), None, tx, stop_rx).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    drop(stop_tx);
+    wait_finished(&h, Duration::from_secs(2));
+    assert!(
+        rx.try_recv().is_err(),
+        "a stopped crawl published a snapshot"
+    );
+}
+
+#[test]
+fn a_failing_crawl_publishes_nothing_and_the_loop_goes_on() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let mut cfg = cfg_for(&reg);
+    cfg.access_token = "wrong".into();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(cfg, test_options(), None, tx, stop_rx).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    assert!(!h.is_finished());
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(2));
+}
+
+#[test]
+fn an_unreachable_registry_is_a_catalog_error_quickly() {
+    capture_logs();
+    // A port that nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = registry_config(&format!("http://127.0.0.1:{port}"), "u", "p");
+    let started = Instant::now();
+    let opts = CrawlOptions {
+        max_attempts: 2,
+        ..test_options()
+    };
+    match crawl_once(&cfg, None, opts) {
+        Err(CrawlError::Catalog(e)) => assert!(e.contains("connection"), "{e}"),
+        other => panic!("expected a catalog error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+fn wait_finished(h: &std::thread::JoinHandle<()>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !h.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not stop within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_stop_interrupts_a_long_retry_wait() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    reg.rule(Rule::always(
+        "/v2/_catalog",
+        Fault::RetryAfter(503, "30".into()),
+    ));
+    let opts = CrawlOptions {
+        retry_after_cap: Duration::from_secs(60),
+        ..test_options()
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(cfg_for(&reg), opts, None, tx, stop_rx).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(1));
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn short_lived_tokens_are_renewed_before_they_expire() {
+    capture_logs();
+    let (reg, truth) = populated(FakeOptions {
+        token_expires_in: 1,
+        latency: Duration::from_millis(70),
+        ..fake_options()
+    });
+    // One token for all repositories, needed for longer than it lives.
+    let opts = CrawlOptions {
+        scopes_per_token: 50,
+        ..test_options()
+    };
+    let out = crawl_once(&cfg_for(&reg), None, opts).unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_same(&out.snapshot, &truth.snapshot());
+    assert!(
+        out.elapsed > Duration::from_millis(1500),
+        "{:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stats.token > 2,
+        "tokens were not renewed: {}",
+        out.stats
+    );
+}

@@ -1,0 +1,932 @@
+//! A fake Docker Distribution registry on 127.0.0.1 for the collector's fault tests and the
+//! crawl benchmark, plus builders of manifest JSON shared with the tests that push to the real
+//! registry, and the small HTTP/1.1 server both run on.
+//!
+//! Why not tiny_http: its connection thread pool (0.12) leaves a new keep-alive connection
+//! unserved when more than about four arrive at once while its idle threads are few (8
+//! simultaneous connections: 3 never answered), which a crawl at concurrency 8 does at once.
+//! The server here gives every connection its own thread and exact control of the bytes
+//! (truncated bodies, hangs).
+//!
+//! It serves the catalog and tags lists with `n`/`last` pagination and `Link`, manifests by tag
+//! or digest (GET and HEAD), blob HEADs (optionally through a 307 to a second "storage" server),
+//! and a token endpoint with opaque tokens whose scopes it checks. Rules inject faults (status
+//! codes, `Retry-After`, hangs, truncated and invalid bodies, revoked tokens). It must stay
+//! self-contained: the benchmark includes this file alone (`#[path]`).
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+// ---------------------------------------------------------------- content builders
+
+pub fn sha256(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Deterministic blob content of `size` bytes for `seed`.
+pub fn blob_bytes(seed: &str, size: usize) -> Vec<u8> {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        x = (x ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A blob as a manifest refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Desc {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Desc {
+    pub fn of(media_type: &str, bytes: &[u8]) -> Desc {
+        Desc {
+            media_type: media_type.into(),
+            digest: sha256(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    }
+}
+
+/// An image manifest (Docker schema 2 or OCI, by `media_type`) as JSON bytes.
+pub fn image_manifest(media_type: &str, config: &Desc, layers: &[Desc]) -> Vec<u8> {
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": config.json(),
+        "layers": layers.iter().map(Desc::json).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+/// A child of a manifest list / image index.
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub desc: Desc,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+pub fn index_manifest(media_type: &str, children: &[Child]) -> Vec<u8> {
+    let manifests: Vec<_> = children
+        .iter()
+        .map(|c| {
+            let mut p = serde_json::json!({"os": c.os, "architecture": c.architecture});
+            if let Some(v) = &c.variant {
+                p["variant"] = v.clone().into();
+            }
+            let mut j = c.desc.json();
+            j["platform"] = p;
+            j
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": manifests,
+    }))
+    .unwrap()
+}
+
+/// A schema 1 manifest (unsigned form; the collector does not check signatures).
+pub fn schema1_manifest(name: &str, tag: &str, fs_layers: &[&str]) -> Vec<u8> {
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 1,
+        "name": name,
+        "tag": tag,
+        "architecture": "amd64",
+        "fsLayers": fs_layers.iter().map(|d| serde_json::json!({"blobSum": d})).collect::<Vec<_>>(),
+        "history": fs_layers.iter().map(|_| serde_json::json!({"v1Compatibility": "{}"})).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+// ---------------------------------------------------------------- a small HTTP/1.1 server
+
+/// A request as the handler sees it (GET/HEAD mostly; a request body is read and dropped).
+pub struct Req {
+    pub method: String,
+    pub url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn path(&self) -> &str {
+        self.url.split_once('?').map_or(&self.url, |(p, _)| p)
+    }
+    pub fn query(&self) -> &str {
+        self.url.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
+/// A response. `length` overrides Content-Length (a HEAD for a blob without its bytes).
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub length: Option<u64>,
+}
+
+impl Resp {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Resp {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            length: None,
+        }
+    }
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Resp {
+        Resp::new(status, body).header("Content-Type", "application/json")
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Resp {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn length(mut self, n: u64) -> Resp {
+        self.length = Some(n);
+        self
+    }
+}
+
+/// What the connection does with a request.
+pub enum Reply {
+    Send(Resp),
+    /// Say nothing for this long, then close the connection.
+    Hang(Duration),
+    /// Promise 500 bytes more than the body, send the body, close the connection.
+    Truncate(Resp),
+}
+
+pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
+
+/// One thread per connection, keep-alive, stops on drop (idle connections within 100 ms).
+pub struct MiniServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl MiniServer {
+    pub fn start(handler: Handler) -> MiniServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, st) = (handler.clone(), st.clone());
+                std::thread::spawn(move || connection(conn, &h, &st));
+            }
+        });
+        MiniServer {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for MiniServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn write_head(w: &mut TcpStream, r: &Resp, length: u64) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
+    for (k, v) in &r.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    w.write_all(head.as_bytes())
+}
+
+fn connection(mut s: TcpStream, handler: &Handler, stop: &AtomicBool) {
+    let _ = s.set_nodelay(true);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut tmp = [0u8; 8192];
+    loop {
+        // Read one request head, waiting at most 30 s on an idle connection.
+        let idle_since = Instant::now();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            if stop.load(Ordering::SeqCst)
+                || buf.len() > 64 * 1024
+                || idle_since.elapsed() > Duration::from_secs(30)
+            {
+                return;
+            }
+            match s.read(&mut tmp) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let (method, url) = (
+            first.next().unwrap_or("").to_string(),
+            first.next().unwrap_or("").to_string(),
+        );
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let req = Req {
+            method,
+            url,
+            headers,
+        };
+        // Drop a request body (the fakes take none, but keep the stream in step).
+        let body_len: usize = req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while buf.len() < body_len {
+            match s.read(&mut tmp) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => return,
+            }
+        }
+        buf.drain(..body_len);
+        let is_head = req.method == "HEAD";
+        match handler(&req) {
+            Reply::Send(r) => {
+                let len = r.length.unwrap_or(r.body.len() as u64);
+                if write_head(&mut s, &r, len).is_err()
+                    || (!is_head && s.write_all(&r.body).is_err())
+                {
+                    return;
+                }
+            }
+            Reply::Hang(d) => {
+                std::thread::sleep(d);
+                let _ = s.shutdown(Shutdown::Both);
+                return;
+            }
+            Reply::Truncate(r) => {
+                let _ = write_head(&mut s, &r, r.body.len() as u64 + 500);
+                if !is_head {
+                    let _ = s.write_all(&r.body);
+                }
+                let _ = s.flush();
+                let _ = s.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the fake registry
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (and a JSON error body).
+    Status(u16),
+    /// Answer with this status and `Retry-After: <value>`.
+    RetryAfter(u16, String),
+    /// Say nothing for this long, then close the connection.
+    Hang(Duration),
+    /// Promise more bytes than are sent, then close the connection.
+    Truncate,
+    /// 200 with a body that is not JSON.
+    InvalidJson,
+    /// Forget every token issued so far, and answer 401 with the challenge.
+    RevokeTokens,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub method: Option<&'static str>,
+    /// Matches when the request's path and query contain this.
+    pub path_contains: String,
+    pub fault: Fault,
+    /// `None`: every time.
+    pub times: Option<usize>,
+}
+
+impl Rule {
+    pub fn always(path: &str, fault: Fault) -> Rule {
+        Rule {
+            method: None,
+            path_contains: path.into(),
+            fault,
+            times: None,
+        }
+    }
+    pub fn once(path: &str, fault: Fault) -> Rule {
+        Rule {
+            times: Some(1),
+            ..Rule::always(path, fault)
+        }
+    }
+    pub fn method(mut self, m: &'static str) -> Rule {
+        self.method = Some(m);
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeOptions {
+    /// Added before every answer (the benchmark's per-request latency).
+    pub latency: Duration,
+    /// Token authentication on (with these Basic credentials for the token endpoint).
+    pub auth: Option<(String, String)>,
+    /// Largest tags list page the server returns (None: all tags, as Distribution 2.8 does).
+    pub tags_page_max: Option<usize>,
+    /// Blob HEADs answer 307 to a second server on another port (another origin).
+    pub blob_redirect: bool,
+    pub token_expires_in: u64,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        FakeOptions {
+            latency: Duration::ZERO,
+            auth: Some(("crawler".into(), "glpat-fake-secret".into())),
+            tags_page_max: None,
+            blob_redirect: true,
+            token_expires_in: 300,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Counts {
+    pub token: AtomicUsize,
+    pub catalog: AtomicUsize,
+    pub tags: AtomicUsize,
+    pub manifest_get: AtomicUsize,
+    pub manifest_head: AtomicUsize,
+    pub blob_head: AtomicUsize,
+    pub storage: AtomicUsize,
+    /// Storage requests that carried an Authorization header (must stay 0).
+    pub storage_with_auth: AtomicUsize,
+    /// Most scopes seen in one token request.
+    pub max_scopes: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Repo {
+    tags: BTreeMap<String, String>,
+    /// Answer `"tags": null` instead of 404 when there are no tags.
+    null_tags: bool,
+}
+
+/// A stored manifest: media type and bytes.
+type Stored = (String, Arc<[u8]>);
+
+#[derive(Default)]
+pub struct State {
+    repos: Mutex<BTreeMap<String, Repo>>,
+    manifests: Mutex<HashMap<String, Stored>>,
+    blobs: Mutex<HashMap<String, u64>>,
+    rules: Mutex<Vec<Rule>>,
+    tokens: Mutex<HashMap<String, HashSet<String>>>,
+    /// Every token value issued (to check that none is ever logged).
+    pub issued: Mutex<Vec<String>>,
+    next_token: AtomicUsize,
+    pub counts: Counts,
+}
+
+pub struct FakeRegistry {
+    pub url: String,
+    pub storage_url: String,
+    pub opts: FakeOptions,
+    pub state: Arc<State>,
+    _servers: (MiniServer, MiniServer),
+}
+
+struct Ctx {
+    url: String,
+    storage_url: String,
+    opts: FakeOptions,
+    state: Arc<State>,
+}
+
+impl FakeRegistry {
+    pub fn start(opts: FakeOptions) -> FakeRegistry {
+        let state = Arc::new(State::default());
+        // The storage server's handler needs no address; the registry's needs both.
+        let ctx_slot: Arc<Mutex<Option<Arc<Ctx>>>> = Arc::new(Mutex::new(None));
+        let st = state.clone();
+        let storage = MiniServer::start(Arc::new(move |rq: &Req| storage(&st, rq)));
+        let slot = ctx_slot.clone();
+        let registry = MiniServer::start(Arc::new(move |rq: &Req| {
+            let ctx = slot.lock().unwrap().clone();
+            match ctx {
+                Some(c) => c.handle(rq),
+                None => Reply::Send(Resp::new(503, "starting")),
+            }
+        }));
+        let (url, storage_url) = (registry.url(), storage.url());
+        *ctx_slot.lock().unwrap() = Some(Arc::new(Ctx {
+            url: url.clone(),
+            storage_url: storage_url.clone(),
+            opts: opts.clone(),
+            state: state.clone(),
+        }));
+        FakeRegistry {
+            url,
+            storage_url,
+            opts,
+            state,
+            _servers: (registry, storage),
+        }
+    }
+
+    pub fn add_repo(&self, name: &str) {
+        self.state
+            .repos
+            .lock()
+            .unwrap()
+            .entry(name.into())
+            .or_default();
+    }
+
+    pub fn set_null_tags(&self, name: &str) {
+        self.state
+            .repos
+            .lock()
+            .unwrap()
+            .entry(name.into())
+            .or_default()
+            .null_tags = true;
+    }
+
+    pub fn add_blob(&self, d: &Desc) {
+        self.state
+            .blobs
+            .lock()
+            .unwrap()
+            .insert(d.digest.clone(), d.size);
+    }
+
+    /// Stores a manifest in `repo` (tagged when `tag` is given); returns its digest.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        body: &[u8],
+    ) -> String {
+        let digest = sha256(body);
+        self.state
+            .manifests
+            .lock()
+            .unwrap()
+            .insert(digest.clone(), (media_type.into(), Arc::from(body)));
+        let mut repos = self.state.repos.lock().unwrap();
+        let r = repos.entry(repo.into()).or_default();
+        if let Some(t) = tag {
+            r.tags.insert(t.into(), digest.clone());
+        }
+        digest
+    }
+
+    pub fn remove_repo(&self, name: &str) {
+        self.state.repos.lock().unwrap().remove(name);
+    }
+
+    pub fn rule(&self, r: Rule) {
+        self.state.rules.lock().unwrap().push(r);
+    }
+
+    pub fn clear_rules(&self) {
+        self.state.rules.lock().unwrap().clear();
+    }
+
+    pub fn count(&self, f: impl Fn(&Counts) -> &AtomicUsize) -> usize {
+        f(&self.state.counts).load(Ordering::SeqCst)
+    }
+}
+
+fn json_error(status: u16, code: &str) -> Resp {
+    Resp::new(
+        status,
+        format!(r#"{{"errors":[{{"code":"{code}","message":"fake","detail":null}}]}}"#),
+    )
+    .header("Content-Type", "application/json; charset=utf-8")
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The storage behind the registry's 307: HEAD answers the blob's length.
+fn storage(state: &State, rq: &Req) -> Reply {
+    let c = &state.counts;
+    c.storage.fetch_add(1, Ordering::SeqCst);
+    if rq.header("authorization").is_some() {
+        c.storage_with_auth.fetch_add(1, Ordering::SeqCst);
+    }
+    let digest = rq.path().trim_start_matches("/_storage/");
+    match state.blobs.lock().unwrap().get(digest).copied() {
+        Some(s) => Reply::Send(
+            Resp::new(200, Vec::new())
+                .header("Content-Type", "application/octet-stream")
+                .length(s),
+        ),
+        None => Reply::Send(json_error(404, "BLOB_UNKNOWN")),
+    }
+}
+
+impl Ctx {
+    fn challenge(&self, scope: &str) -> Resp {
+        json_error(401, "UNAUTHORIZED").header(
+            "WWW-Authenticate",
+            &format!(
+                r#"Bearer realm="{}/jwt/auth",service="fake_registry",scope="{scope}""#,
+                self.url
+            ),
+        )
+    }
+
+    fn authorized(&self, rq: &Req, scope: &str) -> bool {
+        if self.opts.auth.is_none() {
+            return true;
+        }
+        let Some(tok) = rq
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        self.state
+            .tokens
+            .lock()
+            .unwrap()
+            .get(tok)
+            .is_some_and(|s| s.contains(scope))
+    }
+
+    fn handle(&self, rq: &Req) -> Reply {
+        if std::env::var_os("FAKE_TRACE").is_some() {
+            eprintln!("fake: {} {}", rq.method, rq.url);
+        }
+        if !self.opts.latency.is_zero() {
+            std::thread::sleep(self.opts.latency);
+        }
+        let (url, method, path, query) =
+            (rq.url.as_str(), rq.method.as_str(), rq.path(), rq.query());
+
+        // Fault rules first (the token endpoint's too).
+        let fault = {
+            let mut rules = self.state.rules.lock().unwrap();
+            let hit = rules.iter_mut().find(|r| {
+                url.contains(&r.path_contains)
+                    && r.method.map_or(true, |m| m == method)
+                    && r.times != Some(0)
+            });
+            hit.map(|r| {
+                if let Some(t) = r.times.as_mut() {
+                    *t -= 1;
+                }
+                r.fault.clone()
+            })
+        };
+        // Count the request by kind even when it is faulted.
+        let c = &self.state.counts;
+        if path == "/v2/_catalog" {
+            c.catalog.fetch_add(1, Ordering::SeqCst);
+        } else if path.ends_with("/tags/list") {
+            c.tags.fetch_add(1, Ordering::SeqCst);
+        } else if path.contains("/manifests/") {
+            if method == "HEAD" {
+                c.manifest_head.fetch_add(1, Ordering::SeqCst);
+            } else {
+                c.manifest_get.fetch_add(1, Ordering::SeqCst);
+            }
+        } else if path.contains("/blobs/") {
+            c.blob_head.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(f) = fault {
+            return match f {
+                Fault::Status(s) => Reply::Send(json_error(s, "UNKNOWN")),
+                Fault::RetryAfter(s, v) => {
+                    Reply::Send(json_error(s, "TOOMANYREQUESTS").header("Retry-After", &v))
+                }
+                Fault::Hang(d) => Reply::Hang(d),
+                Fault::Truncate => Reply::Truncate(Resp::json(
+                    200,
+                    br#"{"schemaVersion": 2, "layers": [{"dig"#.to_vec(),
+                )),
+                Fault::InvalidJson => Reply::Send(
+                    Resp::new(200, b"<html>Bad Gateway, but 200</html>".to_vec())
+                        .header("Content-Type", OCI_MANIFEST)
+                        .header("Docker-Content-Digest", &sha256(b"x")),
+                ),
+                Fault::RevokeTokens => {
+                    self.state.tokens.lock().unwrap().clear();
+                    Reply::Send(self.challenge("repository:*:pull"))
+                }
+            };
+        }
+        Reply::Send(self.route(rq, path, query))
+    }
+
+    fn route(&self, rq: &Req, path: &str, query: &str) -> Resp {
+        if path == "/jwt/auth" {
+            return self.token(rq, query);
+        }
+        if path == "/v2/" || path == "/v2" {
+            return if self.opts.auth.is_some() && !self.authorized(rq, "") {
+                self.challenge("")
+            } else {
+                Resp::json(200, "{}")
+            };
+        }
+        if path == "/v2/_catalog" {
+            if !self.authorized(rq, "registry:catalog:*") {
+                return self.challenge("registry:catalog:*");
+            }
+            return self.catalog(query);
+        }
+        let Some(rest) = path.strip_prefix("/v2/") else {
+            return json_error(404, "NOT_FOUND");
+        };
+        let (name, op, reference) = if let Some(n) = rest.strip_suffix("/tags/list") {
+            (n, "tags", String::new())
+        } else if let Some((n, r)) = rest.rsplit_once("/manifests/") {
+            (n, "manifests", percent_decode(r))
+        } else if let Some((n, r)) = rest.rsplit_once("/blobs/") {
+            (n, "blobs", r.to_string())
+        } else {
+            return json_error(404, "NOT_FOUND");
+        };
+        let scope = format!("repository:{name}:pull");
+        if !self.authorized(rq, &scope) {
+            return self.challenge(&scope);
+        }
+        match op {
+            "tags" => self.tags(name, query),
+            "manifests" => self.manifest(name, &reference),
+            _ => self.blob(&reference),
+        }
+    }
+
+    fn token(&self, rq: &Req, query: &str) -> Resp {
+        let c = &self.state.counts;
+        c.token.fetch_add(1, Ordering::SeqCst);
+        let Some((user, pass)) = &self.opts.auth else {
+            return json_error(404, "NOT_FOUND");
+        };
+        let expected = format!("Basic {}", base64(format!("{user}:{pass}").as_bytes()));
+        if rq.header("authorization") != Some(expected.as_str()) {
+            return Resp::json(401, r#"{"message":"HTTP Basic: Access denied"}"#);
+        }
+        let scopes: HashSet<String> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| *k == "scope")
+            .map(|(_, v)| percent_decode(v))
+            .collect();
+        c.max_scopes.fetch_max(scopes.len(), Ordering::SeqCst);
+        let n = self.state.next_token.fetch_add(1, Ordering::SeqCst);
+        let tok = format!("faketoken-{n}-{}", sha256(query.as_bytes()));
+        self.state
+            .tokens
+            .lock()
+            .unwrap()
+            .insert(tok.clone(), scopes);
+        self.state.issued.lock().unwrap().push(tok.clone());
+        Resp::json(
+            200,
+            serde_json::json!({"token": tok, "expires_in": self.opts.token_expires_in}).to_string(),
+        )
+    }
+
+    fn page(all: Vec<String>, query: &str, max: Option<usize>) -> (Vec<String>, Option<String>) {
+        let last = query_param(query, "last").map(percent_decode);
+        let n = query_param(query, "n").and_then(|v| v.parse::<usize>().ok());
+        let n = match (n, max) {
+            (Some(n), Some(m)) => Some(n.min(m)),
+            (None, Some(m)) => Some(m),
+            (n, None) => n,
+        };
+        let rest: Vec<String> = all
+            .into_iter()
+            .filter(|x| last.as_ref().map_or(true, |l| x > l))
+            .collect();
+        match n {
+            Some(n) if rest.len() > n => {
+                let page = rest[..n].to_vec();
+                let next = page.last().cloned();
+                (page, next)
+            }
+            _ => (rest, None),
+        }
+    }
+
+    fn catalog(&self, query: &str) -> Resp {
+        let names: Vec<String> = self.state.repos.lock().unwrap().keys().cloned().collect();
+        let (page, next) = Self::page(names, query, None);
+        let mut resp = Resp::json(200, serde_json::json!({"repositories": page}).to_string());
+        if let Some(last) = next {
+            let n = query_param(query, "n").unwrap_or("100");
+            resp = resp.header(
+                "Link",
+                &format!(r#"</v2/_catalog?last={last}&n={n}>; rel="next""#),
+            );
+        }
+        resp
+    }
+
+    fn tags(&self, name: &str, query: &str) -> Resp {
+        let (tags, null) = {
+            let repos = self.state.repos.lock().unwrap();
+            match repos.get(name) {
+                None => return json_error(404, "NAME_UNKNOWN"),
+                Some(r) => (r.tags.keys().cloned().collect::<Vec<_>>(), r.null_tags),
+            }
+        };
+        if tags.is_empty() {
+            return if null {
+                Resp::json(200, format!(r#"{{"name":"{name}","tags":null}}"#))
+            } else {
+                json_error(404, "NAME_UNKNOWN")
+            };
+        }
+        let (page, next) = Self::page(tags, query, self.opts.tags_page_max);
+        let mut resp = Resp::json(
+            200,
+            serde_json::json!({"name": name, "tags": page}).to_string(),
+        );
+        if let Some(last) = next {
+            let n = query_param(query, "n").unwrap_or("100");
+            // An absolute URL this time, as some registries send.
+            resp = resp.header(
+                "Link",
+                &format!(
+                    r#"<{}/v2/{name}/tags/list?n={n}&last={last}>; rel="next""#,
+                    self.url
+                ),
+            );
+        }
+        resp
+    }
+
+    fn manifest(&self, name: &str, reference: &str) -> Resp {
+        let digest = if reference.starts_with("sha256:") {
+            Some(reference.to_string())
+        } else {
+            self.state
+                .repos
+                .lock()
+                .unwrap()
+                .get(name)
+                .and_then(|r| r.tags.get(reference).cloned())
+        };
+        let found = digest.and_then(|d| {
+            let m = self.state.manifests.lock().unwrap().get(&d).cloned();
+            m.map(|m| (d, m))
+        });
+        let Some((digest, (media_type, body))) = found else {
+            return json_error(404, "MANIFEST_UNKNOWN");
+        };
+        Resp::new(200, body.to_vec())
+            .header("Content-Type", &media_type)
+            .header("Docker-Content-Digest", &digest)
+    }
+
+    fn blob(&self, digest: &str) -> Resp {
+        let size = self.state.blobs.lock().unwrap().get(digest).copied();
+        match size {
+            None => json_error(404, "BLOB_UNKNOWN"),
+            Some(_) if self.opts.blob_redirect => Resp::new(307, Vec::new()).header(
+                "Location",
+                &format!("{}/_storage/{digest}", self.storage_url),
+            ),
+            Some(s) => Resp::new(200, Vec::new())
+                .header("Docker-Content-Digest", digest)
+                .length(s),
+        }
+    }
+}
+
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
