@@ -608,6 +608,23 @@ mod tests {
         let s = Snapshot::build(input).unwrap();
         let bytes = s.to_state_json();
         assert_eq!(Snapshot::from_state_json(&bytes).unwrap(), s);
+        // timestamps survive to the last bit (serde_json's float_roundtrip)
+        for ts in [
+            1795438748.159703,
+            1763904000.1234567,
+            1700000000.0000002,
+            0.1 + 0.2,
+        ] {
+            let mut t = s.clone();
+            t.timestamp = ts;
+            assert_eq!(
+                Snapshot::from_state_json(&t.to_state_json())
+                    .unwrap()
+                    .timestamp
+                    .to_bits(),
+                ts.to_bits()
+            );
+        }
         let other =
             String::from_utf8(bytes)
                 .unwrap()

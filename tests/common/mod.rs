@@ -107,11 +107,34 @@ impl Service {
         if !extra.iter().any(|a| a.contains("test.conf")) {
             cmd.arg("-c").arg(&config);
         }
+        cmd.args(extra).stdout(Stdio::null());
+        Service::spawn(cmd, dir, config)
+    }
+
+    /// `--demo --port 0`; the banner (stdout) is collected into the returned buffer.
+    pub fn start_demo() -> (Service, Arc<Mutex<String>>) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--demo", "--port", "0"]).stdout(Stdio::piped());
+        let dir = TempDir::new("demo");
+        let config = dir.path().join("none");
+        let mut svc = Service::spawn(cmd, dir, config);
+        let out = svc.child.stdout.take().unwrap();
+        let banner = Arc::new(Mutex::new(String::new()));
+        let b2 = banner.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mut b = b2.lock().unwrap();
+                b.push_str(&line);
+                b.push('\n');
+            }
+        });
+        (svc, banner)
+    }
+
+    fn spawn(mut cmd: Command, dir: TempDir, config: PathBuf) -> Service {
         let mut child = cmd
-            .args(extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
