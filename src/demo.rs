@@ -211,10 +211,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(digest(&SHA256, bytes).as_ref()))
-}
-
 // ---------------------------------------------------------------------------------------------
 // The registry's content
 // ---------------------------------------------------------------------------------------------
@@ -298,7 +294,7 @@ fn layer(label: &str, min: u64, max: u64) -> Layer {
     Layer {
         label: label.to_string(),
         // Layers are not served, so their digests need only be unique and well-formed.
-        digest: sha256_digest(format!("demo layer {label}").as_bytes()),
+        digest: crate::registry::crawl::sha256_digest(format!("demo layer {label}").as_bytes()),
         size,
     }
 }
@@ -360,7 +356,7 @@ impl Store {
                 "type": "layers",
                 "diff_ids": layers
                     .iter()
-                    .map(|l| sha256_digest(format!("demo diff {}", l.label).as_bytes()))
+                    .map(|l| crate::registry::crawl::sha256_digest(format!("demo diff {}", l.label).as_bytes()))
                     .collect::<Vec<_>>(),
             },
             "history": layers
@@ -372,7 +368,7 @@ impl Store {
             obj.insert("variant".into(), json!(v));
         }
         let config_bytes: Arc<[u8]> = to_bytes(&config);
-        let config_digest = sha256_digest(&config_bytes);
+        let config_digest = crate::registry::crawl::sha256_digest(&config_bytes);
         let (manifest_type, config_type, layer_type) = match format {
             Format::Docker => (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER),
             Format::Oci => (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER),
@@ -947,7 +943,7 @@ impl Repo {
         body: &Value,
     ) -> (String, usize, &'static str) {
         let bytes = to_bytes(body);
-        let digest = sha256_digest(&bytes);
+        let digest = crate::registry::crawl::sha256_digest(&bytes);
         let size = bytes.len();
         self.manifests
             .insert(digest.clone(), Manifest { media_type, bytes });
@@ -1176,54 +1172,18 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Decodes `%XX` (either case) and, in queries, `+` as a space.
+/// Decodes `%XX` and, in queries, `+` as a space; a malformed escape stays as written
+/// (a demo answers 404 for such a name rather than refusing the request).
 fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let h = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match h {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let t = if plus_is_space {
+        s.replace('+', " ")
+    } else {
+        s.to_string()
+    };
+    crate::percent::decode(&t).unwrap_or(t)
 }
 
 /// Query-string encoding as Go's `url.QueryEscape` does it (Distribution's `Link` headers).
-fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn query_params(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
@@ -1274,7 +1234,7 @@ fn paginate<'a>(
     let link = match page.last() {
         Some(l) if more => Some(format!(
             "<{path}?last={}&n={n}>; rel=\"next\"",
-            query_escape(l)
+            crate::percent::encode(l)
         )),
         _ => None,
     };
@@ -1329,7 +1289,7 @@ impl Inner {
                 &json!({"errors": [{"code": "UNKNOWN", "message": "no randomness"}]}),
             );
         }
-        let token = crate::auth::base64_encode(&raw)
+        let token = crate::base64::encode(&raw)
             .trim_end_matches('=')
             .replace(['+', '/'], "-");
         let now = Instant::now();
@@ -1589,7 +1549,10 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb%2fc", false), "a/b/c");
         assert_eq!(percent_decode("a+b%", true), "a b%");
         assert_eq!(percent_decode("%zz%4", false), "%zz%4");
-        assert_eq!(query_escape("team-a/backend api"), "team-a%2Fbackend%20api");
+        assert_eq!(
+            crate::percent::encode("team-a/backend api"),
+            "team-a%2Fbackend%20api"
+        );
     }
 
     #[test]
@@ -1615,8 +1578,8 @@ mod tests {
     #[test]
     fn token_flow() {
         let r = inner();
-        let basic = format!("Basic {}", crate::auth::base64_encode(b"u:p"));
-        let wrong = format!("Basic {}", crate::auth::base64_encode(b"u:q"));
+        let basic = format!("Basic {}", crate::base64::encode(b"u:p"));
+        let wrong = format!("Basic {}", crate::base64::encode(b"u:q"));
         let q = "/jwt/auth?service=container_registry&scope=registry:catalog:*";
         assert_eq!(r.handle("GET", q, &[]).status, 401);
         assert_eq!(

@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use crate::percent::{decode as percent_decode, encode as encode_segment};
+
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
@@ -55,40 +57,6 @@ impl Query {
 
 fn decode_query_component(s: &str) -> Option<String> {
     percent_decode(&s.replace('+', " "))
-}
-
-/// Percent-encodes every byte outside RFC 3986's unreserved set as upper-case `%XX`, so a
-/// repository name becomes one path segment (`/` → `%2F`).
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` (either case). `None` for a malformed escape or bytes that are not UTF-8:
-/// such a name cannot exist in the snapshot.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A resource of the API, borrowed from a snapshot.
@@ -709,18 +677,6 @@ mod tests {
                 links: true
             }
         );
-    }
-
-    #[test]
-    fn encoding() {
-        assert_eq!(
-            encode_segment("group/sub project%ü~._-"),
-            "group%2Fsub%20project%25%C3%BC~._-"
-        );
-        assert_eq!(percent_decode("a%2fb%2Fc").as_deref(), Some("a/b/c"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
-        assert_eq!(percent_decode("%4"), None);
     }
 
     #[test]

@@ -9,9 +9,11 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod base64;
 pub mod config;
 pub mod demo;
 pub mod hal;
+pub mod percent;
 pub mod registry;
 pub mod server;
 pub mod snapshot;

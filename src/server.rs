@@ -562,7 +562,7 @@ fn path_only(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::base64_encode;
+    use crate::base64::encode as base64_encode;
     use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
     use serde_json::{json, Value};
     use std::sync::atomic::AtomicUsize;

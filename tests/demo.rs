@@ -91,7 +91,7 @@ fn fetch(agent: &ureq::Agent, method: &str, url: &str, headers: &[(&str, &str)])
 fn basic(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        gitlab_registry_usage_rest::auth::base64_encode(format!("{user}:{password}").as_bytes())
+        gitlab_registry_usage_rest::base64::encode(format!("{user}:{password}").as_bytes())
     )
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Service;
-use gitlab_registry_usage_rest::auth::base64_encode;
+use gitlab_registry_usage_rest::base64::encode as base64_encode;
 
 #[test]
 fn demo_banner_login_and_whole_tree() {

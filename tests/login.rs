@@ -9,8 +9,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{Options, Service};
-use gitlab_registry_usage_rest::auth::base64_encode;
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
+use gitlab_registry_usage_rest::base64::encode as base64_encode;
 
 fn basic(user: &str, pw: &str) -> String {
     format!("Basic {}", base64_encode(format!("{user}:{pw}").as_bytes()))

@@ -215,7 +215,7 @@ mod tests {
     }
 
     fn b64url(data: &[u8]) -> String {
-        super::super::base64_encode(data)
+        crate::base64::encode(data)
             .trim_end_matches('=')
             .replace('+', "-")
             .replace('/', "_")

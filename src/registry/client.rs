@@ -88,7 +88,7 @@ impl Credentials {
 
     fn basic(&self) -> String {
         let raw = format!("{}:{}", self.username, self.access_token);
-        format!("Basic {}", base64(raw.as_bytes()))
+        format!("Basic {}", crate::base64::encode(raw.as_bytes()))
     }
 }
 
@@ -519,13 +519,13 @@ impl Client {
         if let Some(s) = service {
             url.push(sep);
             url.push_str("service=");
-            url.push_str(&percent_encode(s));
+            url.push_str(&crate::percent::encode(s));
             sep = '&';
         }
         for s in scopes {
             url.push(sep);
             url.push_str("scope=");
-            url.push_str(&percent_encode(s));
+            url.push_str(&crate::percent::encode(s));
             sep = '&';
         }
         let auth = (!self.credentials.is_empty()).then(|| AuthHeader {
@@ -938,40 +938,6 @@ fn parse_http_date(v: &str) -> Option<u64> {
         .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
 }
 
-/// Percent-encodes everything outside RFC 3986's unreserved set.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1072,13 +1038,9 @@ mod tests {
     #[test]
     fn encodings() {
         assert_eq!(
-            percent_encode("repository:a/b:pull"),
+            crate::percent::encode("repository:a/b:pull"),
             "repository%3Aa%2Fb%3Apull"
         );
-        assert_eq!(base64(b"root:s3cr3t"), "cm9vdDpzM2NyM3Q=");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b""), "");
         let c = Credentials {
             username: "root".into(),
             access_token: "glpat-secret".into(),

@@ -18,8 +18,8 @@ use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
 use super::client::{
-    next_link, percent_encode, Client, Credentials, HttpError, Kind, Method, Policy, Reply,
-    RequestError, TokenError, TokenSlot, MANIFEST_ACCEPT,
+    next_link, Client, Credentials, HttpError, Kind, Method, Policy, Reply, RequestError,
+    TokenError, TokenSlot, MANIFEST_ACCEPT,
 };
 use super::RequestStats;
 use crate::config;
@@ -805,7 +805,7 @@ impl Shared<'_> {
         let url = self.client().url(&format!(
             "/v2/{}/manifests/{}",
             encode_name(&work.name),
-            percent_encode(tag)
+            crate::percent::encode(tag)
         ));
         let was_known = self
             .known_tags
@@ -1109,7 +1109,8 @@ fn valid_digest(d: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
 }
 
-fn sha256_digest(body: &[u8]) -> String {
+/// `sha256:<hex>` of `body`: a content digest as Distribution writes it.
+pub fn sha256_digest(body: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, body);
     let mut s = String::with_capacity(71);
     s.push_str("sha256:");
@@ -1122,7 +1123,7 @@ fn sha256_digest(body: &[u8]) -> String {
 /// A repository name in a URL path: slashes kept, every segment percent-encoded.
 fn encode_name(name: &str) -> String {
     name.split('/')
-        .map(percent_encode)
+        .map(crate::percent::encode)
         .collect::<Vec<_>>()
         .join("/")
 }
