@@ -3,8 +3,10 @@
 //!
 //! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
-//! with [`hal`] renderings of the current snapshot, guarded by [`auth`]. Dependencies point
-//! inward: `snapshot` and `hal` do no I/O at all.
+//! with [`hal`] renderings of the current snapshot, guarded by [`auth`]; [`demo`] is a
+//! built-in registry for `--demo`. [`base64`] and [`percent`] are the two encodings several
+//! boundaries share. Dependencies point inward: `snapshot`, `hal`, `base64` and `percent` do
+//! no I/O at all.
 
 #![forbid(unsafe_code)]
 
