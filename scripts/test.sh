@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # package:file-it-provides
 wanted="slapd:/usr/sbin/slapd ldap-utils:/usr/bin/ldapsearch docker-registry:/usr/bin/docker-registry
-openssl:/usr/bin/openssl mandoc:/usr/bin/mandoc man-db:/usr/bin/man systemd:/usr/bin/systemd-analyze"
+openssl:/usr/bin/openssl mandoc:/usr/bin/mandoc man-db:/usr/bin/man systemd:/usr/bin/systemd-analyze
+ca-certificates:/etc/ssl/certs/ca-certificates.crt adduser:/usr/sbin/adduser"
 missing=()
 for pair in $wanted; do
   [ -e "${pair#*:}" ] || missing+=("${pair%%:*}")
