@@ -473,62 +473,47 @@ impl Crawler {
         struct Page {
             repositories: Option<Vec<String>>,
         }
-        let mut url = self
+        let url = self
             .client
             .url(&format!("/v2/_catalog?n={}", self.opts.page_size));
-        let mut names = Vec::new();
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            if self.client.is_cancelled() {
-                return Err(CrawlError::Cancelled);
-            }
-            let reply = self
-                .client
-                .registry(Kind::Catalog, Method::Get, &url, None, slot)
-                .map_err(|e| match e {
-                    RequestError::Token(t) => CrawlError::Token(t),
-                    RequestError::Http(HttpError::Cancelled) => CrawlError::Cancelled,
-                    RequestError::Http(h) => CrawlError::Catalog(h.to_string()),
-                })?;
-            match reply.status {
-                200 => {}
-                401 | 403 => {
-                    return Err(CrawlError::Catalog(format!(
+        paginate(
+            &self.client,
+            url,
+            |url| {
+                if self.client.is_cancelled() {
+                    return Err(CrawlError::Cancelled);
+                }
+                let reply = self
+                    .client
+                    .registry(Kind::Catalog, Method::Get, url, None, slot)
+                    .map_err(|e| match e {
+                        RequestError::Token(t) => CrawlError::Token(t),
+                        RequestError::Http(HttpError::Cancelled) => CrawlError::Cancelled,
+                        RequestError::Http(h) => CrawlError::Catalog(h.to_string()),
+                    })?;
+                match reply.status {
+                    200 => {}
+                    401 | 403 => {
+                        return Err(CrawlError::Catalog(format!(
                         "access denied ({}): listing the catalog needs a GitLab administrator's \
-                         token in [registry] username / access_token",
+                             token in [registry] username / access_token",
                         reply.status
                     )))
-                }
-                404 => {
-                    return Err(CrawlError::Catalog(
-                        "404: is [registry] registry_base_url the registry's address?".into(),
-                    ))
-                }
-                s => return Err(CrawlError::Catalog(format!("the registry answered {s}"))),
-            }
-            let page: Page = serde_json::from_slice(&reply.body)
-                .map_err(|e| CrawlError::Catalog(format!("the answer is not a catalog: {e}")))?;
-            for n in page.repositories.unwrap_or_default() {
-                if !n.is_empty() && seen.insert(n.clone()) {
-                    names.push(n);
-                }
-            }
-            match reply.link.as_deref().and_then(next_link) {
-                None => return Ok(names),
-                Some(next) => {
-                    let next = self.client.resolve(next, &url);
-                    if next == url {
-                        return Err(CrawlError::Catalog(
-                            "the registry's next page is the same page".into(),
-                        ));
                     }
-                    url = next;
+                    404 => {
+                        return Err(CrawlError::Catalog(
+                            "404: is [registry] registry_base_url the registry's address?".into(),
+                        ))
+                    }
+                    s => return Err(CrawlError::Catalog(format!("the registry answered {s}"))),
                 }
-            }
-        }
-        Err(CrawlError::Catalog(format!(
-            "more than {MAX_PAGES} pages: the registry seems to loop"
-        )))
+                let page: Page = serde_json::from_slice(&reply.body).map_err(|e| {
+                    CrawlError::Catalog(format!("the answer is not a catalog: {e}"))
+                })?;
+                Ok(Some((page.repositories.unwrap_or_default(), reply.link)))
+            },
+            CrawlError::Catalog,
+        )
     }
 }
 
@@ -752,49 +737,34 @@ impl Shared<'_> {
             encode_name(&work.name),
             self.crawler.opts.page_size
         );
-        let mut url = self.client().url(&path);
-        let mut tags = Vec::new();
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let reply = self.registry(work, Kind::Tags, Method::Get, &url, None)?;
-            match reply.status {
-                200 => {}
-                404 => return Ok(tags),
-                status => {
-                    return Err(TagError::Status {
-                        what: "tags list".into(),
-                        status,
-                    })
-                }
-            }
-            let page: Page =
-                serde_json::from_slice(&reply.body).map_err(|e| TagError::Invalid {
-                    what: "tags list".into(),
-                    reason: format!("not a tags list: {e}"),
-                })?;
-            for t in page.tags.unwrap_or_default() {
-                if !t.is_empty() && seen.insert(t.clone()) {
-                    tags.push(t);
-                }
-            }
-            match reply.link.as_deref().and_then(next_link) {
-                None => return Ok(tags),
-                Some(next) => {
-                    let next = self.client().resolve(next, &url);
-                    if next == url {
-                        return Err(TagError::Invalid {
+        let url = self.client().url(&path);
+        paginate(
+            self.client(),
+            url,
+            |url| {
+                let reply = self.registry(work, Kind::Tags, Method::Get, url, None)?;
+                match reply.status {
+                    200 => {}
+                    404 => return Ok(None),
+                    status => {
+                        return Err(TagError::Status {
                             what: "tags list".into(),
-                            reason: "the next page is the same page".into(),
-                        });
+                            status,
+                        })
                     }
-                    url = next;
                 }
-            }
-        }
-        Err(TagError::Invalid {
-            what: "tags list".into(),
-            reason: format!("more than {MAX_PAGES} pages"),
-        })
+                let page: Page =
+                    serde_json::from_slice(&reply.body).map_err(|e| TagError::Invalid {
+                        what: "tags list".into(),
+                        reason: format!("not a tags list: {e}"),
+                    })?;
+                Ok(Some((page.tags.unwrap_or_default(), reply.link)))
+            },
+            |why| TagError::Invalid {
+                what: "tags list".into(),
+                reason: why,
+            },
+        )
     }
 
     /// One tag: `Ok(None)` when it vanished since the tags list was read.
@@ -1118,6 +1088,42 @@ pub fn sha256_digest(body: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// A paginated name list (catalog, tags list): reads pages from `first`, following
+/// `Link: <..>; rel="next"`, keeping each non-empty name once, in order. `page` reads one page
+/// (`Ok(None)`: the list does not exist, so it is empty so far); `invalid` makes the error for
+/// a registry that loops.
+fn paginate<E>(
+    client: &Client,
+    first: String,
+    mut page: impl FnMut(&str) -> Result<Option<(Vec<String>, Option<String>)>, E>,
+    invalid: impl Fn(String) -> E,
+) -> Result<Vec<String>, E> {
+    let mut url = first;
+    let mut names = Vec::new();
+    let mut seen = HashSet::new();
+    for _ in 0..MAX_PAGES {
+        let Some((batch, link)) = page(&url)? else {
+            return Ok(names);
+        };
+        for n in batch {
+            if !n.is_empty() && seen.insert(n.clone()) {
+                names.push(n);
+            }
+        }
+        let Some(next) = link.as_deref().and_then(next_link) else {
+            return Ok(names);
+        };
+        let next = client.resolve(next, &url);
+        if next == url {
+            return Err(invalid("the next page is the same page".into()));
+        }
+        url = next;
+    }
+    Err(invalid(format!(
+        "has more than {MAX_PAGES} pages: it seems to loop"
+    )))
 }
 
 /// A repository name in a URL path: slashes kept, every segment percent-encoded.
