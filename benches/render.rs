@@ -50,6 +50,7 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
                 media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
                 platforms: vec![],
                 blobs: bl,
+                created: None,
             });
         }
         repositories.push(RepositoryInput {

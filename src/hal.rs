@@ -13,6 +13,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::snapshot::{Repository, Snapshot, Tag};
+use crate::timefmt::format_rfc3339;
 
 /// What the query string asks for: embedding depth and links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -391,6 +392,7 @@ impl Serialize for TagView<'_> {
         if !tag.platforms.is_empty() {
             m.serialize_entry("platforms", &tag.platforms)?;
         }
+        m.serialize_entry("created", &tag.created.map(format_rfc3339))?;
         if ctx.links {
             m.serialize_entry(
                 "_links",
@@ -584,6 +586,7 @@ mod tests {
             media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
             platforms: vec![],
             blobs: blobs.iter().map(|s| s.to_string()).collect(),
+            created: None,
         };
         Snapshot::build(SnapshotInput {
             timestamp: 1795438748.159703,

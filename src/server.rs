@@ -611,6 +611,7 @@ mod tests {
                         media_type: "x".into(),
                         platforms: vec![],
                         blobs: vec!["b".into()],
+                        created: None,
                     }]),
                     stale_since: None,
                 }],

@@ -42,6 +42,10 @@ pub struct TagInput {
     pub platforms: Vec<Platform>,
     /// Blob digests (config and layers, every platform); duplicates are ignored.
     pub blobs: Vec<String>,
+    /// When the image was built (Unix seconds): the config's `created`, the newest platform's
+    /// for a multi-arch tag. `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
 }
 
 /// What a crawl found for one repository.
@@ -75,6 +79,8 @@ pub struct Tag {
     pub blobs: Vec<u32>,
     pub size: u64,
     pub disk_size: u64,
+    /// See [`TagInput::created`].
+    pub created: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +212,7 @@ impl Snapshot {
                             blobs: ids,
                             size: 0,
                             disk_size: 0,
+                            created: t.created,
                         });
                     }
                     Some(out)
@@ -261,6 +268,7 @@ impl Snapshot {
                                     blob.digest.clone()
                                 })
                                 .collect(),
+                            created: t.created,
                         })
                         .collect()
                 }),
@@ -375,6 +383,7 @@ mod tests {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             platforms: vec![],
             blobs: blobs.iter().map(|s| s.to_string()).collect(),
+            created: None,
         }
     }
 

@@ -1061,6 +1061,7 @@ fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
         media_type: f.media_type.clone(),
         platforms: f.platforms.clone(),
         blobs: f.blobs.clone(),
+        created: None,
     }
 }
 

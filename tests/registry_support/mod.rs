@@ -135,6 +135,7 @@ impl Truth {
                 media_type: m.media_type.clone(),
                 platforms: m.platforms.clone(),
                 blobs,
+                created: None,
             },
         );
     }
