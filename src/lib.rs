@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod hal;
 pub mod health;
+pub mod http;
 pub mod percent;
 pub mod registry;
 pub mod server;

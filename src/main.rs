@@ -17,7 +17,7 @@ use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{demo, registry, state};
+use gitlab_registry_usage_rest::{demo, http, registry, state};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]
@@ -281,7 +281,7 @@ fn init_logging(debug: bool) {
     let mut b = env_logger::Builder::new();
     b.filter_level(level);
     // Noisy dependencies stay at warn unless asked for.
-    for dep in ["ureq", "ureq_proto", "rustls", "ldap3", "tiny_http"] {
+    for dep in ["ureq", "ureq_proto", "rustls", "ldap3"] {
         b.filter_module(dep, log::LevelFilter::Warn);
     }
     b.parse_default_env();
@@ -348,12 +348,17 @@ fn serve(
     .map_err(|e| MainError::Setup(format!("cannot install signal handlers: {e}")))?;
 
     let g = &cfg.general;
-    let running = server::start(app.clone(), &g.socket_host, g.socket_port, g.workers)
-        .map_err(|e| MainError::Setup(e.to_string()))?;
-    let shown = running.local_addr().map_or_else(
-        || format!("{}:{}", g.socket_host, g.socket_port),
-        |a| a.to_string(),
-    );
+    let limits = http::Limits::default();
+    raise_fd_limit(limits.max_connections);
+    let running = server::start(
+        app.clone(),
+        &g.socket_host,
+        g.socket_port,
+        g.workers,
+        limits,
+    )
+    .map_err(|e| MainError::Setup(e.to_string()))?;
+    let shown = running.local_addr().to_string();
     log::info!(
         "listening on http://{shown}{}/ with {} workers",
         g.server_prefix,
@@ -382,8 +387,27 @@ fn serve(
         )
     };
 
-    if let Some(sig) = signals.forever().next() {
-        log::info!("received signal {sig}; finishing in-flight requests");
+    // Wait for a signal, or for the connection layer to fail: then exit non-zero so that
+    // systemd restarts the service rather than it living on, answering nobody.
+    let (sig_tx, sig_rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = sig_tx.send(sig);
+            }
+        })
+        .map_err(|e| MainError::Setup(format!("cannot start a thread: {e}")))?;
+    crossbeam_channel::select! {
+        recv(sig_rx) -> sig => {
+            if let Ok(sig) = sig {
+                log::info!("received signal {sig}; finishing in-flight requests");
+            }
+        }
+        recv(running.failed()) -> why => {
+            let why = why.unwrap_or_else(|_| "unknown".into());
+            return Err(MainError::Setup(format!("the HTTP server failed ({why}); exiting so that it is restarted")));
+        }
     }
     drop(stop_tx);
     running.shutdown(Duration::from_secs(5));
@@ -396,6 +420,18 @@ fn serve(
     }
     log::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-files limit to its hard limit, and says so when even that is below what
+/// `max_connections` needs (the layer then closes idle connections to accept new ones).
+fn raise_fd_limit(max_connections: usize) {
+    match http::raise_fd_limit() {
+        Ok(n) if n < max_connections as u64 + 64 => log::warn!(
+            "only {n} open files allowed, fewer than [general] max_connections ({max_connections}) needs; raise LimitNOFILE (or ulimit -n)"
+        ),
+        Ok(n) => log::debug!("open files limit: {n}"),
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
 }
 
 fn state_path(cfg: &Config) -> Option<&std::path::Path> {

@@ -1,23 +1,23 @@
-//! The HTTP side: routing, authentication of each request, CORS, content negotiation, the one
-//! place that maps an error to a status and body, and the fixed pool of worker threads on a
-//! shared `tiny_http::Server`.
+//! The API over HTTP: routing, authentication of each request, CORS, content negotiation, and
+//! the one place that maps an error to a status and body.
 //!
 //! [`handle`] turns a plain [`Request`] into a plain [`Response`] and is tested without
-//! sockets; [`start`] only moves requests between tiny_http and `handle`. A panic while
-//! handling a request becomes a 500 for that request; the worker lives on. The server never
-//! talks to the registry and never mutates a snapshot: it swaps in whole new ones.
+//! sockets; [`respond`] wraps it for the connection layer ([`crate::http`]), which owns the
+//! sockets, the threads and every limit; [`start`] wires the two. A panic while handling a
+//! request becomes a 500 for that request; the worker lives on. The server never talks to the
+//! registry and never mutates a snapshot: it swaps in whole new ones.
 
-use std::io::Cursor;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
 use crate::hal::{self, Paths, Query};
+use crate::http;
+pub use crate::http::{Body, Request};
 use crate::snapshot::Snapshot;
 
 /// The snapshot being served; replaced whole, never modified.
@@ -46,38 +46,20 @@ pub struct App {
     pub snapshot: SnapshotCell,
 }
 
-/// The parts of an HTTP request the service looks at.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub method: String,
-    /// The request target as sent: path and query, still percent-encoded.
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub peer: Option<IpAddr>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
+/// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
+#[derive(Debug, PartialEq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
 
 impl Response {
-    fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    fn new(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
         Response {
             status,
             headers: vec![("Content-Type", content_type.to_string())],
-            body,
+            body: body.into(),
         }
     }
 
@@ -265,7 +247,7 @@ fn preflight() -> Response {
     Response {
         status: 204,
         headers: Vec::new(),
-        body: Vec::new(),
+        body: Body::empty(),
     }
     .with("Allow", ALLOWED_METHODS)
     .with("Access-Control-Allow-Methods", ALLOWED_METHODS)
@@ -366,6 +348,49 @@ pub fn resource(
     })
 }
 
+/// Answers one request as the connection layer calls it: the handler inside `catch_unwind`
+/// (a panic is a 500 for that request only), timed, with one debug line per request. Every
+/// request passes here exactly once, so per-request accounting belongs here.
+pub fn respond(app: &App, req: &Request) -> Response {
+    let started = Instant::now();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let resp = catch_unwind(AssertUnwindSafe(|| handle(app, req, now))).unwrap_or_else(|_| {
+        log::error!(
+            "bug: a panic while answering {} {}; answered 500",
+            req.method,
+            path_only(&req.url)
+        );
+        cors(req, error_response(&ApiError::Internal))
+    });
+    log::debug!(
+        "{} {} -> {} ({} bytes, {:.1} ms)",
+        req.method,
+        path_only(&req.url),
+        resp.status,
+        resp.body
+            .len()
+            .map_or_else(|| "streamed".to_string(), |n| n.to_string()),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}
+
+impl From<Response> for http::Response {
+    fn from(r: Response) -> http::Response {
+        http::Response {
+            status: r.status,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v))
+                .collect(),
+            body: r.body,
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug)]
 pub struct StartError {
@@ -385,173 +410,50 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// A running server: N workers sharing one listener.
+/// The API's server: the connection layer answering through [`respond`].
 pub struct Running {
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
-    done: crossbeam_channel::Receiver<()>,
+    server: http::Server,
 }
 
-/// Binds `host:port` and starts `workers` threads answering with `app`.
-pub fn start(app: Arc<App>, host: &str, port: u16, workers: usize) -> Result<Running, StartError> {
-    let addr = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+/// Binds `host:port` and starts the connection layer with `workers` threads answering with
+/// `app`, within `limits`.
+pub fn start(
+    app: Arc<App>,
+    host: &str,
+    port: u16,
+    workers: usize,
+    limits: http::Limits,
+) -> Result<Running, StartError> {
+    let fail = |e: std::io::Error| StartError {
+        addr: format!("{host}:{port}"),
+        reason: e.to_string(),
     };
-    let listener = listen(&addr).map_err(|e| StartError {
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| StartError {
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let server = Arc::new(server);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done_tx, done) = crossbeam_channel::unbounded();
-    let mut handles = Vec::with_capacity(workers);
-    for i in 0..workers.max(1) {
-        let (server, app, stop, done_tx) =
-            (server.clone(), app.clone(), stop.clone(), done_tx.clone());
-        let h = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                worker(&server, &app, &stop);
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| StartError {
-                addr: addr.clone(),
-                reason: format!("cannot start a worker thread: {e}"),
-            })?;
-        handles.push(h);
-    }
-    Ok(Running {
-        server,
-        stop,
-        workers: handles,
-        done,
-    })
-}
-
-/// How long a client may stay silent (idle keep-alive, a half-sent request) or refuse to read
-/// its response before its connection is closed.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The listening socket. tiny_http sets no timeouts on the connections it accepts, so an idle
-/// or slow client would hold a thread for ever; on Linux, accepted sockets inherit the
-/// listener's SO_RCVTIMEO/SO_SNDTIMEO (and TCP_NODELAY), so setting them here covers every
-/// connection.
-fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    use std::net::ToSocketAddrs;
-    let sa = addr.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the host name has no address",
-        )
-    })?;
-    let socket = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&sa.into())?;
-    socket.listen(1024)?;
-    socket.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    socket.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    // tiny_http writes a response in pieces; with Nagle on, the second waits ~40 ms for the
-    // client's delayed ACK on keep-alive connections. Accepted sockets inherit this too.
-    socket.set_tcp_nodelay(true)?;
-    Ok(socket.into())
+    let listener = http::bind(host, port).map_err(fail)?;
+    let opts = http::Options {
+        workers,
+        limits,
+        name: "http".into(),
+    };
+    let handler: http::Handler = Arc::new(move |req: &Request| respond(&app, req).into());
+    let server = http::Server::start(listener, opts, handler).map_err(fail)?;
+    Ok(Running { server })
 }
 
 impl Running {
     /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.server.server_addr().to_ip()
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
     }
 
-    /// Lets in-flight requests finish, then stops the workers; waits at most `grace`.
+    /// Receives a message if the connection layer fails for good: the process must exit.
+    pub fn failed(&self) -> &crossbeam_channel::Receiver<String> {
+        self.server.failed()
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `grace`, closes the rest.
     pub fn shutdown(self, grace: Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        let deadline = Instant::now() + grace;
-        for _ in &self.workers {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self.done.recv_timeout(left).is_err() {
-                log::warn!("some requests were still running after {grace:?}; exiting anyway");
-                return;
-            }
-        }
+        self.server.shutdown(grace);
     }
-}
-
-fn worker(server: &tiny_http::Server, app: &App, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        let rq = match server.recv() {
-            Ok(rq) => rq,
-            Err(_) => continue, // unblock() or an accept error; the loop condition decides
-        };
-        serve_one(app, rq);
-    }
-}
-
-fn serve_one(app: &App, mut rq: tiny_http::Request) {
-    let started = Instant::now();
-    let req = Request {
-        method: rq.method().as_str().to_ascii_uppercase(),
-        url: rq.url().to_string(),
-        headers: rq
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_string(),
-                    h.value.as_str().to_string(),
-                )
-            })
-            .collect(),
-        peer: rq.remote_addr().map(|a| a.ip()),
-    };
-    // Request bodies are never used; drain a little so keep-alive stays in step.
-    let _ = std::io::copy(
-        &mut std::io::Read::take(rq.as_reader(), 64 * 1024),
-        &mut std::io::sink(),
-    );
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let resp = catch_unwind(AssertUnwindSafe(|| handle(app, &req, now))).unwrap_or_else(|_| {
-        log::error!(
-            "bug: a panic while answering {} {}; answered 500",
-            req.method,
-            path_only(&req.url)
-        );
-        cors(&req, error_response(&ApiError::Internal))
-    });
-    log::debug!(
-        "{} {} -> {} ({} bytes, {:.1} ms)",
-        req.method,
-        path_only(&req.url),
-        resp.status,
-        resp.body.len(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    let len = resp.body.len();
-    let mut out = tiny_http::Response::new(
-        tiny_http::StatusCode(resp.status),
-        Vec::new(),
-        Cursor::new(resp.body),
-        Some(len),
-        None,
-    );
-    for (k, v) in resp.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            out.add_header(h);
-        }
-    }
-    let _ = rq.respond(out);
 }
 
 /// The path of a URL without its query, for logs (queries are harmless but noisy).
@@ -565,7 +467,7 @@ mod tests {
     use crate::base64::encode as base64_encode;
     use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
     use serde_json::{json, Value};
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const NOW: u64 = 1_800_000_000;
 
@@ -636,7 +538,7 @@ mod tests {
     }
 
     fn body(r: &Response) -> Value {
-        serde_json::from_slice(&r.body).unwrap()
+        serde_json::from_slice(r.body.bytes().expect("a fixed body")).unwrap()
     }
 
     fn basic(u: &str, p: &str) -> String {
@@ -838,7 +740,9 @@ mod tests {
             NOW,
         );
         assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
-        assert!(String::from_utf8(r.body).unwrap().contains("g/p"));
+        assert!(String::from_utf8(r.body.into_vec().unwrap())
+            .unwrap()
+            .contains("g/p"));
     }
 
     #[test]
@@ -863,11 +767,11 @@ mod tests {
     #[test]
     fn a_panic_is_a_500_for_that_request_only() {
         let a = app("", true);
-        // the worker wraps handle() in catch_unwind; emulate that path
+        // respond() is what the connection layer calls
         let req = get("/auth_token", &[("Authorization", &basic("boom", "x"))]);
-        let r = catch_unwind(AssertUnwindSafe(|| handle(&a, &req, NOW)))
-            .unwrap_or_else(|_| cors(&req, error_response(&ApiError::Internal)));
+        let r = respond(&a, &req);
         assert_eq!(r.status, 500);
+        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
         // the gate was released while unwinding
         assert_eq!(
             handle(

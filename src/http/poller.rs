@@ -1,0 +1,648 @@
+//! The poller: one thread that owns the listening socket and every connection that is not
+//! with a worker — idle keep-alive connections, connections whose request head is still
+//! arriving, responses a slow client has not taken yet, and connections being closed. It
+//! accepts, reads heads into bounded buffers, enforces every timeout and the connection limit,
+//! and queues connections with a complete head for the workers.
+//!
+//! It must never block (no handler code, no blocking I/O) and never stop accepting for good:
+//! an accept error either is retried at once or pauses accepting briefly. Connections are
+//! edge-triggered; a connection coming back from a worker is read once at once, since bytes
+//! that arrived while it was away raised no new event.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use super::parse::{self, Reject};
+use super::response::{self, Pending};
+use super::worker::{Back, Job};
+use super::Limits;
+
+pub const LISTENER: Token = Token(0);
+pub const WAKER: Token = Token(1);
+/// Connection `i` is registered as `Token(i + FIRST)`.
+const FIRST: usize = 2;
+
+/// How long, and for how many bytes, a closing connection is drained so that the client
+/// reads our last answer instead of a reset (unread bytes at close make the kernel send RST).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+/// Pause after an accept error that closing an idle connection cannot cure.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Linux errno values (the same on the BSDs and macOS) that `io::ErrorKind` does not name.
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const EPROTO: i32 = 71;
+
+enum Phase {
+    /// No byte of the next request yet (a fresh connection or after a response).
+    Idle,
+    /// Part of a head has arrived.
+    Head,
+    /// The rest of a response the client has not taken yet.
+    Writing(Pending),
+    /// Our side is shut down; discarding what arrives until the client closes.
+    Draining { left: usize },
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: Vec<u8>,
+    phase: Phase,
+    /// When this phase ends (the key in `Poller::deadlines`).
+    deadline: Instant,
+    /// Since when the connection is idle (the key in `Poller::idle`), if it is.
+    idle_since: Option<Instant>,
+}
+
+enum Slot {
+    Free,
+    Here(Conn),
+    /// With a worker (or queued for one); the peer's address is kept for when it returns.
+    Away(SocketAddr),
+}
+
+/// Counts accept errors of one kind while they last, to log the start and end of a burst once.
+#[derive(Default)]
+struct Burst(Option<u64>);
+
+pub struct Poller {
+    pub poll: Poll,
+    pub listener: Option<TcpListener>,
+    pub limits: Limits,
+    pub jobs: Option<Sender<Job>>,
+    pub back: Receiver<Back>,
+    /// Carries the shutdown deadline.
+    pub stop: Receiver<Instant>,
+    pub stopping: Arc<AtomicBool>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// Connections in `slots` that are not `Free`.
+    live: usize,
+    deadlines: BTreeSet<(Instant, usize)>,
+    idle: BTreeSet<(Instant, usize)>,
+    queued: VecDeque<Job>,
+    scratch: Vec<u8>,
+    accept_paused_until: Option<Instant>,
+    out_of_fds: Burst,
+    accept_failing: Burst,
+    refused_busy: Burst,
+    stop_deadline: Option<Instant>,
+}
+
+impl Poller {
+    pub fn new(
+        poll: Poll,
+        listener: TcpListener,
+        limits: Limits,
+        jobs: Sender<Job>,
+        back: Receiver<Back>,
+        stop: Receiver<Instant>,
+        stopping: Arc<AtomicBool>,
+    ) -> Poller {
+        Poller {
+            poll,
+            listener: Some(listener),
+            scratch: vec![0; limits.max_request_head.clamp(1024, 64 * 1024)],
+            limits,
+            jobs: Some(jobs),
+            back,
+            stop,
+            stopping,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            deadlines: BTreeSet::new(),
+            idle: BTreeSet::new(),
+            queued: VecDeque::new(),
+            accept_paused_until: None,
+            out_of_fds: Burst::default(),
+            accept_failing: Burst::default(),
+            refused_busy: Burst::default(),
+            stop_deadline: None,
+        }
+    }
+
+    /// Runs until a shutdown completes (`Ok`) or polling itself fails (`Err`).
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self
+                .next_wakeup()
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(t) => self.on_event(t - FIRST),
+                }
+            }
+            while let Ok(b) = self.back.try_recv() {
+                self.on_back(b);
+            }
+            if let Ok(deadline) = self.stop.try_recv() {
+                self.begin_stop(deadline);
+            }
+            self.feed_workers();
+            let now = Instant::now();
+            self.expire(now);
+            if self.accept_paused_until.is_some_and(|t| t <= now) {
+                self.accept_paused_until = None;
+                self.accept();
+            }
+            if let Some(d) = self.stop_deadline {
+                if self.live == 0 {
+                    return Ok(());
+                }
+                if d <= now {
+                    log::warn!(
+                        "{} connections were still busy at the end of the shutdown grace time",
+                        self.live
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        [
+            self.deadlines.first().map(|(t, _)| *t),
+            self.accept_paused_until,
+            self.stop_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ---------------------------------------------------------------- accepting
+
+    fn accept(&mut self) {
+        while self.accept_paused_until.is_none() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.end_bursts();
+                    self.admit(stream, peer);
+                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
+                    _ if e.raw_os_error() == Some(EPROTO) => {}
+                    _ if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
+                        if self.out_of_fds.0.is_none() {
+                            log::warn!(
+                                "out of file descriptors ({e}): closing idle connections to accept new ones (raise LimitNOFILE or lower [general] max_connections)"
+                            );
+                        }
+                        *self.out_of_fds.0.get_or_insert(0) += 1;
+                        if !self.evict_idle() {
+                            self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                        }
+                    }
+                    _ => {
+                        if self.accept_failing.0.is_none() {
+                            log::warn!("accepting a connection failed: {e}; retrying");
+                        }
+                        *self.accept_failing.0.get_or_insert(0) += 1;
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    }
+                },
+            }
+        }
+    }
+
+    fn end_bursts(&mut self) {
+        if let Some(n) = self.out_of_fds.0.take() {
+            log::info!("accepting connections again after {n} times out of file descriptors");
+        }
+        if let Some(n) = self.accept_failing.0.take() {
+            log::info!("accepting connections again after {n} failed attempts");
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        if self.live >= self.limits.max_connections && !self.evict_idle() {
+            if self.refused_busy.0.is_none() {
+                log::warn!(
+                    "[general] max_connections ({}) reached and none idle: new connections get 503",
+                    self.limits.max_connections
+                );
+            }
+            *self.refused_busy.0.get_or_insert(0) += 1;
+            refuse(&stream, Reject::Busy);
+            return;
+        }
+        if let Some(n) = self.refused_busy.0.take() {
+            log::info!("taking connections again after refusing {n} with 503");
+        }
+        let _ = stream.set_nodelay(true);
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::Free);
+                self.slots.len() - 1
+            }
+        };
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Token(idx + FIRST), Interest::READABLE)
+        {
+            log::warn!("cannot watch a new connection: {e}");
+            self.free.push(idx);
+            return;
+        }
+        let now = Instant::now();
+        let deadline = now + self.limits.header_timeout;
+        self.slots[idx] = Slot::Here(Conn {
+            stream,
+            peer,
+            buf: Vec::new(),
+            phase: Phase::Idle,
+            deadline,
+            idle_since: Some(now),
+        });
+        self.live += 1;
+        self.deadlines.insert((deadline, idx));
+        self.idle.insert((now, idx));
+    }
+
+    /// Closes the longest-idle connection; false if none is idle.
+    fn evict_idle(&mut self) -> bool {
+        match self.idle.first().copied() {
+            Some((_, idx)) => {
+                self.close(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ---------------------------------------------------------------- connection states
+
+    fn conn(&mut self, idx: usize) -> Option<&mut Conn> {
+        match self.slots.get_mut(idx) {
+            Some(Slot::Here(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn set_deadline(&mut self, idx: usize, at: Instant) {
+        if let Some(Slot::Here(c)) = self.slots.get_mut(idx) {
+            self.deadlines.remove(&(c.deadline, idx));
+            c.deadline = at;
+            self.deadlines.insert((at, idx));
+        }
+    }
+
+    fn set_idle(&mut self, idx: usize, since: Option<Instant>) {
+        if let Some(Slot::Here(c)) = self.slots.get_mut(idx) {
+            if let Some(old) = c.idle_since.take() {
+                self.idle.remove(&(old, idx));
+            }
+            if let Some(s) = since {
+                self.idle.insert((s, idx));
+            }
+            c.idle_since = since;
+        }
+    }
+
+    fn close(&mut self, idx: usize) {
+        if let Some(slot) = self.slots.get_mut(idx) {
+            if let Slot::Here(c) = std::mem::replace(slot, Slot::Free) {
+                self.deadlines.remove(&(c.deadline, idx));
+                if let Some(s) = c.idle_since {
+                    self.idle.remove(&(s, idx));
+                }
+                // Dropping the stream closes it, which also removes it from the poll.
+            }
+            self.live -= 1;
+            self.free.push(idx);
+        }
+    }
+
+    fn on_event(&mut self, idx: usize) {
+        // Readiness flags are hints: whatever the phase wants is tried, non-blocking.
+        match self.conn(idx).map(|c| &c.phase) {
+            Some(Phase::Idle | Phase::Head) => self.read_head(idx),
+            Some(Phase::Writing(_)) => self.write_rest(idx),
+            Some(Phase::Draining { .. }) => self.drain(idx),
+            None => {}
+        }
+    }
+
+    /// Reads what has arrived of a head, never more than `max_request_head` in all.
+    fn read_head(&mut self, idx: usize) {
+        let max = self.limits.max_request_head;
+        let header_timeout = self.limits.header_timeout;
+        loop {
+            let Some(Slot::Here(c)) = self.slots.get_mut(idx) else {
+                return;
+            };
+            let room = max.saturating_sub(c.buf.len()).min(self.scratch.len());
+            if room == 0 {
+                return self.hand_off(idx);
+            }
+            let got = (&c.stream).read(&mut self.scratch[..room]);
+            match got {
+                Ok(0) => return self.close(idx),
+                Ok(n) => {
+                    c.buf.extend_from_slice(&self.scratch[..n]);
+                    let line_end = self.scratch[..n].contains(&b'\n');
+                    if matches!(c.phase, Phase::Idle) {
+                        c.phase = Phase::Head;
+                        self.set_idle(idx, None);
+                        self.set_deadline(idx, Instant::now() + header_timeout);
+                    }
+                    let Some(Slot::Here(c)) = self.slots.get(idx) else {
+                        return;
+                    };
+                    if line_end && parse::ready(&c.buf, max, self.limits.max_headers) {
+                        return self.hand_off(idx);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(idx),
+            }
+        }
+    }
+
+    fn hand_off(&mut self, idx: usize) {
+        let Some(slot @ Slot::Here(_)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let peer = match slot {
+            Slot::Here(c) => c.peer,
+            _ => return,
+        };
+        let Slot::Here(c) = std::mem::replace(slot, Slot::Away(peer)) else {
+            return;
+        };
+        self.deadlines.remove(&(c.deadline, idx));
+        if let Some(s) = c.idle_since {
+            self.idle.remove(&(s, idx));
+        }
+        self.queued.push_back(Job {
+            idx,
+            stream: c.stream,
+            buf: c.buf,
+            peer: c.peer,
+        });
+    }
+
+    fn feed_workers(&mut self) {
+        let Some(jobs) = &self.jobs else { return };
+        while let Some(job) = self.queued.pop_front() {
+            match jobs.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => {
+                    self.queued.push_front(job);
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    // No worker left (cannot happen while the poller holds the pool); the
+                    // connection is dropped rather than kept unanswered.
+                    log::error!("bug: no HTTP worker is running");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_back(&mut self, b: Back) {
+        match b {
+            Back::Closed { idx } => {
+                if let Some(slot @ Slot::Away(_)) = self.slots.get_mut(idx) {
+                    *slot = Slot::Free;
+                    self.live -= 1;
+                    self.free.push(idx);
+                }
+            }
+            Back::Idle { idx, stream, buf } => {
+                if self.put_back(idx, stream, buf, Phase::Idle) {
+                    self.resume(idx);
+                }
+            }
+            Back::Write {
+                idx,
+                stream,
+                buf,
+                pending,
+            } => {
+                let deadline = pending.deadline;
+                if self.put_back(idx, stream, buf, Phase::Writing(pending)) {
+                    self.set_deadline(idx, deadline);
+                    if let Some(Slot::Here(c)) = self.slots.get_mut(idx) {
+                        let token = Token(idx + FIRST);
+                        let interest = Interest::READABLE | Interest::WRITABLE;
+                        if self
+                            .poll
+                            .registry()
+                            .reregister(&mut c.stream, token, interest)
+                            .is_err()
+                        {
+                            return self.close(idx);
+                        }
+                    }
+                    self.write_rest(idx);
+                }
+            }
+            Back::Linger { idx, stream } => {
+                if self.put_back(idx, stream, Vec::new(), Phase::Draining { left: 0 }) {
+                    self.linger(idx);
+                }
+            }
+        }
+    }
+
+    /// Puts a connection from a worker back in its slot; false if the slot was not waiting.
+    fn put_back(&mut self, idx: usize, stream: TcpStream, buf: Vec<u8>, phase: Phase) -> bool {
+        let Some(slot) = self.slots.get_mut(idx) else {
+            return false;
+        };
+        let Slot::Away(peer) = *slot else {
+            return false;
+        };
+        let now = Instant::now();
+        *slot = Slot::Here(Conn {
+            stream,
+            peer,
+            // An idle connection keeps no buffer.
+            buf: if buf.is_empty() { Vec::new() } else { buf },
+            phase,
+            deadline: now,
+            idle_since: None,
+        });
+        self.deadlines.insert((now, idx));
+        true
+    }
+
+    /// After a response: wait for the next request, or answer one that is already here.
+    fn resume(&mut self, idx: usize) {
+        if self.stop_deadline.is_some() {
+            return self.close(idx);
+        }
+        let (max, max_headers) = (self.limits.max_request_head, self.limits.max_headers);
+        let now = Instant::now();
+        let Some(c) = self.conn(idx) else { return };
+        if c.buf.is_empty() {
+            c.phase = Phase::Idle;
+            let keepalive = self.limits.keepalive_timeout;
+            self.set_idle(idx, Some(now));
+            self.set_deadline(idx, now + keepalive);
+        } else {
+            c.phase = Phase::Head;
+            let ready = parse::ready(&c.buf, max, max_headers);
+            self.set_deadline(idx, now + self.limits.header_timeout);
+            if ready {
+                return self.hand_off(idx);
+            }
+        }
+        self.read_head(idx);
+    }
+
+    fn write_rest(&mut self, idx: usize) {
+        let Some(Slot::Here(c)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let Phase::Writing(p) = &mut c.phase else {
+            return;
+        };
+        match p.write_to(&c.stream) {
+            Ok(false) => {}
+            Ok(true) => {
+                let keep_alive = p.keep_alive;
+                let token = Token(idx + FIRST);
+                if self
+                    .poll
+                    .registry()
+                    .reregister(&mut c.stream, token, Interest::READABLE)
+                    .is_err()
+                {
+                    return self.close(idx);
+                }
+                if keep_alive {
+                    self.resume(idx);
+                } else {
+                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
+                    self.linger(idx);
+                }
+            }
+            Err(_) => self.close(idx),
+        }
+    }
+
+    /// Our answer is complete and our side shut down: drain briefly, then close.
+    fn linger(&mut self, idx: usize) {
+        if self.stop_deadline.is_some() {
+            return self.close(idx);
+        }
+        let Some(c) = self.conn(idx) else { return };
+        c.phase = Phase::Draining { left: LINGER_BYTES };
+        c.buf = Vec::new();
+        self.set_deadline(idx, Instant::now() + LINGER_TIME);
+        self.drain(idx);
+    }
+
+    fn drain(&mut self, idx: usize) {
+        loop {
+            let Some(Slot::Here(c)) = self.slots.get_mut(idx) else {
+                return;
+            };
+            let Phase::Draining { left } = &mut c.phase else {
+                return;
+            };
+            let room = (*left).min(self.scratch.len());
+            if room == 0 {
+                return self.close(idx);
+            }
+            match (&c.stream).read(&mut self.scratch[..room]) {
+                Ok(0) => return self.close(idx),
+                Ok(n) => *left -= n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(idx),
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(t, idx)) = self.deadlines.first() {
+            if t > now {
+                return;
+            }
+            match self.conn(idx) {
+                Some(c) => {
+                    if matches!(c.phase, Phase::Head) {
+                        log::debug!("request head from {} timed out", c.peer);
+                        refuse(&c.stream, Reject::Timeout);
+                    }
+                    self.close(idx);
+                }
+                None => {
+                    // Cannot happen (every entry belongs to a connection here); do not spin.
+                    self.deadlines.remove(&(t, idx));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- stopping
+
+    fn begin_stop(&mut self, deadline: Instant) {
+        self.stop_deadline = Some(deadline);
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let waiting: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                matches!(
+                    &self.slots[i],
+                    Slot::Here(Conn {
+                        phase: Phase::Idle | Phase::Head | Phase::Draining { .. },
+                        ..
+                    })
+                )
+            })
+            .collect();
+        for idx in waiting {
+            self.close(idx);
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Answers a refusal the poller decides on its own (408, 503) in one non-blocking write; a
+/// client that cannot take a few hundred bytes at once does not get it.
+fn refuse(stream: &TcpStream, why: Reject) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let bytes = response::closing_bytes(
+        response::error_response(why.status(), why.message()),
+        &crate::timefmt::format_http_date(secs),
+    );
+    let mut w = stream;
+    let _ = w.write(&bytes);
+}
