@@ -348,7 +348,14 @@ fn serve(
     .map_err(|e| MainError::Setup(format!("cannot install signal handlers: {e}")))?;
 
     let g = &cfg.general;
-    let limits = http::Limits::default();
+    let limits = http::Limits {
+        max_request_head: g.max_request_head,
+        max_headers: g.max_headers,
+        header_timeout: g.header_timeout,
+        keepalive_timeout: g.keepalive_timeout,
+        write_timeout: g.write_timeout,
+        max_connections: g.max_connections,
+    };
     raise_fd_limit(limits.max_connections);
     let running = server::start(
         app.clone(),

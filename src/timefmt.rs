@@ -1,6 +1,5 @@
 //! Unix seconds to and from RFC 3339 text (`2026-11-30T19:00:00Z`), for tag creation times and
-//! human-readable crawl times, and to HTTP's IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for
-//! the `Date` header.
+//! human-readable crawl times.
 //!
 //! Pure functions over integers: no clock, no time zone database (only UTC offsets written in
 //! the text itself), no I/O.
@@ -37,25 +36,6 @@ pub fn format_rfc3339(secs: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// `secs` (Unix time) as HTTP's IMF-fixdate (RFC 9110 section 5.6.7), always GMT.
-pub fn format_http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1).clamp(0, 11) as usize],
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -119,19 +99,6 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_dates() {
-        assert_eq!(
-            format_http_date(784_111_777),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            format_http_date(1_709_164_800),
-            "Thu, 29 Feb 2024 00:00:00 GMT"
-        );
-    }
 
     #[test]
     fn round_trips() {

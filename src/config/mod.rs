@@ -41,6 +41,13 @@ pub struct General {
     pub workers: usize,
     /// Peers whose last `X-Forwarded-For` entry is taken as the client address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connection limits (see `http::Limits`, which `main` builds from these).
+    pub max_request_head: usize,
+    pub max_headers: usize,
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +334,18 @@ pub const KEYS: &[Key] = &[
         "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
     key("general", "trusted_proxies", "", Kind::Addresses,
         "Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted\nas the client address for login rate limiting."),
+    key("general", "max_request_head", "16384", Kind::Positive,
+        "Largest request head (request line and headers) in bytes; larger ones get 431."),
+    key("general", "max_headers", "100", Kind::Positive,
+        "Most header lines in one request; more get 431."),
+    key("general", "header_timeout", "10 s", Kind::PositiveDuration,
+        "A request head must arrive completely within this (in all, not per read); else 408."),
+    key("general", "keepalive_timeout", "60 s", Kind::PositiveDuration,
+        "An idle keep-alive connection is closed after this."),
+    key("general", "write_timeout", "30 s", Kind::PositiveDuration,
+        "A client must take a whole response within this; else the connection is closed."),
+    key("general", "max_connections", "10000", Kind::Positive,
+        "Open connections at most: beyond, the longest-idle one is closed; with none idle,\nnew connections get 503. Keep below the open-files limit (LimitNOFILE)."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -552,6 +571,12 @@ impl Config {
             debug: parse_bool_loose(&r.raw("general", "debug")),
             workers,
             trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+            max_request_head: r.get("general", "max_request_head", positive)?,
+            max_headers: r.get("general", "max_headers", positive)?,
+            header_timeout: r.duration("general", "header_timeout")?,
+            keepalive_timeout: r.duration("general", "keepalive_timeout")?,
+            write_timeout: r.duration("general", "write_timeout")?,
+            max_connections: r.get("general", "max_connections", positive)?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -733,6 +758,45 @@ mod tests {
             e.to_string().contains("hidden") && !e.to_string().contains("short"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn connection_limits() {
+        let g = Config::from_ini_text("", p()).unwrap().general;
+        assert_eq!(
+            (g.max_request_head, g.max_headers, g.max_connections),
+            (16384, 100, 10_000)
+        );
+        assert_eq!(
+            (g.header_timeout, g.keepalive_timeout, g.write_timeout),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(30)
+            )
+        );
+        let g = Config::from_ini_text(
+            "[general]\nmax_request_head = 4096\nmax_headers = 20\nheader_timeout = 2 s\nkeepalive_timeout = 5s\nwrite_timeout = 1 minute\nmax_connections = 50\n",
+            p(),
+        )
+        .unwrap()
+        .general;
+        assert_eq!(
+            (g.max_request_head, g.max_headers, g.max_connections),
+            (4096, 20, 50)
+        );
+        assert_eq!(g.write_timeout, Duration::from_secs(60));
+        for bad in [
+            "max_connections = 0",
+            "header_timeout = 0 s",
+            "max_headers = lots",
+        ] {
+            let e = Config::from_ini_text(&format!("[general]\n{bad}\n"), p()).unwrap_err();
+            assert!(
+                e.to_string().contains(bad.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::{TcpListener, TcpStream};
@@ -636,12 +636,9 @@ impl Poller {
 /// Answers a refusal the poller decides on its own (408, 503) in one non-blocking write; a
 /// client that cannot take a few hundred bytes at once does not get it.
 fn refuse(stream: &TcpStream, why: Reject) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
     let bytes = response::closing_bytes(
         response::error_response(why.status(), why.message()),
-        &crate::timefmt::format_http_date(secs),
+        &httpdate::fmt_http_date(SystemTime::now()),
     );
     let mut w = stream;
     let _ = w.write(&bytes);

@@ -87,7 +87,7 @@ impl DateCache {
             .map_or(0, |d| d.as_secs());
         if now != self.secs || self.text.is_empty() {
             self.secs = now;
-            self.text = crate::timefmt::format_http_date(now as i64);
+            self.text = httpdate::fmt_http_date(SystemTime::now());
         }
         &self.text
     }
