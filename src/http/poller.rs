@@ -71,9 +71,38 @@ enum Slot {
     Away(SocketAddr),
 }
 
-/// Counts accept errors of one kind while they last, to log the start and end of a burst once.
+/// A burst of one kind of trouble ends after this long without it.
+const BURST_QUIET: Duration = Duration::from_secs(10);
+
+/// Counts one kind of trouble (out of descriptors, accept failing, connections refused) so
+/// that a burst is logged once when it starts and once when it is over, not once per error.
 #[derive(Default)]
-struct Burst(Option<u64>);
+struct Burst {
+    count: u64,
+    last: Option<Instant>,
+}
+
+impl Burst {
+    /// Counts one occurrence; true if it starts a burst (the caller logs it).
+    fn hit(&mut self, now: Instant) -> bool {
+        self.count += 1;
+        self.last.replace(now).is_none()
+    }
+
+    /// When the burst will be over if nothing more happens.
+    fn quiet_at(&self) -> Option<Instant> {
+        self.last.map(|t| t + BURST_QUIET)
+    }
+
+    /// The count of a burst that is over.
+    fn end_if_quiet(&mut self, now: Instant) -> Option<u64> {
+        if self.quiet_at()? > now {
+            return None;
+        }
+        self.last = None;
+        Some(std::mem::take(&mut self.count))
+    }
+}
 
 pub struct Poller {
     pub poll: Poll,
@@ -160,6 +189,7 @@ impl Poller {
             self.feed_workers();
             let now = Instant::now();
             self.expire(now);
+            self.end_bursts(now);
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.accept();
@@ -184,6 +214,9 @@ impl Poller {
             self.deadlines.first().map(|(t, _)| *t),
             self.accept_paused_until,
             self.stop_deadline,
+            self.out_of_fds.quiet_at(),
+            self.accept_failing.quiet_at(),
+            self.refused_busy.quiet_at(),
         ]
         .into_iter()
         .flatten()
@@ -198,60 +231,59 @@ impl Poller {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => {
-                    self.end_bursts();
-                    self.admit(stream, peer);
-                }
+                Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return,
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
                     _ if e.raw_os_error() == Some(EPROTO) => {}
                     _ if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
-                        if self.out_of_fds.0.is_none() {
+                        let now = Instant::now();
+                        if self.out_of_fds.hit(now) {
                             log::warn!(
                                 "out of file descriptors ({e}): closing idle connections to accept new ones (raise LimitNOFILE or lower [general] max_connections)"
                             );
                         }
-                        *self.out_of_fds.0.get_or_insert(0) += 1;
                         if !self.evict_idle() {
-                            self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                            self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                         }
                     }
                     _ => {
-                        if self.accept_failing.0.is_none() {
+                        let now = Instant::now();
+                        if self.accept_failing.hit(now) {
                             log::warn!("accepting a connection failed: {e}; retrying");
                         }
-                        *self.accept_failing.0.get_or_insert(0) += 1;
-                        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                        self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     }
                 },
             }
         }
     }
 
-    fn end_bursts(&mut self) {
-        if let Some(n) = self.out_of_fds.0.take() {
-            log::info!("accepting connections again after {n} times out of file descriptors");
+    /// Logs the end of each burst of trouble that has been quiet for [`BURST_QUIET`].
+    fn end_bursts(&mut self, now: Instant) {
+        if let Some(n) = self.out_of_fds.end_if_quiet(now) {
+            log::info!(
+                "out of file descriptors {n} times in the last burst; now accepting normally"
+            );
         }
-        if let Some(n) = self.accept_failing.0.take() {
-            log::info!("accepting connections again after {n} failed attempts");
+        if let Some(n) = self.accept_failing.end_if_quiet(now) {
+            log::info!("accepting failed {n} times in the last burst; now accepting normally");
+        }
+        if let Some(n) = self.refused_busy.end_if_quiet(now) {
+            log::info!("{n} connections were refused with 503 in the last burst (max_connections)");
         }
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         if self.live >= self.limits.max_connections && !self.evict_idle() {
-            if self.refused_busy.0.is_none() {
+            if self.refused_busy.hit(Instant::now()) {
                 log::warn!(
                     "[general] max_connections ({}) reached and none idle: new connections get 503",
                     self.limits.max_connections
                 );
             }
-            *self.refused_busy.0.get_or_insert(0) += 1;
             refuse(&stream, Reject::Busy);
             return;
-        }
-        if let Some(n) = self.refused_busy.0.take() {
-            log::info!("taking connections again after refusing {n} with 503");
         }
         let _ = stream.set_nodelay(true);
         let idx = match self.free.pop() {

@@ -83,6 +83,25 @@ pub struct Service {
 
 impl Service {
     pub fn start(opts: Options) -> Service {
+        let (dir, config) = Service::write_config(opts);
+        Service::start_with_args(dir, config, &[])
+    }
+
+    /// Like [`Service::start`], with the open-files limit (soft and hard) set to `nofile`
+    /// through the shell's `ulimit -n`, as a systemd unit without `LimitNOFILE=` would.
+    pub fn start_with_fd_limit(opts: Options, nofile: u32) -> Service {
+        let (dir, config) = Service::write_config(opts);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null());
+        Service::spawn(cmd, dir, config)
+    }
+
+    fn write_config(opts: Options) -> (TempDir, PathBuf) {
         let dir = TempDir::new("svc");
         let state = dir.path().join("state.json");
         if let Some(bytes) = &opts.state {
@@ -97,7 +116,7 @@ impl Service {
             opts.registry
         );
         std::fs::write(&config, text).unwrap();
-        Service::start_with_args(dir, config, &[])
+        (dir, config)
     }
 
     /// Starts the binary with `-c <config>` plus `extra` arguments (or, when `extra` names
@@ -170,6 +189,16 @@ impl Service {
         }
     }
 
+    /// The process's resident set size in KiB (from `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status(self.child.id(), "VmRSS:")
+    }
+
+    /// The process's thread count (from `/proc`).
+    pub fn threads(&self) -> u64 {
+        proc_status(self.child.id(), "Threads:")
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -217,6 +246,16 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A number from `/proc/<pid>/status` (the first word after `key`).
+pub fn proc_status(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
 
 pub fn now() -> u64 {
