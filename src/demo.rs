@@ -10,12 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ring::digest::{digest, SHA256};
@@ -24,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{parse_basic, Authenticator, LoginError};
 use crate::config::{Config, ConfigError};
+use crate::http;
 
 /// The `service` GitLab's token endpoint names its registry by.
 const SERVICE: &str = "container_registry";
@@ -972,25 +970,19 @@ struct Inner {
     rng: SystemRandom,
 }
 
-/// The listening registry; dropping it stops the workers and closes the socket.
+/// The listening registry, on the service's own connection layer; dropping it stops it.
 struct RegistryServer {
     addr: SocketAddr,
     repositories: usize,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    _server: http::Server,
 }
 
 impl RegistryServer {
     fn start(store: Store, credentials: (String, String)) -> Result<RegistryServer, DemoError> {
-        let server = tiny_http::Server::from_listener(
-            listen().map_err(|e| DemoError::Bind(e.to_string()))?,
-            None,
-        )
-        .map_err(|e| DemoError::Bind(e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| DemoError::Bind("no IP address".into()))?;
+        let listener = http::bind("127.0.0.1", 0).map_err(|e| DemoError::Bind(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| DemoError::Bind(e.to_string()))?;
         let repositories = store.repos.len();
         let inner = Arc::new(Inner {
             store,
@@ -999,94 +991,23 @@ impl RegistryServer {
             tokens: Mutex::new(HashMap::new()),
             rng: SystemRandom::new(),
         });
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        for i in 0..WORKERS {
-            let (server, inner, flag) = (server.clone(), inner.clone(), stop.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("demo-registry-{i}"))
-                .spawn(move || serve(&server, &inner, &flag));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    // Stop what did start before reporting.
-                    drop(RegistryServer {
-                        addr,
-                        repositories,
-                        stop,
-                        workers,
-                    });
-                    return Err(DemoError::Bind(format!("cannot start a thread: {e}")));
-                }
-            }
-        }
+        let handler: http::Handler = Arc::new(move |req: &http::Request| {
+            inner
+                .handle(&req.method, &req.url, &req.headers)
+                .into_response()
+        });
+        let opts = http::Options {
+            workers: WORKERS,
+            limits: http::Limits::default(),
+            name: "demo-registry".into(),
+        };
+        let server = http::Server::start(listener, opts, handler)
+            .map_err(|e| DemoError::Bind(format!("cannot start the demo registry: {e}")))?;
         Ok(RegistryServer {
             addr,
             repositories,
-            stop,
-            workers,
+            _server: server,
         })
-    }
-}
-
-/// A loopback socket on a free port with `TCP_NODELAY`, which Linux passes on to accepted
-/// connections. Without it, tiny_http's 1 KiB write buffer sends a longer response in two
-/// segments, and Nagle holds the second until the client's delayed ACK: 40 ms per manifest.
-fn listen() -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    socket.set_tcp_nodelay(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(128)?;
-    Ok(socket.into())
-}
-
-impl Drop for RegistryServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        // The last worker drops the last `Arc<Server>`, which closes the listening socket.
-    }
-}
-
-/// A worker: answers requests until `stop` is set (checked a few times a second, so dropping
-/// the demo never waits long).
-fn serve(server: &tiny_http::Server, inner: &Inner, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        let request = match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(_) => break,
-        };
-        let reply = {
-            let headers: Vec<(String, String)> = request
-                .headers()
-                .iter()
-                .map(|h| (h.field.as_str().as_str().to_string(), h.value.to_string()))
-                .collect();
-            inner.handle(request.method().as_str(), request.url(), &headers)
-        };
-        let mut response = tiny_http::Response::new(
-            tiny_http::StatusCode(reply.status),
-            Vec::new(),
-            Cursor::new(reply.body.unwrap_or_else(|| Arc::from(Vec::new()))),
-            Some(reply.length),
-            None,
-        )
-        // Every length is known: always send Content-Length, never chunks (a HEAD for a
-        // blob must state its size).
-        .with_chunked_threshold(usize::MAX);
-        for (name, value) in reply.headers {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
-        }
-        // A client that went away is its own problem.
-        let _ = request.respond(response);
     }
 }
 
@@ -1124,6 +1045,24 @@ impl Reply {
     fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
         self.headers.push((name.to_string(), value.into()));
         self
+    }
+
+    /// On the wire every length is stated: a HEAD without the bytes (a layer's size) still
+    /// says how long the GET would be.
+    fn into_response(self) -> http::Response {
+        let length = self.length as u64;
+        http::Response {
+            status: self.status,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v))
+                .collect(),
+            body: match self.body {
+                Some(bytes) => http::Body::Shared(bytes),
+                None => http::Body::stream(Some(length), |_| Ok(())),
+            },
+        }
     }
 }
 

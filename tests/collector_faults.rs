@@ -1,8 +1,9 @@
-//! The collector against a fake registry (tiny_http) that does what Distribution 2.8 cannot
-//! be made to do: tags list pagination, schema 1 manifests sized by blob HEADs through a 307,
-//! descriptors without a size, unknown manifest types, `"tags": null`, and injected faults
-//! (5xx, 429 with Retry-After, hangs, truncated and invalid bodies, a token endpoint that
-//! says 401, revoked tokens). Also the collector thread's schedule and stop.
+//! The collector against a fake registry (on the service's connection layer) that does what
+//! Distribution 2.8 cannot be made to do: tags list pagination, schema 1 manifests sized by
+//! blob HEADs through a 307, descriptors without a size, unknown manifest types,
+//! `"tags": null`, and injected faults (5xx, 429 with Retry-After, hangs, truncated and
+//! invalid bodies, a token endpoint that says 401, revoked tokens). Also the collector
+//! thread's schedule and stop.
 
 mod registry_support;
 

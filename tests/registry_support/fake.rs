@@ -1,28 +1,23 @@
 //! A fake Docker Distribution registry on 127.0.0.1 for the collector's fault tests and the
 //! crawl benchmark, plus builders of manifest JSON shared with the tests that push to the real
-//! registry, and the small HTTP/1.1 server both run on.
-//!
-//! Why not tiny_http: its connection thread pool (0.12) leaves a new keep-alive connection
-//! unserved when more than about four arrive at once while its idle threads are few (8
-//! simultaneous connections: 3 never answered), which a crawl at concurrency 8 does at once.
-//! The server here gives every connection its own thread and exact control of the bytes
-//! (truncated bodies, hangs).
+//! registry, and the small server both run on: the service's own connection layer
+//! (`gitlab_registry_usage_rest::http`), with raw answers for the faults.
 //!
 //! It serves the catalog and tags lists with `n`/`last` pagination and `Link`, manifests by tag
 //! or digest (GET and HEAD), blob HEADs (optionally through a 307 to a second "storage" server),
 //! and a token endpoint with opaque tokens whose scopes it checks. Rules inject faults (status
-//! codes, `Retry-After`, hangs, truncated and invalid bodies, revoked tokens). It must stay
-//! self-contained: the benchmark includes this file alone (`#[path]`).
+//! codes, `Retry-After`, hangs, truncated and invalid bodies, revoked tokens). Besides the
+//! library, it must stay self-contained: the benchmark includes this file alone (`#[path]`).
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gitlab_registry_usage_rest::http;
 
 pub const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -136,7 +131,7 @@ pub fn schema1_manifest(name: &str, tag: &str, fs_layers: &[&str]) -> Vec<u8> {
 
 // ---------------------------------------------------------------- a small HTTP/1.1 server
 
-/// A request as the handler sees it (GET/HEAD mostly; a request body is read and dropped).
+/// A request as the handler sees it (GET/HEAD; the layer refuses request bodies).
 pub struct Req {
     pub method: String,
     pub url: String,
@@ -199,33 +194,36 @@ pub enum Reply {
 
 pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
 
-/// One thread per connection, keep-alive, stops on drop (idle connections within 100 ms).
+/// The connection layer with enough workers for every request a test keeps in flight
+/// (a hang or the benchmark's latency holds a worker); stops on drop.
 pub struct MiniServer {
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    _server: http::Server,
 }
+
+/// Workers per server: a crawl at concurrency 8 plus hangs, with room to spare.
+const WORKERS: usize = 16;
 
 impl MiniServer {
     pub fn start(handler: Handler) -> MiniServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = http::bind("127.0.0.1", 0).unwrap();
         let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
-        let accept = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (h, st) = (handler.clone(), st.clone());
-                std::thread::spawn(move || connection(conn, &h, &st));
-            }
+        let h: http::Handler = Arc::new(move |rq: &http::Request| {
+            let req = Req {
+                method: rq.method.clone(),
+                url: rq.url.clone(),
+                headers: rq.headers.clone(),
+            };
+            answer(handler(&req), rq.method == "HEAD")
         });
+        let opts = http::Options {
+            workers: WORKERS,
+            limits: http::Limits::default(),
+            name: "fake".into(),
+        };
         MiniServer {
             addr,
-            stop,
-            accept: Some(accept),
+            _server: http::Server::start(listener, opts, h).unwrap(),
         }
     }
 
@@ -234,130 +232,55 @@ impl MiniServer {
     }
 }
 
-impl Drop for MiniServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        307 => "Temporary Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
+    http::response::reason(status)
 }
 
-fn write_head(w: &mut TcpStream, r: &Resp, length: u64) -> std::io::Result<()> {
+fn head_text(r: &Resp, length: u64) -> String {
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
-    w.write_all(head.as_bytes())
+    head
 }
 
-fn connection(mut s: TcpStream, handler: &Handler, stop: &AtomicBool) {
-    let _ = s.set_nodelay(true);
-    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut buf: Vec<u8> = Vec::new();
-    let mut tmp = [0u8; 8192];
-    loop {
-        // Read one request head, waiting at most 30 s on an idle connection.
-        let idle_since = Instant::now();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            if stop.load(Ordering::SeqCst)
-                || buf.len() > 64 * 1024
-                || idle_since.elapsed() > Duration::from_secs(30)
-            {
-                return;
-            }
-            match s.read(&mut tmp) {
-                Ok(0) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return,
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end + 4);
-        let mut lines = head.split("\r\n");
-        let mut first = lines.next().unwrap_or("").split(' ');
-        let (method, url) = (
-            first.next().unwrap_or("").to_string(),
-            first.next().unwrap_or("").to_string(),
-        );
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let req = Req {
-            method,
-            url,
-            headers,
-        };
-        // Drop a request body (the fakes take none, but keep the stream in step).
-        let body_len: usize = req
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while buf.len() < body_len {
-            match s.read(&mut tmp) {
-                Ok(0) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                Err(_) if Instant::now() < deadline => {}
-                Err(_) => return,
+fn answer(reply: Reply, is_head: bool) -> http::Response {
+    match reply {
+        Reply::Send(r) => {
+            let headers = r.headers.into_iter().map(|(k, v)| (k.into(), v)).collect();
+            let body = match r.length {
+                // A stated length (a blob HEAD): the layer says it, and for a GET closes the
+                // connection when the body is shorter.
+                Some(n) => {
+                    let bytes = r.body;
+                    http::Body::stream(Some(n), move |w| w.write_all(&bytes))
+                }
+                None => http::Body::Bytes(r.body),
+            };
+            http::Response {
+                status: r.status,
+                headers,
+                body,
             }
         }
-        buf.drain(..body_len);
-        let is_head = req.method == "HEAD";
-        match handler(&req) {
-            Reply::Send(r) => {
-                let len = r.length.unwrap_or(r.body.len() as u64);
-                if write_head(&mut s, &r, len).is_err()
-                    || (!is_head && s.write_all(&r.body).is_err())
-                {
-                    return;
-                }
-            }
-            Reply::Hang(d) => {
+        Reply::Hang(d) => http::Response::new(
+            200,
+            http::Body::Raw(Box::new(move |_| {
                 std::thread::sleep(d);
-                let _ = s.shutdown(Shutdown::Both);
-                return;
-            }
-            Reply::Truncate(r) => {
-                let _ = write_head(&mut s, &r, r.body.len() as u64 + 500);
+                Ok(())
+            })),
+        ),
+        Reply::Truncate(r) => http::Response::new(
+            200,
+            http::Body::Raw(Box::new(move |w| {
+                w.write_all(head_text(&r, r.body.len() as u64 + 500).as_bytes())?;
                 if !is_head {
-                    let _ = s.write_all(&r.body);
+                    w.write_all(&r.body)?;
                 }
-                let _ = s.flush();
-                let _ = s.shutdown(Shutdown::Both);
-                return;
-            }
-        }
+                Ok(())
+            })),
+        ),
     }
 }
 

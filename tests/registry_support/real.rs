@@ -5,7 +5,7 @@
 //! uploads blobs and manifests through the registry API.
 //!
 //! It must never skip silently under `CI=true`: a missing `docker-registry` or `openssl` fails.
-//! The issuer runs on the fake's small HTTP server (see `fake.rs` for why not tiny_http).
+//! The issuer runs on the fake's server (the service's own connection layer, see `fake.rs`).
 
 #![allow(dead_code)]
 
