@@ -1111,26 +1111,19 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Decodes `%XX` and, in queries, `+` as a space; a malformed escape stays as written
-/// (a demo answers 404 for such a name rather than refusing the request).
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let t = if plus_is_space {
-        s.replace('+', " ")
-    } else {
-        s.to_string()
-    };
-    crate::percent::decode(&t).unwrap_or(t)
+/// Decodes `%XX` in a path; a malformed escape stays as written (a demo answers 404 for such
+/// a name rather than refusing the request).
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// Query-string encoding as Go's `url.QueryEscape` does it (Distribution's `Link` headers).
+/// A query string as Go's `url.ParseQuery` reads it (`+` is a space; Distribution's `Link`
+/// headers encode with `url.QueryEscape`).
 fn query_params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -1186,7 +1179,7 @@ impl Inner {
         let reply = if path == "/jwt/auth" {
             self.token_endpoint(method, query, headers)
         } else {
-            self.registry(method, &percent_decode(path, false), query, headers)
+            self.registry(method, &percent_decode(path), query, headers)
         };
         reply
             .header("Docker-Distribution-Api-Version", "registry/2.0")
@@ -1228,9 +1221,12 @@ impl Inner {
                 &json!({"errors": [{"code": "UNKNOWN", "message": "no randomness"}]}),
             );
         }
-        let token = crate::base64::encode(&raw)
-            .trim_end_matches('=')
-            .replace(['+', '/'], "-");
+        let token = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(raw)
+                .replace('_', "-")
+        };
         let now = Instant::now();
         if let Ok(mut tokens) = self.tokens.lock() {
             // Expired tokens go when new ones come, so the map stays small.
@@ -1485,9 +1481,12 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb%2fc", false), "a/b/c");
-        assert_eq!(percent_decode("a+b%", true), "a b%");
-        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(percent_decode("a%2Fb%2fc"), "a/b/c");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(
+            query_params("a+b%=c%2Bd&n=5"),
+            vec![("a b%".into(), "c+d".into()), ("n".into(), "5".into())]
+        );
         assert_eq!(
             crate::percent::encode("team-a/backend api"),
             "team-a%2Fbackend%20api"
@@ -1517,8 +1516,10 @@ mod tests {
     #[test]
     fn token_flow() {
         let r = inner();
-        let basic = format!("Basic {}", crate::base64::encode(b"u:p"));
-        let wrong = format!("Basic {}", crate::base64::encode(b"u:q"));
+        use base64::Engine as _;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let basic = format!("Basic {}", b64(b"u:p"));
+        let wrong = format!("Basic {}", b64(b"u:q"));
         let q = "/jwt/auth?service=container_registry&scope=registry:catalog:*";
         assert_eq!(r.handle("GET", q, &[]).status, 401);
         assert_eq!(

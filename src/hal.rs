@@ -29,12 +29,9 @@ impl Query {
     pub fn parse(raw: &str) -> Query {
         let mut q = Query::default();
         let (mut seen_embed, mut seen_links) = (false, false);
-        for pair in raw.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode_query_component(k).unwrap_or_default();
-            let value = decode_query_component(v).unwrap_or_default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             let value = value.trim().to_ascii_lowercase();
-            match key.as_str() {
+            match key.as_ref() {
                 "embed" if !seen_embed => {
                     seen_embed = true;
                     q.embed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -54,10 +51,6 @@ impl Query {
         }
         q
     }
-}
-
-fn decode_query_component(s: &str) -> Option<String> {
-    percent_decode(&s.replace('+', " "))
 }
 
 /// A resource of the API, borrowed from a snapshot.

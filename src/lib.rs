@@ -5,14 +5,13 @@
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
 //! with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]), guarded
 //! by [`auth`]; [`demo`] is a built-in registry for `--demo`. [`health`] is what the
-//! collector reports about itself; [`timefmt`] converts RFC 3339 times. [`base64`] and
-//! [`percent`] are the two encodings several boundaries share. Dependencies point inward:
-//! `snapshot`, `hal`, `cache`, `health`, `timefmt`, `base64` and `percent` do no I/O at all.
+//! collector reports about itself; [`timefmt`] converts RFC 3339 times. [`percent`] fixes the
+//! API's percent-encoding rules (on the `percent-encoding` crate). Dependencies point inward:
+//! `snapshot`, `hal`, `cache`, `health`, `timefmt` and `percent` do no I/O at all.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod base64;
 pub mod cache;
 pub mod config;
 pub mod demo;

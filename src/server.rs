@@ -464,7 +464,10 @@ fn path_only(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base64::encode as base64_encode;
+    fn base64_encode(data: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
     use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
     use serde_json::{json, Value};
     use std::sync::atomic::{AtomicUsize, Ordering};

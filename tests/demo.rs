@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use base64::Engine as _;
 use gitlab_registry_usage_rest::auth::Authenticator;
 use gitlab_registry_usage_rest::demo::{self, Demo, DemoAuthenticator};
 use ring::digest::{digest, SHA256};
@@ -91,7 +92,7 @@ fn fetch(agent: &ureq::Agent, method: &str, url: &str, headers: &[(&str, &str)])
 fn basic(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        gitlab_registry_usage_rest::base64::encode(format!("{user}:{password}").as_bytes())
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}").as_bytes())
     )
 }
 

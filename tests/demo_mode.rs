@@ -6,7 +6,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Service;
-use gitlab_registry_usage_rest::base64::encode as base64_encode;
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
 
 #[test]
 fn demo_banner_login_and_whole_tree() {

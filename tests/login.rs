@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::{Options, Service};
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
-use gitlab_registry_usage_rest::base64::encode as base64_encode;
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
 
 fn basic(user: &str, pw: &str) -> String {
     format!("Basic {}", base64_encode(format!("{user}:{pw}").as_bytes()))

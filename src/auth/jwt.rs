@@ -215,10 +215,8 @@ mod tests {
     }
 
     fn b64url(data: &[u8]) -> String {
-        crate::base64::encode(data)
-            .trim_end_matches('=')
-            .replace('+', "-")
-            .replace('/', "_")
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
     }
 
     fn forge(header: &str, claims: &str, secret: &[u8]) -> String {

@@ -55,7 +55,7 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let bytes = crate::base64::decode(rest.trim())?;
+    let bytes = decode_base64(rest.trim())?;
     let text = String::from_utf8(bytes).ok()?;
     let (user, password) = text.split_once(':')?;
     if user.is_empty()
@@ -66,6 +66,20 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
         return None;
     }
     Some((user.to_string(), password.to_string()))
+}
+
+/// Standard base64 with or without padding, or its URL-safe form (some clients send that).
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const ENGINES: [GeneralPurpose; 2] = [
+        GeneralPurpose::new(&STANDARD, LENIENT),
+        GeneralPurpose::new(&URL_SAFE, LENIENT),
+    ];
+    ENGINES.iter().find_map(|e| e.decode(s).ok())
 }
 
 /// Failed logins per client address in a sliding minute.
@@ -156,7 +170,10 @@ impl Drop for GatePass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base64::encode as base64_encode;
+    fn base64_encode(data: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
 
     #[test]
     fn basic_header_parsing() {

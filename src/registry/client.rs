@@ -88,7 +88,9 @@ impl Credentials {
 
     fn basic(&self) -> String {
         let raw = format!("{}:{}", self.username, self.access_token);
-        format!("Basic {}", crate::base64::encode(raw.as_bytes()))
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
+        format!("Basic {encoded}")
     }
 }
 

@@ -833,4 +833,7 @@ impl Ctx {
     }
 }
 
-pub use gitlab_registry_usage_rest::base64::encode as base64;
+pub fn base64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
