@@ -47,19 +47,28 @@ struct Args {
     version: bool,
 }
 
-/// Failures that end the program, each with a message for the operator.
+/// Failures that end the program, each with a message for the operator and an exit status.
 #[derive(Debug)]
 enum MainError {
+    /// The configuration cannot work: exit 78 (`EX_CONFIG`); systemd does not restart.
     Config(config::ConfigError),
+    /// Settings that parse but cannot work (LDAP transport): also 78.
+    Settings(String),
+    /// Start-up or run-time failure (a port in use, the HTTP server failing): exit 1, and
+    /// systemd restarts the service.
     Setup(String),
+    /// Bad command line: exit 2.
     Usage(String),
 }
+
+/// `EX_CONFIG` from sysexits.h: the unit's `RestartPreventExitStatus=` names it.
+const EXIT_CONFIG: u8 = 78;
 
 impl std::fmt::Display for MainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MainError::Config(e) => write!(f, "{e}"),
-            MainError::Setup(e) | MainError::Usage(e) => f.write_str(e),
+            MainError::Settings(e) | MainError::Setup(e) | MainError::Usage(e) => f.write_str(e),
         }
     }
 }
@@ -121,7 +130,8 @@ fn main() -> ExitCode {
             eprintln!("gitlab-registry-usage-rest: error: {e}");
             match e {
                 MainError::Usage(_) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
+                MainError::Config(_) | MainError::Settings(_) => ExitCode::from(EXIT_CONFIG),
+                MainError::Setup(_) => ExitCode::FAILURE,
             }
         }
     }
@@ -156,7 +166,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
     cfg.check_secret(&path)?;
     report_config_warnings(&cfg, &path);
     let ldap = LdapAuthenticator::new(&cfg.ldap)
-        .map_err(|e| MainError::Setup(format!("{}: {e}", path.display())))?;
+        .map_err(|e| MainError::Settings(format!("{}: {e}", path.display())))?;
     serve(cfg, Arc::new(ldap), |_| {})
 }
 

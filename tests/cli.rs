@@ -1,5 +1,5 @@
 //! The command line of the real binary: version, default config, --check-config, and the
-//! messages for bad configuration files.
+//! messages for bad configuration files, and the exit status of each kind of failure.
 
 mod common;
 
@@ -71,10 +71,10 @@ fn default_config_fails_check_only_on_the_placeholder_secret() {
     let (code, out, err) = run(&["--check-config", "-c", f.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("configuration OK"));
-    // the service itself refuses the placeholder
+    // the service itself refuses the placeholder: a configuration error (EX_CONFIG)
     std::fs::write(&f, &text).unwrap();
     let (code, _, err) = run(&["-c", f.to_str().unwrap()]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 78);
     assert!(err.contains("secret_key"), "{err}");
 }
 
@@ -85,7 +85,7 @@ fn bad_config_files_name_file_section_key_value_and_form() {
     let fs = f.to_str().unwrap();
     std::fs::write(&f, "[jwt]\nauth_token_expires = 2 fortnights\n").unwrap();
     let (code, _, err) = run(&["-c", fs]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 78);
     assert!(
         err.contains(fs)
             && err.contains("[jwt] auth_token_expires")
@@ -99,7 +99,7 @@ fn bad_config_files_name_file_section_key_value_and_form() {
     assert!(err.contains(&format!("{fs}:2:")), "{err}");
     let missing = dir.path().join("missing.conf");
     let (code, _, err) = run(&["-c", missing.to_str().unwrap()]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 78);
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
 }
 
@@ -118,4 +118,26 @@ fn unknown_keys_are_warned_about() {
     let (code, _, err) = run(&["--check-config", "-c", f.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("[general] socket_prot"), "{err}");
+}
+
+#[test]
+fn a_port_in_use_exits_1_so_that_systemd_retries() {
+    let dir = TempDir::new("cli");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let f = dir.path().join("busy.conf");
+    std::fs::write(
+        &f,
+        format!(
+            "[general]\nsocket_host = 127.0.0.1\nsocket_port = {port}\n[ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n",
+            common::SECRET
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["-c", f.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains(&port.to_string()),
+        "{err}"
+    );
 }

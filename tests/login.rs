@@ -195,7 +195,8 @@ fn ldap_settings_that_cannot_work_stop_the_service_at_start() {
         .arg(&conf)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // settings that cannot work are a configuration error (EX_CONFIG)
+    assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("starttls") && err.contains("allow_insecure"),

@@ -327,6 +327,15 @@ fn unit_runs_the_service_as_its_own_user() {
     );
     // The conffile is readable by this user only, which a DynamicUser could not be.
     assert_eq!(get("DynamicUser"), None);
+    // A configuration error (78) is not retried; a busy port at boot (1) is.
+    assert_eq!(get("Restart"), Some("on-failure"));
+    assert_eq!(get("RestartPreventExitStatus"), Some("78"));
+    // Room for max_connections descriptors and more.
+    let nofile: usize = get("LimitNOFILE").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max_connections: usize = config::key_def("general", "max_connections")
+        .and_then(|k| k.default.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(nofile > max_connections + 100, "LimitNOFILE={nofile}");
     // The service does not reload: no ExecReload that would pretend it does.
     assert_eq!(get("ExecReload"), None);
     // The state file default lives in the StateDirectory.
