@@ -74,6 +74,23 @@ impl Reject {
     }
 }
 
+/// Header slots kept on the stack; a larger `max_headers` takes them from the heap.
+const STACK_HEADERS: usize = 128;
+
+/// Room for exactly `max` headers (httparse reports `TooManyHeaders` beyond it).
+fn header_space<'a, 'b>(
+    stack: &'a mut [httparse::Header<'b>; STACK_HEADERS],
+    heap: &'a mut Vec<httparse::Header<'b>>,
+    max: usize,
+) -> &'a mut [httparse::Header<'b>] {
+    if max <= STACK_HEADERS {
+        &mut stack[..max]
+    } else {
+        heap.resize(max, httparse::EMPTY_HEADER);
+        heap
+    }
+}
+
 /// Whether `buf` needs a worker: a complete head, a head to refuse, or `max_head` bytes
 /// without the end of a head. Cheap enough for the poller to call after each read that
 /// brought a line end.
@@ -81,8 +98,9 @@ pub fn ready(buf: &[u8], max_head: usize, max_headers: usize) -> bool {
     if buf.len() >= max_head {
         return true;
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    let mut stack: [httparse::Header<'_>; STACK_HEADERS] = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let mut req = httparse::Request::new(header_space(&mut stack, &mut heap, max_headers));
     !matches!(req.parse(buf), Ok(httparse::Status::Partial))
 }
 
@@ -93,8 +111,9 @@ pub fn parse_head(
     max_headers: usize,
     peer: Option<std::net::IpAddr>,
 ) -> Parsed {
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    let mut stack: [httparse::Header<'_>; STACK_HEADERS] = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let mut req = httparse::Request::new(header_space(&mut stack, &mut heap, max_headers));
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= max_head => {
@@ -312,6 +331,21 @@ mod tests {
             parse_head(&many, 1000, 5, None),
             Parsed::Complete { .. }
         ));
+        // beyond the stack's header slots
+        let mut lots = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..150 {
+            lots.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        lots.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            parse_head(&lots, 16384, 150, None),
+            Parsed::Complete { .. }
+        ));
+        assert!(matches!(
+            parse_head(&lots, 16384, 149, None),
+            Parsed::Reject(Reject::TooManyHeaders)
+        ));
+        assert!(ready(&lots, 16384, 149));
     }
 
     #[test]
