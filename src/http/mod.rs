@@ -235,3 +235,6 @@ impl Drop for Server {
         self.stop_within(Duration::from_secs(1));
     }
 }
+
+#[cfg(test)]
+mod tests;
