@@ -433,18 +433,17 @@ struct DeadlineWriter<'a> {
 const STREAM_BUFFER: usize = 32 * 1024;
 
 impl DeadlineWriter<'_> {
-    fn put(&mut self, data: &[u8]) -> io::Result<()> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let mut data = data;
+    /// Writes all of `data`, each write waiting at most what is left until the deadline.
+    fn put(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let left_now = self.deadline.saturating_duration_since(Instant::now());
-            if left_now.is_zero() {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "write_timeout passed",
                 ));
             }
-            self.sock.set_write_timeout(Some(left_now.min(left)))?;
+            self.sock.set_write_timeout(Some(left))?;
             let mut w = self.stream;
             match w.write(data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -547,24 +546,20 @@ fn send_stream(
         sock: &blocking.0,
         deadline,
         buf: Vec::with_capacity(STREAM_BUFFER),
-        chunked: framing == Framing::Chunked,
+        chunked: false,
         written: 0,
         limit: match framing {
             Framing::Length(n) => Some(n),
             _ => None,
         },
     };
-    // The head goes out with the first piece of the body.
+    // The head is never framed as a chunk; with a length it goes out with the first bytes
+    // of the body.
     w.buf.extend_from_slice(head);
-    let chunked = std::mem::replace(&mut w.chunked, false);
-    if chunked {
-        // Send the head alone so that it is not framed as a chunk.
+    if framing == Framing::Chunked {
         w.flush_buf()?;
         w.chunked = true;
-        write(&mut w)?;
-        return w.finish();
     }
-    // Not chunked: head bytes share the buffer but do not count as body bytes.
     write(&mut w)?;
     w.finish()
 }
