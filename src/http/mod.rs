@@ -4,10 +4,10 @@
 //!
 //! What it owns: the listening socket, every connection, the bytes on the wire (request heads
 //! parsed with `httparse`, status line, `Date`, framing, keep-alive, pipelining) and every
-//! limit ([`Limits`]). The poller ([`poller`]) accepts, reads request heads into buffers of
+//! limit ([`Limits`]). The poller (`poller.rs`) accepts, reads request heads into buffers of
 //! at most `max_request_head` bytes, keeps idle connections (a descriptor and no thread each),
 //! enforces the timeouts and `max_connections`, and finishes writing responses that a slow
-//! client does not take at once. Workers ([`worker`]) take connections whose head is complete
+//! client does not take at once. Workers (`worker.rs`) take connections whose head is complete
 //! through a bounded channel, call the [`Handler`], write the answer with a total deadline,
 //! and hand keep-alive connections back through a `mio::Waker`.
 //!
