@@ -9,7 +9,8 @@
 #   BIN=/path/to/binary scripts/bench-serve.sh   # measures another build (e.g. an older one)
 #
 # Settings (environment): REPOS, TAGS (the generated registry, default 312 x 10), DURATION
-# (seconds per wrk run, default 5), CONNS (default "1 16 64"). Needs Debian's wrk,
+# (seconds per wrk run, default 5), CONNS (default "1 16 64"), WHAT ("tag embed"), MODES
+# ("keep-alive close"). Needs Debian's wrk,
 # nginx-light and python3; nginx runs on a loopback port with its own config and prefix,
 # never as a system service. Everything runs on 127.0.0.1 and is stopped at exit.
 set -euo pipefail
@@ -19,6 +20,8 @@ REPOS=${REPOS:-312}
 TAGS=${TAGS:-10}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 16 64"}
+WHAT=${WHAT:-"tag embed"}
+MODES=${MODES:-"keep-alive close"}
 SECRET="bench-secret-0123456789abcdef-0123456789"
 
 for tool in wrk:wrk nginx:nginx-light python3:python3; do
@@ -165,7 +168,7 @@ echo "service: $BIN ($("$BIN" --version)); registry $REPOS x $TAGS; 2 x ${DURATI
 echo
 echo "| resource | conns | connection | service req/s | nginx req/s | service / nginx | service p50 / p99 | nginx p50 / p99 |"
 echo "|---|---|---|---|---|---|---|---|"
-for what in tag embed; do
+for what in $WHAT; do
   if [ "$what" = tag ]; then
     svc_url="http://127.0.0.1:$svc_port$tag_path"
     label="one tag ($size_tag B)"
@@ -173,7 +176,7 @@ for what in tag embed; do
     svc_url="http://127.0.0.1:$svc_port/repositories?embed=true"
     label="embed=true ($((size_embed / 1024)) KiB)"
   fi
-  for mode in keep-alive close; do
+  for mode in $MODES; do
     extra=()
     [ "$mode" = close ] && extra=(-H "Connection: close")
     for c in $CONNS; do

@@ -8,15 +8,16 @@
 //! at most `max_request_head` bytes, keeps idle connections (a descriptor and no thread each),
 //! enforces the timeouts and `max_connections`, and finishes writing responses that a slow
 //! client does not take at once. Workers (`worker.rs`) take connections whose head is complete
-//! through a bounded channel, call the [`Handler`], write the answer with a total deadline,
-//! and hand keep-alive connections back through a `mio::Waker`.
+//! through a bounded queue, call the [`Handler`], write the answer with a total deadline,
+//! and hand keep-alive connections back through a channel (waking the poller with a
+//! `mio::Waker` only when it needs them at once).
 //!
 //! What it must not do: know any route or resource (handlers do), read a request body (the
 //! API takes none: such requests are refused and the connection closed), hold a thread per
 //! connection, block the poller, or ever stop accepting for good — accept errors are retried
 //! (`EMFILE`: the longest-idle connection is closed first). If the poller itself fails, the
 //! owner is told through [`Server::failed`] and must exit, so a supervisor restarts it rather
-//! than a process live on answering nobody.
+//! than a process lives on answering nobody.
 
 pub mod parse;
 mod poller;
@@ -26,7 +27,7 @@ mod worker;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -128,10 +129,13 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
+/// Connections with a complete request head that may wait for a worker in the queue.
+const JOB_QUEUE: usize = 1024;
+
 /// A running server. Dropping it stops it (with a short grace time).
 pub struct Server {
     addr: SocketAddr,
-    stopping: Arc<AtomicBool>,
+    flags: Arc<worker::Flags>,
     stop: Sender<Instant>,
     waker: Arc<mio::Waker>,
     poller: Option<JoinHandle<()>>,
@@ -153,33 +157,38 @@ impl Server {
             .register(&mut listener, poller::LISTENER, mio::Interest::READABLE)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), poller::WAKER)?);
         let workers = opts.workers.max(1);
-        // A few queued connections per worker; more wait in the poller, not in the channel.
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(workers * 2);
+        // Room for every connection that is usually ready at once, so the poller seldom keeps
+        // a queue of its own (which makes it want a wake-up for each connection handed back).
+        let jobs = Arc::new(worker::Jobs::new(JOB_QUEUE.max(workers * 4)));
         let (back_tx, back_rx) = crossbeam_channel::unbounded();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let (failed_tx, failed) = crossbeam_channel::bounded(1);
-        let stopping = Arc::new(AtomicBool::new(false));
+        let flags = Arc::new(worker::Flags::default());
         let shared = Arc::new(worker::Shared {
             handler,
             limits: opts.limits,
-            stopping: stopping.clone(),
+            flags: flags.clone(),
             back: back_tx,
             waker: waker.clone(),
         });
         for i in 0..workers {
-            let (shared, jobs) = (shared.clone(), jobs_rx.clone());
-            std::thread::Builder::new()
+            let (shared, queue) = (shared.clone(), jobs.clone());
+            let spawned = std::thread::Builder::new()
                 .name(format!("{}-{i}", opts.name))
-                .spawn(move || worker::run(&shared, &jobs))?;
+                .spawn(move || worker::run(&shared, &queue));
+            if let Err(e) = spawned {
+                jobs.close(); // the workers already started end
+                return Err(e);
+            }
         }
         let p = poller::Poller::new(
             poll,
             listener,
             opts.limits,
-            jobs_tx,
+            jobs,
             back_rx,
             stop_rx,
-            stopping.clone(),
+            flags.clone(),
         );
         let poller = std::thread::Builder::new()
             .name(format!("{}-poller", opts.name))
@@ -194,7 +203,7 @@ impl Server {
             })?;
         Ok(Server {
             addr,
-            stopping,
+            flags,
             stop: stop_tx,
             waker,
             poller: Some(poller),
@@ -223,7 +232,7 @@ impl Server {
         let Some(poller) = self.poller.take() else {
             return;
         };
-        self.stopping.store(true, Ordering::SeqCst);
+        self.flags.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.try_send(Instant::now() + grace);
         let _ = self.waker.wake();
         let _ = poller.join();

@@ -12,17 +12,17 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::parse::{self, Reject};
 use super::response::{self, Pending};
-use super::worker::{Back, Job};
+use super::worker::{Back, Flags, Job, Jobs};
 use super::Limits;
 
 pub const LISTENER: Token = Token(0);
@@ -34,6 +34,9 @@ const FIRST: usize = 2;
 /// reads our last answer instead of a reset (unread bytes at close make the kernel send RST).
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
+/// The longest the poller sleeps: connections handed back without a wake-up (idle or closed,
+/// see `worker::Flags::poller_wants_all`) get their timers within this.
+pub const TICK: Duration = Duration::from_millis(250);
 /// Pause after an accept error that closing an idle connection cannot cure.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -62,13 +65,21 @@ struct Conn {
     deadline: Instant,
     /// Since when the connection is idle (the key in `Poller::idle`), if it is.
     idle_since: Option<Instant>,
+    /// The socket had nothing more to read after our last read (it returned fewer bytes than
+    /// asked, or none): anything arriving since raises an event, so no read is needed
+    /// before one. Saves a read per keep-alive request.
+    drained: bool,
 }
 
 enum Slot {
     Free,
     Here(Conn),
-    /// With a worker (or queued for one); the peer's address is kept for when it returns.
-    Away(SocketAddr),
+    /// With a worker (or queued for one). `unread`: bytes may be waiting that raised no event
+    /// we acted on (not drained when handed off, or an event came while away).
+    Away {
+        peer: SocketAddr,
+        unread: bool,
+    },
 }
 
 /// A burst of one kind of trouble ends after this long without it.
@@ -108,11 +119,14 @@ pub struct Poller {
     pub poll: Poll,
     pub listener: Option<TcpListener>,
     pub limits: Limits,
-    pub jobs: Option<Sender<Job>>,
+    pub jobs: Arc<Jobs>,
     pub back: Receiver<Back>,
     /// Carries the shutdown deadline.
     pub stop: Receiver<Instant>,
-    pub stopping: Arc<AtomicBool>,
+    /// Shared with the workers (see `worker::Flags`).
+    pub flags: Arc<Flags>,
+    /// Connections away with a worker on which bytes may be waiting unread.
+    unread_away: usize,
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Connections in `slots` that are not `Free`.
@@ -133,20 +147,21 @@ impl Poller {
         poll: Poll,
         listener: TcpListener,
         limits: Limits,
-        jobs: Sender<Job>,
+        jobs: Arc<Jobs>,
         back: Receiver<Back>,
         stop: Receiver<Instant>,
-        stopping: Arc<AtomicBool>,
+        flags: Arc<Flags>,
     ) -> Poller {
         Poller {
             poll,
             listener: Some(listener),
             scratch: vec![0; limits.max_request_head.clamp(1024, 64 * 1024)],
             limits,
-            jobs: Some(jobs),
+            jobs,
             back,
             stop,
-            stopping,
+            flags,
+            unread_away: 0,
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -165,10 +180,23 @@ impl Poller {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self
-                .next_wakeup()
-                .map(|t| t.saturating_duration_since(Instant::now()));
-            match self.poll.poll(&mut events, timeout) {
+            let mut timeout = self.next_wakeup().map_or(TICK, |t| {
+                t.saturating_duration_since(Instant::now()).min(TICK)
+            });
+            let wants_all =
+                self.unread_away > 0 || !self.queued.is_empty() || self.stop_deadline.is_some();
+            self.flags
+                .poller_wants_all
+                .store(wants_all, Ordering::SeqCst);
+            // Announce the sleep first, then look: a connection handed back in between either
+            // is seen here or wakes the poll.
+            self.flags.poller_asleep.store(true, Ordering::SeqCst);
+            if !self.back.is_empty() {
+                timeout = Duration::ZERO;
+            }
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            self.flags.poller_asleep.store(false, Ordering::SeqCst);
+            match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -311,6 +339,8 @@ impl Poller {
             phase: Phase::Idle,
             deadline,
             idle_since: Some(now),
+            // Registering reports bytes that are already there.
+            drained: true,
         });
         self.live += 1;
         self.deadlines.insert((deadline, idx));
@@ -372,6 +402,14 @@ impl Poller {
     }
 
     fn on_event(&mut self, idx: usize) {
+        match self.slots.get_mut(idx) {
+            Some(Slot::Away { unread, .. }) if !*unread => {
+                *unread = true;
+                self.unread_away += 1;
+            }
+            Some(Slot::Here(c)) => c.drained = false,
+            _ => {}
+        }
         // Readiness flags are hints: whatever the phase wants is tried, non-blocking.
         match self.conn(idx).map(|c| &c.phase) {
             Some(Phase::Idle | Phase::Head) => self.read_head(idx),
@@ -397,6 +435,7 @@ impl Poller {
             match got {
                 Ok(0) => return self.close(idx),
                 Ok(n) => {
+                    c.drained = n < room;
                     c.buf.extend_from_slice(&self.scratch[..n]);
                     let line_end = self.scratch[..n].contains(&b'\n');
                     if matches!(c.phase, Phase::Idle) {
@@ -410,8 +449,16 @@ impl Poller {
                     if line_end && parse::ready(&c.buf, max, self.limits.max_headers) {
                         return self.hand_off(idx);
                     }
+                    if c.drained {
+                        return;
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(c) = self.conn(idx) {
+                        c.drained = true;
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return self.close(idx),
             }
@@ -422,13 +469,19 @@ impl Poller {
         let Some(slot @ Slot::Here(_)) = self.slots.get_mut(idx) else {
             return;
         };
-        let peer = match slot {
-            Slot::Here(c) => c.peer,
+        let away = match slot {
+            Slot::Here(c) => Slot::Away {
+                peer: c.peer,
+                unread: !c.drained,
+            },
             _ => return,
         };
-        let Slot::Here(c) = std::mem::replace(slot, Slot::Away(peer)) else {
+        let Slot::Here(c) = std::mem::replace(slot, away) else {
             return;
         };
+        if !c.drained {
+            self.unread_away += 1;
+        }
         self.deadlines.remove(&(c.deadline, idx));
         if let Some(s) = c.idle_since {
             self.idle.remove(&(s, idx));
@@ -442,20 +495,10 @@ impl Poller {
     }
 
     fn feed_workers(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
         while let Some(job) = self.queued.pop_front() {
-            match jobs.try_send(job) {
-                Ok(()) => {}
-                Err(TrySendError::Full(job)) => {
-                    self.queued.push_front(job);
-                    return;
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    // No worker left (cannot happen while the poller holds the pool); the
-                    // connection is dropped rather than kept unanswered.
-                    log::error!("bug: no HTTP worker is running");
-                    return;
-                }
+            if let Err(job) = self.jobs.try_send(job) {
+                self.queued.push_front(job);
+                return;
             }
         }
     }
@@ -463,7 +506,10 @@ impl Poller {
     fn on_back(&mut self, b: Back) {
         match b {
             Back::Closed { idx } => {
-                if let Some(slot @ Slot::Away(_)) = self.slots.get_mut(idx) {
+                if let Some(slot @ Slot::Away { .. }) = self.slots.get_mut(idx) {
+                    if let Slot::Away { unread: true, .. } = slot {
+                        self.unread_away -= 1;
+                    }
                     *slot = Slot::Free;
                     self.live -= 1;
                     self.free.push(idx);
@@ -511,9 +557,12 @@ impl Poller {
         let Some(slot) = self.slots.get_mut(idx) else {
             return false;
         };
-        let Slot::Away(peer) = *slot else {
+        let Slot::Away { peer, unread } = *slot else {
             return false;
         };
+        if unread {
+            self.unread_away -= 1;
+        }
         let now = Instant::now();
         *slot = Slot::Here(Conn {
             stream,
@@ -523,6 +572,7 @@ impl Poller {
             phase,
             deadline: now,
             idle_since: None,
+            drained: !unread,
         });
         self.deadlines.insert((now, idx));
         true
@@ -549,7 +599,9 @@ impl Poller {
                 return self.hand_off(idx);
             }
         }
-        self.read_head(idx);
+        if self.conn(idx).is_some_and(|c| !c.drained) {
+            self.read_head(idx);
+        }
     }
 
     fn write_rest(&mut self, idx: usize) {
@@ -661,7 +713,14 @@ impl Poller {
         for idx in waiting {
             self.close(idx);
         }
-        self.stopping.store(true, Ordering::SeqCst);
+        self.flags.stopping.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Poller {
+    /// However the poller ends, the workers end after the jobs already queued.
+    fn drop(&mut self) {
+        self.jobs.close();
     }
 }
 

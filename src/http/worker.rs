@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
 use super::parse::{self, Parsed};
@@ -30,6 +33,58 @@ pub struct Job {
     pub stream: TcpStream,
     pub buf: Vec<u8>,
     pub peer: SocketAddr,
+}
+
+/// The bounded queue of connections ready for a worker. A mutex and a condition variable
+/// rather than a channel: an idle worker sleeps at once instead of spinning and yielding
+/// first (crossbeam-channel's receive did: 0.4 sched_yield per request, and 60 % more
+/// requests per second at 16 connections without it).
+pub struct Jobs {
+    queue: Mutex<(VecDeque<Job>, bool)>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl Jobs {
+    pub fn new(capacity: usize) -> Jobs {
+        Jobs {
+            queue: Mutex::new((VecDeque::with_capacity(capacity), false)),
+            ready: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// Queues `job` unless the queue is full (then it comes back).
+    pub fn try_send(&self, job: Job) -> Result<(), Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.0.len() >= self.capacity {
+            return Err(job);
+        }
+        q.0.push_back(job);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// No more jobs: workers finish what is queued, then end.
+    pub fn close(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+
+    /// The next job; `None` once closed and empty.
+    fn recv(&self) -> Option<Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(job) = q.0.pop_front() {
+                return Some(job);
+            }
+            if q.1 {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// A connection coming back to the poller.
@@ -56,19 +111,41 @@ pub enum Back {
     Closed { idx: usize },
 }
 
+/// What the server, the poller and the workers tell each other without a message.
+#[derive(Default)]
+pub struct Flags {
+    /// A shutdown has begun: responses say `Connection: close`.
+    pub stopping: AtomicBool,
+    /// Set by the poller while it may be blocked in `poll`; whoever clears it wakes it.
+    pub poller_asleep: AtomicBool,
+    /// Set by the poller when it needs every connection back at once (bytes are waiting on
+    /// one that is away, connections queue for a worker, or it is stopping). Otherwise a
+    /// connection coming back idle or closed waits for the poller's next turn (at most
+    /// `poller::TICK`): the next request on it raises an event anyway.
+    pub poller_wants_all: AtomicBool,
+}
+
 /// What every worker shares.
 pub struct Shared {
     pub handler: Handler,
     pub limits: Limits,
-    pub stopping: Arc<AtomicBool>,
+    pub flags: Arc<Flags>,
     pub back: Sender<Back>,
     pub waker: Arc<mio::Waker>,
 }
 
 impl Shared {
     fn give_back(&self, b: Back) {
-        // After the poller has gone, the connection is simply dropped (closed).
-        if self.back.send(b).is_ok() {
+        let urgent = matches!(b, Back::Write { .. } | Back::Linger { .. });
+        // After the poller has gone, the connection is simply dropped (closed). A busy
+        // poller looks at the channel before it sleeps again: no wake-up needed then.
+        if self.back.send(b).is_err() {
+            return;
+        }
+        let wanted = urgent
+            || self.flags.stopping.load(Ordering::SeqCst)
+            || self.flags.poller_wants_all.load(Ordering::SeqCst);
+        if wanted && self.flags.poller_asleep.swap(false, Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
     }
@@ -110,7 +187,7 @@ impl Drop for Ticket<'_> {
 
 /// A worker's life: jobs until the poller drops its end of the queue. A panic that escapes
 /// a job (a bug in this layer) is logged and the loop starts again, so the pool never shrinks.
-pub fn run(shared: &Shared, jobs: &Receiver<Job>) {
+pub fn run(shared: &Shared, jobs: &Jobs) {
     loop {
         let result = catch_unwind(AssertUnwindSafe(|| work(shared, jobs)));
         if result.is_ok() {
@@ -120,12 +197,12 @@ pub fn run(shared: &Shared, jobs: &Receiver<Job>) {
     }
 }
 
-fn work(shared: &Shared, jobs: &Receiver<Job>) {
+fn work(shared: &Shared, jobs: &Jobs) {
     let mut date = DateCache {
         secs: 0,
         text: String::new(),
     };
-    for job in jobs.iter() {
+    while let Some(job) = jobs.recv() {
         let mut ticket = Ticket {
             idx: job.idx,
             shared,
@@ -167,7 +244,7 @@ fn serve(shared: &Shared, job: Job, date: &mut DateCache) -> Back {
             Parsed::Complete { head, len } => {
                 buf.drain(..len);
                 let resp = (shared.handler)(&head.request);
-                let keep = head.keep_alive && !shared.stopping.load(Ordering::Relaxed);
+                let keep = head.keep_alive && !shared.flags.stopping.load(Ordering::Relaxed);
                 (resp, head.request.method == "HEAD", head.http10, keep)
             }
         };
