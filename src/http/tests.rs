@@ -134,6 +134,22 @@ fn pipelined_requests_are_answered_in_order_across_body_kinds() {
 }
 
 #[test]
+fn a_long_pipeline_is_answered_in_turns_without_waiting() {
+    let s = server(routes());
+    let mut raw = b"GET /bytes HTTP/1.1\r\n\r\n".repeat(199);
+    raw.extend_from_slice(b"GET /bytes HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let started = std::time::Instant::now();
+    let r = exchange(&s, &raw);
+    assert_eq!(r.matches("HTTP/1.1 200 OK").count(), 200);
+    // seven turns of PIPELINE_BATCH: none may wait for the poller's tick
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_short_stream_a_raw_answer_and_a_panic_close_the_connection() {
     let s = server(routes());
     // five bytes of ten: the client sees a truncated body and the end of the connection

@@ -136,7 +136,13 @@ pub struct Shared {
 
 impl Shared {
     fn give_back(&self, b: Back) {
-        let urgent = matches!(b, Back::Write { .. } | Back::Linger { .. });
+        // Idle with bytes of the next request already here (a pipelining client beyond
+        // PIPELINE_BATCH) needs the poller as much as an unfinished write does.
+        let urgent = match &b {
+            Back::Write { .. } | Back::Linger { .. } => true,
+            Back::Idle { buf, .. } => !buf.is_empty(),
+            Back::Closed { .. } => false,
+        };
         // After the poller has gone, the connection is simply dropped (closed). A busy
         // poller looks at the channel before it sleeps again: no wake-up needed then.
         if self.back.send(b).is_err() {
