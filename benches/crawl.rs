@@ -135,15 +135,7 @@ fn row(label: &str, c: usize, latency: Duration, s: &RequestStats, secs: f64) {
     let ideal = s.total() as f64 * latency.as_secs_f64() / c as f64;
     let goal = 1.5 * ideal;
     println!(
-        "{label:<24} C={c}  {secs:>7.2} s  requests {:>6} (token {}, catalog {}, tags {}, manifest GET {}, HEAD {}, blob HEAD {}; retries {})  goal {}",
-        s.total(),
-        s.token,
-        s.catalog,
-        s.tags,
-        s.manifest_get,
-        s.manifest_head,
-        s.blob_head,
-        s.retries,
+        "{label:<24} C={c}  {secs:>7.2} s  requests {s}  goal {}",
         if latency.is_zero() {
             "-".to_string()
         } else {

@@ -9,7 +9,7 @@ mod registry_support;
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::registry::{
-    crawl_once, spawn_collector_with, CrawlError, CrawlOptions,
+    crawl_once, spawn_collector_with, CrawlError, CrawlOptions, Kind,
 };
 use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
 use gitlab_registry_usage_rest::state;
@@ -153,17 +153,17 @@ fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
     assert_same(&cold.snapshot, &truth.snapshot());
     let s = cold.stats;
     // many/tags: 7 tags in pages of 3 → 2 more requests
-    assert_eq!(s.tags, repos + 2, "{s}");
-    assert_eq!(s.manifest_get, tags + 5, "{s}");
+    assert_eq!(s[Kind::Tags], repos + 2, "{s}");
+    assert_eq!(s[Kind::ManifestGet], tags + 5, "{s}");
     // 2 distinct schema 1 layers + 1 descriptor without size, each HEAD + 307 hop
-    assert_eq!(s.blob_head, 6, "{s}");
+    assert_eq!(s[Kind::BlobHead], 6, "{s}");
     assert_eq!(reg.count(|c| &c.storage), 3);
     assert_eq!(
         reg.count(|c| &c.storage_with_auth),
         0,
         "credentials sent to storage"
     );
-    assert_eq!(s.token, 1 + repos.div_ceil(4), "{s}");
+    assert_eq!(s[Kind::Token], 1 + repos.div_ceil(4), "{s}");
     assert!(reg.count(|c| &c.max_scopes) <= 4);
     for r in ["empty/repo", "nulls/here"] {
         let e = cold.snapshot.repository(r).unwrap();
@@ -177,7 +177,11 @@ fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
     assert_same(&warm.snapshot, &truth.snapshot());
     let w = warm.stats;
     assert_eq!(
-        (w.manifest_get, w.manifest_head, w.blob_head),
+        (
+            w[Kind::ManifestGet],
+            w[Kind::ManifestHead],
+            w[Kind::BlobHead]
+        ),
         (0, tags, 0),
         "{w}"
     );
@@ -369,7 +373,7 @@ fn a_rejected_token_is_renewed_once_and_the_crawl_goes_on() {
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert_same(&out.snapshot, &truth.snapshot());
     let normal = 1 + (truth.repos.len() as u64).div_ceil(4);
-    assert!(out.stats.token > normal, "{}", out.stats);
+    assert!(out.stats[Kind::Token] > normal, "{}", out.stats);
 }
 
 #[test]
@@ -510,7 +514,7 @@ fn short_lived_tokens_are_renewed_before_they_expire() {
         out.elapsed
     );
     assert!(
-        out.stats.token > 2,
+        out.stats[Kind::Token] > 2,
         "tokens were not renewed: {}",
         out.stats
     );

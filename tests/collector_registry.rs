@@ -7,7 +7,7 @@ mod registry_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError};
+use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError, Kind};
 use gitlab_registry_usage_rest::state;
 
 use registry_support::fake::{
@@ -35,15 +35,19 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     assert!(cold.failed.is_empty(), "{:?}", cold.failed);
     assert_same(&cold.snapshot, &truth.snapshot());
     let s = cold.stats;
-    assert_eq!(s.tags, repos, "{s}");
-    assert_eq!(s.manifest_get, tags + 5, "{s}");
-    assert_eq!((s.manifest_head, s.blob_head, s.retries), (0, 0, 0), "{s}");
+    assert_eq!(s[Kind::Tags], repos, "{s}");
+    assert_eq!(s[Kind::ManifestGet], tags + 5, "{s}");
+    assert_eq!(
+        (s[Kind::ManifestHead], s[Kind::BlobHead], s.retries),
+        (0, 0, 0),
+        "{s}"
+    );
     // one token for the catalog, one per 4 repositories
-    assert_eq!(s.token, 1 + repos.div_ceil(4), "{s}");
+    assert_eq!(s[Kind::Token], 1 + repos.div_ceil(4), "{s}");
     // the first catalog request learns the challenge (401), then 4 pages of 5
     let pages = repos.div_ceil(5);
     assert!(
-        s.catalog == pages + 1 || s.catalog == pages + 2,
+        s[Kind::Catalog] == pages + 1 || s[Kind::Catalog] == pages + 2,
         "catalog requests: {s}"
     );
     assert!(reg.log.max_scopes.load(std::sync::atomic::Ordering::SeqCst) <= 4);
@@ -55,11 +59,15 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     assert_same(&warm.snapshot, &truth.snapshot());
     let w = warm.stats;
     assert_eq!(
-        (w.manifest_get, w.manifest_head, w.blob_head),
+        (
+            w[Kind::ManifestGet],
+            w[Kind::ManifestHead],
+            w[Kind::BlobHead]
+        ),
         (0, tags, 0),
         "{w}"
     );
-    assert_eq!(w.tags, repos, "{w}");
+    assert_eq!(w[Kind::Tags], repos, "{w}");
 
     // Changes: a new tag, a moved tag, a new repository.
     let base = blob(DOCKER_LAYER, "base-layer", 3000);
@@ -94,7 +102,11 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     assert_same(&changed.snapshot, &truth.snapshot());
     let c = changed.stats;
     // HEADs for the 20 known tags; GETs: the moved tag's new digest, the new tag, the new repo
-    assert_eq!((c.manifest_head, c.manifest_get), (tags, 3), "{c}");
+    assert_eq!(
+        (c[Kind::ManifestHead], c[Kind::ManifestGet]),
+        (tags, 3),
+        "{c}"
+    );
 
     // Nothing secret was ever logged.
     let lines = logged();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::RequestStats;
+use super::{Kind, RequestStats};
 
 /// Manifest media types we understand, most preferred first. Schema 1 last and weighted
 /// down: registries only serve it for images that exist in no other form.
@@ -30,17 +30,6 @@ const BODY_LIMIT: u64 = 64 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
-
-/// What a request is for: the unit of the request statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Token,
-    Catalog,
-    Tags,
-    ManifestGet,
-    ManifestHead,
-    BlobHead,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -259,12 +248,7 @@ impl TokenSlot {
 
 #[derive(Default)]
 struct Counters {
-    token: AtomicU64,
-    catalog: AtomicU64,
-    tags: AtomicU64,
-    manifest_get: AtomicU64,
-    manifest_head: AtomicU64,
-    blob_head: AtomicU64,
+    by_kind: [AtomicU64; Kind::ALL.len()],
     retries: AtomicU64,
 }
 
@@ -347,30 +331,16 @@ impl Client {
     pub fn reset(&self) {
         self.cancel.store(false, Ordering::SeqCst);
         let c = &self.counters;
-        for a in [
-            &c.token,
-            &c.catalog,
-            &c.tags,
-            &c.manifest_get,
-            &c.manifest_head,
-            &c.blob_head,
-            &c.retries,
-        ] {
+        for a in c.by_kind.iter().chain([&c.retries]) {
             a.store(0, Ordering::SeqCst);
         }
     }
 
     pub fn stats(&self) -> RequestStats {
         let c = &self.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
         RequestStats {
-            token: g(&c.token),
-            catalog: g(&c.catalog),
-            tags: g(&c.tags),
-            manifest_get: g(&c.manifest_get),
-            manifest_head: g(&c.manifest_head),
-            blob_head: g(&c.blob_head),
-            retries: g(&c.retries),
+            requests: std::array::from_fn(|i| c.by_kind[i].load(Ordering::SeqCst)),
+            retries: c.retries.load(Ordering::SeqCst),
         }
     }
 
@@ -379,16 +349,7 @@ impl Client {
     }
 
     fn count(&self, kind: Kind) {
-        let c = &self.counters;
-        let a = match kind {
-            Kind::Token => &c.token,
-            Kind::Catalog => &c.catalog,
-            Kind::Tags => &c.tags,
-            Kind::ManifestGet => &c.manifest_get,
-            Kind::ManifestHead => &c.manifest_head,
-            Kind::BlobHead => &c.blob_head,
-        };
-        a.fetch_add(1, Ordering::Relaxed);
+        self.counters.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A registry request with the token of `slot`; on a `401` the challenge is learnt (or the

@@ -18,10 +18,10 @@ use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
 use super::client::{
-    next_link, Client, Credentials, HttpError, Kind, Method, Policy, Reply, RequestError,
-    TokenError, TokenSlot, MANIFEST_ACCEPT,
+    next_link, Client, Credentials, HttpError, Method, Policy, Reply, RequestError, TokenError,
+    TokenSlot, MANIFEST_ACCEPT,
 };
-use super::RequestStats;
+use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
 
