@@ -42,6 +42,17 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         (0, 0, 0),
         "{s}"
     );
+    // One GET per distinct image config, for its creation time (the snapshot compared above
+    // carries them: every image config push_standard pushes has one).
+    assert_eq!(s[Kind::ConfigGet], truth.configs.len() as u64, "{s}");
+    assert_eq!(truth.configs.len(), 19);
+    assert!(cold
+        .snapshot
+        .repositories
+        .iter()
+        .flat_map(|r| r.tags.iter().flatten())
+        .filter(|t| t.name != "0.1.0")
+        .all(|t| t.created.is_some()));
     // one token for the catalog, one per 4 repositories
     assert_eq!(s[Kind::Token], 1 + repos.div_ceil(4), "{s}");
     // the first catalog request learns the challenge (401), then 4 pages of 5
@@ -68,11 +79,12 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         "{w}"
     );
     assert_eq!(w[Kind::Tags], repos, "{w}");
+    assert_eq!(w[Kind::ConfigGet], 0, "{w}");
 
     // Changes: a new tag, a moved tag, a new repository.
     let base = blob(DOCKER_LAYER, "base-layer", 3000);
     let oci_base = blob(OCI_LAYER, "base-layer", 3000);
-    let c = blob(OCI_CONFIG, "web-config-3", 220);
+    let c = config_blob(OCI_CONFIG, "web-config-3", Some("2025-06-07T08:09:10Z"));
     let l = blob(OCI_LAYER, "web-layer-3", 1800);
     let web3 = push_image(
         &mut reg,
@@ -83,7 +95,11 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         &[&oci_base, &l],
     );
     truth.tag("apps/web", "2.0", &web3);
-    let c = blob(DOCKER_CONFIG, "alpine-config-2", 125);
+    let c = config_blob(
+        DOCKER_CONFIG,
+        "alpine-config-2",
+        Some("2025-06-08T00:00:00.5-01:30"),
+    );
     let l = blob(DOCKER_LAYER, "alpine-extra", 600);
     let moved = push_image(
         &mut reg,
@@ -94,7 +110,8 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         &[&base, &l],
     );
     truth.tag("base/alpine", "latest", &moved);
-    let c = blob(DOCKER_CONFIG, "late-config", 99);
+    // a config without a creation time
+    let c = config_blob(DOCKER_CONFIG, "late-config", None);
     let late = push_image(&mut reg, "late/arrival", "x", DOCKER_V2, &c, &[&base]);
     truth.tag("late/arrival", "x", &late);
 
@@ -107,6 +124,8 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         (tags, 3),
         "{c}"
     );
+    // and their three new configs
+    assert_eq!(c[Kind::ConfigGet], 3, "{c}");
 
     // Nothing secret was ever logged.
     let lines = logged();

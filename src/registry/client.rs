@@ -26,6 +26,9 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 
 /// Responses larger than this are refused: a tags list of 100,000 tags is ~3 MB.
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Image config blobs are read up to this size: real ones are a few KiB (tens for images
+/// with long histories); a larger one is not read, and its image's creation time is unknown.
+pub const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Redirect hops followed per request (blob HEADs go to storage through a 307).
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
@@ -118,6 +121,11 @@ pub enum HttpError {
     TooManyRedirects {
         what: String,
     },
+    /// The body is larger than the limit for its kind of request (not retried).
+    TooLarge {
+        what: String,
+        limit: u64,
+    },
     /// The crawl is being stopped.
     Cancelled,
 }
@@ -128,6 +136,9 @@ impl fmt::Display for HttpError {
             HttpError::Transport { what, reason } => write!(f, "{what}: {reason}"),
             HttpError::TooManyRedirects { what } => {
                 write!(f, "{what}: more than {MAX_REDIRECTS} redirects")
+            }
+            HttpError::TooLarge { what, limit } => {
+                write!(f, "{what}: the answer is larger than {limit} bytes")
             }
             HttpError::Cancelled => f.write_str("stopped"),
         }
@@ -665,14 +676,24 @@ impl Client {
                 header("www-authenticate"),
                 header("retry-after"),
             );
+            let limit = match kind {
+                Kind::ConfigGet => CONFIG_BODY_LIMIT,
+                _ => BODY_LIMIT,
+            };
             let body = match method {
                 Method::Head => Vec::new(),
                 Method::Get => resp
                     .body_mut()
                     .with_config()
-                    .limit(BODY_LIMIT)
+                    .limit(limit)
                     .read_to_vec()
-                    .map_err(|e| transport(what(), e))?,
+                    .map_err(|e| match e {
+                        ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge {
+                            what: what(),
+                            limit,
+                        },
+                        e => transport(what(), e),
+                    })?,
             };
             let (content_type, digest, content_length, link, www_authenticate, retry_after) =
                 reply_headers;
