@@ -278,10 +278,8 @@ fn creation_times_come_from_configs_schema1_and_the_newest_platform() {
     assert_eq!(created(snap, "big/config", "declared"), None);
     assert_eq!(created(snap, "big/config", "lying"), None);
     let lying_tag = snap.repository("big/config").unwrap().tag("lying").unwrap();
-    assert_eq!(
-        (lying_tag.digest.as_str(), lying_tag.size),
-        (lying_digest.as_str(), 300)
-    );
+    assert!(lying_tag.digest == lying_digest.as_str());
+    assert_eq!(lying_tag.size, 300);
     assert_eq!(
         snap.repository("big/config")
             .unwrap()
