@@ -342,6 +342,61 @@ fn a_config_with_other_content_than_its_digest_fails_its_repository() {
     assert!(why.contains("other content"), "{why}");
 }
 
+/// Runs `f` on a thread and gives its result, or `None` when it takes longer than `limit`
+/// (a crawl that loops or deadlocks must fail the test, not hang it).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn list_pages_that_point_at_each_other_end_the_list_at_once() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    // many/tags is listed by 3 (n=5 asked): its second page links back to the first.
+    let back = format!(r#"<{}/v2/many/tags/tags/list?n=5>; rel="next""#, reg.url);
+    reg.rule(Rule::always(
+        "/v2/many/tags/tags/list?n=5&last=t.2",
+        Fault::Page {
+            body: r#"{"name":"many/tags","tags":["t.3","t.4","t.5"]}"#.into(),
+            link: back,
+        },
+    ));
+    let cfg = cfg_for(&reg);
+    let out = within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, test_options())
+    })
+    .expect("the crawl did not end: the pagination cycle was followed");
+    let out = out.unwrap();
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    assert_eq!(out.failed[0].0, "many/tags");
+    assert!(out.failed[0].1.contains("loops"), "{:?}", out.failed);
+    assert!(reg.count(|c| &c.tags) < 40, "{}", reg.count(|c| &c.tags));
+
+    // The catalog: the second page links back to the first; the crawl is abandoned.
+    reg.clear_rules();
+    reg.rule(Rule::always(
+        "/v2/_catalog?last=",
+        Fault::Page {
+            body: r#"{"repositories":["zz/a","zz/b"]}"#.into(),
+            link: r#"</v2/_catalog?n=5>; rel="next""#.into(),
+        },
+    ));
+    let cfg = cfg_for(&reg);
+    let before = reg.count(|c| &c.catalog);
+    match within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, test_options())
+    }) {
+        Some(Err(CrawlError::Catalog(e))) => assert!(e.contains("loops"), "{e}"),
+        Some(other) => panic!("expected a catalog error, got {other:?}"),
+        None => panic!("the crawl did not end: the catalog cycle was followed"),
+    }
+    assert!(reg.count(|c| &c.catalog) - before < 10);
+}
+
 #[test]
 fn transient_faults_are_retried_and_retry_after_is_honoured() {
     capture_logs();

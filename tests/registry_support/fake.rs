@@ -406,6 +406,8 @@ pub enum Fault {
     InvalidJson,
     /// Forget every token issued so far, and answer 401 with the challenge.
     RevokeTokens,
+    /// 200 with this JSON body and this `Link` header (a hand-made page of a list).
+    Page { body: String, link: String },
 }
 
 #[derive(Debug, Clone)]
@@ -779,6 +781,9 @@ impl Ctx {
                 Fault::RevokeTokens => {
                     self.state.tokens.lock().unwrap().clear();
                     Reply::Send(self.challenge("repository:*:pull"))
+                }
+                Fault::Page { body, link } => {
+                    Reply::Send(Resp::json(200, body).header("Link", &link))
                 }
             };
         }
