@@ -1248,6 +1248,8 @@ fn paginate<E>(
     let mut url = first;
     let mut names = Vec::new();
     let mut seen = HashSet::new();
+    // Every page's URL: a `Link` back to any of them is a loop, however long.
+    let mut visited = HashSet::from([url.clone()]);
     for _ in 0..MAX_PAGES {
         let Some((batch, link)) = page(&url)? else {
             return Ok(names);
@@ -1261,14 +1263,22 @@ fn paginate<E>(
             return Ok(names);
         };
         let next = client.resolve(next, &url);
-        if next == url {
-            return Err(invalid("the next page is the same page".into()));
+        if !visited.insert(next.clone()) {
+            return Err(invalid(format!(
+                "loops: its next page {} was read before",
+                shown_path(&next)
+            )));
         }
         url = next;
     }
     Err(invalid(format!(
         "has more than {MAX_PAGES} pages: it seems to loop"
     )))
+}
+
+/// A URL as logs show it: without scheme and host.
+fn shown_path(url: &str) -> &str {
+    &url[super::client::origin(url).len()..]
 }
 
 /// A repository name in a URL path: slashes kept, every segment percent-encoded.
