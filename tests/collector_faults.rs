@@ -398,6 +398,71 @@ fn list_pages_that_point_at_each_other_end_the_list_at_once() {
 }
 
 #[test]
+fn absurd_blob_sizes_fail_their_repository_and_nothing_overflows() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let pib: u64 = 1 << 50;
+    let sized = |seed: &str, size: u64| Desc {
+        size,
+        ..Desc::of(OCI_LAYER, seed.as_bytes())
+    };
+    // A layer of 2 PiB, by its descriptor.
+    let cfg = config_blob(OCI_CONFIG, "huge-config", None);
+    let mut target = reg;
+    push_image(
+        &mut target,
+        "huge/one",
+        "v1",
+        OCI_MANIFEST,
+        &cfg,
+        &[&(sized("two-pib", 2 * pib), vec![])],
+    );
+    // A platform whose layers sum past u64::MAX (each 2^63).
+    let child = push_image(
+        &mut target,
+        "huge/index",
+        "",
+        OCI_MANIFEST,
+        &cfg,
+        &[
+            &(sized("half-a", 1 << 63), vec![]),
+            &(sized("half-b", 1 << 63), vec![]),
+        ],
+    );
+    push_index(
+        &mut target,
+        "huge/index",
+        "multi",
+        OCI_INDEX,
+        &[(&child, "linux", "amd64", None)],
+    );
+    // A schema 1 layer whose HEAD says 2^60 bytes.
+    let big = sized("head-says-huge", 1 << 60);
+    let reg = target;
+    reg.add_blob(&big);
+    let body = schema1_manifest("huge/legacy", "old", &[&big.digest]);
+    reg.put_manifest("huge/legacy", Some("old"), SCHEMA1, &body);
+
+    let cfg = cfg_for(&reg);
+    let out = within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, test_options())
+    })
+    .expect("the crawl did not end (a crawl thread died?)")
+    .unwrap();
+    let mut failed: Vec<&str> = out.failed.iter().map(|(n, _)| n.as_str()).collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        ["huge/index", "huge/legacy", "huge/one"],
+        "{:?}",
+        out.failed
+    );
+    for (_, why) in &out.failed {
+        assert!(why.contains("1 PiB"), "{why}");
+    }
+}
+
+#[test]
 fn transient_faults_are_retried_and_retry_after_is_honoured() {
     capture_logs();
     let (reg, truth) = populated(fake_options());

@@ -266,7 +266,7 @@ pub fn push_index(
             os: (*os).into(),
             architecture: (*arch).into(),
             variant: var.map(str::to_string),
-            size: distinct.iter().map(|d| d.size).sum(),
+            size: distinct.iter().fold(0u64, |n, d| n.saturating_add(d.size)),
         });
     }
     Pushed {
