@@ -463,6 +463,22 @@ fn absurd_blob_sizes_fail_their_repository_and_nothing_overflows() {
 }
 
 #[test]
+fn a_token_that_lives_for_ever_is_no_overflow() {
+    capture_logs();
+    let (reg, truth) = populated(FakeOptions {
+        token_expires_in: u64::MAX,
+        ..fake_options()
+    });
+    let cfg = cfg_for(&reg);
+    let out = within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, test_options())
+    })
+    .expect("the crawl did not end")
+    .unwrap();
+    assert_same(&out.snapshot, &truth.snapshot());
+}
+
+#[test]
 fn transient_faults_are_retried_and_retry_after_is_honoured() {
     capture_logs();
     let (reg, truth) = populated(fake_options());

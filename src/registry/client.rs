@@ -33,6 +33,8 @@ pub const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+/// Longest token lifetime believed (seconds); a token is renewed after a day at the latest.
+const MAX_TOKEN_LIFETIME: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -543,7 +545,11 @@ impl Client {
                 realm: realm_shown,
                 reason: "no \"token\" field".into(),
             })?;
-        let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        // A day at most: an absurd `expires_in` must not overflow the clock arithmetic.
+        let life = body
+            .expires_in
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME);
         // Renew a tenth early (at least 5 s, at most half the life): a request must not carry
         // a token that expires on its way, and clocks differ.
         let margin = (life / 10).max(5).min(life / 2);

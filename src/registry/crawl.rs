@@ -29,6 +29,9 @@ use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateE
 const MAX_DEPTH: usize = 4;
 /// Pages of one listing before the registry is assumed to loop.
 const MAX_PAGES: usize = 100_000;
+/// A blob claimed to be larger than this (1 PiB) is a registry error for its tag: no real
+/// layer is, and sums of such sizes would overflow.
+const MAX_BLOB_SIZE: u64 = 1 << 50;
 /// Config media types whose blob is read for the image's creation time. Other configs
 /// (artifacts: Helm charts, signatures, the empty config) carry none and cost no request.
 const IMAGE_CONFIG_TYPES: [&str; 2] = [
@@ -965,11 +968,9 @@ impl Shared<'_> {
                 };
                 let size = {
                     let sizes = lock(&self.sizes);
-                    facts
-                        .blobs
-                        .iter()
-                        .map(|b| sizes.get(b).copied().unwrap_or(0))
-                        .sum()
+                    facts.blobs.iter().fold(0u64, |n, b| {
+                        n.saturating_add(sizes.get(b).copied().unwrap_or(0))
+                    })
                 };
                 let variant = field("variant");
                 platforms.push(Platform {
@@ -1045,6 +1046,7 @@ impl Shared<'_> {
                 return Err(invalid(format!("invalid blob digest {d:?}")));
             }
             match desc.get("size").and_then(Value::as_u64) {
+                Some(s) if s > MAX_BLOB_SIZE => return Err(absurd_size(d, s)),
                 Some(s) => {
                     lock(&self.sizes).entry(d.to_string()).or_insert(s);
                 }
@@ -1150,10 +1152,14 @@ impl Shared<'_> {
                 .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
             let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
             match reply.status {
-                200 => reply.content_length.ok_or_else(|| TagError::Invalid {
-                    what: format!("blob {digest}"),
-                    reason: "no Content-Length".into(),
-                }),
+                200 => match reply.content_length {
+                    Some(s) if s > MAX_BLOB_SIZE => Err(absurd_size(digest, s)),
+                    Some(s) => Ok(s),
+                    None => Err(TagError::Invalid {
+                        what: format!("blob {digest}"),
+                        reason: "no Content-Length".into(),
+                    }),
+                },
                 404 => {
                     // Referenced but not stored: it occupies nothing.
                     log::warn!("repository {}: blob {digest} is missing", work.name);
@@ -1178,6 +1184,13 @@ fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
         platforms: f.platforms.clone(),
         blobs: f.blobs.clone(),
         created: f.created,
+    }
+}
+
+fn absurd_size(digest: &str, size: u64) -> TagError {
+    TagError::Invalid {
+        what: format!("blob {digest}"),
+        reason: format!("the registry says it has {size} bytes, more than 1 PiB"),
     }
 }
 
