@@ -479,6 +479,65 @@ fn a_token_that_lives_for_ever_is_no_overflow() {
 }
 
 #[test]
+fn indexes_that_list_themselves_or_each_other_fail_their_repository_not_the_crawl() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let fake_digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let index_of = |child: &str| {
+        index_manifest(
+            OCI_INDEX,
+            &[Child {
+                desc: Desc {
+                    media_type: OCI_INDEX.into(),
+                    digest: child.into(),
+                    size: 300,
+                },
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            }],
+        )
+    };
+    // An index that lists itself, and two that list each other (stored under digests that
+    // are not theirs: no real content can list its own digest).
+    let (x, y, z) = (fake_digest('a'), fake_digest('b'), fake_digest('c'));
+    reg.put_manifest_as("loop/self", Some("t"), &x, OCI_INDEX, &index_of(&x));
+    reg.put_manifest_as("loop/pair", Some("y"), &y, OCI_INDEX, &index_of(&z));
+    reg.put_manifest_as("loop/pair", Some("z"), &z, OCI_INDEX, &index_of(&y));
+    // An ordinary manifest served under another digest.
+    let cfg = config_blob(DOCKER_CONFIG, "liar-config", Some("2024-01-01T00:00:00Z"));
+    let mut target = reg;
+    Target::blob(&mut target, "bad/digest", &cfg.0, &cfg.1);
+    let reg = target;
+    let body = image_manifest(DOCKER_V2, &cfg.0, &[]);
+    reg.put_manifest_as(
+        "bad/digest",
+        Some("v1"),
+        &fake_digest('d'),
+        DOCKER_V2,
+        &body,
+    );
+
+    let cfg = cfg_for(&reg);
+    let out = within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, test_options())
+    })
+    .expect("the crawl did not end: a manifest cycle deadlocked it")
+    .unwrap();
+    let mut failed: Vec<&str> = out.failed.iter().map(|(n, _)| n.as_str()).collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        ["bad/digest", "loop/pair", "loop/self"],
+        "{:?}",
+        out.failed
+    );
+    for (_, why) in &out.failed {
+        assert!(why.contains("digest"), "{why}");
+    }
+}
+
+#[test]
 fn transient_faults_are_retried_and_retry_after_is_honoured() {
     capture_logs();
     let (reg, truth) = populated(fake_options());

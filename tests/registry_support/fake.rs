@@ -613,6 +613,27 @@ impl FakeRegistry {
         digest
     }
 
+    /// Stores `body` under `digest` whatever its real digest (a registry that lies).
+    pub fn put_manifest_as(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        digest: &str,
+        media_type: &str,
+        body: &[u8],
+    ) {
+        self.state
+            .manifests
+            .lock()
+            .unwrap()
+            .insert(digest.into(), (media_type.into(), Arc::from(body)));
+        let mut repos = self.state.repos.lock().unwrap();
+        let r = repos.entry(repo.into()).or_default();
+        if let Some(t) = tag {
+            r.tags.insert(t.into(), digest.into());
+        }
+    }
+
     pub fn remove_repo(&self, name: &str) {
         self.state.repos.lock().unwrap().remove(name);
     }
