@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
@@ -21,6 +21,7 @@ use super::client::{
     next_link, Client, Credentials, HttpError, Method, Policy, Reply, RequestError, TokenError,
     TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
 };
+use super::single_flight::SingleFlight;
 use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
@@ -170,44 +171,6 @@ struct Facts {
     created: Option<i64>,
 }
 
-/// A map whose values are computed once, while other threads wanting the same key wait.
-/// Failures are not remembered: a later caller tries again.
-struct OnceMap<V> {
-    map: Mutex<HashMap<String, Arc<OnceLock<Option<V>>>>>,
-}
-
-impl<V: Clone> OnceMap<V> {
-    fn new() -> Self {
-        OnceMap {
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get_or_fetch<E>(&self, key: &str, f: impl Fn() -> Result<V, E>) -> Result<V, E> {
-        let cell = lock(&self.map).entry(key.to_string()).or_default().clone();
-        let mut failure = None;
-        let got = cell.get_or_init(|| match f() {
-            Ok(v) => Some(v),
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        });
-        if let Some(v) = got {
-            return Ok(v.clone());
-        }
-        if let Some(e) = failure {
-            let mut map = lock(&self.map);
-            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                map.remove(key);
-            }
-            return Err(e);
-        }
-        // Another thread tried and failed while we waited: try once ourselves, uncached.
-        f()
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -258,14 +221,14 @@ struct Shared<'a> {
     /// Tags of the previous snapshot, per repository: asked with a HEAD first.
     known_tags: HashMap<String, HashSet<String>>,
     /// Manifests read in this crawl (by digest), each at most once.
-    fetched: OnceMap<Arc<Facts>>,
+    fetched: SingleFlight<Arc<Facts>>,
     /// Blob digest → size, seeded from the previous snapshot.
     sizes: Mutex<HashMap<String, u64>>,
     /// Blob sizes asked with HEAD in this crawl (schema 1, or descriptors without a size).
-    blob_heads: OnceMap<u64>,
+    blob_heads: SingleFlight<u64>,
     /// Creation times of the image configs read in this crawl (by config digest), each
     /// config at most once; across crawls they live on in the manifests' facts.
-    configs: OnceMap<Option<i64>>,
+    configs: SingleFlight<Option<i64>>,
 }
 
 impl Crawler {
@@ -410,10 +373,10 @@ impl Crawler {
             slots,
             known,
             known_tags,
-            fetched: OnceMap::new(),
+            fetched: SingleFlight::new(),
             sizes: Mutex::new(prev.blobs.clone()),
-            blob_heads: OnceMap::new(),
-            configs: OnceMap::new(),
+            blob_heads: SingleFlight::new(),
+            configs: SingleFlight::new(),
         };
 
         let results = shared.run(started)?;
@@ -858,16 +821,20 @@ impl Shared<'_> {
                 })
             }
         }
-        let digest = reply
-            .digest
-            .clone()
-            .filter(|d| valid_digest(d))
-            .unwrap_or_else(|| sha256_digest(&reply.body));
+        let digest = match reply.digest.clone().filter(|d| valid_digest(d)) {
+            Some(d) => {
+                verify_manifest(&d, &reply.body)?;
+                d
+            }
+            None => sha256_digest(&reply.body),
+        };
         let facts = match self.known.get(&digest) {
             Some(f) => f.clone(),
-            None => self
-                .fetched
-                .get_or_fetch(&digest, || self.facts(work, &reply, 0).map(Arc::new))?,
+            None => self.fetched.get_or_fetch(
+                &digest,
+                || self.facts(work, &reply, 0).map(Arc::new),
+                || manifest_cycle(&digest),
+            )?,
         };
         Ok(Some(tag_input(tag, &digest, &facts)))
     }
@@ -882,27 +849,34 @@ impl Shared<'_> {
         if let Some(f) = self.known.get(digest) {
             return Ok(f.clone());
         }
-        self.fetched.get_or_fetch(digest, || {
-            let url = self.client().url(&format!(
-                "/v2/{}/manifests/{digest}",
-                encode_name(&work.name)
-            ));
-            let reply = self.registry(
-                work,
-                Kind::ManifestGet,
-                Method::Get,
-                &url,
-                Some(MANIFEST_ACCEPT),
-            )?;
-            match reply.status {
-                200 => self.facts(work, &reply, depth).map(Arc::new),
-                404 => Err(TagError::NotFound),
-                status => Err(TagError::Status {
-                    what: format!("manifest {digest}"),
-                    status,
-                }),
-            }
-        })
+        self.fetched.get_or_fetch(
+            digest,
+            || {
+                let url = self.client().url(&format!(
+                    "/v2/{}/manifests/{digest}",
+                    encode_name(&work.name)
+                ));
+                let reply = self.registry(
+                    work,
+                    Kind::ManifestGet,
+                    Method::Get,
+                    &url,
+                    Some(MANIFEST_ACCEPT),
+                )?;
+                match reply.status {
+                    200 => {
+                        verify_manifest(digest, &reply.body)?;
+                        self.facts(work, &reply, depth).map(Arc::new)
+                    }
+                    404 => Err(TagError::NotFound),
+                    status => Err(TagError::Status {
+                        what: format!("manifest {digest}"),
+                        status,
+                    }),
+                }
+            },
+            || manifest_cycle(digest),
+        )
     }
 
     /// What a manifest body means, by its shape (so unknown media types and artifacts are
@@ -1101,43 +1075,47 @@ impl Shared<'_> {
         {
             return too_large();
         }
-        self.configs.get_or_fetch(digest, || {
-            let url = self
-                .client()
-                .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
-            let reply = match self.registry(work, Kind::ConfigGet, Method::Get, &url, None) {
-                Ok(r) => r,
-                Err(TagError::Http(HttpError::TooLarge { .. })) => return too_large(),
-                Err(e) => return Err(e),
-            };
-            match reply.status {
-                200 => {}
-                404 => {
-                    log::warn!("repository {}: config blob {digest} is missing", work.name);
-                    return Ok(None);
+        self.configs.get_or_fetch(
+            digest,
+            || {
+                let url = self
+                    .client()
+                    .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+                let reply = match self.registry(work, Kind::ConfigGet, Method::Get, &url, None) {
+                    Ok(r) => r,
+                    Err(TagError::Http(HttpError::TooLarge { .. })) => return too_large(),
+                    Err(e) => return Err(e),
+                };
+                match reply.status {
+                    200 => {}
+                    404 => {
+                        log::warn!("repository {}: config blob {digest} is missing", work.name);
+                        return Ok(None);
+                    }
+                    status => {
+                        return Err(TagError::Status {
+                            what: format!("config {digest}"),
+                            status,
+                        })
+                    }
                 }
-                status => {
-                    return Err(TagError::Status {
+                if let Some(got) = content_mismatch(digest, &reply.body) {
+                    return Err(TagError::Invalid {
                         what: format!("config {digest}"),
-                        status,
-                    })
+                        reason: format!("the registry sent other content ({got})"),
+                    });
                 }
-            }
-            if let Some(got) = content_mismatch(digest, &reply.body) {
-                return Err(TagError::Invalid {
-                    what: format!("config {digest}"),
-                    reason: format!("the registry sent other content ({got})"),
-                });
-            }
-            let created = created_in(&reply.body);
-            if created.is_none() {
-                log::debug!(
-                    "repository {}: config {digest} has no creation time",
-                    work.name
-                );
-            }
-            Ok(created)
-        })
+                let created = created_in(&reply.body);
+                if created.is_none() {
+                    log::debug!(
+                        "repository {}: config {digest} has no creation time",
+                        work.name
+                    );
+                }
+                Ok(created)
+            },
+            || waited_on_itself(digest),
+        )
     }
 
     /// A blob's size when no descriptor says it: `HEAD /v2/<name>/blobs/<digest>`, following
@@ -1146,31 +1124,35 @@ impl Shared<'_> {
         if let Some(s) = lock(&self.sizes).get(digest) {
             return Ok(*s);
         }
-        let size = self.blob_heads.get_or_fetch(digest, || {
-            let url = self
-                .client()
-                .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
-            let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
-            match reply.status {
-                200 => match reply.content_length {
-                    Some(s) if s > MAX_BLOB_SIZE => Err(absurd_size(digest, s)),
-                    Some(s) => Ok(s),
-                    None => Err(TagError::Invalid {
+        let size = self.blob_heads.get_or_fetch(
+            digest,
+            || {
+                let url = self
+                    .client()
+                    .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+                let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
+                match reply.status {
+                    200 => match reply.content_length {
+                        Some(s) if s > MAX_BLOB_SIZE => Err(absurd_size(digest, s)),
+                        Some(s) => Ok(s),
+                        None => Err(TagError::Invalid {
+                            what: format!("blob {digest}"),
+                            reason: "no Content-Length".into(),
+                        }),
+                    },
+                    404 => {
+                        // Referenced but not stored: it occupies nothing.
+                        log::warn!("repository {}: blob {digest} is missing", work.name);
+                        Ok(0)
+                    }
+                    status => Err(TagError::Status {
                         what: format!("blob {digest}"),
-                        reason: "no Content-Length".into(),
+                        status,
                     }),
-                },
-                404 => {
-                    // Referenced but not stored: it occupies nothing.
-                    log::warn!("repository {}: blob {digest} is missing", work.name);
-                    Ok(0)
                 }
-                status => Err(TagError::Status {
-                    what: format!("blob {digest}"),
-                    status,
-                }),
-            }
-        })?;
+            },
+            || waited_on_itself(digest),
+        )?;
         lock(&self.sizes).entry(digest.to_string()).or_insert(size);
         Ok(size)
     }
@@ -1184,6 +1166,40 @@ fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
         platforms: f.platforms.clone(),
         blobs: f.blobs.clone(),
         created: f.created,
+    }
+}
+
+fn manifest_cycle(digest: &str) -> TagError {
+    TagError::Invalid {
+        what: format!("manifest {digest}"),
+        reason: "it lists itself, directly or through other indexes".into(),
+    }
+}
+
+/// A blob's single fetch needing itself cannot happen (blobs list nothing); an error, not a
+/// hang, should it ever.
+fn waited_on_itself(digest: &str) -> TagError {
+    TagError::Invalid {
+        what: format!("blob {digest}"),
+        reason: "internal error: its fetch waited for itself (please report this)".into(),
+    }
+}
+
+/// A manifest's bytes must be those of the digest it is known by: content addressing is
+/// what makes the cache right, and what makes a cycle of indexes impossible.
+fn verify_manifest(digest: &str, body: &[u8]) -> Result<(), TagError> {
+    let invalid = |reason: String| TagError::Invalid {
+        what: format!("manifest {digest}"),
+        reason,
+    };
+    match content_digest(digest, body) {
+        None => Err(invalid(
+            "its digest algorithm is not supported (sha256 and sha512 are)".into(),
+        )),
+        Some(actual) if actual != digest => Err(invalid(format!(
+            "the registry sent content whose digest is {actual}"
+        ))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -1207,6 +1223,12 @@ fn created_in(config: &[u8]) -> Option<i64> {
 /// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and
 /// sha512 are checked; other algorithms cannot be, and pass).
 fn content_mismatch(digest: &str, body: &[u8]) -> Option<String> {
+    content_digest(digest, body).filter(|actual| actual != digest)
+}
+
+/// The digest of `body` with `digest`'s algorithm; `None` for an algorithm other than
+/// sha256 and sha512.
+fn content_digest(digest: &str, body: &[u8]) -> Option<String> {
     let (alg, algorithm) = match digest.split_once(':')?.0 {
         "sha256" => ("sha256", &ring::digest::SHA256),
         "sha512" => ("sha512", &ring::digest::SHA512),
@@ -1219,7 +1241,7 @@ fn content_mismatch(digest: &str, body: &[u8]) -> Option<String> {
     for b in d.as_ref() {
         actual.push_str(&format!("{b:02x}"));
     }
-    (actual != digest).then_some(actual)
+    Some(actual)
 }
 
 /// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
@@ -1344,27 +1366,5 @@ mod tests {
         assert_eq!(content_mismatch(&d, b"{ }"), Some(sha256_digest(b"{ }")));
         assert_eq!(content_mismatch("sha256:ABC", b"{}"), Some(d));
         assert_eq!(content_mismatch("blake3:abc", b"{}"), None);
-    }
-
-    #[test]
-    fn once_map_computes_once_and_forgets_failures() {
-        let m: OnceMap<u32> = OnceMap::new();
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let slow = || {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(30));
-            Ok::<u32, ()>(7)
-        };
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| assert_eq!(m.get_or_fetch("k", slow), Ok(7)));
-            }
-        });
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(
-            m.get_or_fetch("e", || Err::<u32, &str>("down")),
-            Err("down")
-        );
-        assert_eq!(m.get_or_fetch("e", || Ok::<u32, &str>(3)), Ok(3));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod crawl;
+mod single_flight;
 
 use std::fmt;
 use std::sync::Arc;
