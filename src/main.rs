@@ -16,6 +16,7 @@ use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
+use gitlab_registry_usage_rest::health::CollectorStatus;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
 use gitlab_registry_usage_rest::{demo, registry, state};
 
@@ -335,6 +336,9 @@ fn serve(
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
         snapshot: SnapshotCell::default(),
+        status: Arc::new(CollectorStatus::new(
+            !cfg.registry.registry_base_url.is_empty(),
+        )),
     });
     if let Some(s) = &initial {
         app.snapshot.set(s.clone());
@@ -361,24 +365,21 @@ fn serve(
     );
     on_listening(&shown);
 
-    let (publish, snapshots) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let receiver_app = app.clone();
-    std::thread::Builder::new()
-        .name("snapshots".into())
-        .spawn(move || {
-            for snap in snapshots {
-                receiver_app.snapshot.set(snap);
-            }
-        })
-        .map_err(|e| MainError::Setup(format!("cannot start a thread: {e}")))?;
     let collector = if cfg.registry.registry_base_url.is_empty() {
-        drop(publish);
         None
     } else {
+        // The collector publishes straight into the cell the workers read.
+        let cell_app = app.clone();
         Some(
-            registry::spawn_collector(cfg.registry.clone(), initial, publish, stop_rx)
-                .map_err(|e| MainError::Setup(format!("cannot start the collector thread: {e}")))?,
+            registry::spawn_collector(
+                cfg.registry.clone(),
+                initial,
+                move |snap| cell_app.snapshot.set(snap),
+                app.status.clone(),
+                stop_rx,
+            )
+            .map_err(|e| MainError::Setup(format!("cannot start the collector thread: {e}")))?,
         )
     };
 

@@ -44,6 +44,8 @@ pub struct App {
     pub gate: LoginGate,
     pub trusted_proxies: Vec<IpAddr>,
     pub snapshot: SnapshotCell,
+    /// The collector's state, for `/health` and `/metrics`.
+    pub status: Arc<crate::health::CollectorStatus>,
 }
 
 /// The parts of an HTTP request the service looks at.
@@ -599,6 +601,7 @@ mod tests {
             gate: LoginGate::new(2),
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
             snapshot: SnapshotCell::default(),
+            status: Arc::new(crate::health::CollectorStatus::new(true)),
         };
         if with_snapshot {
             let s = Snapshot::build(SnapshotInput {

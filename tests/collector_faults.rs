@@ -726,7 +726,15 @@ fn the_collector_thread_publishes_saves_repeats_and_stops() {
     cfg.update_interval = Duration::from_millis(500);
     let (tx, rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(cfg.clone(), test_options(), None, tx, stop_rx).unwrap();
+    let h = spawn_collector_with(
+        cfg.clone(),
+        test_options(),
+        None,
+        into_channel(tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert_same(&first, &truth.snapshot());
     let heads_before = reg.count(|c| &c.manifest_head);
@@ -751,7 +759,15 @@ fn the_collector_thread_publishes_saves_repeats_and_stops() {
     let slow = t;
     let (tx, rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(cfg_for(&slow), test_options(), None, tx, stop_rx).unwrap();
+    let h = spawn_collector_with(
+        cfg_for(&slow),
+        test_options(),
+        None,
+        into_channel(tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(400));
     drop(stop_tx);
     wait_finished(&h, Duration::from_secs(2));
@@ -769,7 +785,15 @@ fn a_failing_crawl_publishes_nothing_and_the_loop_goes_on() {
     cfg.access_token = "wrong".into();
     let (tx, rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(cfg, test_options(), None, tx, stop_rx).unwrap();
+    let h = spawn_collector_with(
+        cfg,
+        test_options(),
+        None,
+        into_channel(tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
     assert!(!h.is_finished());
     stop_tx.send(()).unwrap();
@@ -823,7 +847,15 @@ fn a_stop_interrupts_a_long_retry_wait() {
     };
     let (tx, rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(cfg_for(&reg), opts, None, tx, stop_rx).unwrap();
+    let h = spawn_collector_with(
+        cfg_for(&reg),
+        opts,
+        None,
+        into_channel(tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let asked = Instant::now();
     stop_tx.send(()).unwrap();

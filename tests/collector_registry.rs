@@ -172,8 +172,15 @@ fn real_registry_collector_thread_publishes_saves_and_stops() {
     cfg.state_file = dir.0.join("state.json");
     let (publish_tx, publish_rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let handle =
-        spawn_collector_with(cfg.clone(), test_options(), None, publish_tx, stop_rx).unwrap();
+    let handle = spawn_collector_with(
+        cfg.clone(),
+        test_options(),
+        None,
+        into_channel(publish_tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     let snap = publish_rx.recv_timeout(Duration::from_secs(60)).unwrap();
     assert_same(&snap, &truth.snapshot());
     // published first, saved right after

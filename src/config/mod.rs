@@ -79,7 +79,18 @@ pub struct Registry {
     pub update_interval: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
+    pub crawl_timeout: Duration,
     pub state_file: PathBuf,
+}
+
+/// `crawl_timeout = auto`: four update intervals (a crawl that slow has missed three
+/// chances to publish), at least 10 minutes (a short interval on a big registry must still
+/// be able to finish), at most 24 hours (data a day old is stale whatever the interval).
+pub fn default_crawl_timeout(update_interval: Duration) -> Duration {
+    update_interval
+        .saturating_mul(4)
+        .clamp(Duration::from_secs(600), Duration::from_secs(86_400))
 }
 
 impl Ldap {
@@ -214,6 +225,8 @@ pub enum Kind {
     Positive,
     /// A whole number above zero or `auto`.
     AutoPositive,
+    /// A time span above zero or `auto`.
+    AutoDuration,
     /// An `http://` or `https://` URL.
     Url,
     /// An `http(s)://` URL or empty.
@@ -239,6 +252,7 @@ impl Kind {
             Kind::Count => "a whole number (0 or more)",
             Kind::Positive => "a positive integer",
             Kind::AutoPositive => "a positive integer or auto",
+            Kind::AutoDuration => "a time span above zero, e.g. \"2 hours\", or auto",
             Kind::Url => "an http:// or https:// URL, e.g. https://gitlab.example.com/",
             Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
             Kind::Path => "a file path",
@@ -261,6 +275,7 @@ impl Kind {
             Kind::Count => v.parse::<u64>().is_ok(),
             Kind::Positive => positive(v).is_some(),
             Kind::AutoPositive => auto_or_positive(v, 1).is_some(),
+            Kind::AutoDuration => auto_or_duration(v, Duration::ZERO).is_some(),
             Kind::Url => http_url(v).is_some(),
             Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
             Kind::Prefix => normalise_prefix(v).is_some(),
@@ -359,6 +374,8 @@ pub const KEYS: &[Key] = &[
     key("registry", "concurrency", "8", Kind::Positive, "Requests to the registry in flight at once."),
     key("registry", "timeout", "30 s", Kind::PositiveDuration,
         "Limit for connecting to the registry and for each response."),
+    key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
+        "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
         "Where the last crawl is kept, so a restart serves data at once (empty: no state file)."),
 ];
@@ -500,6 +517,14 @@ fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
     }
 }
 
+fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
+    if v.trim().eq_ignore_ascii_case("auto") {
+        Some(auto)
+    } else {
+        parse_duration(v).filter(|d| !d.is_zero())
+    }
+}
+
 fn parse_addresses(v: &str) -> Option<Vec<std::net::IpAddr>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
@@ -575,14 +600,18 @@ impl Config {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
             secret_key: r.text("jwt", "secret_key")?,
         };
+        let update_interval = r.duration("registry", "update_interval")?;
         let registry = Registry {
             gitlab_base_url: r.text("registry", "gitlab_base_url")?,
             registry_base_url: r.text("registry", "registry_base_url")?,
             username: r.text("registry", "username")?,
             access_token: r.text("registry", "access_token")?,
-            update_interval: r.duration("registry", "update_interval")?,
+            update_interval,
             concurrency: r.number("registry", "concurrency")?,
             timeout: r.duration("registry", "timeout")?,
+            crawl_timeout: r.get("registry", "crawl_timeout", |v| {
+                auto_or_duration(v, default_crawl_timeout(update_interval))
+            })?,
             state_file: r.path("registry", "state_file")?.unwrap_or_default(),
         };
         Ok(Config {
@@ -651,6 +680,30 @@ mod tests {
         assert_eq!(parse_duration("-1 s"), None);
         assert_eq!(parse_duration("1.5 h"), None);
         assert_eq!(parse_duration("99999999999999999999 w"), None);
+    }
+
+    #[test]
+    fn crawl_timeout_auto_and_explicit() {
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.crawl_timeout);
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(t(""), Ok(h(4)));
+        assert_eq!(
+            t("[registry]\nupdate_interval = 1 m\n"),
+            Ok(Duration::from_secs(600))
+        );
+        assert_eq!(t("[registry]\nupdate_interval = 12 h\n"), Ok(h(24)));
+        assert_eq!(
+            t("[registry]\nupdate_interval = 3 h\ncrawl_timeout = AUTO\n"),
+            Ok(h(12))
+        );
+        assert_eq!(
+            t("[registry]\ncrawl_timeout = 90 m\n"),
+            Ok(Duration::from_secs(5400))
+        );
+        for bad in ["0 s", "soon", ""] {
+            let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
+        }
     }
 
     #[test]

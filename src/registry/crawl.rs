@@ -56,6 +56,35 @@ pub struct CrawlOptions {
     pub retry_after_cap: Duration,
     /// How often progress is logged during a crawl.
     pub progress_every: Duration,
+    /// Deliberate panics, for the tests of panic isolation only. Debug builds take it from
+    /// the environment variable `GITLAB_REGISTRY_USAGE_REST_TEST_PANIC` (`collector` or
+    /// `repository:<name>`); release builds never set it.
+    #[doc(hidden)]
+    pub panic_at: Option<PanicAt>,
+}
+
+/// Where a test makes the collector panic.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PanicAt {
+    /// The collector loop, right after publishing its first snapshot.
+    Collector,
+    /// A crawl thread, when it reads this repository's tags.
+    Repository(String),
+}
+
+impl PanicAt {
+    fn from_env() -> Option<PanicAt> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let v = std::env::var("GITLAB_REGISTRY_USAGE_REST_TEST_PANIC").ok()?;
+        match v.split_once(':') {
+            Some(("repository", name)) => Some(PanicAt::Repository(name.to_string())),
+            _ if v == "collector" => Some(PanicAt::Collector),
+            _ => None,
+        }
+    }
 }
 
 impl Default for CrawlOptions {
@@ -68,6 +97,7 @@ impl Default for CrawlOptions {
             backoff_cap: Duration::from_secs(8),
             retry_after_cap: Duration::from_secs(60),
             progress_every: Duration::from_secs(10),
+            panic_at: PanicAt::from_env(),
         }
     }
 }
@@ -114,6 +144,18 @@ impl fmt::Display for CrawlError {
 }
 
 impl std::error::Error for CrawlError {}
+
+impl CrawlError {
+    /// A short fixed word for metrics (`crawls_failed{reason=...}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CrawlError::Catalog(_) => "catalog",
+            CrawlError::Token(_) => "token",
+            CrawlError::Cancelled => "stopped",
+            CrawlError::Snapshot(_) | CrawlError::Internal(_) => "internal",
+        }
+    }
+}
 
 /// Why one tag (and so its repository) could not be read in this crawl.
 #[derive(Debug)]
@@ -259,6 +301,11 @@ impl Crawler {
             stop_seen: AtomicBool::new(false),
             created_collected: AtomicBool::new(false),
         }
+    }
+
+    /// Requests of the running (or last) crawl so far.
+    pub fn stats(&self) -> RequestStats {
+        self.client.stats()
     }
 
     /// Whether a stop arrived during the last crawl, even one that completed anyway.
@@ -642,6 +689,9 @@ impl Shared<'_> {
 
     fn repo_job(&self, i: usize, tag_tx: &Sender<Job>, done_tx: &Sender<Done>) {
         let work = &self.repos[i];
+        if self.crawler.opts.panic_at == Some(PanicAt::Repository(work.name.clone())) {
+            panic!("deliberate crawl thread panic in {} (test hook)", work.name);
+        }
         match self.tags(work) {
             Ok(tags) if tags.is_empty() => {
                 let _ = done_tx.send(Done::Repo(i, Ok(Vec::new())));

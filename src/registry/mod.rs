@@ -1,6 +1,7 @@
 //! The collector: crawls the container registry (GitLab's token flow, the Distribution / OCI
 //! API) on a `std::thread`, builds a [`Snapshot`] per crawl and publishes it as an `Arc`
-//! through a channel, then writes it to the state file.
+//! (into the server's cell, through a callback), then writes it to the state file, and keeps
+//! a [`CollectorStatus`] for `/health` and `/metrics`.
 //!
 //! This file owns the schedule (crawl, publish, save, sleep `update_interval` from the start of
 //! the last crawl, stop promptly); [`client`] owns HTTP and authentication, [`crawl`] the
@@ -14,14 +15,15 @@ mod single_flight;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::config;
+use crate::health::CollectorStatus;
 use crate::snapshot::Snapshot;
 
-pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler};
+pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
 /// data because GitLab restarted once would be a poor trade.
@@ -128,15 +130,26 @@ pub fn crawl_once(
 }
 
 /// Starts the collector thread. `previous` is the snapshot being served (from the state
-/// file), `publish` takes each new snapshot, and a message on (or the closing of) `stop`
-/// ends the loop: at once between crawls, within one request timeout during a crawl.
+/// file), `publish` takes each new snapshot (the server's cell: nothing copies them in
+/// between), `status` is kept up to date for `/health` and `/metrics`, and a message on (or
+/// the closing of) `stop` ends the loop: at once between crawls, within one request timeout
+/// during a crawl. The thread ends only when asked to; if it ends otherwise, the collector
+/// is dead and the caller should exit (see `main.rs`).
 pub fn spawn_collector(
     cfg: config::Registry,
     previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: impl Fn(Arc<Snapshot>) + Send + 'static,
+    status: Arc<CollectorStatus>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    spawn_collector_with(cfg, CrawlOptions::default(), previous, publish, stop)
+    spawn_collector_with(
+        cfg,
+        CrawlOptions::default(),
+        previous,
+        publish,
+        status,
+        stop,
+    )
 }
 
 /// [`spawn_collector`] with explicit crawl options (tests shorten retries and pages).
@@ -144,19 +157,28 @@ pub fn spawn_collector_with(
     cfg: config::Registry,
     opts: CrawlOptions,
     previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: impl Fn(Arc<Snapshot>) + Send + 'static,
+    status: Arc<CollectorStatus>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("collector".into())
-        .spawn(move || run(cfg, opts, previous, publish, stop))
+        .spawn(move || run(cfg, opts, previous, &publish, &status, stop))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn run(
     cfg: config::Registry,
     opts: CrawlOptions,
     mut previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: &dyn Fn(Arc<Snapshot>),
+    status: &CollectorStatus,
     stop: Receiver<()>,
 ) {
     if cfg.registry_base_url.is_empty() {
@@ -166,15 +188,20 @@ fn run(
         let _ = stop.recv();
         return;
     }
+    let panic_after_publishing = opts.panic_at == Some(PanicAt::Collector);
     let crawler = Crawler::new(&cfg, opts);
     loop {
         let started = Instant::now();
-        let next = match crawler.crawl(previous.as_deref(), &stop) {
+        status.crawl_started(unix_now());
+        let result = crawler.crawl(previous.as_deref(), &stop);
+        status.add_requests(&crawler.stats().by_name());
+        let next = match result {
             Ok(outcome) => {
                 let snap = Arc::new(outcome.snapshot);
-                if publish.send(snap.clone()).is_err() {
-                    log::info!("collector: nobody takes snapshots any more; stopping");
-                    return;
+                publish(snap.clone());
+                status.crawl_succeeded(unix_now());
+                if panic_after_publishing {
+                    panic!("deliberate collector panic (test hook)");
                 }
                 if !cfg.state_file.as_os_str().is_empty() {
                     if let Err(e) = crate::state::save(&cfg.state_file, &snap) {
@@ -187,8 +214,10 @@ fn run(
                 previous = Some(snap);
                 cfg.update_interval
             }
-            Err(CrawlError::Cancelled) => return,
-            Err(_) if crawler.stop_requested() => return,
+            Err(e) if matches!(e, CrawlError::Cancelled) || crawler.stop_requested() => {
+                status.update(|s| s.running_since = None);
+                return;
+            }
             Err(e) => {
                 let retry = cfg.update_interval.min(RETRY_AFTER_FAILURE);
                 log::error!(
@@ -196,6 +225,7 @@ fn run(
                     started.elapsed().as_secs_f64(),
                     retry.as_secs()
                 );
+                status.crawl_failed(unix_now(), e.reason(), &e.to_string());
                 retry
             }
         };

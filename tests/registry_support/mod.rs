@@ -37,8 +37,25 @@ pub fn registry_config(url: &str, user: &str, token: &str) -> config::Registry {
         update_interval: Duration::from_secs(3600),
         concurrency: 4,
         timeout: Duration::from_secs(5),
+        crawl_timeout: Duration::from_secs(600),
         state_file: PathBuf::new(),
     }
+}
+
+/// A collector's `publish` that sends each snapshot into `tx`.
+pub fn into_channel(
+    tx: crossbeam_channel::Sender<std::sync::Arc<Snapshot>>,
+) -> impl Fn(std::sync::Arc<Snapshot>) + Send + 'static {
+    move |s| {
+        let _ = tx.send(s);
+    }
+}
+
+/// A fresh status for a collector under test.
+pub fn new_status() -> std::sync::Arc<gitlab_registry_usage_rest::health::CollectorStatus> {
+    std::sync::Arc::new(gitlab_registry_usage_rest::health::CollectorStatus::new(
+        true,
+    ))
 }
 
 /// Small pages and token batches, quick retries: every code path in a small registry.
@@ -51,6 +68,7 @@ pub fn test_options() -> CrawlOptions {
         backoff_cap: Duration::from_millis(100),
         retry_after_cap: Duration::from_secs(5),
         progress_every: Duration::from_millis(200),
+        panic_at: None,
     }
 }
 
