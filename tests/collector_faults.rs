@@ -9,7 +9,7 @@ mod registry_support;
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::registry::{
-    crawl_once, spawn_collector_with, CrawlError, CrawlOptions, Kind,
+    crawl_once, spawn_collector_with, CrawlError, CrawlOptions, Kind, PanicAt,
 };
 use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
 use gitlab_registry_usage_rest::state;
@@ -535,6 +535,152 @@ fn indexes_that_list_themselves_or_each_other_fail_their_repository_not_the_craw
     for (_, why) in &out.failed {
         assert!(why.contains("digest"), "{why}");
     }
+}
+
+#[test]
+fn a_crawl_past_its_crawl_timeout_is_abandoned_and_reported() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    // Every tags list hangs up after 600 ms: each repository takes ~2 s of retries.
+    reg.rule(Rule::always(
+        "/tags/list",
+        Fault::Hang(Duration::from_millis(600)),
+    ));
+    let mut cfg = cfg_for(&reg);
+    cfg.crawl_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let c = cfg.clone();
+    match within(Duration::from_secs(15), move || {
+        crawl_once(&c, None, test_options())
+    }) {
+        Some(Err(e)) if e.reason() == "deadline" => {
+            assert!(e.to_string().contains("crawl_timeout"), "{e}")
+        }
+        Some(other) => panic!("expected the crawl to be abandoned, got {other:?}"),
+        None => panic!("the crawl ran on past its crawl_timeout"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The collector records it where /health and /metrics read it.
+    let status = new_status();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(
+        cfg,
+        test_options(),
+        None,
+        into_channel(tx),
+        status.clone(),
+        stop_rx,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status.get().crawls_failed.is_empty() {
+        assert!(Instant::now() < deadline, "no failure recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = status.get();
+    assert_eq!(st.crawls_failed.get("deadline"), Some(&1), "{st:?}");
+    assert!(st.last_error.unwrap().1.contains("crawl_timeout"));
+    assert!(st.registry_requests.get("tags").is_some_and(|n| *n > 0));
+    assert!(rx.try_recv().is_err(), "an abandoned crawl published");
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(3));
+}
+
+#[test]
+fn a_panicking_crawl_thread_fails_only_its_repository() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    let cfg = cfg_for(&reg);
+    let opts = CrawlOptions {
+        panic_at: Some(PanicAt::Repository("gen/r03".into())),
+        ..test_options()
+    };
+    let out = within(Duration::from_secs(15), move || {
+        crawl_once(&cfg, None, opts)
+    })
+    .expect("the crawl did not end: a crawl thread died with its repository")
+    .unwrap();
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    assert_eq!(out.failed[0].0, "gen/r03");
+    assert!(out.failed[0].1.contains("panic"), "{:?}", out.failed);
+    let mut want = truth.clone();
+    want.repos.remove("gen/r03");
+    let mut got = out.snapshot.to_input();
+    got.repositories.retain(|r| r.name != "gen/r03");
+    assert_same(&Snapshot::build(got).unwrap(), &want.snapshot());
+}
+
+#[test]
+fn the_status_tells_successes_failures_and_requests_without_secrets() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let status = new_status();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(
+        cfg_for(&reg),
+        test_options(),
+        None,
+        into_channel(tx),
+        status.clone(),
+        stop_rx,
+    )
+    .unwrap();
+    rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let st = status.get();
+    assert!(st.enabled && st.last_success.is_some() && st.last_duration.is_some());
+    assert_eq!((st.crawls_succeeded, st.running_since), (1, None));
+    for kind in [
+        "token",
+        "catalog",
+        "tags",
+        "manifest_get",
+        "config_get",
+        "blob_head",
+    ] {
+        assert!(
+            st.registry_requests.get(kind).is_some_and(|n| *n > 0),
+            "{kind}: {st:?}"
+        );
+    }
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(3));
+
+    let mut cfg = cfg_for(&reg);
+    cfg.access_token = "glpat-wrong-and-secret".into();
+    let status = new_status();
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let h = spawn_collector_with(
+        cfg,
+        test_options(),
+        None,
+        into_channel(tx),
+        status.clone(),
+        stop_rx,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status.get().last_error.is_none() {
+        assert!(Instant::now() < deadline, "no failure recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = status.get();
+    assert_eq!(st.crawls_failed.get("token"), Some(&1));
+    let msg = st.last_error.unwrap().1;
+    assert!(
+        msg.contains("access_token") && !msg.contains("glpat-wrong"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+    stop_tx.send(()).unwrap();
+    wait_finished(&h, Duration::from_secs(3));
 }
 
 #[test]
