@@ -48,6 +48,10 @@ struct Args {
     version: bool,
 }
 
+/// Exit status when the collector thread died (sysexits.h EX_SOFTWARE): not 1 or 2, which
+/// the systemd unit treats as configuration errors that a restart cannot fix.
+const EX_SOFTWARE: u8 = 70;
+
 /// Failures that end the program, each with a message for the operator.
 #[derive(Debug)]
 enum MainError {
@@ -383,9 +387,23 @@ fn serve(
         )
     };
 
-    if let Some(sig) = signals.forever().next() {
-        log::info!("received signal {sig}; finishing in-flight requests");
-    }
+    // Until SIGTERM/SIGINT, or until the collector thread ends by itself: a service whose
+    // collector is gone would serve ever older data, so it exits for systemd to restart it.
+    let collector_died = loop {
+        if let Some(sig) = signals.pending().next() {
+            log::info!("received signal {sig}; finishing in-flight requests");
+            break false;
+        }
+        if collector.as_ref().is_some_and(|c| c.is_finished()) {
+            log::error!(
+                "the collector thread has ended (see the error above): the data would only get \
+                 older, so the service exits with status {EX_SOFTWARE} for the service manager \
+                 to restart it"
+            );
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(stop_tx);
     running.shutdown(Duration::from_secs(5));
     if let Some(c) = collector {
@@ -396,7 +414,11 @@ fn serve(
         }
     }
     log::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(if collector_died {
+        ExitCode::from(EX_SOFTWARE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn state_path(cfg: &Config) -> Option<&std::path::Path> {

@@ -122,6 +122,8 @@ pub enum CrawlError {
     Token(TokenError),
     /// A stop was requested.
     Cancelled,
+    /// The crawl ran longer than `[registry] crawl_timeout`.
+    Deadline(Duration),
     /// The crawl's result did not form a snapshot (a bug: please report it).
     Snapshot(StateError),
     /// The crawl threads stopped early (a bug: please report it).
@@ -134,6 +136,12 @@ impl fmt::Display for CrawlError {
             CrawlError::Catalog(e) => write!(f, "cannot read the registry catalog: {e}"),
             CrawlError::Token(e) => e.fmt(f),
             CrawlError::Cancelled => f.write_str("the crawl was stopped"),
+            CrawlError::Deadline(d) => write!(
+                f,
+                "the crawl ran longer than [registry] crawl_timeout ({} s): check why the \
+                 registry is slow, or raise crawl_timeout or concurrency",
+                d.as_secs()
+            ),
             CrawlError::Snapshot(e) => write!(
                 f,
                 "the crawl's data is inconsistent (please report this): {e}"
@@ -152,6 +160,7 @@ impl CrawlError {
             CrawlError::Catalog(_) => "catalog",
             CrawlError::Token(_) => "token",
             CrawlError::Cancelled => "stopped",
+            CrawlError::Deadline(_) => "deadline",
             CrawlError::Snapshot(_) | CrawlError::Internal(_) => "internal",
         }
     }
@@ -172,6 +181,8 @@ enum TagError {
     },
     Http(HttpError),
     Token(TokenError),
+    /// A crawl thread panicked on this repository (a bug; the others go on).
+    Panic(String),
 }
 
 impl From<RequestError> for TagError {
@@ -197,6 +208,7 @@ impl fmt::Display for TagError {
             TagError::Invalid { what, reason } => write!(f, "{what}: {reason}"),
             TagError::Http(e) => e.fmt(f),
             TagError::Token(e) => e.fmt(f),
+            TagError::Panic(m) => write!(f, "internal error, please report it: panic: {m}"),
         }
     }
 }
@@ -225,6 +237,10 @@ pub struct Crawler {
     registry: String,
     /// A stop arrived during the last crawl (its message is consumed by then).
     stop_seen: AtomicBool,
+    /// The longest a crawl may run (`[registry] crawl_timeout`).
+    crawl_timeout: Duration,
+    /// The running crawl passed `crawl_timeout` and was cancelled.
+    deadline_hit: AtomicBool,
     /// A crawl of this crawler succeeded: its snapshot's creation times were read, so a tag
     /// without one is known to have none (see `trust_created`).
     created_collected: AtomicBool,
@@ -300,6 +316,8 @@ impl Crawler {
             registry: cfg.registry_base_url.clone(),
             stop_seen: AtomicBool::new(false),
             created_collected: AtomicBool::new(false),
+            crawl_timeout: cfg.crawl_timeout,
+            deadline_hit: AtomicBool::new(false),
         }
     }
 
@@ -322,10 +340,13 @@ impl Crawler {
     ) -> Result<CrawlOutcome, CrawlError> {
         self.client.reset();
         self.stop_seen.store(false, Ordering::SeqCst);
+        self.deadline_hit.store(false, Ordering::SeqCst);
         let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
+        let deadline = crossbeam_channel::after(self.crawl_timeout);
         std::thread::scope(|s| {
-            // The only reader of `stop` during a crawl: it cancels the client, which every
-            // request, backoff and crawl thread checks.
+            // The only reader of `stop` during a crawl, and the crawl's clock: either cancels
+            // the client, which every request, backoff and crawl thread checks, so the crawl
+            // ends within about one request timeout.
             let watcher = std::thread::Builder::new()
                 .name("crawl-stop".into())
                 .spawn_scoped(s, || {
@@ -334,15 +355,24 @@ impl Crawler {
                             self.stop_seen.store(true, Ordering::SeqCst);
                             self.client.cancel();
                         }
+                        recv(deadline) -> _ => {
+                            self.deadline_hit.store(true, Ordering::SeqCst);
+                            self.client.cancel();
+                        }
                         recv(finished_rx) -> _ => {}
                     }
                 });
             if let Err(e) = watcher {
-                log::warn!("cannot watch for a stop during the crawl: {e}");
+                log::warn!("cannot watch for a stop or the crawl_timeout during the crawl: {e}");
             }
             let result = self.crawl_inner(previous);
             drop(finished_tx);
-            result
+            match result {
+                Err(_) if self.deadline_hit.load(Ordering::SeqCst) => {
+                    Err(CrawlError::Deadline(self.crawl_timeout))
+                }
+                r => r,
+            }
         })
     }
 
@@ -689,10 +719,13 @@ impl Shared<'_> {
 
     fn repo_job(&self, i: usize, tag_tx: &Sender<Job>, done_tx: &Sender<Done>) {
         let work = &self.repos[i];
-        if self.crawler.opts.panic_at == Some(PanicAt::Repository(work.name.clone())) {
-            panic!("deliberate crawl thread panic in {} (test hook)", work.name);
-        }
-        match self.tags(work) {
+        let listed = caught(|| {
+            if self.crawler.opts.panic_at == Some(PanicAt::Repository(work.name.clone())) {
+                panic!("deliberate crawl thread panic in {} (test hook)", work.name);
+            }
+            self.tags(work)
+        });
+        match listed {
             Ok(tags) if tags.is_empty() => {
                 let _ = done_tx.send(Done::Repo(i, Ok(Vec::new())));
             }
@@ -716,7 +749,7 @@ impl Shared<'_> {
         let outcome = if skip {
             Ok(None)
         } else {
-            self.resolve_tag(work, tag)
+            caught(|| self.resolve_tag(work, tag))
         };
         let mut st = lock(&work.state);
         match outcome {
@@ -1206,6 +1239,21 @@ impl Shared<'_> {
         lock(&self.sizes).entry(digest.to_string()).or_insert(size);
         Ok(size)
     }
+}
+
+/// Runs one repository's or tag's work; a panic in it (a bug) becomes that repository's
+/// failure, so the crawl thread and the rest of the crawl go on.
+fn caught<T>(f: impl FnOnce() -> Result<T, TagError>) -> Result<T, TagError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(TagError::Panic(panic_message(p.as_ref()))))
+}
+
+/// The text of a panic's payload (a `&str` or `String` for `panic!` with a message).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {

@@ -163,7 +163,16 @@ pub fn spawn_collector_with(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("collector".into())
-        .spawn(move || run(cfg, opts, previous, &publish, &status, stop))
+        .spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(cfg, opts, previous, &publish, &status, stop)
+            }));
+            if let Err(p) = ran {
+                let why = crawl::panic_message(p.as_ref());
+                log::error!("the collector failed (a bug, please report it): panic: {why}");
+                status.crawl_failed(unix_now(), "panic", &format!("the collector failed: {why}"));
+            }
+        })
 }
 
 fn unix_now() -> f64 {
@@ -198,8 +207,9 @@ fn run(
         let next = match result {
             Ok(outcome) => {
                 let snap = Arc::new(outcome.snapshot);
-                publish(snap.clone());
+                // The status first: whoever sees the new data sees it counted.
                 status.crawl_succeeded(unix_now());
+                publish(snap.clone());
                 if panic_after_publishing {
                     panic!("deliberate collector panic (test hook)");
                 }
