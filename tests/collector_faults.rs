@@ -683,6 +683,63 @@ fn the_status_tells_successes_failures_and_requests_without_secrets() {
     wait_finished(&h, Duration::from_secs(3));
 }
 
+/// A token endpoint on another origin that relays to the fake's own, counting the requests
+/// that carried credentials.
+fn relay_to(reg: &FakeRegistry) -> (MiniServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let with_credentials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (target, seen) = (reg.url.clone(), with_credentials.clone());
+    let relay = MiniServer::start(std::sync::Arc::new(move |rq: &Req| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut call = agent.get(&format!("{target}{}", rq.url));
+        if let Some(a) = rq.header("authorization") {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            call = call.header("Authorization", a);
+        }
+        let mut r = call.call().unwrap();
+        let status = r.status().as_u16();
+        Reply::Send(Resp::json(status, r.body_mut().read_to_vec().unwrap()))
+    }));
+    (relay, with_credentials)
+}
+
+#[test]
+fn credentials_go_to_no_token_endpoint_that_is_not_trusted() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    let (relay, with_credentials) = relay_to(&reg);
+    reg.set_realm(&format!("{}/jwt/auth", relay.url()));
+    // Neither gitlab_base_url's origin nor the registry's: the crawl stops, nothing is sent.
+    let cfg = cfg_for(&reg);
+    match crawl_once(&cfg, None, test_options()) {
+        Err(CrawlError::Token(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&relay.url()) && msg.contains("trusted_realms"),
+                "{msg}"
+            );
+        }
+        Ok(o) => panic!(
+            "the crawl sent the access token to {} and succeeded ({} tags)",
+            relay.url(),
+            o.snapshot.tag_count()
+        ),
+        Err(e) => panic!("expected a refused token endpoint, got {e:?}"),
+    }
+    assert_eq!(
+        with_credentials.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    // The origin of gitlab_base_url is trusted.
+    let mut cfg = cfg_for(&reg);
+    cfg.gitlab_base_url = format!("{}/gitlab/", relay.url());
+    let out = crawl_once(&cfg, None, test_options()).unwrap();
+    assert_same(&out.snapshot, &truth.snapshot());
+    assert!(with_credentials.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
 #[test]
 fn transient_faults_are_retried_and_retry_after_is_honoured() {
     capture_logs();

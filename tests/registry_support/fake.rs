@@ -504,6 +504,8 @@ pub struct State {
     tokens: Mutex<HashMap<String, HashSet<String>>>,
     /// Every token value issued (to check that none is ever logged).
     pub issued: Mutex<Vec<String>>,
+    /// The token endpoint the challenge names, when not this server's own `/jwt/auth`.
+    realm: Mutex<Option<String>>,
     next_token: AtomicUsize,
     pub counts: Counts,
 }
@@ -638,6 +640,11 @@ impl FakeRegistry {
         self.state.repos.lock().unwrap().remove(name);
     }
 
+    /// Makes the challenge name `realm` as the token endpoint (e.g. a relay elsewhere).
+    pub fn set_realm(&self, realm: &str) {
+        *self.state.realm.lock().unwrap() = Some(realm.into());
+    }
+
     pub fn rule(&self, r: Rule) {
         self.state.rules.lock().unwrap().push(r);
     }
@@ -712,12 +719,11 @@ fn storage(state: &State, rq: &Req) -> Reply {
 
 impl Ctx {
     fn challenge(&self, scope: &str) -> Resp {
+        let realm = self.state.realm.lock().unwrap().clone();
+        let realm = realm.unwrap_or_else(|| format!("{}/jwt/auth", self.url));
         json_error(401, "UNAUTHORIZED").header(
             "WWW-Authenticate",
-            &format!(
-                r#"Bearer realm="{}/jwt/auth",service="fake_registry",scope="{scope}""#,
-                self.url
-            ),
+            &format!(r#"Bearer realm="{realm}",service="fake_registry",scope="{scope}""#),
         )
     }
 
