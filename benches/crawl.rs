@@ -189,6 +189,7 @@ fn main() {
                 update_interval: Duration::from_secs(3600),
                 concurrency: c,
                 timeout: Duration::from_secs(30),
+                trusted_realms: Vec::new(),
                 crawl_timeout: Duration::from_secs(3600),
                 state_file: Default::default(),
             };

@@ -732,12 +732,22 @@ fn credentials_go_to_no_token_endpoint_that_is_not_trusted() {
         with_credentials.load(std::sync::atomic::Ordering::SeqCst),
         0
     );
+    // A realm listed in trusted_realms (its origin; default port and case do not matter).
+    let mut cfg = cfg_for(&reg);
+    cfg.trusted_realms = vec![format!(
+        "{}/elsewhere",
+        relay.url().to_uppercase().replace("HTTP://", "http://")
+    )];
+    let out = crawl_once(&cfg, None, test_options()).unwrap();
+    assert_same(&out.snapshot, &truth.snapshot());
+    let sent = with_credentials.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent > 0);
     // The origin of gitlab_base_url is trusted.
     let mut cfg = cfg_for(&reg);
     cfg.gitlab_base_url = format!("{}/gitlab/", relay.url());
     let out = crawl_once(&cfg, None, test_options()).unwrap();
     assert_same(&out.snapshot, &truth.snapshot());
-    assert!(with_credentials.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(with_credentials.load(std::sync::atomic::Ordering::SeqCst) > sent);
 }
 
 #[test]

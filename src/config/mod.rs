@@ -79,6 +79,8 @@ pub struct Registry {
     pub update_interval: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// Token endpoints trusted with the credentials besides GitLab's and the registry's.
+    pub trusted_realms: Vec<String>,
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
     pub crawl_timeout: Duration,
     pub state_file: PathBuf,
@@ -237,6 +239,8 @@ pub enum Kind {
     Prefix,
     /// Comma- or space-separated IP addresses.
     Addresses,
+    /// Comma- or space-separated `http(s)://` URLs.
+    Urls,
 }
 
 impl Kind {
@@ -258,6 +262,7 @@ impl Kind {
             Kind::Path => "a file path",
             Kind::Prefix => "a path starting with /, e.g. /registry-usage",
             Kind::Addresses => "comma-separated IP addresses, e.g. 127.0.0.1, ::1",
+            Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
         }
     }
 
@@ -280,6 +285,7 @@ impl Kind {
             Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
             Kind::Prefix => normalise_prefix(v).is_some(),
             Kind::Addresses => parse_addresses(v).is_some(),
+            Kind::Urls => parse_urls(v).is_some(),
         }
     }
 }
@@ -374,6 +380,8 @@ pub const KEYS: &[Key] = &[
     key("registry", "concurrency", "8", Kind::Positive, "Requests to the registry in flight at once."),
     key("registry", "timeout", "30 s", Kind::PositiveDuration,
         "Limit for connecting to the registry and for each response."),
+    key("registry", "trusted_realms", "", Kind::Urls,
+        "Token endpoints (comma-separated URLs; their origins count) that may receive username and\naccess_token besides gitlab_base_url's and the registry's own origin. Never plain http\nwhen the registry is https."),
     key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
         "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
@@ -525,6 +533,13 @@ fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
     }
 }
 
+fn parse_urls(v: &str) -> Option<Vec<String>> {
+    v.split([',', ' ', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .map(http_url)
+        .collect()
+}
+
 fn parse_addresses(v: &str) -> Option<Vec<std::net::IpAddr>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
@@ -609,6 +624,7 @@ impl Config {
             update_interval,
             concurrency: r.number("registry", "concurrency")?,
             timeout: r.duration("registry", "timeout")?,
+            trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
             crawl_timeout: r.get("registry", "crawl_timeout", |v| {
                 auto_or_duration(v, default_crawl_timeout(update_interval))
             })?,
@@ -704,6 +720,21 @@ mod tests {
             let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
         }
+    }
+
+    #[test]
+    fn trusted_realms_are_urls() {
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.trusted_realms);
+        assert_eq!(t(""), Ok(vec![]));
+        assert_eq!(
+            t("[registry]\ntrusted_realms = https://a.example/jwt/auth, http://b:8080\n"),
+            Ok(vec![
+                "https://a.example/jwt/auth".to_string(),
+                "http://b:8080".to_string()
+            ])
+        );
+        let e = t("[registry]\ntrusted_realms = auth.example.com\n").unwrap_err();
+        assert!(e.to_string().contains("[registry] trusted_realms"), "{e}");
     }
 
     #[test]

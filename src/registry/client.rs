@@ -168,6 +168,14 @@ pub enum TokenError {
         reason: String,
     },
     Http(HttpError),
+    /// The registry named a token endpoint that is not trusted with the access token.
+    UntrustedRealm {
+        realm: String,
+    },
+    /// The registry is https but names a plain http token endpoint.
+    InsecureRealm {
+        realm: String,
+    },
 }
 
 impl fmt::Display for TokenError {
@@ -190,6 +198,18 @@ impl fmt::Display for TokenError {
                  token endpoint?"
             ),
             TokenError::Http(e) => write!(f, "the token endpoint cannot be reached: {e}"),
+            TokenError::UntrustedRealm { realm } => write!(
+                f,
+                "the registry asks for tokens from {realm}, which is neither [registry] \
+                 gitlab_base_url nor the registry itself, so the access token was not sent \
+                 there; if that token endpoint is right, add {realm} to [registry] trusted_realms"
+            ),
+            TokenError::InsecureRealm { realm } => write!(
+                f,
+                "the registry is https but asks for tokens from {realm} over plain http, so the \
+                 access token was not sent there; the token endpoint (GitLab's external_url, \
+                 the registry's auth.token.realm) must be https"
+            ),
         }
     }
 }
@@ -271,6 +291,8 @@ pub struct Client {
     base: String,
     origin: String,
     gitlab_base_url: String,
+    /// Origins that may receive the credentials: GitLab's, the registry's, `trusted_realms`.
+    trusted: Vec<String>,
     credentials: Credentials,
     policy: Policy,
     mode: Mutex<AuthMode>,
@@ -279,11 +301,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// `registry_base_url` and `gitlab_base_url` have been checked by the configuration
-    /// (http:// or https://).
+    /// `registry_base_url`, `gitlab_base_url` and `trusted_realms` have been checked by the
+    /// configuration (http:// or https://).
     pub fn new(
         registry_base_url: &str,
         gitlab_base_url: &str,
+        trusted_realms: &[String],
         credentials: Credentials,
         policy: Policy,
     ) -> Client {
@@ -314,6 +337,12 @@ impl Client {
             origin: origin(&base).to_string(),
             base,
             gitlab_base_url: gitlab_base_url.trim_end_matches('/').to_string(),
+            trusted: [registry_base_url, gitlab_base_url]
+                .into_iter()
+                .chain(trusted_realms.iter().map(String::as_str))
+                .filter(|u| !u.is_empty())
+                .map(normalized_origin)
+                .collect(),
             credentials,
             policy,
             mode: Mutex::new(AuthMode::Unknown),
@@ -402,10 +431,10 @@ impl Client {
                 if *mode != new {
                     if let AuthMode::Bearer { realm, service } = &new {
                         log::info!(
-                            "registry asks for tokens from {realm} (service {})",
+                            "registry asks for tokens from {} (service {})",
+                            strip_query(realm),
                             service.as_deref().unwrap_or("-")
                         );
-                        self.check_realm(realm);
                     }
                     *mode = new;
                 }
@@ -423,24 +452,18 @@ impl Client {
         *mode != AuthMode::Unknown
     }
 
-    /// The access token goes wherever the registry's challenge says: say so when that is not
-    /// the configured GitLab, or when it would travel unencrypted.
-    fn check_realm(&self, realm: &str) {
-        if !self.gitlab_base_url.is_empty() && origin(realm) != origin(&self.gitlab_base_url) {
-            log::warn!(
-                "the registry's token endpoint {} is not [registry] gitlab_base_url {}: the \
-                 access token is sent there; check that this is intended",
-                origin(realm),
-                origin(&self.gitlab_base_url)
-            );
-        }
+    /// The access token goes only where it is trusted, whatever the registry's challenge
+    /// (or a redirect target's) says: GitLab's origin, the registry's, `trusted_realms`; and
+    /// never over plain http when the registry is https.
+    fn check_realm(&self, realm: &str) -> Result<(), TokenError> {
+        let o = normalized_origin(realm);
         if realm.starts_with("http://") && self.base.starts_with("https://") {
-            log::warn!(
-                "the registry's token endpoint {} is plain http: the access token travels \
-                 unencrypted",
-                origin(realm)
-            );
+            return Err(TokenError::InsecureRealm { realm: o });
         }
+        if !self.trusted.contains(&o) {
+            return Err(TokenError::UntrustedRealm { realm: o });
+        }
+        Ok(())
     }
 
     /// The `Authorization` for a request in `slot`'s scopes. `rejected`: the token the
@@ -458,6 +481,7 @@ impl Client {
                 origin: self.origin.clone(),
             })),
             AuthMode::Bearer { realm, service } => {
+                self.check_realm(&realm)?;
                 // Held while fetching, so threads needing the same token wait for one request.
                 let mut held = lock(&slot.token);
                 if let Some(t) = held.as_ref() {
@@ -763,6 +787,19 @@ pub fn origin(url: &str) -> &str {
     &url[..end]
 }
 
+/// `origin(url)` lower-cased, without the scheme's default port: what trust compares.
+fn normalized_origin(url: &str) -> String {
+    let o = origin(url.trim()).to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if o.starts_with(scheme) {
+            if let Some(bare) = o.strip_suffix(port) {
+                return bare.to_string();
+            }
+        }
+    }
+    o
+}
+
 /// Resolves a `Location` / `Link` reference against the URL it came with.
 pub fn resolve(reference: &str, current: &str) -> String {
     let reference = reference.trim();
@@ -958,6 +995,52 @@ mod tests {
             shown(Kind::Tags, "https://g/v2/a/tags/list?n=5"),
             "/v2/a/tags/list?n=5"
         );
+    }
+
+    #[test]
+    fn realms_are_trusted_by_origin_and_never_over_http_from_https() {
+        assert_eq!(
+            normalized_origin("HTTPS://Git.Example:443/jwt/auth"),
+            "https://git.example"
+        );
+        assert_eq!(normalized_origin("http://h:80"), "http://h");
+        assert_eq!(normalized_origin("http://h:8080/x"), "http://h:8080");
+        let policy = Policy {
+            timeout: Duration::from_secs(1),
+            concurrency: 1,
+            max_attempts: 1,
+            backoff_base: Duration::ZERO,
+            backoff_cap: Duration::ZERO,
+            retry_after_cap: Duration::ZERO,
+        };
+        let c = Client::new(
+            "https://registry.example",
+            "https://gitlab.example/",
+            &[
+                "https://auth.example:443/x".into(),
+                "http://legacy.example".into(),
+            ],
+            Credentials {
+                username: "u".into(),
+                access_token: "t".into(),
+            },
+            policy,
+        );
+        assert!(c.check_realm("https://gitlab.example/jwt/auth").is_ok());
+        assert!(c.check_realm("https://registry.example/token").is_ok());
+        assert!(c.check_realm("https://auth.example/token?x=1").is_ok());
+        assert!(matches!(
+            c.check_realm("https://evil.example/jwt/auth"),
+            Err(TokenError::UntrustedRealm { realm }) if realm == "https://evil.example"
+        ));
+        assert!(matches!(
+            c.check_realm("http://gitlab.example/jwt/auth"),
+            Err(TokenError::InsecureRealm { .. })
+        ));
+        assert!(matches!(
+            c.check_realm("http://legacy.example/jwt/auth"),
+            Err(TokenError::InsecureRealm { .. })
+        ));
     }
 
     #[test]

@@ -303,6 +303,7 @@ impl Crawler {
         let client = Client::new(
             &cfg.registry_base_url,
             &cfg.gitlab_base_url,
+            &cfg.trusted_realms,
             Credentials {
                 username: cfg.username.clone(),
                 access_token: cfg.access_token.clone(),
