@@ -224,7 +224,7 @@ fn main() {
 fn real(repos: usize, tags: usize) {
     use registry_support::fake::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2};
     use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-    use registry_support::{blob, config_blob, push_image, registry_config};
+    use registry_support::{blob, config_blob, push_image};
     let Some(mut reg) = RealRegistry::start() else {
         return;
     };
@@ -251,7 +251,7 @@ fn real(repos: usize, tags: usize) {
         pushing.elapsed().as_secs_f64()
     );
     for c in [1usize, 8] {
-        let mut cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+        let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
         cfg.concurrency = c;
         cfg.timeout = Duration::from_secs(30);
         let crawler = Crawler::new(&cfg, CrawlOptions::default());

@@ -28,7 +28,7 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     let tags = truth.tag_count() as u64;
     assert_eq!((repos, tags), (18, 20));
     let opts = test_options(); // catalog pages of 5, 4 repositories per token
-    let cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+    let cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
 
     // Cold: one GET per tag, one per distinct child (2 in the list, 3 in the index).
     let cold = crawl_once(&cfg, None, opts.clone()).unwrap();
@@ -150,7 +150,7 @@ fn real_registry_wrong_access_token_abandons_the_crawl() {
     };
     let mut truth = Truth::default();
     push_standard(&mut reg, &mut truth, 0);
-    let cfg = registry_config(&reg.url, CRAWL_USER, "glpat-wrong");
+    let cfg = reg.config(CRAWL_USER, "glpat-wrong");
     match crawl_once(&cfg, None, test_options()) {
         Err(CrawlError::Token(e)) => {
             let msg = e.to_string();
@@ -168,7 +168,7 @@ fn real_registry_collector_thread_publishes_saves_and_stops() {
     let mut truth = Truth::default();
     push_standard(&mut reg, &mut truth, 2);
     let dir = TempDir::new("collector-state");
-    let mut cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+    let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
     cfg.state_file = dir.0.join("state.json");
     let (publish_tx, publish_rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);

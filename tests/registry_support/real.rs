@@ -201,6 +201,14 @@ impl RealRegistry {
         panic!("docker-registry did not come up on 127.0.0.1:\n{logs}");
     }
 
+    /// The collector's settings for this registry: its token issuer plays GitLab, so
+    /// `gitlab_base_url` is the issuer's origin (the only realm trusted besides the registry).
+    pub fn config(&self, user: &str, token: &str) -> gitlab_registry_usage_rest::config::Registry {
+        let mut cfg = super::registry_config(&self.url, user, token);
+        cfg.gitlab_base_url = format!("{}/", self.realm.trim_end_matches("/jwt/auth"));
+        cfg
+    }
+
     pub fn storage(&self) -> &Path {
         &self.dir.0
     }
