@@ -189,11 +189,12 @@ fn main() {
                 update_interval: Duration::from_secs(3600),
                 concurrency: c,
                 timeout: Duration::from_secs(30),
+                ca_file: None,
                 trusted_realms: Vec::new(),
                 crawl_timeout: Duration::from_secs(3600),
                 state_file: Default::default(),
             };
-            let crawler = Crawler::new(&cfg, CrawlOptions::default());
+            let crawler = Crawler::new(&cfg, CrawlOptions::default()).expect("crawler");
             let never = crossbeam_channel::never();
             let cold = crawler.crawl(None, &never).expect("cold crawl");
             assert!(cold.failed.is_empty(), "{:?}", cold.failed);
@@ -254,7 +255,7 @@ fn real(repos: usize, tags: usize) {
         let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
         cfg.concurrency = c;
         cfg.timeout = Duration::from_secs(30);
-        let crawler = Crawler::new(&cfg, CrawlOptions::default());
+        let crawler = Crawler::new(&cfg, CrawlOptions::default()).expect("crawler");
         let never = crossbeam_channel::never();
         let cold = crawler.crawl(None, &never).expect("cold crawl");
         assert!(cold.failed.is_empty(), "{:?}", cold.failed);

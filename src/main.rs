@@ -194,6 +194,10 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         eprintln!("error: {}: {e}", path.display());
         ok = false;
     }
+    if let Err(e) = registry::check_settings(&cfg.registry) {
+        eprintln!("error: {}: {e}", path.display());
+        ok = false;
+    }
     if let Ok(text) = std::fs::read_to_string(path) {
         if let Ok(ini) = config::parse_ini(&text, path) {
             for k in config::unknown_keys(&ini) {
@@ -383,7 +387,7 @@ fn serve(
                 app.status.clone(),
                 stop_rx,
             )
-            .map_err(|e| MainError::Setup(format!("cannot start the collector thread: {e}")))?,
+            .map_err(|e| MainError::Setup(format!("cannot start the collector: {e}")))?,
         )
     };
 

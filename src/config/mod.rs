@@ -79,6 +79,8 @@ pub struct Registry {
     pub update_interval: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// CAs trusted for https in addition to the system's roots.
+    pub ca_file: Option<PathBuf>,
     /// Token endpoints trusted with the credentials besides GitLab's and the registry's.
     pub trusted_realms: Vec<String>,
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
@@ -380,6 +382,8 @@ pub const KEYS: &[Key] = &[
     key("registry", "concurrency", "8", Kind::Positive, "Requests to the registry in flight at once."),
     key("registry", "timeout", "30 s", Kind::PositiveDuration,
         "Limit for connecting to the registry and for each response."),
+    key("registry", "ca_file", "", Kind::Path,
+        "A PEM file with CAs to trust for https to the registry and GitLab, in addition to the\nsystem's roots (a private CA: add it here or with update-ca-certificates)."),
     key("registry", "trusted_realms", "", Kind::Urls,
         "Token endpoints (comma-separated URLs; their origins count) that may receive username and\naccess_token besides gitlab_base_url's and the registry's own origin. Never plain http\nwhen the registry is https."),
     key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
@@ -624,6 +628,7 @@ impl Config {
             update_interval,
             concurrency: r.number("registry", "concurrency")?,
             timeout: r.duration("registry", "timeout")?,
+            ca_file: r.path("registry", "ca_file")?,
             trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
             crawl_timeout: r.get("registry", "crawl_timeout", |v| {
                 auto_or_duration(v, default_crawl_timeout(update_interval))

@@ -302,16 +302,22 @@ pub struct Client {
 
 impl Client {
     /// `registry_base_url`, `gitlab_base_url` and `trusted_realms` have been checked by the
-    /// configuration (http:// or https://).
+    /// configuration (http:// or https://); `roots` are the CAs trusted for https (see
+    /// [`root_certs`]).
     pub fn new(
         registry_base_url: &str,
         gitlab_base_url: &str,
         trusted_realms: &[String],
         credentials: Credentials,
         policy: Policy,
+        roots: Vec<ureq::tls::Certificate<'static>>,
     ) -> Client {
         let t = Some(policy.timeout);
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::from(roots))
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             // We read 4xx/5xx ourselves: their WWW-Authenticate, Retry-After and bodies matter.
             .http_status_as_error(false)
             // Redirects are followed by `once`, which drops credentials on a change of origin.
@@ -749,7 +755,80 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The CAs the collector trusts for https: the system's roots (what `update-ca-certificates`
+/// manages, or `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus those of `[registry] ca_file`, which
+/// adds to them rather than replacing them: GitLab and the storage that blob requests are
+/// redirected to may have public certificates while the registry has a private one.
+pub fn root_certs(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        log::warn!("registry: a system CA certificate could not be loaded: {e}");
+    }
+    let mut certs: Vec<ureq::tls::Certificate<'static>> = native
+        .certs
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let system = certs.len();
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("[registry] ca_file {shown}: cannot read it: {e}"))?;
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "[registry] ca_file {shown}: not a valid PEM file: {e}"
+                    ))
+                }
+            }
+        }
+        if certs.len() == system {
+            return Err(format!(
+                "[registry] ca_file {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+            ));
+        }
+    }
+    log::debug!(
+        "registry: trusting {system} system CA certificate(s) and {} from [registry] ca_file",
+        certs.len() - system
+    );
+    Ok(certs)
+}
+
+/// What a TLS failure means for the operator, when it is one.
+fn tls_reason(e: &ureq::Error) -> Option<String> {
+    let tls = match e {
+        ureq::Error::Rustls(t) => t,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
+        _ => return None,
+    };
+    use rustls::CertificateError as C;
+    Some(match tls {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => {
+            format!(
+                "the server's certificate is not valid for this host name ({tls}): use a name \
+                 the certificate carries in the [registry] URL"
+            )
+        }
+        rustls::Error::InvalidCertificate(_) => format!(
+            "the server's certificate is not trusted ({tls}): if it comes from a private CA, \
+             set [registry] ca_file to that CA's PEM file or add the CA to the system's store"
+        ),
+        _ => format!("TLS failed: {tls}"),
+    })
+}
+
 fn transport(what: String, e: ureq::Error) -> HttpError {
+    if let Some(reason) = tls_reason(&e) {
+        return HttpError::Transport { what, reason };
+    }
     let reason = match &e {
         ureq::Error::Timeout(t) => {
             format!("timed out ({t}): raise [registry] timeout if the registry is slow")
@@ -1025,6 +1104,7 @@ mod tests {
                 access_token: "t".into(),
             },
             policy,
+            Vec::new(),
         );
         assert!(c.check_realm("https://gitlab.example/jwt/auth").is_ok());
         assert!(c.check_realm("https://registry.example/token").is_ok());

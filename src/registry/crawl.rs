@@ -18,8 +18,8 @@ use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
 use super::client::{
-    next_link, Client, Credentials, HttpError, Method, Policy, Reply, RequestError, TokenError,
-    TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
+    next_link, root_certs, Client, Credentials, HttpError, Method, Policy, Reply, RequestError,
+    TokenError, TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
 };
 use super::single_flight::SingleFlight;
 use super::{Kind, RequestStats};
@@ -124,6 +124,8 @@ pub enum CrawlError {
     Cancelled,
     /// The crawl ran longer than `[registry] crawl_timeout`.
     Deadline(Duration),
+    /// The collector cannot be set up (an unusable `[registry] ca_file`).
+    Setup(String),
     /// The crawl's result did not form a snapshot (a bug: please report it).
     Snapshot(StateError),
     /// The crawl threads stopped early (a bug: please report it).
@@ -136,6 +138,7 @@ impl fmt::Display for CrawlError {
             CrawlError::Catalog(e) => write!(f, "cannot read the registry catalog: {e}"),
             CrawlError::Token(e) => e.fmt(f),
             CrawlError::Cancelled => f.write_str("the crawl was stopped"),
+            CrawlError::Setup(e) => f.write_str(e),
             CrawlError::Deadline(d) => write!(
                 f,
                 "the crawl ran longer than [registry] crawl_timeout ({} s): check why the \
@@ -161,6 +164,7 @@ impl CrawlError {
             CrawlError::Token(_) => "token",
             CrawlError::Cancelled => "stopped",
             CrawlError::Deadline(_) => "deadline",
+            CrawlError::Setup(_) => "setup",
             CrawlError::Snapshot(_) | CrawlError::Internal(_) => "internal",
         }
     }
@@ -290,7 +294,18 @@ struct Shared<'a> {
 }
 
 impl Crawler {
-    pub fn new(cfg: &config::Registry, opts: CrawlOptions) -> Crawler {
+    /// Fails only on an unusable `[registry] ca_file`.
+    pub fn new(cfg: &config::Registry, opts: CrawlOptions) -> Result<Crawler, CrawlError> {
+        let roots = root_certs(cfg.ca_file.as_deref()).map_err(CrawlError::Setup)?;
+        let https = [&cfg.registry_base_url, &cfg.gitlab_base_url]
+            .iter()
+            .any(|u| u.starts_with("https://"));
+        if roots.is_empty() && https {
+            log::warn!(
+                "no system CA certificates found: https to the registry will fail; install \
+                 ca-certificates, or set [registry] ca_file"
+            );
+        }
         let concurrency = cfg.concurrency.max(1);
         let policy = Policy {
             timeout: cfg.timeout,
@@ -309,8 +324,9 @@ impl Crawler {
                 access_token: cfg.access_token.clone(),
             },
             policy,
+            roots,
         );
-        Crawler {
+        Ok(Crawler {
             client,
             opts,
             concurrency,
@@ -319,7 +335,7 @@ impl Crawler {
             created_collected: AtomicBool::new(false),
             crawl_timeout: cfg.crawl_timeout,
             deadline_hit: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Requests of the running (or last) crawl so far.

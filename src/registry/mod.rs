@@ -126,7 +126,7 @@ pub fn crawl_once(
     previous: Option<&Snapshot>,
     opts: CrawlOptions,
 ) -> Result<CrawlOutcome, CrawlError> {
-    Crawler::new(cfg, opts).crawl(previous, &crossbeam_channel::never())
+    Crawler::new(cfg, opts)?.crawl(previous, &crossbeam_channel::never())
 }
 
 /// Starts the collector thread. `previous` is the snapshot being served (from the state
@@ -161,11 +161,27 @@ pub fn spawn_collector_with(
     status: Arc<CollectorStatus>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
+    let crawler = if cfg.registry_base_url.is_empty() {
+        None
+    } else {
+        let panic_hook = opts.panic_at == Some(PanicAt::Collector);
+        let c = Crawler::new(&cfg, opts).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Some((c, panic_hook))
+    };
     std::thread::Builder::new()
         .name("collector".into())
         .spawn(move || {
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run(cfg, opts, previous, &publish, &status, stop)
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &crawler {
+                Some((c, panic_hook)) => {
+                    run(&cfg, c, *panic_hook, previous, &publish, &status, stop)
+                }
+                None => {
+                    log::info!(
+                        "[registry] registry_base_url is empty: no crawling, serving the state \
+                         file only"
+                    );
+                    let _ = stop.recv();
+                }
             }));
             if let Err(p) = ran {
                 let why = crawl::panic_message(p.as_ref());
@@ -182,23 +198,20 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Whether the collector's settings can be used (`--check-config`): the CA file.
+pub fn check_settings(cfg: &config::Registry) -> Result<(), String> {
+    client::root_certs(cfg.ca_file.as_deref()).map(|_| ())
+}
+
 fn run(
-    cfg: config::Registry,
-    opts: CrawlOptions,
+    cfg: &config::Registry,
+    crawler: &Crawler,
+    panic_after_publishing: bool,
     mut previous: Option<Arc<Snapshot>>,
     publish: &dyn Fn(Arc<Snapshot>),
     status: &CollectorStatus,
     stop: Receiver<()>,
 ) {
-    if cfg.registry_base_url.is_empty() {
-        log::info!(
-            "[registry] registry_base_url is empty: no crawling, serving the state file only"
-        );
-        let _ = stop.recv();
-        return;
-    }
-    let panic_after_publishing = opts.panic_at == Some(PanicAt::Collector);
-    let crawler = Crawler::new(&cfg, opts);
     loop {
         let started = Instant::now();
         status.crawl_started(unix_now());

@@ -37,6 +37,7 @@ pub fn registry_config(url: &str, user: &str, token: &str) -> config::Registry {
         update_interval: Duration::from_secs(3600),
         concurrency: 4,
         timeout: Duration::from_secs(5),
+        ca_file: None,
         trusted_realms: Vec::new(),
         crawl_timeout: Duration::from_secs(600),
         state_file: PathBuf::new(),
