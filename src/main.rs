@@ -315,6 +315,15 @@ fn serve(
     authenticator: Arc<dyn Authenticator>,
     on_listening: impl FnOnce(&str),
 ) -> Result<ExitCode, MainError> {
+    if let Some(p) = state_path(&cfg) {
+        let removed = state::remove_stale_temporaries(p);
+        if removed > 0 {
+            log::info!(
+                "removed {removed} temporary file(s) that interrupted saves left beside {}",
+                p.display()
+            );
+        }
+    }
     let initial = match state_path(&cfg) {
         None => None,
         Some(p) => match state::load(p) {
