@@ -8,8 +8,8 @@
 //! meaning of the registry's answers. It never serves HTTP and never replaces good data with a
 //! failed crawl's.
 
-pub mod client;
-pub mod crawl;
+pub(crate) mod client;
+pub(crate) mod crawl;
 mod single_flight;
 
 use std::fmt;
@@ -23,6 +23,7 @@ use crate::config;
 use crate::health::CollectorStatus;
 use crate::snapshot::Snapshot;
 
+pub use client::{HttpError, TokenError};
 pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
