@@ -2,11 +2,12 @@
 //! every tag's manifest on a bounded pool of `concurrency` threads, producing a complete
 //! [`SnapshotInput`] or an error that abandons the crawl.
 //!
-//! It owns the meaning of a manifest (which blobs a tag refers to, per the contract's
-//! "Meaning of the numbers"), the manifest cache that makes warm crawls cheap, and the rule
-//! that a repository which fails keeps its previous data marked `stale_since`. It must never
-//! return a snapshot built from an incomplete catalog, and it does no scheduling, publishing
-//! or file I/O (that is `mod.rs`).
+//! It owns the resolution of a tag (its manifest, the children of an index, blob sizes, the
+//! config's creation time; what a manifest body means is `manifest.rs`), the per-digest cache
+//! that makes warm crawls cheap, the crawl's deadline, and the rule that a repository which
+//! fails (or panics) keeps its previous data marked `stale_since`. It must never return a
+//! snapshot built from an incomplete catalog, and it does no scheduling, publishing or file
+//! I/O (that is `mod.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -15,11 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
-use serde_json::Value;
 
 use super::client::{
     next_link, root_certs, Client, Credentials, HttpError, Method, Policy, Reply, RequestError,
     TokenError, TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
+};
+use super::manifest::{
+    self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,
+    Shape, MAX_BLOB_SIZE,
 };
 use super::single_flight::SingleFlight;
 use super::{Kind, RequestStats};
@@ -30,15 +34,6 @@ use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateE
 const MAX_DEPTH: usize = 4;
 /// Pages of one listing before the registry is assumed to loop.
 const MAX_PAGES: usize = 100_000;
-/// A blob claimed to be larger than this (1 PiB) is a registry error for its tag: no real
-/// layer is, and sums of such sizes would overflow.
-const MAX_BLOB_SIZE: u64 = 1 << 50;
-/// Config media types whose blob is read for the image's creation time. Other configs
-/// (artifacts: Helm charts, signatures, the empty config) carry none and cost no request.
-const IMAGE_CONFIG_TYPES: [&str; 2] = [
-    "application/vnd.docker.container.image.v1+json",
-    "application/vnd.oci.image.config.v1+json",
-];
 
 /// Tuning of a crawl. The defaults are what the service uses; tests and benchmarks shrink
 /// them to exercise pagination, token batching and retries quickly.
@@ -979,165 +974,93 @@ impl Shared<'_> {
         )
     }
 
-    /// What a manifest body means, by its shape (so unknown media types and artifacts are
-    /// counted by the same rule): `manifests` → an index of child manifests; `fsLayers` →
-    /// schema 1; otherwise `config` + `layers` (+ `blobs` of the draft OCI artifact manifest).
+    /// What a manifest means (see `manifest.rs`), with its children followed, its blob sizes
+    /// known (asked with HEAD where no descriptor says) and its config's creation time.
     fn facts(&self, work: &RepoWork, reply: &Reply, depth: usize) -> Result<Facts, TagError> {
         let invalid = |reason: String| TagError::Invalid {
             what: "manifest".into(),
             reason,
         };
-        let v: Value =
-            serde_json::from_slice(&reply.body).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        if !v.is_object() {
-            return Err(invalid("not a JSON object".into()));
-        }
-        let declared = v
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                reply
-                    .content_type
-                    .as_deref()
-                    .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-                    .filter(|c| !c.is_empty() && c != "application/json")
-            });
-        let mut blobs = Vec::new();
+        let m = manifest::parse(&reply.body, reply.content_type.as_deref()).map_err(invalid)?;
+        let mut blobs: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
         let mut add = |d: &str, blobs: &mut Vec<String>| {
             if seen.insert(d.to_string()) {
                 blobs.push(d.to_string());
             }
         };
-
-        if let Some(children) = v.get("manifests").and_then(Value::as_array) {
-            if depth >= MAX_DEPTH {
-                return Err(invalid("image indexes nested too deep".into()));
-            }
-            let mut platforms = Vec::new();
-            let mut created: Option<i64> = None;
-            for child in children {
-                let Some(d) = child.get("digest").and_then(Value::as_str) else {
-                    continue;
-                };
-                if !valid_digest(d) {
-                    return Err(invalid(format!("invalid child digest {d:?}")));
+        let (platforms, created) = match m.shape {
+            Shape::Index(children) => {
+                if depth >= MAX_DEPTH {
+                    return Err(invalid("image indexes nested too deep".into()));
                 }
-                let facts = match self.manifest_by_digest(work, d, depth + 1) {
-                    Ok(f) => f,
-                    Err(TagError::NotFound) => {
-                        // A child that is not there occupies no storage.
-                        log::warn!("repository {}: child manifest {d} is missing", work.name);
-                        continue;
+                let mut platforms = Vec::new();
+                let mut created: Option<i64> = None;
+                for child in children {
+                    let facts = match self.manifest_by_digest(work, &child.digest, depth + 1) {
+                        Ok(f) => f,
+                        Err(TagError::NotFound) => {
+                            // A child that is not there occupies no storage.
+                            log::warn!(
+                                "repository {}: child manifest {} is missing",
+                                work.name,
+                                child.digest
+                            );
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let size = {
+                        let sizes = lock(&self.sizes);
+                        facts.blobs.iter().fold(0u64, |n, b| {
+                            n.saturating_add(sizes.get(b).copied().unwrap_or(0))
+                        })
+                    };
+                    platforms.push(Platform {
+                        os: child.os,
+                        architecture: child.architecture,
+                        variant: child.variant,
+                        size,
+                    });
+                    for b in &facts.blobs {
+                        add(b, &mut blobs);
                     }
-                    Err(e) => return Err(e),
-                };
-                let p = child.get("platform");
-                let field = |k: &str| {
-                    p.and_then(|p| p.get(k))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let size = {
-                    let sizes = lock(&self.sizes);
-                    facts.blobs.iter().fold(0u64, |n, b| {
-                        n.saturating_add(sizes.get(b).copied().unwrap_or(0))
-                    })
-                };
-                let variant = field("variant");
-                platforms.push(Platform {
-                    os: field("os"),
-                    architecture: field("architecture"),
-                    variant: (!variant.is_empty()).then_some(variant),
-                    size,
-                });
-                for b in &facts.blobs {
-                    add(b, &mut blobs);
+                    created = created.max(facts.created);
                 }
-                created = created.max(facts.created);
+                (platforms, created)
             }
-            return Ok(Facts {
-                media_type: declared
-                    .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into()),
-                platforms,
-                blobs,
-                created,
-            });
-        }
-
-        if let Some(layers) = v.get("fsLayers").and_then(Value::as_array) {
-            for l in layers {
-                let Some(d) = l.get("blobSum").and_then(Value::as_str) else {
-                    continue;
-                };
-                if !valid_digest(d) {
-                    return Err(invalid(format!("invalid layer digest {d:?}")));
-                }
-                self.blob_size(work, d)?;
-                add(d, &mut blobs);
-            }
-            // The creation time is in the manifest itself: the newest history entry (first)
-            // holds the image's v1 config as a JSON string.
-            let created = v
-                .get("history")
-                .and_then(Value::as_array)
-                .and_then(|h| h.first())
-                .and_then(|e| e.get("v1Compatibility"))
-                .and_then(Value::as_str)
-                .and_then(|c| created_in(c.as_bytes()));
-            return Ok(Facts {
-                media_type: declared.unwrap_or_else(|| {
-                    "application/vnd.docker.distribution.manifest.v1+prettyjws".into()
-                }),
-                platforms: Vec::new(),
-                blobs,
-                created,
-            });
-        }
-
-        let descriptors = v
-            .get("config")
-            .into_iter()
-            .chain(
-                v.get("layers")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            )
-            .chain(
-                v.get("blobs")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            );
-        for desc in descriptors {
-            let Some(d) = desc.get("digest").and_then(Value::as_str) else {
-                continue;
-            };
-            if !valid_digest(d) {
-                return Err(invalid(format!("invalid blob digest {d:?}")));
-            }
-            match desc.get("size").and_then(Value::as_u64) {
-                Some(s) if s > MAX_BLOB_SIZE => return Err(absurd_size(d, s)),
-                Some(s) => {
-                    lock(&self.sizes).entry(d.to_string()).or_insert(s);
-                }
-                None => {
+            Shape::Schema1 { layers, created } => {
+                for d in &layers {
                     self.blob_size(work, d)?;
+                    add(d, &mut blobs);
                 }
+                (Vec::new(), created)
             }
-            add(d, &mut blobs);
-        }
-        let created = match v.get("config") {
-            Some(config) => self.config_created(work, config)?,
-            None => None,
+            Shape::Image {
+                blobs: refs,
+                config,
+            } => {
+                for b in &refs {
+                    match b.size {
+                        Some(s) => {
+                            lock(&self.sizes).entry(b.digest.clone()).or_insert(s);
+                        }
+                        None => {
+                            self.blob_size(work, &b.digest)?;
+                        }
+                    }
+                    add(&b.digest, &mut blobs);
+                }
+                let created = match config {
+                    Some(c) => self.config_created(work, &c)?,
+                    None => None,
+                };
+                (Vec::new(), created)
+            }
         };
         Ok(Facts {
-            media_type: declared
-                .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
-            platforms: Vec::new(),
+            media_type: m.media_type,
+            platforms,
             blobs,
             created,
         })
@@ -1146,20 +1069,13 @@ impl Shared<'_> {
     /// The creation time in an image's config blob: one GET per distinct config digest and
     /// crawl (`GET /v2/<name>/blobs/<digest>`, following a redirect to storage).
     ///
-    /// Unknown (`None`, the tag still counts) when the config is not an image config, is
-    /// larger than [`CONFIG_BODY_LIMIT`], is missing (404), is not JSON or has no valid
+    /// Unknown (`None`, the tag still counts) when the config is larger than [`CONFIG_BODY_LIMIT`], is missing (404), is not JSON or has no valid
     /// `created`: the same digest always has the same content, so that answer is final.
     /// A config whose bytes do not match its digest, and transient failures (after
     /// retries), are errors for the tag: its repository keeps its previous data and the
     /// config is asked again next crawl.
-    fn config_created(&self, work: &RepoWork, desc: &Value) -> Result<Option<i64>, TagError> {
-        let Some(digest) = desc.get("digest").and_then(Value::as_str) else {
-            return Ok(None);
-        };
-        let media_type = desc.get("mediaType").and_then(Value::as_str);
-        if media_type.is_some_and(|m| !IMAGE_CONFIG_TYPES.contains(&m)) {
-            return Ok(None);
-        }
+    fn config_created(&self, work: &RepoWork, config: &BlobRef) -> Result<Option<i64>, TagError> {
+        let digest = config.digest.as_str();
         let too_large = || {
             log::debug!(
                 "repository {}: config {digest} is larger than {CONFIG_BODY_LIMIT} bytes; its \
@@ -1168,11 +1084,7 @@ impl Shared<'_> {
             );
             Ok(None)
         };
-        if desc
-            .get("size")
-            .and_then(Value::as_u64)
-            .is_some_and(|s| s > CONFIG_BODY_LIMIT)
-        {
+        if config.size.is_some_and(|s| s > CONFIG_BODY_LIMIT) {
             return too_large();
         }
         self.configs.get_or_fetch(
@@ -1318,71 +1230,12 @@ fn verify_manifest(digest: &str, body: &[u8]) -> Result<(), TagError> {
     }
 }
 
+/// The same words as `manifest::parse` uses for a descriptor.
 fn absurd_size(digest: &str, size: u64) -> TagError {
     TagError::Invalid {
         what: format!("blob {digest}"),
         reason: format!("the registry says it has {size} bytes, more than 1 PiB"),
     }
-}
-
-/// The `created` field of an image config (JSON), as Unix seconds.
-fn created_in(config: &[u8]) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Config {
-        created: Option<Value>,
-    }
-    let c: Config = serde_json::from_slice(config).ok()?;
-    crate::timefmt::parse_rfc3339(c.created?.as_str()?)
-}
-
-/// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and
-/// sha512 are checked; other algorithms cannot be, and pass).
-fn content_mismatch(digest: &str, body: &[u8]) -> Option<String> {
-    content_digest(digest, body).filter(|actual| actual != digest)
-}
-
-/// The digest of `body` with `digest`'s algorithm; `None` for an algorithm other than
-/// sha256 and sha512.
-fn content_digest(digest: &str, body: &[u8]) -> Option<String> {
-    let (alg, algorithm) = match digest.split_once(':')?.0 {
-        "sha256" => ("sha256", &ring::digest::SHA256),
-        "sha512" => ("sha512", &ring::digest::SHA512),
-        _ => return None,
-    };
-    let d = ring::digest::digest(algorithm, body);
-    let mut actual = String::with_capacity(alg.len() + 1 + 2 * d.as_ref().len());
-    actual.push_str(alg);
-    actual.push(':');
-    for b in d.as_ref() {
-        actual.push_str(&format!("{b:02x}"));
-    }
-    Some(actual)
-}
-
-/// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
-fn valid_digest(d: &str) -> bool {
-    let Some((alg, enc)) = d.split_once(':') else {
-        return false;
-    };
-    !alg.is_empty()
-        && !enc.is_empty()
-        && alg
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
-        && enc
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
-}
-
-/// `sha256:<hex>` of `body`: a content digest as Distribution writes it.
-pub fn sha256_digest(body: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, body);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in d.as_ref() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 /// A paginated name list (catalog, tags list): reads pages from `first`, following
@@ -1451,35 +1304,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests() {
-        assert!(valid_digest("sha256:0123abcdef"));
-        assert!(valid_digest("sha512+b64u:AbC-_="));
-        assert!(!valid_digest("sha256:../../x"));
-        assert!(!valid_digest("sha256:"));
-        assert!(!valid_digest("nocolon"));
-        assert_eq!(
-            sha256_digest(b"hello"),
-            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
+    fn names_in_paths() {
         assert_eq!(encode_name("group/sub/pro.j_e-ct"), "group/sub/pro.j_e-ct");
         assert_eq!(encode_name("a b/c?"), "a%20b/c%3F");
-    }
-
-    #[test]
-    fn creation_times_and_content_digests() {
-        assert_eq!(
-            created_in(br#"{"created":"2024-01-02T03:04:05.999999999Z","os":"linux"}"#),
-            Some(1_704_164_645)
-        );
-        assert_eq!(created_in(br#"{"created":"yesterday"}"#), None);
-        assert_eq!(created_in(br#"{"created":12}"#), None);
-        assert_eq!(created_in(br#"{"os":"linux"}"#), None);
-        assert_eq!(created_in(b"\x1f\x8b not json"), None);
-        assert_eq!(created_in(b"[1]"), None);
-        let d = sha256_digest(b"{}");
-        assert_eq!(content_mismatch(&d, b"{}"), None);
-        assert_eq!(content_mismatch(&d, b"{ }"), Some(sha256_digest(b"{ }")));
-        assert_eq!(content_mismatch("sha256:ABC", b"{}"), Some(d));
-        assert_eq!(content_mismatch("blake3:abc", b"{}"), None);
     }
 }

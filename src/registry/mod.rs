@@ -10,6 +10,7 @@
 
 pub(crate) mod client;
 pub(crate) mod crawl;
+pub(crate) mod manifest;
 mod single_flight;
 
 use std::fmt;
