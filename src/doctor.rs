@@ -426,7 +426,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
         error(
             "[ldap] host",
             format!(
-                "{} is the example of the default configuration (not contacted): set your LDAP server",
+                "{} is the default configuration's example (not contacted): set your LDAP server",
                 l.host
             ),
         );
@@ -437,7 +437,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
             error(
                 "[registry] registry_base_url",
                 format!(
-                    "{} is the example of the default configuration (not contacted): set your registry's URL, or leave it empty to serve the state file only",
+                    "{} is the default configuration's example (not contacted): set your registry's URL, or leave it empty to serve the state file only",
                     r.registry_base_url
                 ),
             );
@@ -446,7 +446,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
             error(
                 "[registry] gitlab_base_url",
                 format!(
-                    "{} is the example of the default configuration: set your GitLab's URL (it issues the registry's tokens)",
+                    "{} is the default configuration's example: set your GitLab's URL (it issues the registry's tokens)",
                     r.gitlab_base_url
                 ),
             );
@@ -454,7 +454,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
         if is_example("registry", "access_token", &r.access_token) {
             error(
                 "[registry] access_token",
-                "is the example of the default configuration (never sent): set a GitLab personal access token with the read_registry scope"
+                "still the default configuration's example (never sent): set a GitLab personal access token with the read_registry scope"
                     .into(),
             );
         }
@@ -469,7 +469,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
         warn(
             "[ldap] base_dn",
             format!(
-                "{} is the example of the default configuration: set where your users are",
+                "{} is the default configuration's example: set where your users are",
                 l.base_dn
             ),
         );
@@ -478,7 +478,7 @@ fn placeholders(cfg: &Config) -> Vec<Placeholder> {
         warn(
             "[ldap] valid_gid",
             format!(
-                "{} is the example of the default configuration: set your users' group, or empty gid_attribute to drop the group check",
+                "{} is the default configuration's example: set your users' group, or set gid_attribute empty to drop the group check",
                 l.valid_gid
             ),
         );
@@ -724,10 +724,12 @@ fn registry_finding(r: &config::Registry, send_token: bool) -> Finding {
         }
         (401, Some(_)) => "asks for HTTP Basic".to_string(),
         (401, None) => "answers 401 without a challenge".to_string(),
-        (s, _) => return failed(format!(
+        (s, _) => {
+            return failed(format!(
             "{key}: {base} answered {s}, not as a registry's API does (the registry's own URL is \
                  needed, not GitLab's)"
-        )),
+        ))
+        }
     };
     if !send_token {
         return ok(format!("{key}: {base} {challenge}; no token asked for"));

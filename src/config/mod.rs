@@ -784,6 +784,31 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let c = Config::from_ini_text(
+            "[general]\ntrusted_proxies = 127.0.0.1, 10.0.0.0/8 ::1\n  2001:db8::/32\n",
+            p(),
+        )
+        .unwrap();
+        let shown: Vec<String> = c
+            .general
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]);
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "proxy.example"] {
+            let e = Config::from_ini_text(&format!("[general]\ntrusted_proxies = {bad}\n"), p())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("[general] trusted_proxies") && e.contains("CIDR"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_listed() {
         let ini = parse_ini("[general]\nsocket_prot = 1\n[extra]\n", p()).unwrap();
         assert_eq!(
