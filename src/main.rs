@@ -174,7 +174,7 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
         cfg,
         Arc::new(ldap),
         |_| {},
-        "[general] socket_host and socket_port",
+        "check [general] socket_host and socket_port",
     )
 }
 
@@ -188,7 +188,7 @@ fn run_demo(port: u16) -> Result<ExitCode, MainError> {
         cfg,
         auth,
         |listen| println!("{}", demo::banner(&demo, listen)),
-        "--port",
+        "choose another port with --port",
     )
 }
 
@@ -209,13 +209,13 @@ fn report_config_warnings(cfg: &Config, path: &std::path::Path) {
 }
 
 /// Runs the service until SIGTERM or SIGINT.
-/// `on_listening` gets the bound address once the server accepts connections; `port_setting`
-/// is what to change when the port cannot be had.
+/// `on_listening` gets the bound address once the server accepts connections; `port_hint`
+/// says what to change when the address cannot be had.
 fn serve(
     cfg: Config,
     authenticator: Arc<dyn Authenticator>,
     on_listening: impl FnOnce(&str),
-    port_setting: &str,
+    port_hint: &str,
 ) -> Result<ExitCode, MainError> {
     let initial = match state_path(&cfg) {
         None => None,
@@ -265,7 +265,7 @@ fn serve(
     let running =
         server::start(app.clone(), &g.socket_host, g.socket_port, g.workers).map_err(|e| {
             MainError::Setup(format!(
-                "cannot listen on {}: {} (change {port_setting})",
+                "cannot listen on {}: {} ({port_hint})",
                 e.addr, e.reason
             ))
         })?;
