@@ -16,8 +16,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
-use crate::auth::{parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
+use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
 use crate::hal::{self, Paths, Query};
+use crate::ipnet::IpNet;
 use crate::snapshot::Snapshot;
 
 /// The snapshot being served; replaced whole, never modified.
@@ -42,7 +43,7 @@ pub struct App {
     pub authenticator: Arc<dyn Authenticator>,
     pub limiter: FailureLimiter,
     pub gate: LoginGate,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     pub snapshot: SnapshotCell,
     /// The collector's state, for `/health` and `/metrics`.
     pub status: Arc<crate::health::CollectorStatus>,
@@ -103,7 +104,8 @@ pub enum ApiError {
     NotBearer,
     Token(TokenError),
     LoginRefused,
-    LoginUnavailable(String),
+    /// The directory could not judge the credentials; why is logged, never sent.
+    LoginUnavailable,
     LoginBusy,
     TooManyFailures {
         retry_after: u64,
@@ -137,8 +139,8 @@ pub fn error_response(e: &ApiError) -> Response {
         ApiError::Token(TokenError::Invalid(why)) => msg(422, why),
         ApiError::LoginRefused => msg(401, "Invalid credentials")
             .with("WWW-Authenticate", "Basic realm=\"Authentication Required\""),
-        ApiError::LoginUnavailable(why) => {
-            msg(503, &format!("The login could not be checked: {why}")).with("Retry-After", "30")
+        ApiError::LoginUnavailable => {
+            msg(503, "The login could not be checked; try again later").with("Retry-After", "30")
         }
         ApiError::LoginBusy => {
             msg(503, "Too many logins are being checked; try again shortly").with("Retry-After", "1")
@@ -207,18 +209,37 @@ pub fn prefers_html(accept: Option<&str>) -> bool {
     html > 0.0 && html > json && html >= any
 }
 
-/// The client's address for rate limiting: the socket peer, or for a trusted proxy the last
-/// `X-Forwarded-For` entry (the one that proxy added).
-fn client_addr(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+/// The client's address for rate limiting: the socket peer, or behind trusted proxies the
+/// address they forwarded (the rules are `auth::address`'s). Every `X-Forwarded-For` line counts.
+fn client_addr(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer?;
-    if trusted.contains(&peer) {
-        if let Some(xff) = req.header("X-Forwarded-For") {
-            if let Some(last) = xff.rsplit(',').next().and_then(|s| s.trim().parse().ok()) {
-                return Some(last);
-            }
-        }
+    let forwarded = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("X-Forwarded-For"))
+        .map(|(_, v)| v.as_str());
+    let client = address::client_address(peer, forwarded.clone(), trusted);
+    if client == crate::ipnet::canonical(peer) && forwarded.count() > 0 {
+        warn_untrusted_forwarding(client, trusted);
     }
-    Some(peer)
+    Some(client)
+}
+
+/// Once per process: a request carried `X-Forwarded-For` from a peer that is not a trusted
+/// proxy. Either someone forges the header (harmless: it is ignored) or the service is behind
+/// a proxy missing from `trusted_proxies`, and every user shares that proxy's failure count.
+fn warn_untrusted_forwarding(peer: IpAddr, trusted: &[IpNet]) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if trusted.iter().any(|n| n.contains(peer))
+        || WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    log::warn!(
+        "a login from {peer} carries X-Forwarded-For, which is ignored because {peer} is not in \
+         [general] trusted_proxies: if {peer} is your reverse proxy, add it, or every user behind \
+         it shares one failed-login limit (said once)"
+    );
 }
 
 fn cors(req: &Request, mut resp: Response) -> Response {
@@ -300,7 +321,10 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
     let when = Instant::now();
     if let Some(a) = addr {
         if let Some(retry_after) = app.limiter.check(a, when) {
-            log::warn!("login refused: too many failed logins from {a}");
+            log::warn!(
+                "login refused: too many failed logins from {}",
+                address::bucket(a)
+            );
             return Err(ApiError::TooManyFailures { retry_after });
         }
     }
@@ -338,7 +362,7 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
         Err(LoginError::Rejected) => Err(failed(&user)),
         Err(LoginError::Unavailable(why)) => {
             log::warn!("login for {user:?} could not be checked: {why}");
-            Err(ApiError::LoginUnavailable(why))
+            Err(ApiError::LoginUnavailable)
         }
     }
 }
@@ -597,7 +621,7 @@ mod tests {
             authenticator: Arc::new(TestAuth {
                 calls: AtomicUsize::new(0),
             }),
-            limiter: FailureLimiter::new(4),
+            limiter: FailureLimiter::new(4, 100),
             gate: LoginGate::new(2),
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
             snapshot: SnapshotCell::default(),
@@ -694,10 +718,12 @@ mod tests {
             NOW,
         );
         assert_eq!(r.status, 503);
-        assert!(body(&r)["msg"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"));
+        assert_eq!(
+            body(&r),
+            json!({"msg": "The login could not be checked; try again later"}),
+            "the reason is for the log only"
+        );
+        assert_eq!(r.header("Retry-After"), Some("30"));
         for bad in [
             basic("alice", "wrong"),
             basic("alice", ""),
@@ -733,6 +759,16 @@ mod tests {
             "last XFF entry is 127.0.0.1, which is limited"
         );
         other.headers[1].1 = "127.0.0.1, 5.6.7.8".into();
+        assert_eq!(handle(&a, &other, NOW).status, 200);
+        // a second header line is the rightmost part of the field
+        other.headers[1].1 = "5.6.7.8".into();
+        other
+            .headers
+            .push(("x-forwarded-for".into(), "127.0.0.1:4711".into()));
+        assert_eq!(handle(&a, &other, NOW).status, 429);
+        // an IPv4-mapped proxy address is the trusted 10.0.0.1
+        other.headers.pop();
+        other.peer = Some("::ffff:10.0.0.1".parse().unwrap());
         assert_eq!(handle(&a, &other, NOW).status, 200);
     }
 

@@ -39,8 +39,9 @@ pub struct General {
     pub server_prefix: String,
     pub debug: bool,
     pub workers: usize,
-    /// Peers whose last `X-Forwarded-For` entry is taken as the client address.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is followed to the
+    /// client's address (see `auth::address`).
+    pub trusted_proxies: Vec<crate::ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,8 @@ pub struct Ldap {
     pub timeout: Duration,
     pub max_concurrent: usize,
     pub max_failures_per_minute: u32,
+    /// Client buckets the failed-login limit remembers at once.
+    pub max_tracked_clients: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -239,7 +242,7 @@ pub enum Kind {
     Path,
     /// A URL path prefix starting with `/`.
     Prefix,
-    /// Comma- or space-separated IP addresses.
+    /// Comma- or space-separated IP addresses or CIDR ranges.
     Addresses,
     /// Comma- or space-separated `http(s)://` URLs.
     Urls,
@@ -263,7 +266,9 @@ impl Kind {
             Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
             Kind::Path => "a file path",
             Kind::Prefix => "a path starting with /, e.g. /registry-usage",
-            Kind::Addresses => "comma-separated IP addresses, e.g. 127.0.0.1, ::1",
+            Kind::Addresses => {
+                "comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.1, 10.0.0.0/8, ::1"
+            }
             Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
         }
     }
@@ -349,7 +354,7 @@ pub const KEYS: &[Key] = &[
     key("general", "workers", "auto", Kind::AutoPositive,
         "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
     key("general", "trusted_proxies", "", Kind::Addresses,
-        "Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted\nas the client address for login rate limiting."),
+        "Reverse proxies in front of the service (IP addresses or CIDR ranges, comma-separated).\nFor requests from them, X-Forwarded-For is read from the right past these proxies and the\nfirst other address is the client whose failed logins are counted."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -368,7 +373,9 @@ pub const KEYS: &[Key] = &[
     key("ldap", "max_concurrent", "auto", Kind::AutoPositive,
         "Logins checked at once; more answer 503 at once. auto: half the workers, at least 1."),
     key("ldap", "max_failures_per_minute", "10", Kind::Count,
-        "Failed logins per client address and minute before 429 (0 disables the limit)."),
+        "Failed logins per client address (IPv6: per /64) and minute before 429 (0: no limit)."),
+    key("ldap", "max_tracked_clients", "10000", Kind::Positive,
+        "Client addresses whose failed logins are remembered at once; when full, the one that\nfailed longest ago is forgotten."),
     orig("jwt", "auth_token_expires", "2 weeks", Kind::Duration, ""),
     orig("jwt", "secret_key", PLACEHOLDER_SECRET, Kind::Text,
         "At least 32 bytes; make one with: head -c32 /dev/urandom | base64"),
@@ -544,7 +551,7 @@ fn parse_urls(v: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-fn parse_addresses(v: &str) -> Option<Vec<std::net::IpAddr>> {
+fn parse_addresses(v: &str) -> Option<Vec<crate::ipnet::IpNet>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse().ok())
@@ -614,6 +621,7 @@ impl Config {
                 auto_or_positive(v, half_workers)
             })?,
             max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
+            max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
         };
         let jwt = Jwt {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
@@ -862,6 +870,31 @@ mod tests {
             }
         }
         assert!(default_config_text().contains(&format!("At least {MIN_SECRET_LEN} bytes")));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let c = Config::from_ini_text(
+            "[general]\ntrusted_proxies = 127.0.0.1, 10.0.0.0/8 ::1\n  2001:db8::/32\n",
+            p(),
+        )
+        .unwrap();
+        let shown: Vec<String> = c
+            .general
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]);
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "proxy.example"] {
+            let e = Config::from_ini_text(&format!("[general]\ntrusted_proxies = {bad}\n"), p())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("[general] trusted_proxies") && e.contains("CIDR"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
