@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod base64;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod hal;
 pub mod health;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
+use crate::dashboard;
 use crate::hal::{self, Paths, Query};
 use crate::snapshot::Snapshot;
 
@@ -172,12 +173,17 @@ enum Route<'a> {
     AuthToken,
     /// The path below `/repositories` (`""` or starting with `/`), still encoded.
     Repositories(&'a str),
+    /// The built-in dashboard's page and assets (no authentication).
+    Dashboard(dashboard::Lookup),
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     let rest = path.strip_prefix(prefix)?;
     if rest == "/auth_token" {
         return Some(Route::AuthToken);
+    }
+    if let Some(found) = dashboard::lookup(rest) {
+        return Some(Route::Dashboard(found));
     }
     let below = rest.strip_prefix("/repositories")?;
     (below.is_empty() || below.starts_with('/')).then_some(Route::Repositories(below))
@@ -258,7 +264,20 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             let html = prefers_html(req.header("Accept"));
             resource(&snap, rest, query, html, &app.prefix)
         }
+        Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
     }
+}
+
+/// The dashboard's page or asset, with its security headers; `/prefix` becomes `/prefix/`.
+fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
+    let resp = match found {
+        dashboard::Lookup::Asset(a) => Response::new(200, a.content_type, a.body.to_vec()),
+        dashboard::Lookup::AddSlash => Response::new(308, "text/plain; charset=utf-8", Vec::new())
+            .with("Location", format!("{prefix}/")),
+    };
+    dashboard::HEADERS
+        .iter()
+        .fold(resp, |r, (k, v)| r.with(k, *v))
 }
 
 fn preflight() -> Response {
@@ -858,6 +877,39 @@ mod tests {
         );
         let r = handle(&a, &get("/nothing", &[]), NOW);
         assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn the_dashboard_is_served_without_a_token_below_the_prefix() {
+        let a = app("/pre", false);
+        for path in ["/pre/", "/pre/index.html", "/pre/dashboard/app.js"] {
+            let r = handle(&a, &get(path, &[]), NOW);
+            assert_eq!(r.status, 200, "{path}");
+            assert!(r
+                .header("Content-Security-Policy")
+                .unwrap()
+                .contains("script-src 'self'"));
+            assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+            assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
+        }
+        let r = handle(&a, &get("/pre/?x=1", &[]), NOW);
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        let r = handle(&a, &get("/pre", &[]), NOW);
+        assert_eq!((r.status, r.header("Location")), (308, Some("/pre/")));
+        for missing in [
+            "/",
+            "/dashboard/app.js",
+            "/pre/dashboard/nope.js",
+            "/pre/dashboard/",
+        ] {
+            assert_eq!(handle(&a, &get(missing, &[]), NOW).status, 404, "{missing}");
+        }
+        let mut post = get("/pre/", &[]);
+        post.method = "POST".into();
+        assert_eq!(handle(&a, &post, NOW).status, 405);
+        // without a prefix the page is the root
+        let root = app("", true);
+        assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
     }
 
     #[test]
