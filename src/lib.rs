@@ -3,11 +3,12 @@
 //!
 //! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
-//! with [`hal`] renderings of the current snapshot, guarded by [`auth`]; [`demo`] is a
-//! built-in registry for `--demo`. [`health`] is what the collector reports about itself;
+//! with [`hal`] renderings of the current snapshot, guarded by [`auth`], and serves the
+//! browser [`dashboard`] built into the binary; [`demo`] is a built-in registry for `--demo`.
+//! [`health`] is what the collector reports about itself;
 //! [`timefmt`] converts RFC 3339 times. [`base64`] and [`percent`] are the two encodings
 //! several boundaries share. Dependencies point inward: `snapshot`, `hal`, `health`, `timefmt`,
-//! `base64` and `percent` do no I/O at all.
+//! `dashboard`, `base64` and `percent` do no I/O at all.
 
 #![forbid(unsafe_code)]
 

@@ -120,7 +120,10 @@ fn run_browser(scenario: &str, vars: &[(&str, String)], svc: &Service) -> String
 fn tag(name: &str, blobs: &[&str], created: Option<i64>) -> TagInput {
     TagInput {
         name: name.into(),
-        digest: format!("sha256:{}", format!("{:016x}", fxhash(name, blobs)).repeat(4)),
+        digest: format!(
+            "sha256:{}",
+            format!("{:016x}", fxhash(name, blobs)).repeat(4)
+        ),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         platforms: vec![],
         blobs: blobs.iter().map(|b| b.to_string()).collect(),
