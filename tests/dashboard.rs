@@ -320,6 +320,13 @@ fn dashboard_before_the_first_crawl_and_after_too_many_failures() {
             ("BASE_URL", format!("http://{}/", svc.addr)),
             ("LOGIN_USER", "alice".into()),
             ("LOGIN_PASSWORD", slapd::ALICE_PW.into()),
+            (
+                "SCREENSHOT",
+                target_dir()
+                    .join("dashboard-first-crawl-screenshot.png")
+                    .display()
+                    .to_string(),
+            ),
         ],
         &svc,
     );

@@ -247,6 +247,7 @@
     $('session').hidden = false;
     const sub = claims(state.token).sub;
     $('who').textContent = sub ? `Logged in as ${sub}` : '';
+    renderSummary();
     $('main').focus();
     load();
   }
@@ -385,11 +386,12 @@
       disk += r.disk_size || 0;
       tags += r.tags || 0;
     }
+    const loaded = state.timestamp !== null;
     const d = $('total-disk');
-    d.textContent = fmtBytes(disk);
-    d.title = `${fmtCount(disk)} bytes`;
-    $('total-repos').textContent = fmtCount(state.repos.length);
-    $('total-tags').textContent = fmtCount(tags);
+    d.textContent = loaded ? fmtBytes(disk) : '–';
+    d.title = loaded ? `${fmtCount(disk)} bytes` : '';
+    $('total-repos').textContent = loaded ? fmtCount(state.repos.length) : '–';
+    $('total-tags').textContent = loaded ? fmtCount(tags) : '–';
     renderAgo();
   }
 

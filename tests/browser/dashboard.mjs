@@ -228,6 +228,7 @@ async function firstCrawl(page) {
   await waitText(page, '#status', /still collecting its first data/);
   assert.match(await page.locator('#status').getAttribute('class'), /warn/);
   assert.match(await text(page, '#status'), /Retrying in \d+ seconds/);
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
   step('before the first crawl: a message and a retry');
   await page.getByRole('button', { name: 'Log out' }).click();
   await login(page, env('LOGIN_USER'), 'wrong');
