@@ -784,6 +784,7 @@
   //     delete: [tag], keep: [{name, reason: regex|keep_n|age|not_matched}]}]}}; 400 {message}.
 
   const REASONS = {
+    latest: 'latest is never deleted',
     regex: 'matches the keep pattern',
     keep_n: 'among the newest',
     age: 'too recent',
@@ -832,6 +833,10 @@
       $('cu-freed').textContent = fmtBytes(num(body.freed_bytes));
       $('cu-deleted').textContent = fmtCount(num(body.tags_deleted));
       $('cu-kept').textContent = fmtCount(num(body.tags_kept));
+      $('cu-unmatched').textContent = fmtCount(num(body.tags_not_matched));
+      $('cu-unmatched-card').hidden = num(body.tags_not_matched) === null;
+      $('cu-repos').textContent = fmtCount(num(body.repositories));
+      $('cu-repos-card').hidden = num(body.repositories) === null;
       const items = body._embedded && Array.isArray(body._embedded.items) ? body._embedded.items : [];
       this.items = items.slice().sort((a, b) => (b.freed_bytes || 0) - (a.freed_bytes || 0));
       this.page = 0;
@@ -853,6 +858,11 @@
 
   async function runCleanup(ev) {
     ev.preventDefault();
+    if ($('cu-delete').value.trim() === '') {
+      showCleanupError('Enter a pattern for the tags to delete (.* for every tag).');
+      $('cu-delete').focus();
+      return;
+    }
     const params = new URLSearchParams();
     for (const id of ['cu-delete', 'cu-keep', 'cu-keepn', 'cu-older']) {
       const input = $(id);
@@ -878,6 +888,7 @@
       if (isAuthError(e)) { sessionLost(e); return; }
       setStatus('');
       if (e.status === 400) showCleanupError(`The policy is not valid: ${e.message}`);
+      else if (e.status === 404 && /^The resource/.test(e.message)) showCleanupError(`No such ${kind || 'scope'}: ${e.message}`);
       else if (e.status === 404) showCleanupError('This server cannot compute clean-ups yet (no /cleanup); update the service.');
       else if (e.status === 503) showCleanupError('The service is still collecting its first data; try again in a minute.');
       else showCleanupError(`The clean-up could not be computed: ${e.message}`);

@@ -182,18 +182,28 @@ async function full(page) {
     status: 200,
     contentType: 'application/json',
     body: JSON.stringify({
+      timestamp: 1,
       freed_bytes: 3 * 1024 * 1024,
       tags_deleted: 2,
       tags_kept: 1,
-      _embedded: { items: [{ name: 'x/<i>y</i>', freed_bytes: 3 * 1024 * 1024, delete: ['old-1', 'old-2'], keep: [{ name: 'latest', reason: 'regex' }] }] },
+      tags_not_matched: 4,
+      repositories: 1,
+      _embedded: { items: [{ name: 'x/<i>y</i>', freed_bytes: 3 * 1024 * 1024, delete: ['old-1', 'old-2'], keep: [{ name: 'latest', reason: 'latest' }, { name: 'v1', reason: 'regex' }], tags_not_matched: 4 }] },
     }),
   }));
   await page.getByRole('tab', { name: 'Clean-up what-if' }).click();
-  await page.getByLabel('Delete tags matching (regular expression)').fill('^old-');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  await waitText(page, '#cu-error', /Enter a pattern for the tags to delete/);
+  await page.getByLabel(/Delete tags matching/).fill('old-.*');
+  await page.getByLabel('Scope').selectOption('namespace');
+  await page.getByLabel('Namespace or repository name').fill('x');
+  const asked = page.waitForRequest('**/cleanup?*');
   await page.getByRole('button', { name: 'Compute' }).click();
   await waitText(page, '#cu-freed', /3\.00 MiB/);
+  assert.equal(new URL((await asked).url()).search, '?name_regex_delete=old-.*&namespace=x');
+  assert.equal(await text(page, '#cu-unmatched'), '4');
   assert.match(await text(page, '#cu-body'), /old-1, old-2/);
-  assert.match(await text(page, '#cu-body'), /latest \(matches the keep pattern\)/);
+  assert.match(await text(page, '#cu-body'), /latest \(latest is never deleted\), v1 \(matches the keep pattern\)/);
   assert.equal(await page.locator('#cu-body i').count(), 0);
   await page.unroute('**/cleanup?*');
   await page.route('**/cleanup?*', (route) => route.fulfill({
