@@ -42,12 +42,29 @@ const PAGE: Asset = Asset {
     body: include_bytes!("dashboard/index.html"),
 };
 
-const ASSETS: [(&str, Asset); 3] = [
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The files below `/dashboard/`. The scripts are ES modules: app.js imports the others.
+const ASSETS: [(&str, Asset); 5] = [
     (
         "app.js",
         Asset {
-            content_type: "text/javascript; charset=utf-8",
+            content_type: JS,
             body: include_bytes!("dashboard/app.js"),
+        },
+    ),
+    (
+        "common.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("dashboard/common.js"),
+        },
+    ),
+    (
+        "cleanup.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("dashboard/cleanup.js"),
         },
     ),
     (
@@ -107,6 +124,9 @@ mod tests {
         assert!(text(lookup("/dashboard/app.css").unwrap())
             .0
             .starts_with("text/css"));
+        for (name, _) in ASSETS {
+            assert!(lookup(&format!("/dashboard/{name}")).is_some(), "{name}");
+        }
         for other in [
             "/dashboard/",
             "/dashboard",
@@ -143,13 +163,29 @@ mod tests {
             .count();
         assert_eq!(handlers, 0, "inline event handlers in the page");
         assert_eq!(html.matches("<script").count(), 1, "one external script");
-        let (_, js) = text(lookup("/dashboard/app.js").unwrap());
-        assert!(!js.contains("innerHTML"), "names are rendered as text only");
-        assert!(!js.contains("eval("));
-        assert!(
-            !js.contains("document.cookie"),
-            "the token is never a cookie"
-        );
+        for (name, asset) in ASSETS.iter().filter(|(n, _)| n.ends_with(".js")) {
+            let (_, js) = text(Lookup::Asset(*asset));
+            for forbidden in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
+                assert!(
+                    !js.contains(forbidden),
+                    "{name}: names are rendered as text only"
+                );
+            }
+            assert!(!js.contains("eval("), "{name}");
+            assert!(
+                !js.contains("document.cookie"),
+                "{name}: the token is never a cookie"
+            );
+            // imports are relative, so they come from this same directory
+            for line in js.lines().filter(|l| l.contains(" from '")) {
+                assert!(line.contains(" from './"), "{name}: {line}");
+            }
+        }
     }
 
     #[test]
