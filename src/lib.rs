@@ -3,17 +3,18 @@
 //!
 //! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
-//! with [`hal`] renderings of the current snapshot, guarded by [`auth`], and serves the
-//! browser [`dashboard`] built into the binary; [`demo`] is a built-in registry for `--demo`.
-//! [`health`] is what the collector reports about itself;
+//! with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]), guarded
+//! by [`auth`], and serves the browser [`dashboard`] built into the binary; [`demo`] is a
+//! built-in registry for `--demo`. [`health`] is what the collector reports about itself;
 //! [`timefmt`] converts RFC 3339 times. [`base64`] and [`percent`] are the two encodings
-//! several boundaries share. Dependencies point inward: `snapshot`, `hal`, `health`, `timefmt`,
-//! `dashboard`, `base64` and `percent` do no I/O at all.
+//! several boundaries share. Dependencies point inward: `snapshot`, `hal`, `cache`, `health`,
+//! `timefmt`, `dashboard`, `base64` and `percent` do no I/O at all.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod base64;
+pub mod cache;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -224,9 +224,9 @@ fn conf_page_documents_every_key_in_its_section() {
         }
         after_tp = line == ".TP";
     }
-    let known: BTreeSet<(String, String)> = config::KNOWN_KEYS
+    let known: BTreeSet<(String, String)> = config::KEYS
         .iter()
-        .flat_map(|(s, keys)| keys.iter().map(|k| (s.to_string(), k.to_string())))
+        .map(|k| (k.section.to_string(), k.name.to_string()))
         .collect();
     let missing: Vec<_> = known.difference(&documented).collect();
     assert!(missing.is_empty(), "{PAGE5} does not document {missing:?}");

@@ -1,0 +1,786 @@
+//! The configuration file: the original's INI dialect (Python `configparser`), its keys and
+//! defaults, and the checks that turn a bad value into a message naming the file, the section,
+//! the key, the value and the expected form.
+//!
+//! This module reads nothing itself but the one file it is asked to load; it never consults
+//! the environment, and it knows nothing of sockets, LDAP or the registry beyond their settings.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The path the original used when `-c` is not given.
+pub const DEFAULT_PATH: &str = "/etc/gitlab_registry_usage_rest.conf";
+
+/// The secret shipped in the default config; the service refuses to run with it.
+pub const PLACEHOLDER_SECRET: &str = "CHANGE-ME-generate-with-head-c32-dev-urandom-base64";
+
+/// Shortest secret accepted, in bytes (HS256 keys should be at least as long as the hash).
+pub const MIN_SECRET_LEN: usize = 32;
+
+mod ini;
+
+pub use ini::{parse_ini, Ini};
+
+/// Every setting the service knows, with defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub general: General,
+    pub ldap: Ldap,
+    pub jwt: Jwt,
+    pub registry: Registry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct General {
+    pub socket_host: String,
+    pub socket_port: u16,
+    /// Normalised: empty for `/`, else `/prefix` without a trailing slash.
+    pub server_prefix: String,
+    pub debug: bool,
+    pub workers: usize,
+    /// Peers whose last `X-Forwarded-For` entry is taken as the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ldap {
+    /// As written; a bare host means `ldaps://host` (see [`Ldap::url`]).
+    pub host: String,
+    pub base_dn: String,
+    pub valid_gid: String,
+    pub username_attribute: String,
+    /// Empty disables the group check.
+    pub gid_attribute: String,
+    /// Empty: search anonymously.
+    pub bind_dn: String,
+    pub bind_password: String,
+    pub ca_file: Option<PathBuf>,
+    pub starttls: bool,
+    pub allow_insecure: bool,
+    pub timeout: Duration,
+    pub max_concurrent: usize,
+    pub max_failures_per_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    pub auth_token_expires: Duration,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    pub gitlab_base_url: String,
+    /// Empty disables the collector: the service serves the state file only.
+    pub registry_base_url: String,
+    pub username: String,
+    pub access_token: String,
+    pub update_interval: Duration,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub state_file: PathBuf,
+}
+
+impl Ldap {
+    /// The LDAP URL to connect to: a bare host name means `ldaps://host`, as in the original.
+    pub fn url(&self) -> String {
+        if self.host.contains("://") {
+            self.host.clone()
+        } else {
+            format!("ldaps://{}", self.host)
+        }
+    }
+}
+
+/// What went wrong with the configuration, precise enough to fix it without reading code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    Read { file: PathBuf, reason: String },
+    /// A line is not valid INI.
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// A key holds a value of the wrong form.
+    Value {
+        file: PathBuf,
+        section: String,
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { file, reason } => {
+                write!(
+                    f,
+                    "{}: cannot read the config file: {reason}",
+                    file.display()
+                )
+            }
+            ConfigError::Syntax { file, line, reason } => {
+                write!(f, "{}:{line}: {reason}", file.display())
+            }
+            ConfigError::Value {
+                file,
+                section,
+                key,
+                value,
+                expected,
+            } => write!(
+                f,
+                "{}: [{section}] {key} = {value:?}: expected {expected}",
+                file.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses a time span: an integer and a unit, with or without a space (`2 weeks`, `1d`, `30 m`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim().to_lowercase().as_str() {
+        "s" | "second" | "seconds" => 1,
+        "m" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(secs).map(Duration::from_secs)
+}
+
+/// The original's boolean rule: true for `true yes t y 1`, anything else is false.
+pub fn parse_bool_loose(text: &str) -> bool {
+    matches!(
+        text.trim().to_lowercase().as_str(),
+        "true" | "yes" | "t" | "y" | "1"
+    )
+}
+
+/// Strict booleans for new keys, so a typo is reported rather than read as false.
+fn parse_bool_strict(text: &str) -> Option<bool> {
+    match text.trim().to_lowercase().as_str() {
+        "true" | "yes" | "t" | "y" | "1" | "on" => Some(true),
+        "false" | "no" | "f" | "n" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A default worker count: enough for the machine, at least 4.
+pub fn default_workers() -> usize {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    (cpus * 2).max(4)
+}
+
+const DURATION_FORM: &str =
+    "an integer and a unit (s, m, h, d, w or their long forms), e.g. \"30 s\", \"5m\", \"2 weeks\"";
+
+/// What values a key takes: how it is checked, and the form named in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any text (trimmed), possibly empty.
+    Text,
+    /// Text that must not be empty; the string names an example.
+    NonEmpty(&'static str),
+    /// Multi-line or secret text, kept untrimmed.
+    Raw,
+    /// A TCP port, 0 to 65535.
+    Port,
+    /// The original's loose boolean: anything but `true yes t y 1` is false.
+    LooseBool,
+    /// A strict boolean for new keys, so a typo is reported rather than read as false.
+    Bool,
+    /// A time span (may be zero).
+    Duration,
+    /// A time span above zero.
+    PositiveDuration,
+    /// A whole number, zero included.
+    Count,
+    /// A whole number above zero.
+    Positive,
+    /// A whole number above zero or `auto`.
+    AutoPositive,
+    /// An `http://` or `https://` URL.
+    Url,
+    /// An `http(s)://` URL or empty.
+    UrlOrEmpty,
+    /// A file path; empty allowed (meaning depends on the key).
+    Path,
+    /// A URL path prefix starting with `/`.
+    Prefix,
+    /// Comma- or space-separated IP addresses.
+    Addresses,
+}
+
+impl Kind {
+    /// The expected form, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Kind::Text | Kind::Raw => "text",
+            Kind::NonEmpty(what) => what,
+            Kind::Port => "a port number from 0 to 65535",
+            Kind::LooseBool | Kind::Bool => "true or false (also yes/no, 1/0)",
+            Kind::Duration => DURATION_FORM,
+            Kind::PositiveDuration => "a time span above zero, e.g. \"30 s\", \"5m\", \"1 hour\"",
+            Kind::Count => "a whole number (0 or more)",
+            Kind::Positive => "a positive integer",
+            Kind::AutoPositive => "a positive integer or auto",
+            Kind::Url => "an http:// or https:// URL, e.g. https://gitlab.example.com/",
+            Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
+            Kind::Path => "a file path",
+            Kind::Prefix => "a path starting with /, e.g. /registry-usage",
+            Kind::Addresses => "comma-separated IP addresses, e.g. 127.0.0.1, ::1",
+        }
+    }
+
+    /// Whether `value` has this kind's form.
+    pub fn accepts(self, value: &str) -> bool {
+        let v = value.trim();
+        match self {
+            Kind::Text | Kind::Raw | Kind::Path => true,
+            Kind::NonEmpty(_) => !v.is_empty(),
+            Kind::Port => v.parse::<u16>().is_ok(),
+            Kind::LooseBool => true,
+            Kind::Bool => parse_bool_strict(v).is_some(),
+            Kind::Duration => parse_duration(v).is_some(),
+            Kind::PositiveDuration => parse_duration(v).is_some_and(|d| !d.is_zero()),
+            Kind::Count => v.parse::<u64>().is_ok(),
+            Kind::Positive => positive(v).is_some(),
+            Kind::AutoPositive => auto_or_positive(v, 1).is_some(),
+            Kind::Url => http_url(v).is_some(),
+            Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
+            Kind::Prefix => normalise_prefix(v).is_some(),
+            Kind::Addresses => parse_addresses(v).is_some(),
+        }
+    }
+}
+
+/// One setting of the configuration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub section: &'static str,
+    pub name: &'static str,
+    /// The default, as written in the file.
+    pub default: &'static str,
+    pub kind: Kind,
+    /// Comment lines printed above the key by `--print-default-config` (`\n`-separated).
+    pub doc: &'static str,
+    /// Keys of the Python original are printed as settings; newer ones are commented out.
+    pub original: bool,
+}
+
+const fn key(
+    section: &'static str,
+    name: &'static str,
+    default: &'static str,
+    kind: Kind,
+    doc: &'static str,
+) -> Key {
+    Key {
+        section,
+        name,
+        default,
+        kind,
+        doc,
+        original: false,
+    }
+}
+
+/// A key the Python original had: printed uncommented in the default file.
+const fn orig(
+    section: &'static str,
+    name: &'static str,
+    default: &'static str,
+    kind: Kind,
+    doc: &'static str,
+) -> Key {
+    Key {
+        original: true,
+        ..key(section, name, default, kind, doc)
+    }
+}
+
+/// Every setting the service reads, in the order `--print-default-config` prints them. The
+/// default text, the known-key list and the defaults the parser falls back to all come from
+/// here, so a new key is added in this one place (plus the struct field that holds it).
+pub const KEYS: &[Key] = &[
+    orig("general", "socket_host", "127.0.0.1", Kind::NonEmpty("an IP address or host name to listen on"), ""),
+    orig("general", "socket_port", "5000", Kind::Port, ""),
+    orig("general", "server_prefix", "/", Kind::Prefix,
+        "Prefix of every route and link, for a reverse proxy that serves the API below a path."),
+    orig("general", "debug", "False", Kind::LooseBool, ""),
+    key("general", "workers", "auto", Kind::AutoPositive,
+        "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
+    key("general", "trusted_proxies", "", Kind::Addresses,
+        "Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted\nas the client address for login rate limiting."),
+    orig("ldap", "host", "myldap.com", Kind::Text,
+        "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
+    orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
+    orig("ldap", "valid_gid", "00000", Kind::Text, ""),
+    orig("ldap", "username_attribute", "uid", Kind::NonEmpty("an LDAP attribute name, e.g. uid"), ""),
+    orig("ldap", "gid_attribute", "gidNumber", Kind::Text, "Empty disables the group check."),
+    key("ldap", "bind_dn", "", Kind::Text,
+        "A service account for directories that forbid anonymous search (empty: anonymous search)."),
+    key("ldap", "bind_password", "", Kind::Raw, ""),
+    key("ldap", "ca_file", "", Kind::Path,
+        "A PEM file with the CA that signed the LDAP server's certificate (default: system roots)."),
+    key("ldap", "starttls", "False", Kind::Bool, "Upgrade an ldap:// connection with StartTLS."),
+    key("ldap", "allow_insecure", "False", Kind::Bool,
+        "Allow unencrypted ldap:// without StartTLS (passwords travel in clear text)."),
+    key("ldap", "timeout", "5 s", Kind::PositiveDuration, "Limit for connecting and for each LDAP operation."),
+    key("ldap", "max_concurrent", "auto", Kind::AutoPositive,
+        "Logins checked at once; more answer 503 at once. auto: half the workers, at least 1."),
+    key("ldap", "max_failures_per_minute", "10", Kind::Count,
+        "Failed logins per client address and minute before 429 (0 disables the limit)."),
+    orig("jwt", "auth_token_expires", "2 weeks", Kind::Duration, ""),
+    orig("jwt", "secret_key", PLACEHOLDER_SECRET, Kind::Text,
+        "At least 32 bytes; make one with: head -c32 /dev/urandom | base64"),
+    orig("registry", "gitlab_base_url", "https://mygitlab.com/", Kind::Url, ""),
+    orig("registry", "registry_base_url", "https://registry.mygitlab.com/", Kind::UrlOrEmpty,
+        "Empty disables the collector: the service then serves its state file only."),
+    orig("registry", "username", "root", Kind::Text, ""),
+    orig("registry", "access_token", "xxx", Kind::Text,
+        "A GitLab personal access token with the read_registry scope (api for all projects)."),
+    key("registry", "update_interval", "1 hour", Kind::PositiveDuration, "Time between the starts of two crawls."),
+    key("registry", "concurrency", "8", Kind::Positive, "Requests to the registry in flight at once."),
+    key("registry", "timeout", "30 s", Kind::PositiveDuration,
+        "Limit for connecting to the registry and for each response."),
+    key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
+        "Where the last crawl is kept, so a restart serves data at once (empty: no state file)."),
+];
+
+/// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
+pub fn key_def(section: &str, name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.section == section && k.name == name)
+}
+
+/// The sections in the order they first appear in [`KEYS`].
+fn sections() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in KEYS {
+        if !out.contains(&k.section) {
+            out.push(k.section);
+        }
+    }
+    out
+}
+
+/// The complete default configuration, printed by `--print-default-config`: every key of
+/// [`KEYS`] with its default; keys the Python original did not have are commented out.
+pub fn default_config_text() -> String {
+    let mut out = String::from(
+        "# gitlab-registry-usage-rest configuration (INI).\n\
+         # Every key is optional; a missing key takes the value shown here.\n\
+         # New keys (not in the Python original) are commented out with their defaults.\n",
+    );
+    for section in sections() {
+        out.push_str(&format!("\n[{section}]\n"));
+        for k in KEYS.iter().filter(|k| k.section == section) {
+            for line in k.doc.lines() {
+                out.push_str(&format!("# {line}\n"));
+            }
+            let sep = if k.default.is_empty() { "" } else { " " };
+            let comment = if k.original { "" } else { "# " };
+            out.push_str(&format!("{comment}{} ={sep}{}\n", k.name, k.default));
+        }
+    }
+    out
+}
+
+/// Keys and sections in `ini` that the service does not know (likely typos), as `[s] key`.
+pub fn unknown_keys(ini: &Ini) -> Vec<String> {
+    let known = sections();
+    let mut out = Vec::new();
+    for (sec, entries) in &ini.sections {
+        if !known.contains(&sec.as_str()) {
+            out.push(format!("[{sec}]"));
+            continue;
+        }
+        for name in entries.keys() {
+            if key_def(sec, name).is_none() {
+                out.push(format!("[{sec}] {name}"));
+            }
+        }
+    }
+    out
+}
+
+/// Reads keys of [`KEYS`] with typed parsers: the file's value, or the table's default.
+struct Reader<'a> {
+    ini: &'a Ini,
+    file: &'a Path,
+}
+
+impl Reader<'_> {
+    fn def(section: &str, name: &str) -> &'static Key {
+        match key_def(section, name) {
+            Some(k) => k,
+            // Every key read below is in KEYS; the unit tests read every one of them.
+            None => panic!("config key [{section}] {name} is missing from config::KEYS"),
+        }
+    }
+
+    /// The value as written (or the default), untrimmed.
+    fn raw(&self, section: &str, name: &str) -> String {
+        let k = Self::def(section, name);
+        self.ini.get(section, name).unwrap_or(k.default).to_string()
+    }
+
+    fn error(&self, section: &str, key: &str, value: &str, expected: &str) -> ConfigError {
+        ConfigError::Value {
+            file: self.file.to_path_buf(),
+            section: section.into(),
+            key: key.into(),
+            value: value.into(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The value checked against its kind, then converted by `f`.
+    fn get<T>(
+        &self,
+        section: &str,
+        name: &str,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        let k = Self::def(section, name);
+        let v = self.raw(section, name);
+        if !k.kind.accepts(&v) {
+            return Err(self.error(section, name, &v, k.kind.expected()));
+        }
+        f(&v).ok_or_else(|| self.error(section, name, &v, k.kind.expected()))
+    }
+
+    fn text(&self, section: &str, name: &str) -> Result<String, ConfigError> {
+        self.get(section, name, |v| Some(v.trim().to_string()))
+    }
+
+    fn duration(&self, section: &str, name: &str) -> Result<Duration, ConfigError> {
+        self.get(section, name, parse_duration)
+    }
+
+    fn flag(&self, section: &str, name: &str) -> Result<bool, ConfigError> {
+        self.get(section, name, parse_bool_strict)
+    }
+
+    fn number<T: std::str::FromStr>(&self, section: &str, name: &str) -> Result<T, ConfigError> {
+        self.get(section, name, |v| v.trim().parse().ok())
+    }
+
+    fn path(&self, section: &str, name: &str) -> Result<Option<PathBuf>, ConfigError> {
+        self.get(section, name, |v| {
+            Some(Some(v.trim()).filter(|s| !s.is_empty()).map(PathBuf::from))
+        })
+    }
+}
+
+fn positive(v: &str) -> Option<usize> {
+    v.trim().parse::<usize>().ok().filter(|n| *n > 0)
+}
+
+fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
+    if v.trim().eq_ignore_ascii_case("auto") {
+        Some(auto)
+    } else {
+        positive(v)
+    }
+}
+
+fn parse_addresses(v: &str) -> Option<Vec<std::net::IpAddr>> {
+    v.split([',', ' ', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn normalise_prefix(v: &str) -> Option<String> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Some(String::new());
+    }
+    if !t.starts_with('/') || t.contains(['?', '#', ' ']) {
+        return None;
+    }
+    Some(t.trim_end_matches('/').to_string())
+}
+
+fn http_url(v: &str) -> Option<String> {
+    let t = v.trim();
+    (t.starts_with("http://") || t.starts_with("https://")).then(|| t.to_string())
+}
+
+impl Config {
+    /// Reads and checks the file at `path`. A missing file is an error (the original silently
+    /// ran on defaults; we refuse, so a typo in `-c` cannot start a half-configured service).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Config::from_ini_text(&text, path)
+    }
+
+    /// Parses `text` as if read from `file` (which only appears in messages).
+    pub fn from_ini_text(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let ini = parse_ini(text, file)?;
+        Config::from_ini(&ini, file)
+    }
+
+    pub fn from_ini(ini: &Ini, file: &Path) -> Result<Config, ConfigError> {
+        let r = Reader { ini, file };
+        let workers = r.get("general", "workers", |v| {
+            auto_or_positive(v, default_workers())
+        })?;
+        let general = General {
+            socket_host: r.text("general", "socket_host")?,
+            socket_port: r.number("general", "socket_port")?,
+            server_prefix: r.get("general", "server_prefix", normalise_prefix)?,
+            debug: parse_bool_loose(&r.raw("general", "debug")),
+            workers,
+            trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+        };
+        let half_workers = (workers / 2).max(1);
+        let ldap = Ldap {
+            host: r.text("ldap", "host")?,
+            base_dn: r.text("ldap", "base_dn")?,
+            valid_gid: r.text("ldap", "valid_gid")?,
+            username_attribute: r.text("ldap", "username_attribute")?,
+            gid_attribute: r.text("ldap", "gid_attribute")?,
+            bind_dn: r.text("ldap", "bind_dn")?,
+            bind_password: r.raw("ldap", "bind_password"),
+            ca_file: r.path("ldap", "ca_file")?,
+            starttls: r.flag("ldap", "starttls")?,
+            allow_insecure: r.flag("ldap", "allow_insecure")?,
+            timeout: r.duration("ldap", "timeout")?,
+            max_concurrent: r.get("ldap", "max_concurrent", |v| {
+                auto_or_positive(v, half_workers)
+            })?,
+            max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
+        };
+        let jwt = Jwt {
+            auth_token_expires: r.duration("jwt", "auth_token_expires")?,
+            secret_key: r.text("jwt", "secret_key")?,
+        };
+        let registry = Registry {
+            gitlab_base_url: r.text("registry", "gitlab_base_url")?,
+            registry_base_url: r.text("registry", "registry_base_url")?,
+            username: r.text("registry", "username")?,
+            access_token: r.text("registry", "access_token")?,
+            update_interval: r.duration("registry", "update_interval")?,
+            concurrency: r.number("registry", "concurrency")?,
+            timeout: r.duration("registry", "timeout")?,
+            state_file: r.path("registry", "state_file")?.unwrap_or_default(),
+        };
+        Ok(Config {
+            general,
+            ldap,
+            jwt,
+            registry,
+        })
+    }
+
+    /// Checks that need more than one key or that only matter for running the service: the
+    /// secret. Kept apart from parsing so `--print-default-config` output still parses.
+    pub fn check_secret(&self, file: &Path) -> Result<(), ConfigError> {
+        let s = &self.jwt.secret_key;
+        let how = format!(
+            "a random secret of at least {MIN_SECRET_LEN} bytes, not the placeholder; make one with: head -c32 /dev/urandom | base64"
+        );
+        if s == PLACEHOLDER_SECRET || s.len() < MIN_SECRET_LEN {
+            let shown = if s == PLACEHOLDER_SECRET || s.is_empty() {
+                s.clone()
+            } else {
+                format!("<{} bytes, hidden>", s.len())
+            };
+            return Err(ConfigError::Value {
+                file: file.to_path_buf(),
+                section: "jwt".into(),
+                key: "secret_key".into(),
+                value: shown,
+                expected: how,
+            });
+        }
+        Ok(())
+    }
+
+    /// Settings that work but that an operator should know about. (LDAP transport choices
+    /// are checked and warned about by `auth::ldap`, which owns them.)
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.registry.registry_base_url.is_empty() {
+            out.push("[registry] registry_base_url is empty: the collector is off, only the state file is served".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> &'static Path {
+        Path::new("/etc/test.conf")
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("2 weeks"),
+            Some(Duration::from_secs(1_209_600))
+        );
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("30 m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("5 Seconds"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1 HOUR"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2 fortnights"), None);
+        assert_eq!(parse_duration("weeks"), None);
+        assert_eq!(parse_duration("-1 s"), None);
+        assert_eq!(parse_duration("1.5 h"), None);
+        assert_eq!(parse_duration("99999999999999999999 w"), None);
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["true", "Yes", "T", "y", "1", "TRUE"] {
+            assert!(parse_bool_loose(t), "{t}");
+        }
+        for f in ["False", "no", "0", "", "nope"] {
+            assert!(!parse_bool_loose(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn default_text_parses_and_fails_only_on_secret() {
+        let c = Config::from_ini_text(&default_config_text(), p()).unwrap();
+        assert_eq!(c.general.socket_port, 5000);
+        assert_eq!(c.general.server_prefix, "");
+        assert_eq!(c.jwt.auth_token_expires, Duration::from_secs(1_209_600));
+        assert_eq!(c.registry.concurrency, 8);
+        assert_eq!(c.registry.update_interval, Duration::from_secs(3600));
+        assert_eq!(c.ldap.url(), "ldaps://myldap.com");
+        assert!(c.general.workers >= 4);
+        let c = Config::from_ini_text(
+            "[general]\nworkers = auto\n[ldap]\nmax_concurrent = AUTO\n",
+            p(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.general.workers, c.ldap.max_concurrent),
+            (default_workers(), default_workers() / 2)
+        );
+        let c = Config::from_ini_text("[general]\nworkers = 3\n", p()).unwrap();
+        assert_eq!((c.general.workers, c.ldap.max_concurrent), (3, 1));
+        let e = c.check_secret(p()).unwrap_err().to_string();
+        assert!(
+            e.contains("[jwt] secret_key") && e.contains("head -c32 /dev/urandom | base64"),
+            "{e}"
+        );
+        assert!(unknown_keys(&parse_ini(&default_config_text(), p()).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn every_key_optional() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c,
+            Config::from_ini_text(&default_config_text(), p()).unwrap()
+        );
+        let c = Config::from_ini_text(
+            "[jwt]\nsecret_key = 0123456789abcdef0123456789abcdef\n",
+            p(),
+        )
+        .unwrap();
+        c.check_secret(p()).unwrap();
+        assert_eq!(c.ldap.username_attribute, "uid");
+    }
+
+    #[test]
+    fn bad_values_name_section_key_value_and_form() {
+        let e =
+            Config::from_ini_text("[jwt]\nauth_token_expires = 2 fortnights\n", p()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("/etc/test.conf: [jwt] auth_token_expires = \"2 fortnights\": expected {DURATION_FORM}")
+        );
+        let e = Config::from_ini_text("[general]\nsocket_port = 70000\n", p()).unwrap_err();
+        assert!(
+            e.to_string().contains("[general] socket_port = \"70000\""),
+            "{e}"
+        );
+        let e = Config::from_ini_text("[registry]\nconcurrency = 0\n", p()).unwrap_err();
+        assert!(e.to_string().contains("[registry] concurrency"), "{e}");
+        let e = Config::from_ini_text("[ldap]\nstarttls = maybe\n", p()).unwrap_err();
+        assert!(e.to_string().contains("[ldap] starttls"), "{e}");
+        let e = Config::from_ini_text("[jwt]\nsecret_key = short\n", p())
+            .unwrap()
+            .check_secret(p())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("hidden") && !e.to_string().contains("short"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn prefix_and_ldap_url() {
+        let c = Config::from_ini_text(
+            "[general]\nserver_prefix = /registry-usage/\n[ldap]\nhost = ldap://x:389\n",
+            p(),
+        )
+        .unwrap();
+        assert_eq!(c.general.server_prefix, "/registry-usage");
+        assert_eq!(c.ldap.url(), "ldap://x:389");
+        assert_eq!(c.warnings().len(), 0);
+    }
+
+    #[test]
+    fn the_key_table_is_consistent_and_every_checked_key_is_read() {
+        for k in KEYS {
+            assert!(
+                k.kind.accepts(k.default),
+                "[{}] {}: default {:?} is not {}",
+                k.section,
+                k.name,
+                k.default,
+                k.kind.expected()
+            );
+            assert_eq!(
+                KEYS.iter()
+                    .filter(|o| o.section == k.section && o.name == k.name)
+                    .count(),
+                1
+            );
+            // A value no kind but Text/Raw/Path/LooseBool accepts: the parser must reject it
+            // naming this key, which proves the key is read and checked.
+            if !k.kind.accepts("\u{1}bad") {
+                let text = format!("[{}]\n{} = \u{1}bad\n", k.section, k.name);
+                let e = Config::from_ini_text(&text, p()).unwrap_err().to_string();
+                assert!(e.contains(&format!("[{}] {}", k.section, k.name)), "{e}");
+            }
+        }
+        assert!(default_config_text().contains(&format!("At least {MIN_SECRET_LEN} bytes")));
+    }
+
+    #[test]
+    fn unknown_keys_are_listed() {
+        let ini = parse_ini("[general]\nsocket_prot = 1\n[extra]\n", p()).unwrap();
+        assert_eq!(
+            unknown_keys(&ini),
+            vec!["[extra]".to_string(), "[general] socket_prot".into()]
+        );
+    }
+}
