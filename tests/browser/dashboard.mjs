@@ -215,6 +215,31 @@ async function full(page) {
   await page.getByRole('tab', { name: 'Repositories' }).click();
   step('clean-up what-if: result and a 400 message');
 
+  // What a service with exclusive_size and /namespaces shows (answers rewritten here, so this
+  // holds whichever service runs): a Freeable column, sortable, and the server's namespaces.
+  await page.route('**/repositories?embed=1', async (route) => {
+    const real = await route.fetch();
+    const body = await real.json();
+    const names = body._embedded.items.map((r) => r.name).sort();
+    for (const r of body._embedded.items) r.exclusive_size = (names.indexOf(r.name) + 1) * 1000;
+    await route.fulfill({ response: real, json: body });
+  });
+  await page.route('**/namespaces?embed=1', (route) => route.fulfill({
+    json: { timestamp: 1, _embedded: { items: [{ name: 'only/from-server', size: 5, disk_size: 4, exclusive_size: 3, repositories: 1, tags: 2 }] } },
+  }));
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.locator('#repo-head button[data-key="exclusive_size"]').click();
+  assert.deepEqual(await repoNames(page), [...expect.by_name].reverse(), 'largest freeable first');
+  assert.equal(await page.locator('#repo-head th:has(button[data-key="exclusive_size"])').getAttribute('aria-sort'), 'descending');
+  await page.getByRole('tab', { name: 'Namespaces' }).click();
+  await page.locator('#ns-body tr[data-name="only/from-server"]').waitFor();
+  assert.equal(await page.locator('#ns-body tr').count(), 1);
+  assert.equal(await page.locator('#ns-head button[data-key="exclusive_size"]').count(), 1);
+  await page.unroute('**/repositories?embed=1');
+  await page.unroute('**/namespaces?embed=1');
+  await page.getByRole('tab', { name: 'Repositories' }).click();
+  step('with exclusive_size: a sortable Freeable column; /namespaces used when the service has it');
+
   // Log out.
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.locator('#login-view').waitFor();
