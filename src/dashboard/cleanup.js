@@ -87,10 +87,13 @@ export function initCleanup({ onAuthError }) {
       $('cu-delete').focus();
       return;
     }
-    const params = new URLSearchParams();
+    // Percent-encoded by hand: URLSearchParams writes a space as '+', which a server that
+    // decodes only %XX would read as a literal '+' (and '+' is common in patterns).
+    const params = [];
+    const add = (k, v) => params.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
     for (const id of ['cu-delete', 'cu-keep', 'cu-keepn', 'cu-older']) {
       const input = $(id);
-      if (input.value.trim() !== '') params.set(input.name, input.value.trim());
+      if (input.value.trim() !== '') add(input.name, input.value.trim());
     }
     const kind = $('cu-scope-kind').value;
     if (kind) {
@@ -99,13 +102,13 @@ export function initCleanup({ onAuthError }) {
         showError(`Enter the ${kind}'s name, or choose the whole registry.`);
         return;
       }
-      params.set(kind, scope);
+      add(kind, scope);
     }
     $('cu-error').hidden = true;
     $('cu-run').disabled = true;
     setStatus('Computing the clean-up…');
     try {
-      const answer = await api(`cleanup?${params}`);
+      const answer = await api(`cleanup?${params.join('&')}`);
       show(answer);
       setStatus(`The clean-up would free ${fmtBytes(num(answer && answer.freed_bytes))}.`);
     } catch (e) {

@@ -195,12 +195,14 @@ async function full(page) {
   await page.getByRole('button', { name: 'Compute' }).click();
   await waitText(page, '#cu-error', /Enter a pattern for the tags to delete/);
   await page.getByLabel(/Delete tags matching/).fill('old-.*');
+  await page.getByLabel(/But keep tags matching/).fill('v\\d+');
+  await page.getByLabel('Only tags older than').fill('2 weeks');
   await page.getByLabel('Scope').selectOption('namespace');
   await page.getByLabel('Namespace or repository name').fill('x');
   const asked = page.waitForRequest('**/cleanup?*');
   await page.getByRole('button', { name: 'Compute' }).click();
   await waitText(page, '#cu-freed', /3\.00 MiB/);
-  assert.equal(new URL((await asked).url()).search, '?name_regex_delete=old-.*&namespace=x');
+  assert.equal(new URL((await asked).url()).search, '?name_regex_delete=old-.*&name_regex_keep=v%5Cd%2B&older_than=2%20weeks&namespace=x');
   assert.equal(await text(page, '#cu-unmatched'), '4');
   assert.match(await text(page, '#cu-body'), /old-1, old-2/);
   assert.match(await text(page, '#cu-body'), /latest \(latest is never deleted\), v1 \(matches the keep pattern\)/);
