@@ -24,3 +24,4 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod timefmt;
+pub mod usage;
