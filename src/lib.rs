@@ -4,10 +4,12 @@
 //! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
 //! with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]), guarded
-//! by [`auth`]; [`demo`] is a built-in registry for `--demo`. [`health`] is what the
-//! collector reports about itself; [`timefmt`] converts RFC 3339 times. [`base64`] and
-//! [`percent`] are the two encodings several boundaries share. Dependencies point inward:
-//! `snapshot`, `hal`, `cache`, `health`, `timefmt`, `base64` and `percent` do no I/O at all.
+//! by [`auth`]; [`demo`] is a built-in registry for `--demo`. [`usage`] computes namespaces
+//! and freeable ("exclusive") sizes for each snapshot. [`health`] is what the collector
+//! reports about itself and the `/health` verdict; [`metrics`] counts HTTP requests and writes
+//! the Prometheus exposition; [`timefmt`] converts RFC 3339 times. [`base64`] and [`percent`]
+//! are the two encodings several boundaries share. Dependencies point inward: `snapshot`,
+//! `usage`, `hal`, `cache`, `health`, `metrics`, `timefmt`, `base64` and `percent` do no I/O.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod hal;
 pub mod health;
+pub mod metrics;
 pub mod percent;
 pub mod registry;
 pub mod server;
