@@ -170,7 +170,9 @@ pub fn judge(
     now: f64,
 ) -> Health {
     let interval = update_interval.as_secs_f64();
-    let running_for = state.running_since.map(|t| (now - t).max(0.0).floor() as u64);
+    let running_for = state
+        .running_since
+        .map(|t| (now - t).max(0.0).floor() as u64);
     let long_running = running_for.filter(|&r| {
         let usual = state
             .last_duration
@@ -339,7 +341,11 @@ mod tests {
         st.last_success = Some(NOW - 600.0);
         st.last_duration = Some(100.0);
         st.running_since = Some(NOW - 150.0);
-        let Health::Ok { warning, crawl_running_for, .. } = judge(&st, facts(NOW - 600.0), HOUR, NOW)
+        let Health::Ok {
+            warning,
+            crawl_running_for,
+            ..
+        } = judge(&st, facts(NOW - 600.0), HOUR, NOW)
         else {
             panic!("ok")
         };

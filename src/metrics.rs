@@ -156,7 +156,8 @@ impl Metrics {
             return false;
         };
         let (scheme, token) = given.split_once(' ').unwrap_or((given, ""));
-        scheme.eq_ignore_ascii_case("bearer") && same_bytes(token.trim().as_bytes(), want.as_bytes())
+        scheme.eq_ignore_ascii_case("bearer")
+            && same_bytes(token.trim().as_bytes(), want.as_bytes())
     }
 }
 
@@ -214,7 +215,11 @@ fn float(v: f64) -> String {
 }
 
 /// The whole exposition. `snapshot` is `None` before the first crawl.
-pub fn render(snapshot: Option<&Snapshot>, collector: &CollectorState, http: &HttpMetrics) -> String {
+pub fn render(
+    snapshot: Option<&Snapshot>,
+    collector: &CollectorState,
+    http: &HttpMetrics,
+) -> String {
     let mut o = Out(String::with_capacity(
         4096 + snapshot.map_or(0, |s| s.repositories.len() * 600 + s.namespaces.len() * 500),
     ));
@@ -252,8 +257,16 @@ fn registry(o: &mut Out, s: &Snapshot) {
         "Distinct blobs (configs and layers) that tags refer to.",
         s.blobs.len(),
     );
-    o.gauge("repositories", "Repositories in the registry's catalog.", s.repositories.len());
-    o.gauge("tags", "Tags of the repositories whose tags could be read.", s.tag_count());
+    o.gauge(
+        "repositories",
+        "Repositories in the registry's catalog.",
+        s.repositories.len(),
+    );
+    o.gauge(
+        "tags",
+        "Tags of the repositories whose tags could be read.",
+        s.tag_count(),
+    );
     o.gauge(
         "namespaces",
         "Namespaces (group path prefixes of repository names).",
@@ -412,7 +425,11 @@ fn collector_state(o: &mut Out, c: &CollectorState) {
 
 fn http_requests(o: &mut Out, h: &HttpMetrics) {
     let name = "http_requests_total";
-    o.family(name, "counter", "HTTP requests answered, by route and status.");
+    o.family(
+        name,
+        "counter",
+        "HTTP requests answered, by route and status.",
+    );
     for route in Route::ALL {
         for s in 0..STATUSES {
             let n = h.requests[route.index() * STATUSES + s].load(Ordering::Relaxed);
@@ -450,8 +467,16 @@ fn http_requests(o: &mut Out, h: &HttpMetrics) {
             count,
         );
         let sum = h.sum_nanos[route.index()].load(Ordering::Relaxed) as f64 / 1e9;
-        o.sample(&format!("{name}_sum"), &format!("route=\"{label}\""), float(sum));
-        o.sample(&format!("{name}_count"), &format!("route=\"{label}\""), count);
+        o.sample(
+            &format!("{name}_sum"),
+            &format!("route=\"{label}\""),
+            float(sum),
+        );
+        o.sample(
+            &format!("{name}_count"),
+            &format!("route=\"{label}\""),
+            count,
+        );
     }
 }
 
@@ -533,13 +558,18 @@ mod tests {
         let text = render(None, &CollectorState::default(), &h);
         let p = "gitlab_registry_usage_http_";
         assert_eq!(
-            value(&text, &format!("{p}requests_total{{route=\"repositories\",status=\"404\"}}")),
+            value(
+                &text,
+                &format!("{p}requests_total{{route=\"repositories\",status=\"404\"}}")
+            ),
             Some("1")
         );
         let b = |le: &str| {
             value(
                 &text,
-                &format!("{p}request_duration_seconds_bucket{{route=\"repositories\",le=\"{le}\"}}"),
+                &format!(
+                    "{p}request_duration_seconds_bucket{{route=\"repositories\",le=\"{le}\"}}"
+                ),
             )
         };
         assert_eq!(
@@ -547,15 +577,24 @@ mod tests {
             (Some("1"), Some("1"), Some("2"), Some("2"))
         );
         assert_eq!(
-            value(&text, &format!("{p}request_duration_seconds_count{{route=\"health\"}}")),
+            value(
+                &text,
+                &format!("{p}request_duration_seconds_count{{route=\"health\"}}")
+            ),
             Some("1")
         );
         assert_eq!(
-            value(&text, &format!("{p}request_duration_seconds_bucket{{route=\"health\",le=\"10\"}}")),
+            value(
+                &text,
+                &format!("{p}request_duration_seconds_bucket{{route=\"health\",le=\"10\"}}")
+            ),
             Some("0")
         );
         assert_eq!(
-            value(&text, &format!("{p}request_duration_seconds_sum{{route=\"health\"}}")),
+            value(
+                &text,
+                &format!("{p}request_duration_seconds_sum{{route=\"health\"}}")
+            ),
             Some("20")
         );
     }
@@ -574,8 +613,14 @@ mod tests {
         c.registry_requests.insert("tags", 40);
         let text = render(Some(&s), &c, &HttpMetrics::default());
         let p = PREFIX;
-        assert_eq!(value(&text, &format!("{p}registry_disk_size_bytes")), Some("107"));
-        assert_eq!(value(&text, &format!("{p}registry_size_bytes")), Some("207"));
+        assert_eq!(
+            value(&text, &format!("{p}registry_disk_size_bytes")),
+            Some("107")
+        );
+        assert_eq!(
+            value(&text, &format!("{p}registry_size_bytes")),
+            Some("207")
+        );
         assert_eq!(value(&text, &format!("{p}repositories")), Some("3"));
         assert_eq!(value(&text, &format!("{p}tags")), Some("2"));
         assert_eq!(
@@ -583,7 +628,10 @@ mod tests {
             Some("1795438748.5")
         );
         assert_eq!(
-            value(&text, &format!("{p}repository_exclusive_size_bytes{{repository=\"g/a\"}}")),
+            value(
+                &text,
+                &format!("{p}repository_exclusive_size_bytes{{repository=\"g/a\"}}")
+            ),
             Some("7")
         );
         assert_eq!(
@@ -594,22 +642,37 @@ mod tests {
             Some("100")
         );
         assert_eq!(
-            value(&text, &format!("{p}namespace_exclusive_size_bytes{{namespace=\"g\"}}")),
+            value(
+                &text,
+                &format!("{p}namespace_exclusive_size_bytes{{namespace=\"g\"}}")
+            ),
             Some("107")
         );
         assert_eq!(
-            value(&text, &format!("{p}repository_stale_since_timestamp_seconds{{repository=\"g/a\"}}")),
+            value(
+                &text,
+                &format!("{p}repository_stale_since_timestamp_seconds{{repository=\"g/a\"}}")
+            ),
             Some("1795000000")
         );
         // a repository never read has no size samples
         assert!(!text.contains("repository=\"never\"} "), "{text}");
-        assert_eq!(value(&text, &format!("{p}collector_crawls_total")), Some("5"));
         assert_eq!(
-            value(&text, &format!("{p}collector_crawl_failures_total{{reason=\"catalog\"}}")),
+            value(&text, &format!("{p}collector_crawls_total")),
+            Some("5")
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("{p}collector_crawl_failures_total{{reason=\"catalog\"}}")
+            ),
             Some("2")
         );
         assert_eq!(
-            value(&text, &format!("{p}collector_registry_requests_total{{kind=\"tags\"}}")),
+            value(
+                &text,
+                &format!("{p}collector_registry_requests_total{{kind=\"tags\"}}")
+            ),
             Some("40")
         );
         assert_eq!(
@@ -638,7 +701,14 @@ mod tests {
         };
         assert!(m.authorized(Some("Bearer s3cret")));
         assert!(m.authorized(Some("bearer  s3cret ")));
-        for bad in [None, Some(""), Some("Bearer"), Some("Bearer s3cre"), Some("Basic s3cret"), Some("Bearer s3cretX")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer s3cre"),
+            Some("Basic s3cret"),
+            Some("Bearer s3cretX"),
+        ] {
             assert!(!m.authorized(bad), "{bad:?}");
         }
         assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");

@@ -607,7 +607,9 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         );
         cors(&req, error_response(&ApiError::Internal))
     });
-    app.metrics.http.record(&app.prefix, &req.url, resp.status, started.elapsed());
+    app.metrics
+        .http
+        .record(&app.prefix, &req.url, resp.status, started.elapsed());
     log::debug!(
         "{} {} -> {} ({} bytes, {:.1} ms)",
         req.method,

@@ -178,11 +178,7 @@ fn depth(name: &str) -> usize {
 /// The deepest namespace holding both repositories `a` and `b` (different names): their
 /// longest common prefix that ends just before a `/` in both.
 fn common_namespace<'a>(a: &'a str, b: &str) -> Option<&'a str> {
-    let common = a
-        .bytes()
-        .zip(b.bytes())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     // `a[..common] == b[..common]`; the last `/` in it ends a prefix both continue after.
     let slash = a.as_bytes()[..common].iter().rposition(|&c| c == b'/')?;
     (slash > 0).then(|| &a[..slash])
@@ -415,7 +411,10 @@ mod tests {
         for r in &s.repositories {
             assert_eq!(r.exclusive_size, Some(freed(&|rn, _| rn == r.name)));
             for t in r.tags.iter().flatten() {
-                assert_eq!(t.exclusive_size, freed(&|rn, tn| rn == r.name && tn == t.name));
+                assert_eq!(
+                    t.exclusive_size,
+                    freed(&|rn, tn| rn == r.name && tn == t.name)
+                );
             }
         }
         let mut seen = HashSet::new();

@@ -46,9 +46,7 @@ pub fn human_bytes(n: u64) -> String {
 /// How long ago `secs` seconds is, for people: `just now`, `1 minute ago`, `95 minutes ago`,
 /// `5 hours ago`, `3 days ago`. A time in the future (clock skew) is "just now".
 pub fn ago(secs: i64) -> String {
-    let plural = |n: i64, unit: &str| {
-        format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
-    };
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
     match secs {
         ..=59 => "just now".into(),
         60..=7_199 => plural(secs / 60, "minute"),
@@ -135,7 +133,11 @@ fn page_nav(body: &mut String, listing: &Listing, base: &str, shown: usize, tota
         listing.offset + shown
     );
     if let Some(prev) = listing.prev_href(base) {
-        let _ = write!(body, " <a href=\"{}\">previous page</a>", html_escape(&prev));
+        let _ = write!(
+            body,
+            " <a href=\"{}\">previous page</a>",
+            html_escape(&prev)
+        );
     }
     if let Some(next) = listing.next_href(base, total) {
         let _ = write!(body, " <a href=\"{}\">next page</a>", html_escape(&next));

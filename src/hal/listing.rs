@@ -140,10 +140,7 @@ impl Listing {
                         "disk_size" => SortKey::DiskSize,
                         "exclusive_size" => SortKey::ExclusiveSize,
                         _ => {
-                            return Err(bad(
-                                "sort",
-                                "one of name, size, disk_size, exclusive_size",
-                            ))
+                            return Err(bad("sort", "one of name, size, disk_size, exclusive_size"))
                         }
                     }
                 }
@@ -282,10 +279,7 @@ mod tests {
         let l = Listing::parse("sort=SIZE&order=desc").unwrap();
         assert!(l.present);
         // ties (5, 5) stay in name order; null sorts as 0
-        assert_eq!(
-            names(&l).0,
-            ["b/App", "a/x", "c/app2", "Ünï/äpp", "b/y"]
-        );
+        assert_eq!(names(&l).0, ["b/App", "a/x", "c/app2", "Ünï/äpp", "b/y"]);
         let l = Listing::parse("sort=size").unwrap();
         assert_eq!(names(&l).0, ["b/y", "Ünï/äpp", "a/x", "c/app2", "b/App"]);
         let l = Listing::parse("order=desc").unwrap();
@@ -318,7 +312,10 @@ mod tests {
         assert_eq!(l.next_href("/r", 4), None);
         let first = Listing::parse("limit=3").unwrap();
         assert_eq!(first.prev_href("/r"), None);
-        assert_eq!(first.next_href("/r", 4).as_deref(), Some("/r?limit=3&offset=3"));
+        assert_eq!(
+            first.next_href("/r", 4).as_deref(),
+            Some("/r?limit=3&offset=3")
+        );
         // an offset inside a page: prev goes back to 0, not below
         let l = Listing::parse("limit=10&offset=4").unwrap();
         assert_eq!(l.prev_href("/r").as_deref(), Some("/r?limit=10&offset=0"));
@@ -329,14 +326,23 @@ mod tests {
     #[test]
     fn bad_values_name_the_parameter() {
         for (q, msg) in [
-            ("sort=foo", "sort: one of name, size, disk_size, exclusive_size"),
-            ("sort=", "sort: one of name, size, disk_size, exclusive_size"),
+            (
+                "sort=foo",
+                "sort: one of name, size, disk_size, exclusive_size",
+            ),
+            (
+                "sort=",
+                "sort: one of name, size, disk_size, exclusive_size",
+            ),
             ("order=up", "order: asc or desc"),
             ("limit=abc", "limit: an integer from 1 to 10000"),
             ("limit=0", "limit: an integer from 1 to 10000"),
             ("limit=10001", "limit: an integer from 1 to 10000"),
             ("offset=-1", "offset: an integer of 0 or more"),
-            ("offset=99999999999999999999999", "offset: an integer of 0 or more"),
+            (
+                "offset=99999999999999999999999",
+                "offset: an integer of 0 or more",
+            ),
             ("q=%ff", "q: percent-encoded UTF-8 text"),
         ] {
             assert_eq!(Listing::parse(q).unwrap_err().to_string(), msg, "{q}");

@@ -294,7 +294,10 @@ struct CollectionLinks<'a, F> {
 
 impl<'a, F> CollectionLinks<'a, F> {
     fn is_empty(&self) -> bool {
-        !self.links && self.list.map_or(true, |l| l.next.is_none() && l.prev.is_none())
+        !self.links
+            && self
+                .list
+                .map_or(true, |l| l.next.is_none() && l.prev.is_none())
     }
 }
 
@@ -912,7 +915,9 @@ mod tests {
             "latest"
         );
         let p = Paths { prefix: "" };
-        assert!(matches!(resolve_namespace(&s, "/base/", p), Ok(Resource::Namespace(n)) if n.name == "base"));
+        assert!(
+            matches!(resolve_namespace(&s, "/base/", p), Ok(Resource::Namespace(n)) if n.name == "base")
+        );
         assert_eq!(
             resolve_namespace(&s, "/base/alpine", p).unwrap_err(),
             "/namespaces/base%2Falpine"
@@ -956,7 +961,10 @@ mod tests {
         assert_eq!(b["total"], 2);
         assert_eq!(b["_embedded"]["items"][1]["name"], "base");
         // paging applies to collections only
-        assert_eq!(json_of(&s, "/base%2Falpine", "limit=1", "").get("total"), None);
+        assert_eq!(
+            json_of(&s, "/base%2Falpine", "limit=1", "").get("total"),
+            None
+        );
     }
 
     #[test]
@@ -1069,7 +1077,7 @@ mod tests {
         let now = 1795438748 + 25 * 60;
         let html = render_html(&s, Resource::Collection, &Listing::default(), "", now);
         assert!(
-            html.contains("Collected 2026-11-23 09:39:08 UTC (25 minutes ago)."),
+            html.contains("Collected 2026-11-23 12:59:08 UTC (25 minutes ago)."),
             "{html}"
         );
         assert!(!html.contains("1795438748"));
@@ -1077,8 +1085,15 @@ mod tests {
         let listing = Listing::parse("limit=1&offset=1&q=a").unwrap();
         let html = render_html(&s, Resource::Collection, &listing, "/pre", now);
         assert!(html.contains("Showing 2–2 of 3."), "{html}");
-        assert!(html.contains("<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=2\">next page</a>"), "{html}");
-        assert!(html.contains("<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=0\">previous page</a>"));
+        assert!(
+            html.contains(
+                "<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=2\">next page</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains(
+            "<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=0\">previous page</a>"
+        ));
         let res = resolve_namespace(&s, "/base", Paths { prefix: "" }).unwrap();
         let html = render_html(&s, res, &Listing::default(), "", now);
         assert!(html.contains("Namespace base") && html.contains("/repositories/base%2Falpine"));
