@@ -5,10 +5,12 @@
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
 //! with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]), guarded
 //! by [`auth`], and serves the browser [`dashboard`] built into the binary; [`demo`] is a
-//! built-in registry for `--demo`. [`health`] is what the collector reports about itself;
+//! built-in registry for `--demo`. [`usage`] computes namespaces and freeable ("exclusive")
+//! sizes for each snapshot. [`health`] is what the collector reports about itself and the
+//! `/health` verdict; [`metrics`] counts HTTP requests and writes the Prometheus exposition;
 //! [`timefmt`] converts RFC 3339 times. [`base64`] and [`percent`] are the two encodings
-//! several boundaries share. Dependencies point inward: `snapshot`, `hal`, `cache`, `health`,
-//! `timefmt`, `dashboard`, `base64` and `percent` do no I/O at all.
+//! several boundaries share. Dependencies point inward: `snapshot`, `usage`, `hal`, `cache`,
+//! `health`, `metrics`, `timefmt`, `dashboard`, `base64` and `percent` do no I/O.
 
 #![forbid(unsafe_code)]
 
@@ -20,9 +22,11 @@ pub mod dashboard;
 pub mod demo;
 pub mod hal;
 pub mod health;
+pub mod metrics;
 pub mod percent;
 pub mod registry;
 pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod timefmt;
+pub mod usage;

@@ -16,6 +16,8 @@ use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
+use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
 use gitlab_registry_usage_rest::{demo, registry, state};
 
@@ -232,6 +234,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         );
     }
     println!(
+        "metrics:            {}",
+        match (cfg.metrics.enabled, &cfg.metrics.bearer_token) {
+            (false, _) => "off",
+            (true, None) => "/metrics, no authentication",
+            (true, Some(_)) => "/metrics, bearer token required",
+        }
+    );
+    println!(
         "state file:         {}",
         if r.state_file.as_os_str().is_empty() {
             "none".into()
@@ -335,6 +345,15 @@ fn serve(
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
         snapshot: SnapshotCell::default(),
+        status: Arc::new(CollectorStatus::new(
+            !cfg.registry.registry_base_url.is_empty(),
+        )),
+        update_interval: cfg.registry.update_interval,
+        metrics: Metrics {
+            enabled: cfg.metrics.enabled,
+            bearer_token: cfg.metrics.bearer_token.clone(),
+            ..Metrics::default()
+        },
     });
     if let Some(s) = &initial {
         app.snapshot.set(s.clone());

@@ -1,18 +1,24 @@
-//! The API's resources and their HAL rendering: which resource a path names in a snapshot,
-//! the `embed`/`links` query, percent-encoding of names in links, and the JSON (and HTML)
-//! bodies, written straight from the snapshot without copying it.
+//! The API's resources and their HAL rendering: which resource a path names in a snapshot
+//! (repositories, their tags, namespaces), the `embed`/`links` query, percent-encoding of names
+//! in links, and the JSON bodies, written straight from the snapshot without copying it.
+//! [`listing`] sorts, filters and pages the collections; [`html`] is the same data as HTML.
 //!
-//! Pure functions over a [`Snapshot`]: no sockets, files, clocks or threads, and no knowledge
-//! of authentication or HTTP status codes beyond "this resource does not exist".
+//! Pure functions over a [`Snapshot`]: no sockets, files, clocks or threads (the HTML view is
+//! given the time), and no knowledge of authentication or HTTP status codes beyond "this
+//! resource does not exist" and "this parameter is malformed".
 
-use std::fmt::Write as _;
+pub mod html;
+pub mod listing;
 
 use crate::percent::{decode as percent_decode, encode as encode_segment};
 
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-use crate::snapshot::{Repository, Snapshot, Tag};
+pub use html::{html_escape, human_bytes, render_html};
+pub use listing::{Listing, ParamError};
+
+use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
 use crate::timefmt::format_rfc3339;
 
 /// What the query string asks for: embedding depth and links.
@@ -67,6 +73,8 @@ pub enum Resource<'a> {
     Repository(&'a Repository),
     Tags(&'a Repository),
     Tag(&'a Repository, &'a Tag),
+    Namespaces,
+    Namespace(&'a Namespace),
 }
 
 /// Builds the canonical paths of resources under a server prefix (`""` or `/prefix`).
@@ -92,6 +100,12 @@ impl Paths<'_> {
             encode_segment(repo),
             encode_segment(tag)
         )
+    }
+    pub fn namespaces(&self) -> String {
+        format!("{}/namespaces", self.prefix)
+    }
+    pub fn namespace(&self, name: &str) -> String {
+        format!("{}/namespaces/{}", self.prefix, encode_segment(name))
     }
 }
 
@@ -151,6 +165,31 @@ pub fn resolve<'a>(
     })
 }
 
+/// Finds the namespace named by the path below `/namespaces` (`rest` is `""` or starts with
+/// `/`, still percent-encoded): the name as one encoded segment, or with raw slashes. On
+/// failure returns the canonical path for the 404 body.
+pub fn resolve_namespace<'a>(
+    snap: &'a Snapshot,
+    rest: &str,
+    paths: Paths<'_>,
+) -> Result<Resource<'a>, String> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(Resource::Namespaces);
+    }
+    let Some(raw) = rest.strip_prefix('/') else {
+        return Err(format!("{}{}", paths.namespaces(), rest));
+    };
+    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
+    let Some(name) = segs.map(|s| s.join("/")) else {
+        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
+        return Err(format!("{}/{}", paths.namespaces(), lossy.join("/")));
+    };
+    snap.namespace(&name)
+        .map(Resource::Namespace)
+        .ok_or_else(|| paths.namespace(&name))
+}
+
 /// Rendering context shared by all views of one response.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
@@ -207,32 +246,216 @@ impl<K: Serialize, V: Serialize> Serialize for Single<K, V> {
     }
 }
 
+/// The items of a collection: all of them (no listing parameters), or a listed page.
+struct Items<'a, T> {
+    all: &'a [T],
+    page: &'a [&'a T],
+}
+
+impl<'a, T> Clone for Items<'a, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<'a, T> Copy for Items<'a, T> {}
+
+impl<'a, T> Items<'a, T> {
+    /// One of the two is empty.
+    fn iter(self) -> impl Iterator<Item = &'a T> {
+        self.all.iter().chain(self.page.iter().copied())
+    }
+}
+
+/// What a collection adds for listing parameters: `total`, and `next`/`prev` links.
+struct ListInfo {
+    total: usize,
+    next: Option<String>,
+    prev: Option<String>,
+}
+
+impl ListInfo {
+    fn new(listing: &Listing, total: usize, base: String) -> Option<ListInfo> {
+        listing.present.then(|| ListInfo {
+            total,
+            next: listing.next_href(&base, total),
+            prev: listing.prev_href(&base),
+        })
+    }
+}
+
+/// A collection's `_links`: `self` and `items` with `links`, `next`/`prev` when paging.
+struct CollectionLinks<'a, F> {
+    links: bool,
+    this: String,
+    items: Seq<F>,
+    list: Option<&'a ListInfo>,
+}
+
+impl<'a, F> CollectionLinks<'a, F> {
+    fn is_empty(&self) -> bool {
+        !self.links
+            && self
+                .list
+                .map_or(true, |l| l.next.is_none() && l.prev.is_none())
+    }
+}
+
+impl<'a, 'b, F, I> Serialize for CollectionLinks<'a, F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Href<'b>>,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if self.links {
+            m.serialize_entry("self", &href(self.this.clone()))?;
+            m.serialize_entry("items", &self.items)?;
+        }
+        if let Some(l) = self.list {
+            if let Some(next) = &l.next {
+                m.serialize_entry("next", &href(next.clone()))?;
+            }
+            if let Some(prev) = &l.prev {
+                m.serialize_entry("prev", &href(prev.clone()))?;
+            }
+        }
+        m.end()
+    }
+}
+
 struct CollectionView<'a> {
     ctx: Ctx<'a>,
     snap: &'a Snapshot,
     embed: usize,
+    items: Items<'a, Repository>,
+    list: Option<ListInfo>,
 }
 
 impl Serialize for CollectionView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self { ctx, snap, embed } = *self;
+        let (ctx, embed, items) = (self.ctx, self.embed, self.items);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("timestamp", &self.snap.timestamp)?;
+        if let Some(l) = &self.list {
+            m.serialize_entry("total", &l.total)?;
+        }
+        let links = CollectionLinks {
+            links: ctx.links,
+            this: ctx.paths.collection(),
+            items: Seq(|| {
+                items.iter().map(|r| Href {
+                    href: ctx.paths.repository(&r.name),
+                    title: Some(&r.name),
+                })
+            }),
+            list: self.list.as_ref(),
+        };
+        if !links.is_empty() {
+            m.serialize_entry("_links", &links)?;
+        }
+        if embed > 0 {
+            let items = Seq(|| {
+                items.iter().map(|repo| RepoView {
+                    ctx,
+                    repo,
+                    embed: embed - 1,
+                })
+            });
+            m.serialize_entry("_embedded", &Single("items", items))?;
+        }
+        m.end()
+    }
+}
+
+struct NamespacesView<'a> {
+    ctx: Ctx<'a>,
+    snap: &'a Snapshot,
+    embed: usize,
+    items: Items<'a, Namespace>,
+    list: Option<ListInfo>,
+}
+
+impl Serialize for NamespacesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (ctx, snap, embed, items) = (self.ctx, self.snap, self.embed, self.items);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("timestamp", &snap.timestamp)?;
+        if let Some(l) = &self.list {
+            m.serialize_entry("total", &l.total)?;
+        }
+        let links = CollectionLinks {
+            links: ctx.links,
+            this: ctx.paths.namespaces(),
+            items: Seq(|| {
+                items.iter().map(|ns| Href {
+                    href: ctx.paths.namespace(&ns.name),
+                    title: Some(&ns.name),
+                })
+            }),
+            list: self.list.as_ref(),
+        };
+        if !links.is_empty() {
+            m.serialize_entry("_links", &links)?;
+        }
+        if embed > 0 {
+            let items = Seq(|| {
+                items.iter().map(|ns| NamespaceView {
+                    ctx,
+                    snap,
+                    ns,
+                    embed: embed - 1,
+                })
+            });
+            m.serialize_entry("_embedded", &Single("items", items))?;
+        }
+        m.end()
+    }
+}
+
+struct NamespaceView<'a> {
+    ctx: Ctx<'a>,
+    snap: &'a Snapshot,
+    ns: &'a Namespace,
+    embed: usize,
+}
+
+impl Serialize for NamespaceView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            ctx,
+            snap,
+            ns,
+            embed,
+        } = *self;
+        let below = snap.repositories_below(ns);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &ns.name)?;
+        m.serialize_entry("size", &ns.size)?;
+        m.serialize_entry("disk_size", &ns.disk_size)?;
+        m.serialize_entry("exclusive_size", &ns.exclusive_size)?;
+        m.serialize_entry("repositories", &ns.repositories)?;
+        m.serialize_entry("tags", &ns.tags)?;
         if ctx.links {
             let items = Seq(|| {
-                snap.repositories.iter().map(|r| Href {
+                below.iter().map(|r| Href {
                     href: ctx.paths.repository(&r.name),
                     title: Some(&r.name),
                 })
             });
             m.serialize_entry(
                 "_links",
-                &Links2("self", href(ctx.paths.collection()), "items", items),
+                &TagsLinks {
+                    names: ["self", "collection"],
+                    this: href(ctx.paths.namespace(&ns.name)),
+                    up: href(ctx.paths.namespaces()),
+                    items,
+                },
             )?;
         }
         if embed > 0 {
             let items = Seq(|| {
-                snap.repositories.iter().map(|repo| RepoView {
+                below.iter().map(|repo| RepoView {
                     ctx,
                     repo,
                     embed: embed - 1,
@@ -268,6 +491,7 @@ impl Serialize for RepoView<'_> {
         m.serialize_entry("name", &repo.name)?;
         m.serialize_entry("size", &repo.size)?;
         m.serialize_entry("disk_size", &repo.disk_size)?;
+        m.serialize_entry("exclusive_size", &repo.exclusive_size)?;
         if let Some(tags) = &repo.tags {
             m.serialize_entry("tags", &tags.len())?;
         }
@@ -336,6 +560,7 @@ impl Serialize for TagsView<'_> {
             m.serialize_entry(
                 "_links",
                 &TagsLinks {
+                    names: ["self", "up"],
                     this: href(ctx.paths.tags(&repo.name)),
                     up: href(ctx.paths.repository(&repo.name)),
                     items,
@@ -350,7 +575,9 @@ impl Serialize for TagsView<'_> {
     }
 }
 
+/// `self`, a link up (named by `names[1]`), and `items`.
 struct TagsLinks<F> {
+    names: [&'static str; 2],
     this: Href<'static>,
     up: Href<'static>,
     items: Seq<F>,
@@ -363,8 +590,8 @@ where
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("self", &self.this)?;
-        m.serialize_entry("up", &self.up)?;
+        m.serialize_entry(self.names[0], &self.this)?;
+        m.serialize_entry(self.names[1], &self.up)?;
         m.serialize_entry("items", &self.items)?;
         m.end()
     }
@@ -383,6 +610,7 @@ impl Serialize for TagView<'_> {
         m.serialize_entry("name", &tag.name)?;
         m.serialize_entry("size", &tag.size)?;
         m.serialize_entry("disk_size", &tag.disk_size)?;
+        m.serialize_entry("exclusive_size", &tag.exclusive_size)?;
         if !tag.digest.is_empty() {
             m.serialize_entry("digest", &tag.digest)?;
         }
@@ -408,10 +636,18 @@ impl Serialize for TagView<'_> {
     }
 }
 
-/// The HAL JSON body of `res`.
-pub fn render_json(snap: &Snapshot, res: Resource<'_>, query: Query, prefix: &str) -> Vec<u8> {
+/// The HAL JSON body of `res`. `listing` applies to the collections (`/repositories`,
+/// `/namespaces`) only; [`Listing::default`] renders them whole, as without parameters.
+pub fn render_json(
+    snap: &Snapshot,
+    res: Resource<'_>,
+    query: Query,
+    listing: &Listing,
+    prefix: &str,
+) -> Vec<u8> {
+    let paths = Paths { prefix };
     let ctx = Ctx {
-        paths: Paths { prefix },
+        paths,
         links: query.links,
     };
     let embed = query.embed;
@@ -419,8 +655,68 @@ pub fn render_json(snap: &Snapshot, res: Resource<'_>, query: Query, prefix: &st
     // Serialising borrowed plain data into a Vec cannot fail.
     let _ = match res {
         Resource::Collection => {
-            serde_json::to_writer(&mut out, &CollectionView { ctx, snap, embed })
+            let page = listing.present.then(|| listing.page(&snap.repositories));
+            let (items, list) = match &page {
+                None => (
+                    Items {
+                        all: &snap.repositories[..],
+                        page: &[],
+                    },
+                    None,
+                ),
+                Some(p) => (
+                    Items {
+                        all: &[],
+                        page: &p.items[..],
+                    },
+                    ListInfo::new(listing, p.total, paths.collection()),
+                ),
+            };
+            let view = CollectionView {
+                ctx,
+                snap,
+                embed,
+                items,
+                list,
+            };
+            serde_json::to_writer(&mut out, &view)
         }
+        Resource::Namespaces => {
+            let page = listing.present.then(|| listing.page(&snap.namespaces));
+            let (items, list) = match &page {
+                None => (
+                    Items {
+                        all: &snap.namespaces[..],
+                        page: &[],
+                    },
+                    None,
+                ),
+                Some(p) => (
+                    Items {
+                        all: &[],
+                        page: &p.items[..],
+                    },
+                    ListInfo::new(listing, p.total, paths.namespaces()),
+                ),
+            };
+            let view = NamespacesView {
+                ctx,
+                snap,
+                embed,
+                items,
+                list,
+            };
+            serde_json::to_writer(&mut out, &view)
+        }
+        Resource::Namespace(ns) => serde_json::to_writer(
+            &mut out,
+            &NamespaceView {
+                ctx,
+                snap,
+                ns,
+                embed,
+            },
+        ),
         Resource::Repository(repo) => {
             serde_json::to_writer(&mut out, &RepoView { ctx, repo, embed })
         }
@@ -428,149 +724,6 @@ pub fn render_json(snap: &Snapshot, res: Resource<'_>, query: Query, prefix: &st
         Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
     };
     out
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Bytes in binary units for people (`1.5 MiB`); the exact number stays beside it.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-fn opt_bytes(n: Option<u64>) -> String {
-    match n {
-        Some(n) => format!("{} <small>({n})</small>", human_bytes(n)),
-        None => "unknown".into(),
-    }
-}
-
-/// The same data as an HTML page with tables, for a browser. Every value is escaped.
-pub fn render_html(snap: &Snapshot, res: Resource<'_>, prefix: &str) -> String {
-    let paths = Paths { prefix };
-    let e = html_escape;
-    let mut body = String::new();
-    let title;
-    let repo_rows = |body: &mut String, repos: &mut dyn Iterator<Item = &Repository>| {
-        body.push_str(
-            "<table>\n<tr><th>repository</th><th>tags</th><th>size</th><th>disk size</th></tr>\n",
-        );
-        for r in repos {
-            let _ = writeln!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e(&paths.repository(&r.name)),
-                e(&r.name),
-                r.tags
-                    .as_ref()
-                    .map_or("unknown".into(), |t| t.len().to_string()),
-                opt_bytes(r.size),
-                opt_bytes(r.disk_size)
-            );
-        }
-        body.push_str("</table>\n");
-    };
-    let tag_rows = |body: &mut String, repo: &Repository| {
-        body.push_str(
-            "<table>\n<tr><th>tag</th><th>size</th><th>disk size</th><th>digest</th></tr>\n",
-        );
-        for t in repo.tags.as_deref().unwrap_or(&[]) {
-            let _ = writeln!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                e(&paths.tag(&repo.name, &t.name)),
-                e(&t.name),
-                opt_bytes(Some(t.size)),
-                opt_bytes(Some(t.disk_size)),
-                e(&t.digest.to_string())
-            );
-        }
-        body.push_str("</table>\n");
-    };
-    match res {
-        Resource::Collection => {
-            title = "Repositories".to_string();
-            let total: u64 = snap.repositories.iter().filter_map(|r| r.disk_size).sum();
-            let _ = writeln!(
-                body,
-                "<p>{} repositories, {} tags, {} on disk. Collected at Unix time {}.</p>",
-                snap.repositories.len(),
-                snap.tag_count(),
-                opt_bytes(Some(total)),
-                snap.timestamp
-            );
-            repo_rows(&mut body, &mut snap.repositories.iter());
-        }
-        Resource::Repository(repo) => {
-            title = format!("Repository {}", repo.name);
-            repo_rows(&mut body, &mut std::iter::once(repo));
-            let _ = writeln!(
-                body,
-                "<p><a href=\"{}\">tags</a></p>",
-                e(&paths.tags(&repo.name))
-            );
-        }
-        Resource::Tags(repo) => {
-            title = format!("Tags of {}", repo.name);
-            tag_rows(&mut body, repo);
-        }
-        Resource::Tag(repo, tag) => {
-            title = format!("{}:{}", repo.name, tag.name);
-            let _ = writeln!(
-                body,
-                "<table>\n<tr><th>name</th><td>{}</td></tr>\n<tr><th>size</th><td>{}</td></tr>\n<tr><th>disk size</th><td>{}</td></tr>\n<tr><th>digest</th><td><code>{}</code></td></tr>\n<tr><th>media type</th><td>{}</td></tr>\n</table>",
-                e(&tag.name),
-                opt_bytes(Some(tag.size)),
-                opt_bytes(Some(tag.disk_size)),
-                e(&tag.digest.to_string()),
-                e(&tag.media_type)
-            );
-            if !tag.platforms.is_empty() {
-                body.push_str("<table>\n<tr><th>os</th><th>architecture</th><th>variant</th><th>size</th></tr>\n");
-                for p in &tag.platforms {
-                    let _ = writeln!(
-                        body,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        e(&p.os),
-                        e(&p.architecture),
-                        e(p.variant.as_deref().unwrap_or("")),
-                        opt_bytes(Some(p.size))
-                    );
-                }
-                body.push_str("</table>\n");
-            }
-        }
-    }
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
-<style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style>\
-</head><body>\n<h1>{t}</h1>\n{body}</body></html>\n",
-        t = e(&title)
-    )
 }
 
 #[cfg(test)]
@@ -625,7 +778,14 @@ mod tests {
 
     fn json_of(s: &Snapshot, path: &str, q: &str, prefix: &str) -> Value {
         let res = resolve(s, path, Paths { prefix }).unwrap();
-        serde_json::from_slice(&render_json(s, res, Query::parse(q), prefix)).unwrap()
+        let listing = Listing::parse(q).unwrap();
+        serde_json::from_slice(&render_json(s, res, Query::parse(q), &listing, prefix)).unwrap()
+    }
+
+    fn ns_json_of(s: &Snapshot, path: &str, q: &str, prefix: &str) -> Value {
+        let res = resolve_namespace(s, path, Paths { prefix }).unwrap();
+        let listing = Listing::parse(q).unwrap();
+        serde_json::from_slice(&render_json(s, res, Query::parse(q), &listing, prefix)).unwrap()
     }
 
     #[test]
@@ -691,12 +851,12 @@ mod tests {
         );
         assert_eq!(
             json_of(&s, "/base%2Falpine", "", ""),
-            json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "tags": 2})
+            json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2})
         );
         assert_eq!(json_of(&s, "/base%2Falpine/tags", "", ""), json!({}));
         assert_eq!(
             json_of(&s, "/base%2Falpine", "links=true&embed=1", ""),
-            json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "tags": 2,
+            json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2,
                 "_links": {"self": {"href": "/repositories/base%2Falpine"},
                            "collection": {"href": "/repositories"},
                            "related": {"href": "/repositories/base%2Falpine/tags", "title": "tags"}},
@@ -718,6 +878,92 @@ mod tests {
         assert_eq!(
             (t["size"].as_u64(), t["disk_size"].as_u64()),
             (Some(9290), Some(9290))
+        );
+        // alias tags: neither frees anything while the other exists
+        assert_eq!(t["exclusive_size"], 0);
+        let never = json_of(&s, "/never", "", "");
+        assert_eq!(never["exclusive_size"], Value::Null);
+    }
+
+    #[test]
+    fn namespaces_shapes_links_and_embedding() {
+        let s = snap();
+        assert_eq!(
+            ns_json_of(&s, "", "", ""),
+            json!({"timestamp": 1795438748.159703})
+        );
+        assert_eq!(
+            ns_json_of(&s, "", "embed=1&links=true", "/pre"),
+            json!({"timestamp": 1795438748.159703,
+                "_links": {"self": {"href": "/pre/namespaces"},
+                           "items": [{"href": "/pre/namespaces/a", "title": "a"},
+                                     {"href": "/pre/namespaces/base", "title": "base"}]},
+                "_embedded": {"items": [
+                    {"name": "a", "size": 0, "disk_size": 0, "exclusive_size": 0, "repositories": 1, "tags": 0,
+                     "_links": {"self": {"href": "/pre/namespaces/a"}, "collection": {"href": "/pre/namespaces"},
+                                "items": [{"href": "/pre/repositories/a%2Ftags", "title": "a/tags"}]}},
+                    {"name": "base", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "repositories": 1, "tags": 2,
+                     "_links": {"self": {"href": "/pre/namespaces/base"}, "collection": {"href": "/pre/namespaces"},
+                                "items": [{"href": "/pre/repositories/base%2Falpine", "title": "base/alpine"}]}}]}})
+        );
+        let base = ns_json_of(&s, "/base", "embed=true", "");
+        assert_eq!(base["repositories"], 1);
+        let repo = &base["_embedded"]["items"][0];
+        assert_eq!(repo["name"], "base/alpine");
+        assert_eq!(
+            repo["_embedded"]["related"]["_embedded"]["items"][0]["name"],
+            "latest"
+        );
+        let p = Paths { prefix: "" };
+        assert!(
+            matches!(resolve_namespace(&s, "/base/", p), Ok(Resource::Namespace(n)) if n.name == "base")
+        );
+        assert_eq!(
+            resolve_namespace(&s, "/base/alpine", p).unwrap_err(),
+            "/namespaces/base%2Falpine"
+        );
+        assert_eq!(
+            resolve_namespace(&s, "/%ff", p).unwrap_err(),
+            "/namespaces/%25ff"
+        );
+        assert_eq!(resolve_namespace(&s, "x", p).unwrap_err(), "/namespacesx");
+    }
+
+    #[test]
+    fn listing_total_and_page_links() {
+        let s = snap();
+        // without listing parameters: exactly as before (no total, no _links)
+        assert_eq!(json_of(&s, "", "embed=1", "")["total"], Value::Null);
+        let b = json_of(&s, "", "embed=1&sort=disk_size&order=desc&limit=2", "/pre");
+        assert_eq!(b["total"], 4);
+        let names: Vec<&str> = b["_embedded"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["base/alpine", "a"]);
+        assert_eq!(
+            b["_links"],
+            json!({"next": {"href": "/pre/repositories?embed=1&sort=disk_size&order=desc&limit=2&offset=2"}})
+        );
+        let b = json_of(&s, "", "links=1&limit=2&offset=2", "");
+        assert_eq!(
+            b["_links"],
+            json!({"self": {"href": "/repositories"},
+                   "items": [{"href": "/repositories/base%2Falpine", "title": "base/alpine"},
+                             {"href": "/repositories/never", "title": "never"}],
+                   "prev": {"href": "/repositories?links=1&limit=2&offset=0"}})
+        );
+        let b = json_of(&s, "", "q=TAG", "");
+        assert_eq!(b, json!({"timestamp": 1795438748.159703, "total": 1}));
+        let b = ns_json_of(&s, "", "q=a&embed=1", "");
+        assert_eq!(b["total"], 2);
+        assert_eq!(b["_embedded"]["items"][1]["name"], "base");
+        // paging applies to collections only
+        assert_eq!(
+            json_of(&s, "/base%2Falpine", "limit=1", "").get("total"),
+            None
         );
     }
 
@@ -820,10 +1066,38 @@ mod tests {
     fn html_escapes_everything() {
         let mut s = snap();
         s.repositories[0].name = "<script>alert('x')</script>".into();
-        let html = render_html(&s, Resource::Collection, "");
+        let html = render_html(&s, Resource::Collection, &Listing::default(), "", 0);
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(12), "12 B");
+    }
+
+    #[test]
+    fn html_dates_the_crawl_and_shows_namespaces_and_pages() {
+        let s = snap();
+        let now = 1795438748 + 25 * 60;
+        let html = render_html(&s, Resource::Collection, &Listing::default(), "", now);
+        assert!(
+            html.contains("Collected 2026-11-23 12:59:08 UTC (25 minutes ago)."),
+            "{html}"
+        );
+        assert!(!html.contains("1795438748"));
+        assert!(html.contains("<th>freeable</th>"));
+        let listing = Listing::parse("limit=1&offset=1&q=a").unwrap();
+        let html = render_html(&s, Resource::Collection, &listing, "/pre", now);
+        assert!(html.contains("Showing 2–2 of 3."), "{html}");
+        assert!(
+            html.contains(
+                "<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=2\">next page</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains(
+            "<a href=\"/pre/repositories?limit=1&amp;q=a&amp;offset=0\">previous page</a>"
+        ));
+        let res = resolve_namespace(&s, "/base", Paths { prefix: "" }).unwrap();
+        let html = render_html(&s, res, &Listing::default(), "", now);
+        assert!(html.contains("Namespace base") && html.contains("/repositories/base%2Falpine"));
+        let html = render_html(&s, Resource::Namespaces, &Listing::default(), "", now);
+        assert!(html.contains("2 namespaces.") && html.contains("/namespaces/base"));
     }
 }
