@@ -1,11 +1,14 @@
-//! Measures building a snapshot and rendering `/repositories?embed=true` for a large
-//! generated registry: time per render, body size, and resident memory of the snapshot.
+//! Measures building a snapshot (and the share of namespaces and exclusive sizes in it) and
+//! rendering `/repositories?embed=true`, listed pages, `/namespaces` and `/metrics` for a
+//! large generated registry: time per render, body size, and heap held by the snapshot.
 //! Run with `cargo bench --bench render` (optionally `-- REPOS TAGS`).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use gitlab_registry_usage_rest::hal::{self, Listing, Query, Resource};
+use gitlab_registry_usage_rest::health::CollectorState;
+use gitlab_registry_usage_rest::metrics;
 use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
 use gitlab_registry_usage_rest::usage;
 
@@ -113,6 +116,14 @@ fn main() {
     println!(
         "render /namespaces?embed=1: {:.2} ms, {len} bytes",
         t.elapsed().as_secs_f64() * 1000.0
+    );
+    let http = metrics::HttpMetrics::default();
+    let t = Instant::now();
+    let len = metrics::render(Some(&snap), &CollectorState::default(), &http).len();
+    println!(
+        "render /metrics: {:.1} ms, {:.1} MiB",
+        t.elapsed().as_secs_f64() * 1000.0,
+        len as f64 / 1048576.0
     );
     for (label, q) in [
         ("embed=true", "embed=true"),
