@@ -134,6 +134,7 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          the API and the registry listen on loopback only (127.0.0.1): no other machine\n\
          can reach them.\n\
          \n\
+         Dashboard: {api}/  (open it in a browser and log in)\n\
          API:       {api}\n\
          Login:     user {user}, password {password} (valid while this process runs)\n\
          \n\

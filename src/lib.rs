@@ -4,13 +4,16 @@
 //! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
 //! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers HTTP
 //! with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]), guarded
-//! by [`auth`]; [`demo`] is a built-in registry for `--demo`. [`doctor`] is
-//! `--check-config`, which tries what the service will need; [`logging`] formats what goes to
-//! stderr (journal or timestamped). [`health`] is what the collector reports about itself;
-//! [`timefmt`] converts RFC 3339 times; [`ipnet`] is IP networks (`trusted_proxies`).
-//! [`base64`] and [`percent`] are the two encodings several boundaries share. Dependencies
-//! point inward: `snapshot`, `hal`, `cache`, `health`, `timefmt`, `ipnet`, `base64` and
-//! `percent` do no I/O at all.
+//! by [`auth`], and serves the browser [`dashboard`] built into the binary; [`demo`] is a
+//! built-in registry for `--demo`. [`doctor`] is `--check-config`, which tries what the
+//! service will need; [`logging`] formats what goes to stderr (journal or timestamped).
+//! [`usage`] computes namespaces and freeable ("exclusive") sizes for each snapshot.
+//! [`health`] is what the collector reports about itself and the `/health` verdict;
+//! [`metrics`] counts HTTP requests and writes the Prometheus exposition; [`timefmt`] converts
+//! RFC 3339 times; [`ipnet`] is IP networks (`trusted_proxies`). [`base64`] and [`percent`]
+//! are the two encodings several boundaries share. Dependencies point inward: `snapshot`,
+//! `usage`, `hal`, `cache`, `health`, `metrics`, `timefmt`, `ipnet`, `dashboard`, `base64` and
+//! `percent` do no I/O.
 
 #![forbid(unsafe_code)]
 
@@ -18,15 +21,18 @@ pub mod auth;
 pub mod base64;
 pub mod cache;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod doctor;
 pub mod hal;
 pub mod health;
 pub mod ipnet;
 pub mod logging;
+pub mod metrics;
 pub mod percent;
 pub mod registry;
 pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod timefmt;
+pub mod usage;

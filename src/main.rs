@@ -16,6 +16,7 @@ use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
 use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
 use gitlab_registry_usage_rest::{demo, doctor, logging, registry, state};
 
@@ -266,6 +267,12 @@ fn serve(
         status: Arc::new(CollectorStatus::new(
             !cfg.registry.registry_base_url.is_empty(),
         )),
+        update_interval: cfg.registry.update_interval,
+        metrics: Metrics {
+            enabled: cfg.metrics.enabled,
+            bearer_token: cfg.metrics.bearer_token.clone(),
+            ..Metrics::default()
+        },
     });
     if let Some(s) = &initial {
         app.snapshot.set(s.clone());

@@ -17,8 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
-use crate::hal::{self, Paths, Query};
+use crate::dashboard;
+use crate::hal::{self, Listing, Paths, Query};
+use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
 use crate::ipnet::IpNet;
+use crate::metrics::{self, Metrics};
 use crate::snapshot::Snapshot;
 
 /// The snapshot being served; replaced whole, never modified.
@@ -45,8 +48,12 @@ pub struct App {
     pub gate: LoginGate,
     pub trusted_proxies: Vec<IpNet>,
     pub snapshot: SnapshotCell,
-    /// The collector's state, for `/health` and `/metrics`.
-    pub status: Arc<crate::health::CollectorStatus>,
+    /// What the collector reports about itself (for `/health` and `/metrics`).
+    pub status: Arc<CollectorStatus>,
+    /// `[registry] update_interval`: data older than twice this is stale for `/health`.
+    pub update_interval: Duration,
+    /// `/metrics`: its settings and the HTTP request counters.
+    pub metrics: Metrics,
 }
 
 /// The parts of an HTTP request the service looks at.
@@ -111,6 +118,10 @@ pub enum ApiError {
         retry_after: u64,
     },
     NotReady,
+    /// A query parameter with a malformed value (`<param>: <expected>`).
+    BadParameter(String),
+    /// `/metrics` without the configured bearer token.
+    MetricsUnauthorized,
     /// Canonical path of the missing resource.
     NotFound(String),
     NoRoute,
@@ -155,6 +166,12 @@ pub fn error_response(e: &ApiError) -> Response {
             "No registry data has been collected yet; the first crawl is running. Try again shortly.",
         )
         .with("Retry-After", "10"),
+        ApiError::BadParameter(text) => message(400, text),
+        ApiError::MetricsUnauthorized => msg(
+            401,
+            "/metrics needs 'Authorization: Bearer <token>' with the token of [metrics] bearer_token",
+        )
+        .with("WWW-Authenticate", "Bearer realm=\"metrics\""),
         ApiError::NotFound(path) => {
             let text = format!("The resource \"{path}\" does not exist");
             Response::new(404, "application/json", json_msg("message", &text))
@@ -176,15 +193,32 @@ enum Route<'a> {
     AuthToken,
     /// The path below `/repositories` (`""` or starting with `/`), still encoded.
     Repositories(&'a str),
+    /// The path below `/namespaces`, likewise.
+    Namespaces(&'a str),
+    Health,
+    Metrics,
+    /// The built-in dashboard's page and assets (no authentication).
+    Dashboard(dashboard::Lookup),
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     let rest = path.strip_prefix(prefix)?;
-    if rest == "/auth_token" {
-        return Some(Route::AuthToken);
+    match rest {
+        "/auth_token" => return Some(Route::AuthToken),
+        "/health" => return Some(Route::Health),
+        "/metrics" => return Some(Route::Metrics),
+        _ => {}
     }
-    let below = rest.strip_prefix("/repositories")?;
-    (below.is_empty() || below.starts_with('/')).then_some(Route::Repositories(below))
+    if let Some(found) = dashboard::lookup(rest) {
+        return Some(Route::Dashboard(found));
+    }
+    let below = |base: &str| {
+        rest.strip_prefix(base)
+            .filter(|b| b.is_empty() || b.starts_with('/'))
+    };
+    below("/repositories")
+        .map(Route::Repositories)
+        .or_else(|| below("/namespaces").map(Route::Namespaces))
 }
 
 /// Whether the client prefers HTML: `text/html` ranks above every JSON type and at least as
@@ -275,13 +309,59 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
     }
     match route {
         Route::AuthToken => login(app, req, now),
-        Route::Repositories(rest) => {
+        Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
             let html = prefers_html(req.header("Accept"));
-            resource(&snap, rest, query, html, &app.prefix)
+            resource(&snap, route, query, html, &app.prefix, now)
         }
+        Route::Health => Ok(health_response(app, now)),
+        Route::Metrics => {
+            if !app.metrics.enabled {
+                return Err(ApiError::NoRoute);
+            }
+            if !app.metrics.authorized(req.header("Authorization")) {
+                return Err(ApiError::MetricsUnauthorized);
+            }
+            let text = metrics::render(
+                app.snapshot.get().as_deref(),
+                &app.status.get(),
+                &app.metrics.http,
+            );
+            Ok(Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
+                .with("Cache-Control", "no-store"))
+        }
+        Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
     }
+}
+
+/// The dashboard's page or asset, with its security headers; `/prefix` becomes `/prefix/`.
+fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
+    let resp = match found {
+        dashboard::Lookup::Asset(a) => Response::new(200, a.content_type, a.body.to_vec()),
+        dashboard::Lookup::AddSlash => Response::new(308, "text/plain; charset=utf-8", Vec::new())
+            .with("Location", format!("{prefix}/")),
+    };
+    dashboard::HEADERS
+        .iter()
+        .fold(resp, |r, (k, v)| r.with(k, *v))
+}
+
+/// `/health`: the verdict of [`health::judge`] as JSON, 200 or 503 with `Retry-After`.
+fn health_response(app: &App, now: u64) -> Response {
+    let facts = app.snapshot.get().map(|s| SnapshotFacts {
+        timestamp: s.timestamp,
+        repositories: s.repositories.len(),
+        tags: s.tag_count(),
+    });
+    let verdict = health::judge(&app.status.get(), facts, app.update_interval, now as f64);
+    let body = serde_json::to_vec(&verdict.body()).unwrap_or_default();
+    let resp = match verdict {
+        Health::Ok { .. } => Response::new(200, "application/json", body),
+        Health::Unavailable { retry_after, .. } => Response::new(503, "application/json", body)
+            .with("Retry-After", retry_after.to_string()),
+    };
+    resp.with("Cache-Control", "no-store")
 }
 
 fn preflight() -> Response {
@@ -367,27 +447,41 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
     }
 }
 
-/// A resource of the snapshot, as HAL JSON or HTML. Pure: no I/O, no clock.
-pub fn resource(
+/// A resource of the snapshot below `/repositories` or `/namespaces`, as HAL JSON or HTML.
+/// Pure: no I/O; `now` (Unix seconds) only dates the crawl in the HTML view.
+fn resource(
     snap: &Snapshot,
-    rest: &str,
+    route: Route<'_>,
     query: &str,
     html: bool,
     prefix: &str,
+    now: u64,
 ) -> Result<Response, ApiError> {
     let paths = Paths { prefix };
-    let res = hal::resolve(snap, rest, paths).map_err(ApiError::NotFound)?;
+    let res = match route {
+        Route::Namespaces(rest) => hal::resolve_namespace(snap, rest, paths),
+        Route::Repositories(rest) => hal::resolve(snap, rest, paths),
+        _ => return Err(ApiError::NoRoute),
+    }
+    .map_err(ApiError::NotFound)?;
+    // Sorting, filtering and paging apply to the two collections only.
+    let listing = match res {
+        hal::Resource::Collection | hal::Resource::Namespaces => {
+            Listing::parse(query).map_err(|e| ApiError::BadParameter(e.to_string()))?
+        }
+        _ => Listing::default(),
+    };
     Ok(if html {
         Response::new(
             200,
             "text/html; charset=utf-8",
-            hal::render_html(snap, res, prefix).into_bytes(),
+            hal::render_html(snap, res, &listing, prefix, now).into_bytes(),
         )
     } else {
         Response::new(
             200,
             "application/hal+json",
-            hal::render_json(snap, res, Query::parse(query), prefix),
+            hal::render_json(snap, res, Query::parse(query), &listing, prefix),
         )
     })
 }
@@ -556,6 +650,9 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         );
         cors(&req, error_response(&ApiError::Internal))
     });
+    app.metrics
+        .http
+        .record(&app.prefix, &req.url, resp.status, started.elapsed());
     log::debug!(
         "{} {} -> {} ({} bytes, {:.1} ms)",
         req.method,
@@ -625,7 +722,9 @@ mod tests {
             gate: LoginGate::new(2),
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
             snapshot: SnapshotCell::default(),
-            status: Arc::new(crate::health::CollectorStatus::new(true)),
+            status: Arc::new(CollectorStatus::new(false)),
+            update_interval: Duration::from_secs(3600),
+            metrics: Metrics::default(),
         };
         if with_snapshot {
             let s = Snapshot::build(SnapshotInput {
@@ -700,7 +799,7 @@ mod tests {
         assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
         assert_eq!(
             body(&r),
-            json!({"name": "g/p", "size": 10, "disk_size": 10, "tags": 1})
+            json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1})
         );
     }
 
@@ -897,6 +996,39 @@ mod tests {
         );
         let r = handle(&a, &get("/nothing", &[]), NOW);
         assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn the_dashboard_is_served_without_a_token_below_the_prefix() {
+        let a = app("/pre", false);
+        for path in ["/pre/", "/pre/index.html", "/pre/dashboard/app.js"] {
+            let r = handle(&a, &get(path, &[]), NOW);
+            assert_eq!(r.status, 200, "{path}");
+            assert!(r
+                .header("Content-Security-Policy")
+                .unwrap()
+                .contains("script-src 'self'"));
+            assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+            assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
+        }
+        let r = handle(&a, &get("/pre/?x=1", &[]), NOW);
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        let r = handle(&a, &get("/pre", &[]), NOW);
+        assert_eq!((r.status, r.header("Location")), (308, Some("/pre/")));
+        for missing in [
+            "/",
+            "/dashboard/app.js",
+            "/pre/dashboard/nope.js",
+            "/pre/dashboard/",
+        ] {
+            assert_eq!(handle(&a, &get(missing, &[]), NOW).status, 404, "{missing}");
+        }
+        let mut post = get("/pre/", &[]);
+        post.method = "POST".into();
+        assert_eq!(handle(&a, &post, NOW).status, 405);
+        // without a prefix the page is the root
+        let root = app("", true);
+        assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
     }
 
     #[test]

@@ -87,7 +87,8 @@ fn a_registry_behind_a_private_ca() {
             .arg(&conf)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        // The doctor's report goes to stdout.
+        let err = String::from_utf8_lossy(&out.stdout);
         assert!(
             !out.status.success() && err.contains("[registry] ca_file"),
             "{err}"

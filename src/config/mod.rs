@@ -29,6 +29,7 @@ pub struct Config {
     pub ldap: Ldap,
     pub jwt: Jwt,
     pub registry: Registry,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +99,14 @@ pub fn default_crawl_timeout(update_interval: Duration) -> Duration {
     update_interval
         .saturating_mul(4)
         .clamp(Duration::from_secs(600), Duration::from_secs(86_400))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Whether `/metrics` is served (a 404 otherwise).
+    pub enabled: bool,
+    /// When set, scrapes must send `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
 }
 
 impl Ldap {
@@ -397,6 +406,10 @@ pub const KEYS: &[Key] = &[
         "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
         "Where the last crawl is kept, so a restart serves data at once (empty: no state file)."),
+    key("metrics", "enabled", "False", Kind::Bool,
+        "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
+    key("metrics", "bearer_token", "", Kind::Raw,
+        "When set, /metrics requires 'Authorization: Bearer <this token>' (empty: no authentication)."),
 ];
 
 /// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
@@ -643,11 +656,17 @@ impl Config {
             })?,
             state_file: r.path("registry", "state_file")?.unwrap_or_default(),
         };
+        let metrics = MetricsConfig {
+            enabled: r.flag("metrics", "enabled")?,
+            bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
+                .filter(|t| !t.is_empty()),
+        };
         Ok(Config {
             general,
             ldap,
             jwt,
             registry,
+            metrics,
         })
     }
 
@@ -895,6 +914,30 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn metrics_keys() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c.metrics,
+            MetricsConfig {
+                enabled: false,
+                bearer_token: None
+            }
+        );
+        let c = Config::from_ini_text(
+            "[metrics]\nenabled = yes\nbearer_token =  s3cret-token \n",
+            p(),
+        )
+        .unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.bearer_token.as_deref(), Some("s3cret-token"));
+        let e = Config::from_ini_text("[metrics]\nenabled = sometimes\n", p()).unwrap_err();
+        assert!(e.to_string().contains("[metrics] enabled"), "{e}");
+        let text = default_config_text();
+        assert!(text.contains("[metrics]\n") && text.contains("# enabled = False\n"));
+        assert!(text.contains("# bearer_token =\n"));
     }
 
     #[test]

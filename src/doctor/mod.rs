@@ -392,6 +392,14 @@ fn summary(path: &Path, ini: &Ini, cfg: &Config) -> Vec<String> {
         ));
     }
     out.push(format!(
+        "metrics:            {}",
+        match (cfg.metrics.enabled, &cfg.metrics.bearer_token) {
+            (false, _) => "off",
+            (true, None) => "/metrics, no authentication",
+            (true, Some(_)) => "/metrics, bearer token required",
+        }
+    ));
+    out.push(format!(
         "state file:         {}",
         if r.state_file.as_os_str().is_empty() {
             "none".into()

@@ -14,7 +14,8 @@
 //! Meaning of the numbers (see API-CONTRACT.md): a tag's `size` is the bytes of its distinct
 //! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
 //! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
-//! what it is charged. A repository's numbers are the sums over its tags.
+//! what it is charged. A repository's numbers are the sums over its tags. Namespaces and the
+//! exclusive ("freeable") sizes are computed by [`crate::usage`] when the snapshot is built.
 
 mod digest;
 mod state_json;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::usage::Namespace;
 pub use digest::Digest;
 pub use state_json::STATE_VERSION;
 
@@ -89,6 +91,8 @@ pub struct Tag {
     pub blobs: Vec<u32>,
     pub size: u64,
     pub disk_size: u64,
+    /// Bytes of the blobs no other tag refers to (see [`crate::usage`]).
+    pub exclusive_size: u64,
     /// See [`TagInput::created`].
     pub created: Option<i64>,
 }
@@ -101,6 +105,8 @@ pub struct Repository {
     pub stale_since: Option<f64>,
     pub size: Option<u64>,
     pub disk_size: Option<u64>,
+    /// Bytes of the blobs no other repository refers to; `None` like the sizes.
+    pub exclusive_size: Option<u64>,
 }
 
 impl Repository {
@@ -125,6 +131,8 @@ pub struct Snapshot {
     pub timestamp: f64,
     pub repositories: Vec<Repository>,
     pub blobs: Vec<Blob>,
+    /// Every proper path prefix of a repository name, sorted by name (see [`crate::usage`]).
+    pub namespaces: Vec<Namespace>,
 }
 
 /// Why a state file could not be used.
@@ -184,6 +192,7 @@ impl Snapshot {
                                 blobs,
                                 size: 0,
                                 disk_size: 0,
+                                exclusive_size: 0,
                                 created: t.created,
                             }
                         })
@@ -193,6 +202,7 @@ impl Snapshot {
                 stale_since: repo.stale_since,
                 size: None,
                 disk_size: None,
+                exclusive_size: None,
             })
             .collect();
         for (digest, size) in &sizes {
@@ -207,6 +217,19 @@ impl Snapshot {
             .binary_search_by(|r| r.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.repositories[i])
+    }
+
+    /// The namespace named `name`, by binary search.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.namespaces[i])
+    }
+
+    /// The repositories below namespace `ns` (at any depth), sorted by name.
+    pub fn repositories_below(&self, ns: &Namespace) -> &[Repository] {
+        self.repositories.get(ns.first..ns.end).unwrap_or(&[])
     }
 
     /// Back to the input form: what the state file stores and what a crawl starts from.
@@ -270,6 +293,12 @@ impl Snapshot {
                 .blobs
                 .iter()
                 .map(|b| digest_heap(&b.digest))
+                .sum::<usize>()
+            + self.namespaces.capacity() * size_of::<Namespace>()
+            + self
+                .namespaces
+                .iter()
+                .map(|ns| ns.name.capacity())
                 .sum::<usize>();
         for r in &self.repositories {
             n += r.name.capacity();
@@ -399,8 +428,10 @@ impl Builder {
             timestamp,
             repositories: repos,
             blobs,
+            namespaces: Vec::new(),
         };
         compute_sizes(&mut snap);
+        snap.namespaces = crate::usage::compute(&mut snap.repositories, &snap.blobs);
         Ok(snap)
     }
 }
