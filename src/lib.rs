@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod base64;
+pub mod cleanup;
 pub mod config;
 pub mod demo;
 pub mod hal;

@@ -115,6 +115,9 @@ pub struct Snapshot {
     pub timestamp: f64,
     pub repositories: Vec<Repository>,
     pub blobs: Vec<Blob>,
+    /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
+    /// run's starting point (a blob is freed when every tag referring to it is deleted).
+    pub blob_refs: Vec<u32>,
 }
 
 /// Why a state file could not be used.
@@ -230,8 +233,10 @@ impl Snapshot {
             timestamp,
             repositories: repos,
             blobs,
+            blob_refs: Vec::new(),
         };
         compute_sizes(&mut snap);
+        snap.blob_refs = count_blob_refs(&snap);
         Ok(snap)
     }
 
@@ -318,6 +323,22 @@ impl Snapshot {
     pub fn unique_bytes(&self) -> u64 {
         self.blobs.iter().map(|b| b.size).sum()
     }
+}
+
+/// How many tags refer to each blob (a tag's blob list has no duplicates).
+fn count_blob_refs(snap: &Snapshot) -> Vec<u32> {
+    let mut refs = vec![0u32; snap.blobs.len()];
+    for tag in snap
+        .repositories
+        .iter()
+        .filter_map(|r| r.tags.as_ref())
+        .flatten()
+    {
+        for &b in &tag.blobs {
+            refs[b as usize] = refs[b as usize].saturating_add(1);
+        }
+    }
+    refs
 }
 
 /// Fills in `size` and `disk_size` of every tag and repository.
