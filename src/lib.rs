@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod base64;
 pub mod cleanup;
+pub mod cleanup_view;
 pub mod config;
 pub mod demo;
 pub mod hal;

@@ -17,7 +17,7 @@ use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{demo, registry, state};
+use gitlab_registry_usage_rest::{cleanup, demo, registry, state};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]
@@ -335,6 +335,9 @@ fn serve(
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
         snapshot: SnapshotCell::default(),
+        cleanup_limits: cleanup::Limits {
+            regex_size_limit: cfg.general.cleanup_regex_size_limit,
+        },
     });
     if let Some(s) = &initial {
         app.snapshot.set(s.clone());

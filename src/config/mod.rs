@@ -41,6 +41,8 @@ pub struct General {
     pub workers: usize,
     /// Peers whose last `X-Forwarded-For` entry is taken as the client address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Bytes a compiled `/cleanup` pattern may take; larger ones are refused with 400.
+    pub cleanup_regex_size_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +329,8 @@ pub const KEYS: &[Key] = &[
         "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
     key("general", "trusted_proxies", "", Kind::Addresses,
         "Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted\nas the client address for login rate limiting."),
+    key("general", "cleanup_regex_size_limit", "1048576", Kind::Positive,
+        "Bytes a compiled /cleanup pattern (name_regex_delete, name_regex_keep) may take; larger\npatterns answer 400. The default compiles any such pattern in a few milliseconds."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -552,6 +556,7 @@ impl Config {
             debug: parse_bool_loose(&r.raw("general", "debug")),
             workers,
             trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+            cleanup_regex_size_limit: r.get("general", "cleanup_regex_size_limit", positive)?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -651,6 +656,29 @@ mod tests {
         assert_eq!(parse_duration("-1 s"), None);
         assert_eq!(parse_duration("1.5 h"), None);
         assert_eq!(parse_duration("99999999999999999999 w"), None);
+    }
+
+    #[test]
+    fn cleanup_regex_size_limit_default_and_bounds() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c.general.cleanup_regex_size_limit,
+            crate::cleanup::DEFAULT_REGEX_SIZE_LIMIT
+        );
+        let c = Config::from_ini_text("[general]\ncleanup_regex_size_limit = 5000\n", p()).unwrap();
+        assert_eq!(c.general.cleanup_regex_size_limit, 5000);
+        for bad in ["0", "-1", "1 MiB"] {
+            let e = Config::from_ini_text(
+                &format!("[general]\ncleanup_regex_size_limit = {bad}\n"),
+                p(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("[general] cleanup_regex_size_limit") && e.contains("positive"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
