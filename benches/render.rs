@@ -8,24 +8,6 @@ use std::time::Instant;
 use gitlab_registry_usage_rest::hal::{self, Query, Resource};
 use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
 
-/// Heap bytes the snapshot holds (capacities of its strings and vectors).
-fn heap_bytes(s: &Snapshot) -> usize {
-    use std::mem::size_of;
-    let mut n =
-        s.repositories.capacity() * size_of::<gitlab_registry_usage_rest::snapshot::Repository>();
-    n += s.blobs.capacity() * size_of::<gitlab_registry_usage_rest::snapshot::Blob>();
-    n += s.blobs.iter().map(|b| b.digest.capacity()).sum::<usize>();
-    for r in &s.repositories {
-        n += r.name.capacity();
-        for t in r.tags.iter().flatten() {
-            n += size_of::<gitlab_registry_usage_rest::snapshot::Tag>();
-            n += t.name.capacity() + t.digest.capacity() + t.media_type.capacity();
-            n += t.blobs.capacity() * 4;
-        }
-    }
-    n
-}
-
 fn generate(repos: usize, tags: usize) -> SnapshotInput {
     let mut blobs = HashMap::new();
     let mut repositories = Vec::with_capacity(repos);
@@ -84,7 +66,7 @@ fn main() {
         snap.tag_count(),
         snap.blobs.len(),
         build.as_secs_f64() * 1000.0,
-        heap_bytes(&snap) as f64 / 1048576.0
+        snap.heap_bytes() as f64 / 1048576.0
     );
     for (label, q) in [
         ("embed=true", "embed=true"),

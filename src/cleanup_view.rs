@@ -261,7 +261,7 @@ pub fn render_html(snap: &Snapshot, rule: &Rule, report: &Report<'_>, prefix: &s
                 action,
                 t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
                 bytes_cell(t.size),
-                e(&t.digest)
+                e(&t.digest.to_string())
             );
         }
         body.push_str("</table>\n");

@@ -387,7 +387,7 @@ impl Serialize for TagView<'_> {
             m.serialize_entry("digest", &tag.digest)?;
         }
         if !tag.media_type.is_empty() {
-            m.serialize_entry("media_type", &tag.media_type)?;
+            m.serialize_entry("media_type", &*tag.media_type)?;
         }
         if !tag.platforms.is_empty() {
             m.serialize_entry("platforms", &tag.platforms)?;
@@ -506,7 +506,7 @@ pub fn render_html(snap: &Snapshot, res: Resource<'_>, prefix: &str) -> String {
                 e(&t.name),
                 opt_bytes(Some(t.size)),
                 opt_bytes(Some(t.disk_size)),
-                e(&t.digest)
+                e(&t.digest.to_string())
             );
         }
         body.push_str("</table>\n");
@@ -546,7 +546,7 @@ pub fn render_html(snap: &Snapshot, res: Resource<'_>, prefix: &str) -> String {
                 e(&tag.name),
                 opt_bytes(Some(tag.size)),
                 opt_bytes(Some(tag.disk_size)),
-                e(&tag.digest),
+                e(&tag.digest.to_string()),
                 e(&tag.media_type)
             );
             if !tag.platforms.is_empty() {

@@ -34,11 +34,12 @@ impl std::fmt::Display for StateFileError {
 
 impl std::error::Error for StateFileError {}
 
-/// Loads the snapshot at `path`; `Ok(None)` when there is no file yet.
+/// Loads the snapshot at `path`; `Ok(None)` when there is no file yet. The file is parsed as
+/// it is read, never held in memory whole.
 pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
     let p = path.display().to_string();
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => {
             return Err(StateFileError::Io {
@@ -48,7 +49,7 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
             })
         }
     };
-    Snapshot::from_state_json(&bytes)
+    Snapshot::read_state_json(std::io::BufReader::with_capacity(256 * 1024, file))
         .map(Some)
         .map_err(|err| StateFileError::Content { path: p, err })
 }
@@ -71,7 +72,13 @@ pub fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp).map_err(io("create a temporary file beside it"))?;
-        f.write_all(&snap.to_state_json()).map_err(io("write it"))?;
+        // Streamed: a large registry's state is tens of megabytes, never held twice.
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
+        snap.write_state_json(&mut w)
+            .map_err(std::io::Error::from)
+            .map_err(io("write it"))?;
+        w.flush().map_err(io("write it"))?;
+        drop(w);
         f.sync_all().map_err(io("sync it"))?;
         fs::rename(&tmp, path).map_err(io("rename the temporary file over it"))?;
         // Make the rename itself durable.

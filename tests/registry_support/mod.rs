@@ -430,7 +430,7 @@ pub fn assert_same(got: &Snapshot, want: &Snapshot) {
                 let mut v: Vec<String> = t
                     .blobs
                     .iter()
-                    .map(|&b| s.blobs[b as usize].digest.clone())
+                    .map(|&b| s.blobs[b as usize].digest.to_string())
                     .collect();
                 v.sort();
                 v

@@ -2,21 +2,30 @@
 //! blobs each tag refers to, and the sizes derived from them, computed once when the snapshot
 //! is built.
 //!
-//! Also the snapshot's on-disk form (versioned JSON, the state file's contents) as pure
-//! encode/decode functions. This module does no I/O: no files, sockets, clocks or threads, so
-//! the arithmetic can be tested and fuzzed as plain functions.
+//! [`state_json`] holds the snapshot's on-disk form (versioned JSON, the state file's
+//! contents) as pure encode/decode functions; [`digest`] the compact digest type. This module
+//! does no I/O: no files, sockets, clocks or threads, so the arithmetic can be tested and
+//! fuzzed as plain functions.
+//!
+//! Memory matters here: a registry of 100,000 tags is held for the life of the process, so
+//! digests are 32-byte arrays, media types are shared strings, and the state file is read
+//! straight into this form without an intermediate tree.
 //!
 //! Meaning of the numbers (see API-CONTRACT.md): a tag's `size` is the bytes of its distinct
 //! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
 //! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
 //! what it is charged. A repository's numbers are the sums over its tags.
 
+mod digest;
+mod state_json;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the on-disk form written by [`Snapshot::to_state_json`].
-pub const STATE_VERSION: u32 = 1;
+pub use digest::Digest;
+pub use state_json::STATE_VERSION;
 
 /// One platform of a multi-arch tag (a child of a manifest list / image index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,12 +78,13 @@ pub struct SnapshotInput {
     pub blobs: HashMap<String, u64>,
 }
 
-/// A tag with its derived numbers. Blobs are indices into [`Snapshot::blobs`].
+/// A tag with its derived numbers. Blobs are indices into [`Snapshot::blobs`], sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tag {
     pub name: String,
-    pub digest: String,
-    pub media_type: String,
+    pub digest: Digest,
+    /// Shared between all tags of the same media type.
+    pub media_type: Arc<str>,
     pub platforms: Vec<Platform>,
     pub blobs: Vec<u32>,
     pub size: u64,
@@ -105,7 +115,7 @@ impl Repository {
 /// One blob of the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -152,92 +162,46 @@ impl std::fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
-#[derive(Serialize, Deserialize)]
-struct StateFile {
-    version: u32,
-    #[serde(flatten)]
-    input: SnapshotInput,
-}
-
 impl Snapshot {
     /// Builds the snapshot and all its numbers. Blobs a tag refers to whose size is unknown
     /// are an error, so a caller cannot silently under-count.
     pub fn build(input: SnapshotInput) -> Result<Snapshot, StateError> {
         let SnapshotInput {
             timestamp,
-            mut repositories,
+            repositories,
             blobs: sizes,
         } = input;
-        repositories.sort_by(|a, b| a.name.cmp(&b.name));
-        repositories.dedup_by(|a, b| a.name == b.name);
-
-        let mut blob_index: HashMap<String, u32> = HashMap::new();
-        let mut blobs: Vec<Blob> = Vec::new();
-        let mut repos = Vec::with_capacity(repositories.len());
-        for repo in repositories {
-            let tags = match repo.tags {
-                None => None,
-                Some(mut tags) => {
-                    tags.sort_by(|a, b| a.name.cmp(&b.name));
-                    tags.dedup_by(|a, b| a.name == b.name);
-                    let mut out = Vec::with_capacity(tags.len());
-                    for t in tags {
-                        let mut ids = Vec::with_capacity(t.blobs.len());
-                        for d in &t.blobs {
-                            let id = match blob_index.get(d) {
-                                Some(id) => *id,
-                                None => {
-                                    let Some(size) = sizes.get(d) else {
-                                        return Err(StateError::MissingBlob {
-                                            repository: repo.name.clone(),
-                                            tag: t.name.clone(),
-                                            digest: d.clone(),
-                                        });
-                                    };
-                                    let id = blobs.len() as u32;
-                                    blobs.push(Blob {
-                                        digest: d.clone(),
-                                        size: *size,
-                                    });
-                                    blob_index.insert(d.clone(), id);
-                                    id
-                                }
-                            };
-                            ids.push(id);
-                        }
-                        ids.sort_unstable();
-                        ids.dedup();
-                        out.push(Tag {
-                            name: t.name,
-                            digest: t.digest,
-                            media_type: t.media_type,
-                            platforms: t.platforms,
-                            blobs: ids,
-                            size: 0,
-                            disk_size: 0,
-                            created: t.created,
-                        });
-                    }
-                    Some(out)
-                }
-            };
-            repos.push(Repository {
+        let mut b = Builder::default();
+        let repos = repositories
+            .into_iter()
+            .map(|repo| Repository {
+                tags: repo.tags.map(|tags| {
+                    tags.into_iter()
+                        .map(|t| {
+                            let blobs = t.blobs.iter().map(|d| b.blob(d)).collect();
+                            Tag {
+                                digest: Digest::parse(&t.digest),
+                                media_type: b.media_type(&t.media_type),
+                                name: t.name,
+                                platforms: t.platforms,
+                                blobs,
+                                size: 0,
+                                disk_size: 0,
+                                created: t.created,
+                            }
+                        })
+                        .collect()
+                }),
                 name: repo.name,
-                tags,
                 stale_since: repo.stale_since,
                 size: None,
                 disk_size: None,
-            });
+            })
+            .collect();
+        for (digest, size) in &sizes {
+            b.size(digest, *size);
         }
-        let mut snap = Snapshot {
-            timestamp,
-            repositories: repos,
-            blobs,
-            blob_refs: Vec::new(),
-        };
-        compute_sizes(&mut snap);
-        snap.blob_refs = count_blob_refs(&snap);
-        Ok(snap)
+        b.finish(timestamp, repos)
     }
 
     /// The repository named `name`, by binary search.
@@ -261,16 +225,16 @@ impl Snapshot {
                     tags.iter()
                         .map(|t| TagInput {
                             name: t.name.clone(),
-                            digest: t.digest.clone(),
-                            media_type: t.media_type.clone(),
+                            digest: t.digest.to_string(),
+                            media_type: t.media_type.to_string(),
                             platforms: t.platforms.clone(),
                             blobs: t
                                 .blobs
                                 .iter()
                                 .map(|&b| {
                                     let blob = &self.blobs[b as usize];
-                                    sizes.insert(blob.digest.clone(), blob.size);
-                                    blob.digest.clone()
+                                    sizes.insert(blob.digest.to_string(), blob.size);
+                                    blob.digest.to_string()
                                 })
                                 .collect(),
                             created: t.created,
@@ -286,30 +250,6 @@ impl Snapshot {
         }
     }
 
-    /// The on-disk form: `{"version": 1, "timestamp": .., "repositories": [..], "blobs": {..}}`.
-    pub fn to_state_json(&self) -> Vec<u8> {
-        let state = StateFile {
-            version: STATE_VERSION,
-            input: self.to_input(),
-        };
-        // Serialising plain data with string keys cannot fail.
-        serde_json::to_vec(&state).unwrap_or_default()
-    }
-
-    /// Reads the on-disk form, refusing other versions.
-    pub fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            version: u32,
-        }
-        let v: VersionOnly = serde_json::from_slice(bytes).map_err(StateError::Json)?;
-        if v.version != STATE_VERSION {
-            return Err(StateError::Version(v.version));
-        }
-        let state: StateFile = serde_json::from_slice(bytes).map_err(StateError::Json)?;
-        Snapshot::build(state.input)
-    }
-
     /// Number of tags in repositories whose tags are known.
     pub fn tag_count(&self) -> usize {
         self.repositories
@@ -319,9 +259,154 @@ impl Snapshot {
             .sum()
     }
 
+    /// Heap bytes this snapshot holds (capacities of its vectors and strings; shared media
+    /// type strings and allocator overhead not counted).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let digest_heap = |d: &Digest| match d {
+            Digest::Other(s) => s.len(),
+            Digest::Sha256(_) => 0,
+        };
+        let mut n = self.repositories.capacity() * size_of::<Repository>()
+            + self.blobs.capacity() * size_of::<Blob>()
+            + self
+                .blobs
+                .iter()
+                .map(|b| digest_heap(&b.digest))
+                .sum::<usize>();
+        for r in &self.repositories {
+            n += r.name.capacity();
+            if let Some(tags) = &r.tags {
+                n += tags.capacity() * size_of::<Tag>();
+                for t in tags {
+                    n += t.name.capacity()
+                        + digest_heap(&t.digest)
+                        + t.blobs.capacity() * size_of::<u32>()
+                        + t.platforms.capacity() * size_of::<Platform>();
+                }
+            }
+        }
+        n
+    }
+
     /// Total bytes of all distinct blobs that tags refer to.
     pub fn unique_bytes(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum()
+        self.blobs
+            .iter()
+            .fold(0u64, |n, b| n.saturating_add(b.size))
+    }
+}
+
+/// Collects blobs and media types while a snapshot is assembled (from a crawl's input or
+/// straight from the state file), then puts everything in canonical order.
+#[derive(Default)]
+struct Builder {
+    /// Digest → blob id, in order of first sight.
+    index: HashMap<Digest, u32>,
+    digests: Vec<Digest>,
+    sizes: Vec<Option<u64>>,
+    /// Sizes named before their blob was seen (a state file with `blobs` first).
+    early: HashMap<Digest, u64>,
+    media_types: Vec<Arc<str>>,
+}
+
+impl Builder {
+    /// The id of the blob `digest`, assigned at first sight.
+    fn blob(&mut self, digest: &str) -> u32 {
+        let d = Digest::parse(digest);
+        if let Some(&id) = self.index.get(&d) {
+            return id;
+        }
+        let id = self.digests.len() as u32;
+        self.sizes.push(self.early.remove(&d));
+        self.digests.push(d.clone());
+        self.index.insert(d, id);
+        id
+    }
+
+    /// Records the size of `digest`; sizes of blobs no tag refers to are dropped.
+    fn size(&mut self, digest: &str, size: u64) {
+        self.size_of(Digest::parse(digest), size);
+    }
+
+    fn size_of(&mut self, d: Digest, size: u64) {
+        match self.index.get(&d) {
+            Some(&id) => self.sizes[id as usize] = Some(size),
+            None => {
+                self.early.insert(d, size);
+            }
+        }
+    }
+
+    /// One shared string per distinct media type (there are a handful).
+    fn media_type(&mut self, text: &str) -> Arc<str> {
+        if let Some(m) = self.media_types.iter().find(|m| ***m == *text) {
+            return m.clone();
+        }
+        let m: Arc<str> = Arc::from(text);
+        self.media_types.push(m.clone());
+        m
+    }
+
+    /// Sorts repositories and tags by name (dropping later duplicates), numbers blobs in order
+    /// of first reference so equal content gives equal snapshots, and computes the sizes.
+    fn finish(self, timestamp: f64, mut repos: Vec<Repository>) -> Result<Snapshot, StateError> {
+        repos.sort_by(|a, b| a.name.cmp(&b.name));
+        repos.dedup_by(|a, b| a.name == b.name);
+        for r in &mut repos {
+            if let Some(tags) = r.tags.as_mut() {
+                tags.sort_by(|a, b| a.name.cmp(&b.name));
+                tags.dedup_by(|a, b| a.name == b.name);
+                tags.shrink_to_fit();
+            }
+        }
+        let Builder {
+            index,
+            mut digests,
+            sizes,
+            early,
+            media_types,
+        } = self;
+        // Free the lookup tables before the blob list is allocated, so the long-lived data
+        // can reuse their memory.
+        drop((index, early, media_types));
+        let mut renumber = vec![u32::MAX; digests.len()];
+        let mut blobs: Vec<Blob> = Vec::with_capacity(digests.len());
+        for r in &mut repos {
+            for t in r.tags.iter_mut().flatten() {
+                for id in t.blobs.iter_mut() {
+                    let old = *id as usize;
+                    if renumber[old] == u32::MAX {
+                        let Some(size) = sizes[old] else {
+                            return Err(StateError::MissingBlob {
+                                repository: r.name.clone(),
+                                tag: t.name.clone(),
+                                digest: digests[old].to_string(),
+                            });
+                        };
+                        renumber[old] = blobs.len() as u32;
+                        blobs.push(Blob {
+                            digest: std::mem::take(&mut digests[old]),
+                            size,
+                        });
+                    }
+                    *id = renumber[old];
+                }
+                t.blobs.sort_unstable();
+                t.blobs.dedup();
+                t.blobs.shrink_to_fit();
+            }
+        }
+        blobs.shrink_to_fit();
+        let mut snap = Snapshot {
+            timestamp,
+            repositories: repos,
+            blobs,
+            blob_refs: Vec::new(),
+        };
+        compute_sizes(&mut snap);
+        snap.blob_refs = count_blob_refs(&snap);
+        Ok(snap)
     }
 }
 
@@ -358,7 +443,10 @@ fn compute_sizes(snap: &mut Snapshot) {
     for (ri, repo) in repositories.iter_mut().enumerate() {
         if let Some(tags) = repo.tags.as_mut() {
             for (ti, tag) in tags.iter_mut().enumerate() {
-                tag.size = tag.blobs.iter().map(|&b| blobs[b as usize].size).sum();
+                tag.size = tag
+                    .blobs
+                    .iter()
+                    .fold(0u64, |n, &b| n.saturating_add(blobs[b as usize].size));
                 order.push((ri, ti));
             }
         }
@@ -380,15 +468,15 @@ fn compute_sizes(snap: &mut Snapshot) {
         let mut disk = 0;
         for &b in &tag.blobs {
             if !std::mem::replace(&mut charged[b as usize], true) {
-                disk += blobs[b as usize].size;
+                disk = blobs[b as usize].size.saturating_add(disk);
             }
         }
         tag.disk_size = disk;
     }
     for repo in repositories.iter_mut() {
         if let Some(tags) = &repo.tags {
-            repo.size = Some(tags.iter().map(|t| t.size).sum());
-            repo.disk_size = Some(tags.iter().map(|t| t.disk_size).sum());
+            repo.size = Some(tags.iter().fold(0u64, |n, t| n.saturating_add(t.size)));
+            repo.disk_size = Some(tags.iter().fold(0u64, |n, t| n.saturating_add(t.disk_size)));
         }
     }
 }
