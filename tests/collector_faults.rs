@@ -9,7 +9,7 @@ mod registry_support;
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::registry::{
-    crawl_once, spawn_collector_with, CrawlError, CrawlOptions,
+    crawl_once, spawn_collector_with, CrawlError, CrawlOptions, Kind,
 };
 use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
 use gitlab_registry_usage_rest::state;
@@ -28,10 +28,12 @@ fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
     let l2 = blob(DOCKER_LAYER, "legacy-2", 4200);
     reg.add_blob(&l1.0);
     reg.add_blob(&l2.0);
-    let body = schema1_manifest(
+    // Its creation time is in the newest history entry's v1Compatibility (a JSON string).
+    let body = schema1_manifest_created(
         "legacy/app",
         "old",
         &[&l1.0.digest, &l2.0.digest, &l1.0.digest],
+        "2016-07-08T09:10:11.5Z",
     );
     let digest = reg.put_manifest("legacy/app", Some("old"), SCHEMA1, &body);
     truth.tag(
@@ -43,6 +45,7 @@ fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
             blobs: vec![l1.0.clone(), l2.0.clone()],
             platforms: vec![],
             desc: Desc::of(SCHEMA1, &body),
+            created: Some(1_467_969_011),
         },
     );
 
@@ -74,6 +77,8 @@ fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
             blobs: vec![cfg.0.clone(), nosize.0.clone()],
             platforms: vec![],
             desc: Desc::of(OCI_MANIFEST, &body),
+            // Its config blob is not stored: 404, so unknown.
+            created: None,
         },
     );
     let sig = blob(
@@ -98,10 +103,12 @@ fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
             blobs: vec![sig.0.clone()],
             platforms: vec![],
             desc: Desc::of(art, &body),
+            created: None,
         },
     );
 
     // More tags than one page (the fake pages tags by 3), and a "tags": null repository.
+    // Their configs are not JSON: creation time unknown, the tags still count.
     for i in 0..7 {
         let c = blob(DOCKER_CONFIG, &format!("many-config-{i}"), 60 + i);
         let p = push_image(&mut reg, "many/tags", &format!("t.{i}"), DOCKER_V2, &c, &[]);
@@ -153,17 +160,23 @@ fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
     assert_same(&cold.snapshot, &truth.snapshot());
     let s = cold.stats;
     // many/tags: 7 tags in pages of 3 → 2 more requests
-    assert_eq!(s.tags, repos + 2, "{s}");
-    assert_eq!(s.manifest_get, tags + 5, "{s}");
+    assert_eq!(s[Kind::Tags], repos + 2, "{s}");
+    assert_eq!(s[Kind::ManifestGet], tags + 5, "{s}");
     // 2 distinct schema 1 layers + 1 descriptor without size, each HEAD + 307 hop
-    assert_eq!(s.blob_head, 6, "{s}");
-    assert_eq!(reg.count(|c| &c.storage), 3);
+    assert_eq!(s[Kind::BlobHead], 6, "{s}");
+    // One GET per distinct image config (+ its 307 hop to storage); odd/things' config is
+    // not stored (one 404). Artifact configs (Helm, empty) are not read.
+    let configs = truth.configs.len() as u64;
+    assert_eq!(configs, 27);
+    assert_eq!(s[Kind::ConfigGet], 2 * (configs - 1) + 1, "{s}");
+    assert_eq!(reg.count(|c| &c.blob_get), configs as usize);
+    assert_eq!(reg.count(|c| &c.storage), 3 + configs as usize - 1);
     assert_eq!(
         reg.count(|c| &c.storage_with_auth),
         0,
         "credentials sent to storage"
     );
-    assert_eq!(s.token, 1 + repos.div_ceil(4), "{s}");
+    assert_eq!(s[Kind::Token], 1 + repos.div_ceil(4), "{s}");
     assert!(reg.count(|c| &c.max_scopes) <= 4);
     for r in ["empty/repo", "nulls/here"] {
         let e = cold.snapshot.repository(r).unwrap();
@@ -177,10 +190,15 @@ fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
     assert_same(&warm.snapshot, &truth.snapshot());
     let w = warm.stats;
     assert_eq!(
-        (w.manifest_get, w.manifest_head, w.blob_head),
+        (
+            w[Kind::ManifestGet],
+            w[Kind::ManifestHead],
+            w[Kind::BlobHead]
+        ),
         (0, tags, 0),
         "{w}"
     );
+    assert_eq!(w[Kind::ConfigGet], 0, "{w}");
 
     let secret = reg.opts.auth.clone().unwrap().1;
     let issued = reg.state.issued.lock().unwrap().clone();
@@ -191,6 +209,137 @@ fn fake_registry_cold_and_warm_crawls_match_the_ground_truth() {
             "token logged: {l}"
         );
     }
+}
+
+fn created(s: &Snapshot, repo: &str, tag: &str) -> Option<i64> {
+    s.repository(repo).unwrap().tag(tag).unwrap().created
+}
+
+#[test]
+fn creation_times_come_from_configs_schema1_and_the_newest_platform() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    let cfg = cfg_for(&reg);
+    let t = gitlab_registry_usage_rest::timefmt::parse_rfc3339;
+
+    // A config whose descriptor says it is larger than 4 MiB is not read; one that is larger
+    // than it says is read up to the limit only. Both tags count, with no creation time.
+    let big = config_blob(
+        DOCKER_CONFIG,
+        &"x".repeat(3 << 20),
+        Some("2020-01-01T00:00:00Z"),
+    );
+    let mut target = reg;
+    let mut declared_big = push_image(&mut target, "big/config", "declared", DOCKER_V2, &big, &[]);
+    declared_big.created = None; // larger than the limit: not read
+    let big2 = config_blob(
+        DOCKER_CONFIG,
+        &"y".repeat(3 << 20),
+        Some("2020-01-01T00:00:00Z"),
+    );
+    let mut target = target;
+    Target::blob(&mut target, "big/config", &big2.0, &big2.1);
+    let lying = Desc {
+        size: 300,
+        ..big2.0.clone()
+    };
+    let body = image_manifest(DOCKER_V2, &lying, &[]);
+    let reg = target;
+    let lying_digest = reg.put_manifest("big/config", Some("lying"), DOCKER_V2, &body);
+
+    let out = crawl_once(&cfg, None, test_options()).unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let snap = &out.snapshot;
+    assert_eq!(
+        created(snap, "base/alpine", "3.19"),
+        t("2023-05-06T07:08:09Z")
+    );
+    assert_eq!(
+        created(snap, "apps/web", "1.1-rc_2"),
+        t("2024-02-03T02:05:06Z")
+    );
+    // the newest platform: arm64 for the list, amd64 for the index (attestation ignored)
+    assert_eq!(
+        created(snap, "multi/tool", "latest"),
+        t("2024-03-01T00:10:00Z")
+    );
+    assert_eq!(
+        created(snap, "multi/oci", "v2.0.1"),
+        t("2024-04-01T12:00:00Z")
+    );
+    assert_eq!(
+        created(snap, "legacy/app", "old"),
+        t("2016-07-08T09:10:11Z")
+    );
+    // not JSON, missing, artifacts, too large: unknown, and the tags still count
+    assert_eq!(created(snap, "many/tags", "t.0"), None);
+    assert_eq!(created(snap, "odd/things", "unknown"), None);
+    assert_eq!(created(snap, "charts/app", "0.1.0"), None);
+    assert_eq!(created(snap, "big/config", "declared"), None);
+    assert_eq!(created(snap, "big/config", "lying"), None);
+    let lying_tag = snap.repository("big/config").unwrap().tag("lying").unwrap();
+    assert!(lying_tag.digest == lying_digest.as_str());
+    assert_eq!(lying_tag.size, 300);
+    assert_eq!(
+        snap.repository("big/config")
+            .unwrap()
+            .tag("declared")
+            .unwrap()
+            .size,
+        declared_big.blobs[0].size
+    );
+    let mut with_big = truth.clone();
+    with_big.tag("big/config", "declared", &declared_big);
+    with_big.tag(
+        "big/config",
+        "lying",
+        &Pushed {
+            digest: lying_digest.clone(),
+            media_type: DOCKER_V2.into(),
+            blobs: vec![lying.clone()],
+            platforms: vec![],
+            desc: Desc::of(DOCKER_V2, &body),
+            created: None,
+        },
+    );
+    assert_same(snap, &with_big.snapshot());
+
+    // A state file from before creation times (none has one): the first crawl reads the
+    // manifests and configs again, once; the crawl after it reads none.
+    let mut old = out.snapshot.to_input();
+    for r in &mut old.repositories {
+        for tag in r.tags.iter_mut().flatten() {
+            tag.created = None;
+        }
+    }
+    let old = Snapshot::build(old).unwrap();
+    let upgraded = crawl_once(&cfg, Some(&old), test_options()).unwrap();
+    assert!(upgraded.failed.is_empty(), "{:?}", upgraded.failed);
+    assert_same(&upgraded.snapshot, &out.snapshot);
+    assert_eq!(
+        created(&upgraded.snapshot, "multi/tool", "latest"),
+        t("2024-03-01T00:10:00Z")
+    );
+    assert!(upgraded.stats[Kind::ConfigGet] > 0, "{}", upgraded.stats);
+    let next = crawl_once(&cfg, Some(&upgraded.snapshot), test_options()).unwrap();
+    assert_eq!(
+        (next.stats[Kind::ManifestGet], next.stats[Kind::ConfigGet]),
+        (0, 0),
+        "{}",
+        next.stats
+    );
+}
+
+#[test]
+fn a_config_with_other_content_than_its_digest_fails_its_repository() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    reg.rule(Rule::always("/v2/gen/r07/blobs/", Fault::InvalidJson).method("GET"));
+    let out = crawl_once(&cfg_for(&reg), None, test_options()).unwrap();
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    let (name, why) = &out.failed[0];
+    assert_eq!(name, "gen/r07");
+    assert!(why.contains("other content"), "{why}");
 }
 
 #[test]
@@ -369,7 +518,7 @@ fn a_rejected_token_is_renewed_once_and_the_crawl_goes_on() {
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert_same(&out.snapshot, &truth.snapshot());
     let normal = 1 + (truth.repos.len() as u64).div_ceil(4);
-    assert!(out.stats.token > normal, "{}", out.stats);
+    assert!(out.stats[Kind::Token] > normal, "{}", out.stats);
 }
 
 #[test]
@@ -510,7 +659,7 @@ fn short_lived_tokens_are_renewed_before_they_expire() {
         out.elapsed
     );
     assert!(
-        out.stats.token > 2,
+        out.stats[Kind::Token] > 2,
         "tokens were not renewed: {}",
         out.stats
     );

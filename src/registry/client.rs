@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::RequestStats;
+use super::{Kind, RequestStats};
 
 /// Manifest media types we understand, most preferred first. Schema 1 last and weighted
 /// down: registries only serve it for images that exist in no other form.
@@ -26,21 +26,13 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 
 /// Responses larger than this are refused: a tags list of 100,000 tags is ~3 MB.
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Image config blobs are read up to this size: real ones are a few KiB (tens for images
+/// with long histories); a larger one is not read, and its image's creation time is unknown.
+pub const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Redirect hops followed per request (blob HEADs go to storage through a 307).
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
-
-/// What a request is for: the unit of the request statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Token,
-    Catalog,
-    Tags,
-    ManifestGet,
-    ManifestHead,
-    BlobHead,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -129,6 +121,11 @@ pub enum HttpError {
     TooManyRedirects {
         what: String,
     },
+    /// The body is larger than the limit for its kind of request (not retried).
+    TooLarge {
+        what: String,
+        limit: u64,
+    },
     /// The crawl is being stopped.
     Cancelled,
 }
@@ -139,6 +136,9 @@ impl fmt::Display for HttpError {
             HttpError::Transport { what, reason } => write!(f, "{what}: {reason}"),
             HttpError::TooManyRedirects { what } => {
                 write!(f, "{what}: more than {MAX_REDIRECTS} redirects")
+            }
+            HttpError::TooLarge { what, limit } => {
+                write!(f, "{what}: the answer is larger than {limit} bytes")
             }
             HttpError::Cancelled => f.write_str("stopped"),
         }
@@ -259,12 +259,7 @@ impl TokenSlot {
 
 #[derive(Default)]
 struct Counters {
-    token: AtomicU64,
-    catalog: AtomicU64,
-    tags: AtomicU64,
-    manifest_get: AtomicU64,
-    manifest_head: AtomicU64,
-    blob_head: AtomicU64,
+    by_kind: [AtomicU64; Kind::ALL.len()],
     retries: AtomicU64,
 }
 
@@ -347,30 +342,16 @@ impl Client {
     pub fn reset(&self) {
         self.cancel.store(false, Ordering::SeqCst);
         let c = &self.counters;
-        for a in [
-            &c.token,
-            &c.catalog,
-            &c.tags,
-            &c.manifest_get,
-            &c.manifest_head,
-            &c.blob_head,
-            &c.retries,
-        ] {
+        for a in c.by_kind.iter().chain([&c.retries]) {
             a.store(0, Ordering::SeqCst);
         }
     }
 
     pub fn stats(&self) -> RequestStats {
         let c = &self.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
         RequestStats {
-            token: g(&c.token),
-            catalog: g(&c.catalog),
-            tags: g(&c.tags),
-            manifest_get: g(&c.manifest_get),
-            manifest_head: g(&c.manifest_head),
-            blob_head: g(&c.blob_head),
-            retries: g(&c.retries),
+            requests: std::array::from_fn(|i| c.by_kind[i].load(Ordering::SeqCst)),
+            retries: c.retries.load(Ordering::SeqCst),
         }
     }
 
@@ -379,16 +360,7 @@ impl Client {
     }
 
     fn count(&self, kind: Kind) {
-        let c = &self.counters;
-        let a = match kind {
-            Kind::Token => &c.token,
-            Kind::Catalog => &c.catalog,
-            Kind::Tags => &c.tags,
-            Kind::ManifestGet => &c.manifest_get,
-            Kind::ManifestHead => &c.manifest_head,
-            Kind::BlobHead => &c.blob_head,
-        };
-        a.fetch_add(1, Ordering::Relaxed);
+        self.counters.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A registry request with the token of `slot`; on a `401` the challenge is learnt (or the
@@ -704,14 +676,24 @@ impl Client {
                 header("www-authenticate"),
                 header("retry-after"),
             );
+            let limit = match kind {
+                Kind::ConfigGet => CONFIG_BODY_LIMIT,
+                _ => BODY_LIMIT,
+            };
             let body = match method {
                 Method::Head => Vec::new(),
                 Method::Get => resp
                     .body_mut()
                     .with_config()
-                    .limit(BODY_LIMIT)
+                    .limit(limit)
                     .read_to_vec()
-                    .map_err(|e| transport(what(), e))?,
+                    .map_err(|e| match e {
+                        ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge {
+                            what: what(),
+                            limit,
+                        },
+                        e => transport(what(), e),
+                    })?,
             };
             let (content_type, digest, content_length, link, www_authenticate, retry_after) =
                 reply_headers;
@@ -888,54 +870,15 @@ fn parse_challenge(h: &str) -> Option<Challenge> {
     Some(Challenge::Bearer { realm, service })
 }
 
-/// `Retry-After`: seconds, or an HTTP date (IMF-fixdate).
+/// `Retry-After`: seconds, or an HTTP date in any of the three forms RFC 9110 requires
+/// (IMF-fixdate, RFC 850, asctime); a date in the past means now.
 fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     let v = v.trim();
     if let Ok(s) = v.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
-    let at = parse_http_date(v)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds.
-fn parse_http_date(v: &str) -> Option<u64> {
-    let (_, rest) = v.split_once(", ")?;
-    let mut it = rest.split_whitespace();
-    let day: u64 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -1028,10 +971,22 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        // RFC 9110 also requires the obsolete RFC 850 and asctime forms.
         assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
-            Some(1_835_438_400)
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now), None);
+        assert_eq!(
+            parse_retry_after(
+                "Tue, 29 Feb 2028 12:00:00 GMT",
+                UNIX_EPOCH + Duration::from_secs(1_835_438_390)
+            ),
+            Some(Duration::from_secs(10))
         );
     }
 

@@ -18,10 +18,10 @@ use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
 use super::client::{
-    next_link, Client, Credentials, HttpError, Kind, Method, Policy, Reply, RequestError,
-    TokenError, TokenSlot, MANIFEST_ACCEPT,
+    next_link, Client, Credentials, HttpError, Method, Policy, Reply, RequestError, TokenError,
+    TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
 };
-use super::RequestStats;
+use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
 
@@ -29,6 +29,12 @@ use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateE
 const MAX_DEPTH: usize = 4;
 /// Pages of one listing before the registry is assumed to loop.
 const MAX_PAGES: usize = 100_000;
+/// Config media types whose blob is read for the image's creation time. Other configs
+/// (artifacts: Helm charts, signatures, the empty config) carry none and cost no request.
+const IMAGE_CONFIG_TYPES: [&str; 2] = [
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.oci.image.config.v1+json",
+];
 
 /// Tuning of a crawl. The defaults are what the service uses; tests and benchmarks shrink
 /// them to exercise pagination, token batching and retries quickly.
@@ -156,6 +162,9 @@ struct Facts {
     platforms: Vec<Platform>,
     /// Distinct blob digests (config and layers; for an index, all children's).
     blobs: Vec<String>,
+    /// The image's creation time (Unix seconds): the config's `created`, schema 1's first
+    /// history entry's, the newest child's for an index. `None`: the image does not say.
+    created: Option<i64>,
 }
 
 /// A map whose values are computed once, while other threads wanting the same key wait.
@@ -208,6 +217,9 @@ pub struct Crawler {
     registry: String,
     /// A stop arrived during the last crawl (its message is consumed by then).
     stop_seen: AtomicBool,
+    /// A crawl of this crawler succeeded: its snapshot's creation times were read, so a tag
+    /// without one is known to have none (see `trust_created`).
+    created_collected: AtomicBool,
 }
 
 struct RepoWork {
@@ -248,6 +260,9 @@ struct Shared<'a> {
     sizes: Mutex<HashMap<String, u64>>,
     /// Blob sizes asked with HEAD in this crawl (schema 1, or descriptors without a size).
     blob_heads: OnceMap<u64>,
+    /// Creation times of the image configs read in this crawl (by config digest), each
+    /// config at most once; across crawls they live on in the manifests' facts.
+    configs: OnceMap<Option<i64>>,
 }
 
 impl Crawler {
@@ -276,6 +291,7 @@ impl Crawler {
             concurrency,
             registry: cfg.registry_base_url.clone(),
             stop_seen: AtomicBool::new(false),
+            created_collected: AtomicBool::new(false),
         }
     }
 
@@ -335,11 +351,19 @@ impl Crawler {
         );
 
         let prev = previous.map(Snapshot::to_input).unwrap_or_default();
+        let trust_created = self.created_collected.load(Ordering::SeqCst)
+            || prev
+                .repositories
+                .iter()
+                .flat_map(|r| r.tags.iter().flatten())
+                .any(|t| t.created.is_some());
         let mut known = HashMap::new();
         let mut known_tags: HashMap<String, HashSet<String>> = HashMap::new();
         for r in &prev.repositories {
             for t in r.tags.iter().flatten() {
-                if t.digest.is_empty() {
+                // A snapshot written before creation times were read (none has one): its
+                // manifests are read again, once, to learn them.
+                if t.digest.is_empty() || (t.created.is_none() && !trust_created) {
                     continue;
                 }
                 known_tags
@@ -351,6 +375,7 @@ impl Crawler {
                         media_type: t.media_type.clone(),
                         platforms: t.platforms.clone(),
                         blobs: t.blobs.clone(),
+                        created: t.created,
                     })
                 });
             }
@@ -385,6 +410,7 @@ impl Crawler {
             fetched: OnceMap::new(),
             sizes: Mutex::new(prev.blobs.clone()),
             blob_heads: OnceMap::new(),
+            configs: OnceMap::new(),
         };
 
         let results = shared.run(started)?;
@@ -447,6 +473,7 @@ impl Crawler {
             blobs,
         };
         let snapshot = Snapshot::build(input.clone()).map_err(CrawlError::Snapshot)?;
+        self.created_collected.store(true, Ordering::SeqCst);
         let stats = self.client.stats();
         let elapsed = started.elapsed();
         log::info!(
@@ -912,6 +939,7 @@ impl Shared<'_> {
                 return Err(invalid("image indexes nested too deep".into()));
             }
             let mut platforms = Vec::new();
+            let mut created: Option<i64> = None;
             for child in children {
                 let Some(d) = child.get("digest").and_then(Value::as_str) else {
                     continue;
@@ -953,12 +981,14 @@ impl Shared<'_> {
                 for b in &facts.blobs {
                     add(b, &mut blobs);
                 }
+                created = created.max(facts.created);
             }
             return Ok(Facts {
                 media_type: declared
                     .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into()),
                 platforms,
                 blobs,
+                created,
             });
         }
 
@@ -973,12 +1003,22 @@ impl Shared<'_> {
                 self.blob_size(work, d)?;
                 add(d, &mut blobs);
             }
+            // The creation time is in the manifest itself: the newest history entry (first)
+            // holds the image's v1 config as a JSON string.
+            let created = v
+                .get("history")
+                .and_then(Value::as_array)
+                .and_then(|h| h.first())
+                .and_then(|e| e.get("v1Compatibility"))
+                .and_then(Value::as_str)
+                .and_then(|c| created_in(c.as_bytes()));
             return Ok(Facts {
                 media_type: declared.unwrap_or_else(|| {
                     "application/vnd.docker.distribution.manifest.v1+prettyjws".into()
                 }),
                 platforms: Vec::new(),
                 blobs,
+                created,
             });
         }
 
@@ -1014,11 +1054,87 @@ impl Shared<'_> {
             }
             add(d, &mut blobs);
         }
+        let created = match v.get("config") {
+            Some(config) => self.config_created(work, config)?,
+            None => None,
+        };
         Ok(Facts {
             media_type: declared
                 .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
             platforms: Vec::new(),
             blobs,
+            created,
+        })
+    }
+
+    /// The creation time in an image's config blob: one GET per distinct config digest and
+    /// crawl (`GET /v2/<name>/blobs/<digest>`, following a redirect to storage).
+    ///
+    /// Unknown (`None`, the tag still counts) when the config is not an image config, is
+    /// larger than [`CONFIG_BODY_LIMIT`], is missing (404), is not JSON or has no valid
+    /// `created`: the same digest always has the same content, so that answer is final.
+    /// A config whose bytes do not match its digest, and transient failures (after
+    /// retries), are errors for the tag: its repository keeps its previous data and the
+    /// config is asked again next crawl.
+    fn config_created(&self, work: &RepoWork, desc: &Value) -> Result<Option<i64>, TagError> {
+        let Some(digest) = desc.get("digest").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let media_type = desc.get("mediaType").and_then(Value::as_str);
+        if media_type.is_some_and(|m| !IMAGE_CONFIG_TYPES.contains(&m)) {
+            return Ok(None);
+        }
+        let too_large = || {
+            log::debug!(
+                "repository {}: config {digest} is larger than {CONFIG_BODY_LIMIT} bytes; its \
+                 creation time is not read",
+                work.name
+            );
+            Ok(None)
+        };
+        if desc
+            .get("size")
+            .and_then(Value::as_u64)
+            .is_some_and(|s| s > CONFIG_BODY_LIMIT)
+        {
+            return too_large();
+        }
+        self.configs.get_or_fetch(digest, || {
+            let url = self
+                .client()
+                .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+            let reply = match self.registry(work, Kind::ConfigGet, Method::Get, &url, None) {
+                Ok(r) => r,
+                Err(TagError::Http(HttpError::TooLarge { .. })) => return too_large(),
+                Err(e) => return Err(e),
+            };
+            match reply.status {
+                200 => {}
+                404 => {
+                    log::warn!("repository {}: config blob {digest} is missing", work.name);
+                    return Ok(None);
+                }
+                status => {
+                    return Err(TagError::Status {
+                        what: format!("config {digest}"),
+                        status,
+                    })
+                }
+            }
+            if let Some(got) = content_mismatch(digest, &reply.body) {
+                return Err(TagError::Invalid {
+                    what: format!("config {digest}"),
+                    reason: format!("the registry sent other content ({got})"),
+                });
+            }
+            let created = created_in(&reply.body);
+            if created.is_none() {
+                log::debug!(
+                    "repository {}: config {digest} has no creation time",
+                    work.name
+                );
+            }
+            Ok(created)
         })
     }
 
@@ -1061,8 +1177,36 @@ fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
         media_type: f.media_type.clone(),
         platforms: f.platforms.clone(),
         blobs: f.blobs.clone(),
-        created: None,
+        created: f.created,
     }
+}
+
+/// The `created` field of an image config (JSON), as Unix seconds.
+fn created_in(config: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        created: Option<Value>,
+    }
+    let c: Config = serde_json::from_slice(config).ok()?;
+    crate::timefmt::parse_rfc3339(c.created?.as_str()?)
+}
+
+/// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and
+/// sha512 are checked; other algorithms cannot be, and pass).
+fn content_mismatch(digest: &str, body: &[u8]) -> Option<String> {
+    let (alg, algorithm) = match digest.split_once(':')?.0 {
+        "sha256" => ("sha256", &ring::digest::SHA256),
+        "sha512" => ("sha512", &ring::digest::SHA512),
+        _ => return None,
+    };
+    let d = ring::digest::digest(algorithm, body);
+    let mut actual = String::with_capacity(alg.len() + 1 + 2 * d.as_ref().len());
+    actual.push_str(alg);
+    actual.push(':');
+    for b in d.as_ref() {
+        actual.push_str(&format!("{b:02x}"));
+    }
+    (actual != digest).then_some(actual)
 }
 
 /// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
@@ -1159,6 +1303,24 @@ mod tests {
         );
         assert_eq!(encode_name("group/sub/pro.j_e-ct"), "group/sub/pro.j_e-ct");
         assert_eq!(encode_name("a b/c?"), "a%20b/c%3F");
+    }
+
+    #[test]
+    fn creation_times_and_content_digests() {
+        assert_eq!(
+            created_in(br#"{"created":"2024-01-02T03:04:05.999999999Z","os":"linux"}"#),
+            Some(1_704_164_645)
+        );
+        assert_eq!(created_in(br#"{"created":"yesterday"}"#), None);
+        assert_eq!(created_in(br#"{"created":12}"#), None);
+        assert_eq!(created_in(br#"{"os":"linux"}"#), None);
+        assert_eq!(created_in(b"\x1f\x8b not json"), None);
+        assert_eq!(created_in(b"[1]"), None);
+        let d = sha256_digest(b"{}");
+        assert_eq!(content_mismatch(&d, b"{}"), None);
+        assert_eq!(content_mismatch(&d, b"{ }"), Some(sha256_digest(b"{ }")));
+        assert_eq!(content_mismatch("sha256:ABC", b"{}"), Some(d));
+        assert_eq!(content_mismatch("blake3:abc", b"{}"), None);
     }
 
     #[test]

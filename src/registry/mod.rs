@@ -26,44 +26,93 @@ pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler};
 /// data because GitLab restarted once would be a poor trade.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 
-/// Requests made by one crawl, per kind; every attempt and redirect hop counts.
+/// What a registry request is for: the unit of the request statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Token,
+    Catalog,
+    Tags,
+    ManifestGet,
+    ManifestHead,
+    BlobHead,
+    /// An image config blob, read for the image's creation time.
+    ConfigGet,
+}
+
+impl Kind {
+    /// Every kind, in the order the statistics show them.
+    pub const ALL: [Kind; 7] = [
+        Kind::Token,
+        Kind::Catalog,
+        Kind::Tags,
+        Kind::ManifestGet,
+        Kind::ManifestHead,
+        Kind::BlobHead,
+        Kind::ConfigGet,
+    ];
+
+    /// A short fixed word (metrics label, `/health`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Token => "token",
+            Kind::Catalog => "catalog",
+            Kind::Tags => "tags",
+            Kind::ManifestGet => "manifest_get",
+            Kind::ManifestHead => "manifest_head",
+            Kind::BlobHead => "blob_head",
+            Kind::ConfigGet => "config_get",
+        }
+    }
+
+    /// How the crawl summary says it.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Token => "token",
+            Kind::Catalog => "catalog",
+            Kind::Tags => "tags",
+            Kind::ManifestGet => "manifest GET",
+            Kind::ManifestHead => "manifest HEAD",
+            Kind::BlobHead => "blob HEAD",
+            Kind::ConfigGet => "config GET",
+        }
+    }
+}
+
+/// Requests made by one crawl, per kind (`stats[Kind::Tags]`); every attempt and redirect hop
+/// counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
-    pub token: u64,
-    pub catalog: u64,
-    pub tags: u64,
-    pub manifest_get: u64,
-    pub manifest_head: u64,
-    pub blob_head: u64,
+    pub requests: [u64; Kind::ALL.len()],
     /// Attempts that were repeats of a failed one (already counted above).
     pub retries: u64,
 }
 
+impl std::ops::Index<Kind> for RequestStats {
+    type Output = u64;
+    fn index(&self, k: Kind) -> &u64 {
+        &self.requests[k as usize]
+    }
+}
+
 impl RequestStats {
     pub fn total(&self) -> u64 {
-        self.token
-            + self.catalog
-            + self.tags
-            + self.manifest_get
-            + self.manifest_head
-            + self.blob_head
+        self.requests.iter().fold(0, |a, &n| a.saturating_add(n))
+    }
+
+    /// `(name, count)` per kind, for [`crate::health::CollectorStatus::add_requests`].
+    pub fn by_name(&self) -> Vec<(&'static str, u64)> {
+        Kind::ALL.iter().map(|&k| (k.name(), self[k])).collect()
     }
 }
 
 impl fmt::Display for RequestStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} in all (token {}, catalog {}, tags {}, manifest GET {}, manifest HEAD {}, blob HEAD {}; {} retries)",
-            self.total(),
-            self.token,
-            self.catalog,
-            self.tags,
-            self.manifest_get,
-            self.manifest_head,
-            self.blob_head,
-            self.retries
-        )
+        write!(f, "{} in all (", self.total())?;
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{} {}", k.label(), self[*k])?;
+        }
+        write!(f, "; {} retries)", self.retries)
     }
 }
 

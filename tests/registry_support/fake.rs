@@ -9,8 +9,8 @@
 //! (truncated bodies, hangs).
 //!
 //! It serves the catalog and tags lists with `n`/`last` pagination and `Link`, manifests by tag
-//! or digest (GET and HEAD), blob HEADs (optionally through a 307 to a second "storage" server),
-//! and a token endpoint with opaque tokens whose scopes it checks. Rules inject faults (status
+//! or digest (GET and HEAD), blob HEADs, GETs of stored blob contents such as configs (both
+//! optionally through a 307 to a second "storage" server), and a token endpoint with opaque tokens whose scopes it checks. Rules inject faults (status
 //! codes, `Retry-After`, hangs, truncated and invalid bodies, revoked tokens). It must stay
 //! self-contained: the benchmark includes this file alone (`#[path]`).
 
@@ -119,6 +119,35 @@ pub fn index_manifest(media_type: &str, children: &[Child]) -> Vec<u8> {
         "manifests": manifests,
     }))
     .unwrap()
+}
+
+/// An image config (JSON) with `created` (RFC 3339) when given; `seed` makes it distinct.
+pub fn image_config(seed: &str, created: Option<&str>) -> Vec<u8> {
+    let mut c = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": [format!("SEED={seed}")]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [{"created_by": format!("/bin/sh -c #(nop) {seed}")}],
+    });
+    if let Some(t) = created {
+        c["created"] = t.into();
+    }
+    serde_json::to_vec(&c).unwrap()
+}
+
+/// A schema 1 manifest whose newest history entry says `created`.
+pub fn schema1_manifest_created(
+    name: &str,
+    tag: &str,
+    fs_layers: &[&str],
+    created: &str,
+) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&schema1_manifest(name, tag, fs_layers)).unwrap();
+    let first = serde_json::json!({"id": "x", "created": created}).to_string();
+    v["history"][0]["v1Compatibility"] = first.into();
+    serde_json::to_vec_pretty(&v).unwrap()
 }
 
 /// A schema 1 manifest (unsigned form; the collector does not check signatures).
@@ -443,6 +472,8 @@ pub struct Counts {
     pub manifest_get: AtomicUsize,
     pub manifest_head: AtomicUsize,
     pub blob_head: AtomicUsize,
+    /// Blob GETs at the registry (image configs).
+    pub blob_get: AtomicUsize,
     pub storage: AtomicUsize,
     /// Storage requests that carried an Authorization header (must stay 0).
     pub storage_with_auth: AtomicUsize,
@@ -465,6 +496,8 @@ pub struct State {
     repos: Mutex<BTreeMap<String, Repo>>,
     manifests: Mutex<HashMap<String, Stored>>,
     blobs: Mutex<HashMap<String, u64>>,
+    /// Contents of the blobs that GET can read (configs); others answer HEAD only.
+    blob_bytes: Mutex<HashMap<String, Arc<[u8]>>>,
     rules: Mutex<Vec<Rule>>,
     tokens: Mutex<HashMap<String, HashSet<String>>>,
     /// Every token value issued (to check that none is ever logged).
@@ -544,6 +577,16 @@ impl FakeRegistry {
             .lock()
             .unwrap()
             .insert(d.digest.clone(), d.size);
+    }
+
+    /// A blob with content that GET returns (a config).
+    pub fn add_blob_bytes(&self, d: &Desc, bytes: &[u8]) {
+        self.add_blob(d);
+        self.state
+            .blob_bytes
+            .lock()
+            .unwrap()
+            .insert(d.digest.clone(), Arc::from(bytes));
     }
 
     /// Stores a manifest in `repo` (tagged when `tag` is given); returns its digest.
@@ -627,6 +670,13 @@ fn storage(state: &State, rq: &Req) -> Reply {
         c.storage_with_auth.fetch_add(1, Ordering::SeqCst);
     }
     let digest = rq.path().trim_start_matches("/_storage/");
+    if rq.method == "GET" {
+        if let Some(b) = state.blob_bytes.lock().unwrap().get(digest).cloned() {
+            return Reply::Send(
+                Resp::new(200, b.to_vec()).header("Content-Type", "application/octet-stream"),
+            );
+        }
+    }
     match state.blobs.lock().unwrap().get(digest).copied() {
         Some(s) => Reply::Send(
             Resp::new(200, Vec::new())
@@ -704,7 +754,11 @@ impl Ctx {
                 c.manifest_get.fetch_add(1, Ordering::SeqCst);
             }
         } else if path.contains("/blobs/") {
-            c.blob_head.fetch_add(1, Ordering::SeqCst);
+            if method == "GET" {
+                c.blob_get.fetch_add(1, Ordering::SeqCst);
+            } else {
+                c.blob_head.fetch_add(1, Ordering::SeqCst);
+            }
         }
         if let Some(f) = fault {
             return match f {
@@ -767,6 +821,7 @@ impl Ctx {
         match op {
             "tags" => self.tags(name, query),
             "manifests" => self.manifest(name, &reference),
+            _ if rq.method == "GET" => self.blob_get(&reference),
             _ => self.blob(&reference),
         }
     }
@@ -893,6 +948,21 @@ impl Ctx {
         Resp::new(200, body.to_vec())
             .header("Content-Type", &media_type)
             .header("Docker-Content-Digest", &digest)
+    }
+
+    /// GET of a blob: its content when stored (through storage, as HEAD), else 404.
+    fn blob_get(&self, digest: &str) -> Resp {
+        let bytes = self.state.blob_bytes.lock().unwrap().get(digest).cloned();
+        match bytes {
+            None => json_error(404, "BLOB_UNKNOWN"),
+            Some(_) if self.opts.blob_redirect => Resp::new(307, Vec::new()).header(
+                "Location",
+                &format!("{}/_storage/{digest}", self.storage_url),
+            ),
+            Some(b) => Resp::new(200, b.to_vec())
+                .header("Content-Type", "application/octet-stream")
+                .header("Docker-Content-Digest", digest),
+        }
     }
 
     fn blob(&self, digest: &str) -> Resp {
