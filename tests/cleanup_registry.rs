@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 
 use common::{now, Options, Service};
 use registry_support::fake::{
-    image_manifest, index_manifest, Child, Desc, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST,
-    DOCKER_V2, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+    image_manifest, Desc, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_V2, OCI_CONFIG,
+    OCI_LAYER, OCI_MANIFEST,
 };
 use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-use registry_support::{blob, push_image, Pushed, Target};
+use registry_support::{blob, push_image, push_index, Pushed, Target};
 
 const DAY: i64 = 86_400;
 
@@ -181,35 +181,31 @@ fn dry_run_freed_bytes_equal_what_garbage_collection_frees() {
     let cfg_b = config(DOCKER_CONFIG, "tool-arm-1", t0, Some(52), "arm64");
     let amd1 = push_image(&mut reg, tool, "", DOCKER_V2, &cfg_a, &[&b, &ta1, &s]);
     let arm1 = push_image(&mut reg, tool, "", DOCKER_V2, &cfg_b, &[&b, &tb1]);
-    let child = |p: &Pushed, arch: &str| Child {
-        desc: p.desc.clone(),
-        os: "linux".into(),
-        architecture: arch.into(),
-        variant: None,
-    };
-    let body = index_manifest(DOCKER_LIST, &[child(&amd1, "amd64"), child(&arm1, "arm64")]);
-    let d = reg.manifest(tool, "1.0", DOCKER_LIST, &body);
-    let list1 = Pushed {
-        digest: d,
-        media_type: DOCKER_LIST.into(),
-        blobs: vec![],
-        platforms: vec![],
-        desc: Desc::of(DOCKER_LIST, &body),
-    };
+    let list1 = push_index(
+        &mut reg,
+        tool,
+        "1.0",
+        DOCKER_LIST,
+        &[
+            (&amd1, "linux", "amd64", None),
+            (&arm1, "linux", "arm64", None),
+        ],
+    );
     tag(&mut pointed, tool, "1.0", &list1, &[&amd1, &arm1]);
     let cfg_a2 = config(DOCKER_CONFIG, "tool-amd-2", t0, Some(3), "amd64");
     let cfg_b2 = config(DOCKER_CONFIG, "tool-arm-2", t0, Some(3), "arm64");
     let amd2 = push_image(&mut reg, tool, "", DOCKER_V2, &cfg_a2, &[&b, &ta2]);
     let arm2 = push_image(&mut reg, tool, "", DOCKER_V2, &cfg_b2, &[&b, &tb1]);
-    let body = index_manifest(DOCKER_LIST, &[child(&amd2, "amd64"), child(&arm2, "arm64")]);
-    let d = reg.manifest(tool, "2.0", DOCKER_LIST, &body);
-    let list2 = Pushed {
-        digest: d,
-        media_type: DOCKER_LIST.into(),
-        blobs: vec![],
-        platforms: vec![],
-        desc: Desc::of(DOCKER_LIST, &body),
-    };
+    let list2 = push_index(
+        &mut reg,
+        tool,
+        "2.0",
+        DOCKER_LIST,
+        &[
+            (&amd2, "linux", "amd64", None),
+            (&arm2, "linux", "arm64", None),
+        ],
+    );
     tag(&mut pointed, tool, "2.0", &list2, &[&amd2, &arm2]);
 
     // other/keep: old and matching, but outside the namespace the rule is scoped to.

@@ -980,7 +980,10 @@ mod tests {
             parse_retry_after("Sun Nov  6 08:49:37 1994", now),
             Some(Duration::from_secs(7))
         );
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now), None);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now),
+            None
+        );
         assert_eq!(
             parse_retry_after(
                 "Tue, 29 Feb 2028 12:00:00 GMT",
