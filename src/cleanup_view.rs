@@ -187,6 +187,12 @@ pub fn render_html(snap: &Snapshot, rule: &Rule, report: &Report<'_>, prefix: &s
     let paths = Paths { prefix };
     let mut body = String::new();
     let opt = |v: Option<String>| v.map_or_else(|| "<i>none</i>".to_string(), |s| e(&s));
+    let code = |v: Option<&str>| {
+        v.map_or_else(
+            || "<i>none</i>".to_string(),
+            |s| format!("<code>{}</code>", e(s)),
+        )
+    };
     let scope = match &rule.scope {
         Scope::All => "every repository".to_string(),
         Scope::Repository(r) => format!("repository {r}"),
@@ -194,12 +200,12 @@ pub fn render_html(snap: &Snapshot, rule: &Rule, report: &Report<'_>, prefix: &s
     };
     let _ = writeln!(
         body,
-        "<table>\n<tr><th>name_regex_delete</th><td><code>{}</code></td></tr>\n\
-         <tr><th>name_regex_keep</th><td><code>{}</code></td></tr>\n\
+        "<table>\n<tr><th>name_regex_delete</th><td>{}</td></tr>\n\
+         <tr><th>name_regex_keep</th><td>{}</td></tr>\n\
          <tr><th>keep_n</th><td>{}</td></tr>\n<tr><th>older_than</th><td>{}</td></tr>\n\
          <tr><th>scope</th><td>{}</td></tr>\n</table>",
-        e(&rule.name_regex_delete),
-        opt(rule.name_regex_keep.clone()),
+        code(Some(&rule.name_regex_delete)),
+        code(rule.name_regex_keep.as_deref()),
         opt(rule.keep_n.map(|n| n.to_string())),
         opt(rule.older_than.as_ref().map(|(t, _)| t.clone())),
         e(&scope)
@@ -210,8 +216,8 @@ pub fn render_html(snap: &Snapshot, rule: &Rule, report: &Report<'_>, prefix: &s
          <tr><th>tags deleted</th><td>{}</td></tr>\n<tr><th>tags kept</th><td>{}</td></tr>\n\
          <tr><th>tags not matched</th><td>{}</td></tr>\n<tr><th>repositories</th><td>{}</td></tr>\n\
          </table>\n<p>Data collected at Unix time {}. Freed bytes: what garbage collection frees \
-         once the deleted tags are gone; a repository's freed bytes count only blobs no other \
-         repository uses.</p>",
+         once the deleted tags are gone; a repository's freed bytes count only the blobs that no \
+         tag but its deleted ones uses.</p>",
         bytes_cell(report.freed_bytes),
         report.tags_deleted,
         report.tags_kept,
