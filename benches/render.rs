@@ -78,7 +78,7 @@ fn main() {
     let t = Instant::now();
     let mut namespaces = 0;
     for _ in 0..runs {
-        namespaces = usage::compute(&mut repos, &snap.blobs).len();
+        namespaces = usage::compute(&mut repos, &snap.blobs, &snap.blob_refs).len();
     }
     println!(
         "usage::compute (namespaces and exclusive sizes): {:.1} ms per snapshot, {namespaces} namespaces",

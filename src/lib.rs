@@ -9,10 +9,12 @@
 //! service will need; [`logging`] formats what goes to stderr (journal or timestamped).
 //! [`usage`] computes namespaces and freeable ("exclusive") sizes for each snapshot.
 //! [`health`] is what the collector reports about itself and the `/health` verdict;
-//! [`metrics`] counts HTTP requests and writes the Prometheus exposition; [`timefmt`] converts
+//! [`metrics`] counts HTTP requests and writes the Prometheus exposition; [`cleanup`] is the
+//! clean-up dry run (GitLab's tag-deletion rules over a snapshot), [`cleanup_view`] its JSON
+//! and HTML; [`timefmt`] converts
 //! RFC 3339 times; [`ipnet`] is IP networks (`trusted_proxies`). [`base64`] and [`percent`]
 //! are the two encodings several boundaries share. Dependencies point inward: `snapshot`,
-//! `usage`, `hal`, `cache`, `health`, `metrics`, `timefmt`, `ipnet`, `dashboard`, `base64` and
+//! `usage`, `hal`, `cache`, `cleanup`, `cleanup_view`, `health`, `metrics`, `timefmt`, `ipnet`, `dashboard`, `base64` and
 //! `percent` do no I/O.
 
 #![forbid(unsafe_code)]
@@ -20,6 +22,8 @@
 pub mod auth;
 pub mod base64;
 pub mod cache;
+pub mod cleanup;
+pub mod cleanup_view;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -18,7 +18,7 @@ use gitlab_registry_usage_rest::config::{self, Config};
 use gitlab_registry_usage_rest::health::CollectorStatus;
 use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{demo, doctor, logging, registry, state};
+use gitlab_registry_usage_rest::{cleanup, demo, doctor, logging, registry, state};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]
@@ -272,6 +272,9 @@ fn serve(
             enabled: cfg.metrics.enabled,
             bearer_token: cfg.metrics.bearer_token.clone(),
             ..Metrics::default()
+        },
+        cleanup_limits: cleanup::Limits {
+            regex_size_limit: cfg.general.cleanup_regex_size_limit,
         },
     });
     if let Some(s) = &initial {

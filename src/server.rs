@@ -17,6 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
+use crate::cleanup::{self, CleanupError, Rule};
+use crate::cleanup_view;
 use crate::dashboard;
 use crate::hal::{self, Listing, Paths, Query};
 use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
@@ -54,6 +56,8 @@ pub struct App {
     pub update_interval: Duration,
     /// `/metrics`: its settings and the HTTP request counters.
     pub metrics: Metrics,
+    /// Limits of `/cleanup` (see `config::General::cleanup_regex_size_limit`).
+    pub cleanup_limits: cleanup::Limits,
 }
 
 /// The parts of an HTTP request the service looks at.
@@ -126,6 +130,8 @@ pub enum ApiError {
     NotFound(String),
     NoRoute,
     MethodNotAllowed,
+    /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
+    BadRequest(String),
     Internal,
 }
 
@@ -183,6 +189,7 @@ pub fn error_response(e: &ApiError) -> Response {
         ApiError::MethodNotAllowed => {
             message(405, "The method is not allowed for the requested URL.").with("Allow", ALLOWED_METHODS)
         }
+        ApiError::BadRequest(text) => message(400, text),
         ApiError::Internal => msg(500, "Internal server error; the log has the details"),
     }
 }
@@ -199,6 +206,8 @@ enum Route<'a> {
     Metrics,
     /// The built-in dashboard's page and assets (no authentication).
     Dashboard(dashboard::Lookup),
+    /// The clean-up dry run.
+    Cleanup,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
@@ -208,6 +217,9 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
         "/health" => return Some(Route::Health),
         "/metrics" => return Some(Route::Metrics),
         _ => {}
+    }
+    if rest == "/cleanup" || rest == "/cleanup/" {
+        return Some(Route::Cleanup);
     }
     if let Some(found) = dashboard::lookup(rest) {
         return Some(Route::Dashboard(found));
@@ -332,6 +344,13 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
                 .with("Cache-Control", "no-store"))
         }
         Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
+        Route::Cleanup => {
+            authorize(&app.tokens, req, now)?;
+            let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
+            let html = prefers_html(req.header("Accept"));
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
+        }
     }
 }
 
@@ -482,6 +501,40 @@ fn resource(
             200,
             "application/hal+json",
             hal::render_json(snap, res, Query::parse(query), &listing, prefix),
+        )
+    })
+}
+
+/// `/cleanup`: the clean-up dry run of the rule in `query`, at time `now`. Pure.
+pub fn cleanup_resource(
+    snap: &Snapshot,
+    query: &str,
+    html: bool,
+    prefix: &str,
+    limits: cleanup::Limits,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let paths = Paths { prefix };
+    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let report = cleanup::dry_run(snap, &rule, now).map_err(|e| match e {
+        CleanupError::UnknownRepository(r) => ApiError::NotFound(paths.repository(&r)),
+        CleanupError::UnknownNamespace(n) => ApiError::NotFound(format!(
+            "{prefix}/namespaces/{}",
+            crate::percent::encode(&n)
+        )),
+        CleanupError::Param { .. } => ApiError::BadRequest(e.to_string()),
+    })?;
+    Ok(if html {
+        Response::new(
+            200,
+            "text/html; charset=utf-8",
+            cleanup_view::render_html(snap, &rule, &report, prefix).into_bytes(),
+        )
+    } else {
+        Response::new(
+            200,
+            "application/hal+json",
+            cleanup_view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
         )
     })
 }
@@ -725,6 +778,7 @@ mod tests {
             status: Arc::new(CollectorStatus::new(false)),
             update_interval: Duration::from_secs(3600),
             metrics: Metrics::default(),
+            cleanup_limits: cleanup::Limits::default(),
         };
         if with_snapshot {
             let s = Snapshot::build(SnapshotInput {
@@ -1029,6 +1083,94 @@ mod tests {
         // without a prefix the page is the root
         let root = app("", true);
         assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
+    }
+
+    #[test]
+    fn cleanup_route_authentication_errors_and_representations() {
+        let a = app("/pre", true);
+        let auth = bearer(&a);
+        let r = handle(&a, &get("/pre/cleanup?name_regex_delete=.*", &[]), NOW);
+        assert_eq!(r.status, 401, "authenticated like /repositories");
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup?name_regex_delete=.*&links=true",
+                &[("Authorization", &auth)],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
+        let b = body(&r);
+        // "latest" is never deleted; its blob stays
+        assert_eq!(
+            (b["freed_bytes"].as_u64(), b["tags_kept"].as_u64()),
+            (Some(0), Some(1))
+        );
+        assert_eq!(
+            b["_links"]["self"]["href"],
+            "/pre/cleanup?name_regex_delete=.%2A"
+        );
+        assert_eq!(
+            b["_embedded"]["items"][0]["keep"],
+            json!([{"name": "latest", "reason": "latest"}])
+        );
+        for (q, param) in [
+            ("", "name_regex_delete"),
+            ("name_regex_delete=(", "name_regex_delete"),
+            ("name_regex_delete=.*&name_regex_keep=*", "name_regex_keep"),
+            ("name_regex_delete=.*&keep_n=x", "keep_n"),
+            ("name_regex_delete=.*&older_than=soon", "older_than"),
+        ] {
+            let r = handle(
+                &a,
+                &get(&format!("/pre/cleanup?{q}"), &[("Authorization", &auth)]),
+                NOW,
+            );
+            assert_eq!(r.status, 400, "{q}");
+            assert_eq!(r.header("Content-Type"), Some("application/json"));
+            let m = body(&r)["message"].as_str().unwrap().to_string();
+            assert!(m.starts_with(&format!("{param}: ")), "{q}: {m}");
+        }
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup?name_regex_delete=.*&repository=no%2Fsuch",
+                &[("Authorization", &auth)],
+            ),
+            NOW,
+        );
+        assert_eq!(
+            (r.status, body(&r)),
+            (
+                404,
+                json!({"message": "The resource \"/pre/repositories/no%2Fsuch\" does not exist"})
+            )
+        );
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup/?name_regex_delete=.*",
+                &[("Authorization", &auth), ("Accept", "text/html")],
+            ),
+            NOW,
+        );
+        assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+        assert!(String::from_utf8(r.body).unwrap().contains("keep (latest)"));
+        assert_eq!(
+            handle(&a, &get("/pre/cleanup/x", &[("Authorization", &auth)]), NOW).status,
+            404
+        );
+        let none = app("", false);
+        let r = handle(
+            &none,
+            &get(
+                "/cleanup?name_regex_delete=.*",
+                &[("Authorization", &bearer(&none))],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 503);
     }
 
     #[test]

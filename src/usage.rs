@@ -35,10 +35,10 @@ const NONE: u32 = u32::MAX;
 
 /// Fills in the `exclusive_size` of every tag and repository (sorted by name, sizes already
 /// computed) and returns the namespaces, sorted by name.
-pub fn compute(repos: &mut [Repository], blobs: &[Blob]) -> Vec<Namespace> {
-    // Per blob: how many tags refer to it, and the first and last repository that do.
+/// `refs` holds, per blob, how many tags refer to it (`Snapshot::blob_refs`).
+pub fn compute(repos: &mut [Repository], blobs: &[Blob], refs: &[u32]) -> Vec<Namespace> {
+    // Per blob: the first and last repository that refers to it.
     let n = blobs.len();
-    let mut refs = vec![0u32; n];
     let mut first = vec![NONE; n];
     let mut last = vec![NONE; n];
     for (ri, repo) in repos.iter().enumerate() {
@@ -46,7 +46,6 @@ pub fn compute(repos: &mut [Repository], blobs: &[Blob]) -> Vec<Namespace> {
             // A tag's blob list holds each blob once (the snapshot dedups it).
             for &b in &tag.blobs {
                 let b = b as usize;
-                refs[b] = refs[b].saturating_add(1);
                 if first[b] == NONE {
                     first[b] = ri as u32;
                 }

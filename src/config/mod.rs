@@ -43,6 +43,8 @@ pub struct General {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is followed to the
     /// client's address (see `auth::address`).
     pub trusted_proxies: Vec<crate::ipnet::IpNet>,
+    /// Bytes a compiled `/cleanup` pattern may take; larger ones are refused with 400.
+    pub cleanup_regex_size_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -364,6 +366,8 @@ pub const KEYS: &[Key] = &[
         "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
     key("general", "trusted_proxies", "", Kind::Addresses,
         "Reverse proxies in front of the service (IP addresses or CIDR ranges, comma-separated).\nFor requests from them, X-Forwarded-For is read from the right past these proxies and the\nfirst other address is the client whose failed logins are counted."),
+    key("general", "cleanup_regex_size_limit", "1048576", Kind::Positive,
+        "Bytes a compiled /cleanup pattern (name_regex_delete, name_regex_keep) may take; larger\npatterns answer 400. The default compiles any such pattern in a few milliseconds."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -616,6 +620,7 @@ impl Config {
             debug: parse_bool_loose(&r.raw("general", "debug")),
             workers,
             trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+            cleanup_regex_size_limit: r.get("general", "cleanup_regex_size_limit", positive)?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -751,6 +756,29 @@ mod tests {
         for bad in ["0 s", "soon", ""] {
             let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cleanup_regex_size_limit_default_and_bounds() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c.general.cleanup_regex_size_limit,
+            crate::cleanup::DEFAULT_REGEX_SIZE_LIMIT
+        );
+        let c = Config::from_ini_text("[general]\ncleanup_regex_size_limit = 5000\n", p()).unwrap();
+        assert_eq!(c.general.cleanup_regex_size_limit, 5000);
+        for bad in ["0", "-1", "1 MiB"] {
+            let e = Config::from_ini_text(
+                &format!("[general]\ncleanup_regex_size_limit = {bad}\n"),
+                p(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("[general] cleanup_regex_size_limit") && e.contains("positive"),
+                "{e}"
+            );
         }
     }
 

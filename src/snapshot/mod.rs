@@ -133,6 +133,9 @@ pub struct Snapshot {
     pub blobs: Vec<Blob>,
     /// Every proper path prefix of a repository name, sorted by name (see [`crate::usage`]).
     pub namespaces: Vec<Namespace>,
+    /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
+    /// run's starting point (a blob is freed when every tag referring to it is deleted).
+    pub blob_refs: Vec<u32>,
 }
 
 /// Why a state file could not be used.
@@ -429,11 +432,30 @@ impl Builder {
             repositories: repos,
             blobs,
             namespaces: Vec::new(),
+            blob_refs: Vec::new(),
         };
         compute_sizes(&mut snap);
-        snap.namespaces = crate::usage::compute(&mut snap.repositories, &snap.blobs);
+        snap.blob_refs = count_blob_refs(&snap);
+        snap.namespaces =
+            crate::usage::compute(&mut snap.repositories, &snap.blobs, &snap.blob_refs);
         Ok(snap)
     }
+}
+
+/// How many tags refer to each blob (a tag's blob list has no duplicates).
+fn count_blob_refs(snap: &Snapshot) -> Vec<u32> {
+    let mut refs = vec![0u32; snap.blobs.len()];
+    for tag in snap
+        .repositories
+        .iter()
+        .filter_map(|r| r.tags.as_ref())
+        .flatten()
+    {
+        for &b in &tag.blobs {
+            refs[b as usize] = refs[b as usize].saturating_add(1);
+        }
+    }
+    refs
 }
 
 /// Fills in `size` and `disk_size` of every tag and repository.

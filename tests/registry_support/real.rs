@@ -284,6 +284,41 @@ impl RealRegistry {
     pub fn storage(&self) -> &Path {
         &self.dir.0
     }
+
+    /// The registry's storage root (`docker/registry/v2/...` lies below it).
+    pub fn storage_root(&self) -> PathBuf {
+        self.dir.0.join("storage")
+    }
+
+    /// Deletes a manifest by digest (and so every tag on it); asserts 202.
+    pub fn delete_manifest(&mut self, repo: &str, digest: &str) {
+        self.pusher.delete_manifest(repo, digest);
+    }
+
+    /// Stops the registry (for garbage collection, which needs it stopped or read-only).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs `docker-registry garbage-collect` on the stopped registry's configuration with
+    /// `extra` flags; returns its output, asserting success.
+    pub fn garbage_collect(&self, extra: &[&str]) -> String {
+        let binary = registry_binary().expect("the registry ran, so its binary exists");
+        let out = Command::new(binary)
+            .arg("garbage-collect")
+            .args(extra)
+            .arg(self.dir.0.join("config.yml"))
+            .output()
+            .expect("docker-registry garbage-collect runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "garbage-collect failed: {text}");
+        text
+    }
 }
 
 impl Target for RealRegistry {
@@ -444,7 +479,7 @@ impl Pusher {
             return t.clone();
         }
         let url = format!(
-            "{}?service={SERVICE}&scope=repository:{repo}:pull,push",
+            "{}?service={SERVICE}&scope=repository:{repo}:pull,push,delete",
             self.realm
         );
         let mut r = self
@@ -500,6 +535,23 @@ impl Pusher {
             status,
             201,
             "blob upload to {repo}: {}",
+            r.body_mut().read_to_string().unwrap_or_default()
+        );
+    }
+
+    fn delete_manifest(&mut self, repo: &str, digest: &str) {
+        let auth = self.token(repo);
+        let mut r = self
+            .agent
+            .delete(&format!("{}/v2/{repo}/manifests/{digest}", self.url))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(
+            status,
+            202,
+            "delete {repo}@{digest}: {}",
             r.body_mut().read_to_string().unwrap_or_default()
         );
     }
