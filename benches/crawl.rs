@@ -1,7 +1,7 @@
 //! Crawl benchmark (a program, not a timed test): serves a generated registry of 1,000
 //! repositories × 10 tags from the in-process fake Distribution server on 127.0.0.1, with
 //! 5 ms added to every request, and crawls it at concurrency 1 and 8, cold and warm,
-//! printing request counts and wall time against the goal (1.5 × requests × L / C).
+//! printing request counts and wall time against the goal of 1.5 × requests × L / C (latency L, concurrency C).
 //! Also the same crawls without added latency (the machine's own floor).
 //!
 //! Run: `cargo bench --bench crawl` (options: `-- --repos N --tags N --latency-ms N`).

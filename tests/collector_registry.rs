@@ -1,6 +1,6 @@
 //! The collector against a real registry: Debian's `docker-registry` (Distribution 2.8) with
 //! token authentication. The crawl's numbers must equal the ground truth computed from what
-//! the test pushed, cold, warm and after changes, with the request counts the issue asks for.
+//! the test pushed, cold, warm and after changes, with the request counts of each crawl.
 
 mod registry_support;
 

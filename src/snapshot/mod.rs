@@ -11,7 +11,7 @@
 //! digests are 32-byte arrays, media types are shared strings, and the state file is read
 //! straight into this form without an intermediate tree.
 //!
-//! Meaning of the numbers (see API-CONTRACT.md): a tag's `size` is the bytes of its distinct
+//! Meaning of the numbers (the README explains them): a tag's `size` is the bytes of its distinct
 //! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
 //! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
 //! what it is charged. A repository's numbers are the sums over its tags. Namespaces and the
