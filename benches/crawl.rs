@@ -1,7 +1,7 @@
 //! Crawl benchmark (a program, not a timed test): serves a generated registry of 1,000
 //! repositories × 10 tags from the in-process fake Distribution server on 127.0.0.1, with
 //! 5 ms added to every request, and crawls it at concurrency 1 and 8, cold and warm,
-//! printing request counts and wall time against the goal (1.5 × requests × L / C).
+//! printing request counts and wall time against the goal of 1.5 × requests × L / C (latency L, concurrency C).
 //! Also the same crawls without added latency (the machine's own floor).
 //!
 //! Run: `cargo bench --bench crawl` (options: `-- --repos N --tags N --latency-ms N`).
@@ -18,8 +18,8 @@ use registry_support::fake;
 use std::time::Duration;
 
 use fake::{
-    blob_bytes, image_manifest, index_manifest, Child, Desc, FakeOptions, FakeRegistry,
-    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_INDEX,
+    blob_bytes, image_config, image_manifest, index_manifest, Child, Desc, FakeOptions,
+    FakeRegistry, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_INDEX,
 };
 use gitlab_registry_usage_rest::config;
 use gitlab_registry_usage_rest::registry::{CrawlOptions, Crawler, RequestStats};
@@ -65,6 +65,14 @@ fn generate(reg: &FakeRegistry, repos: usize, tags: usize) -> (usize, usize) {
         let d = Desc::of(mt, &blob_bytes(seed, 8));
         Desc { size, ..d }
     };
+    // Image configs are real JSON with a creation time: the crawl reads each once.
+    let config = |seed: &str, t: usize| -> Desc {
+        let created = format!("2025-{:02}-01T00:00:00Z", 1 + t % 12);
+        let bytes = image_config(seed, Some(&created));
+        let d = Desc::of(DOCKER_CONFIG, &bytes);
+        reg.add_blob_bytes(&d, &bytes);
+        d
+    };
     let base = desc(DOCKER_LAYER, "base", 30_000_000);
     reg.add_blob(&base);
     let mut children = 0;
@@ -84,20 +92,18 @@ fn generate(reg: &FakeRegistry, repos: usize, tags: usize) -> (usize, usize) {
                 }
                 continue;
             }
-            let cfg = desc(DOCKER_CONFIG, &format!("cfg-{r}-{t}"), 1500 + t as u64);
+            let cfg = config(&format!("cfg-{r}-{t}"), t);
             let layer = desc(
                 DOCKER_LAYER,
                 &format!("layer-{r}-{t}"),
                 1_000_000 + r as u64,
             );
-            reg.add_blob(&cfg);
             reg.add_blob(&layer);
             let body = image_manifest(DOCKER_V2, &cfg, &[base.clone(), layer.clone()]);
             if r % 10 == 0 && t + 2 == tags {
                 // a multi-arch index over this image and an arm64 twin
-                let cfg2 = desc(DOCKER_CONFIG, &format!("cfg-arm-{r}-{t}"), 1600);
+                let cfg2 = config(&format!("cfg-arm-{r}-{t}"), t);
                 let layer2 = desc(DOCKER_LAYER, &format!("layer-arm-{r}-{t}"), 900_000);
-                reg.add_blob(&cfg2);
                 reg.add_blob(&layer2);
                 let body2 = image_manifest(DOCKER_V2, &cfg2, &[base.clone(), layer2]);
                 reg.put_manifest(&name, None, DOCKER_V2, &body);
@@ -135,15 +141,7 @@ fn row(label: &str, c: usize, latency: Duration, s: &RequestStats, secs: f64) {
     let ideal = s.total() as f64 * latency.as_secs_f64() / c as f64;
     let goal = 1.5 * ideal;
     println!(
-        "{label:<24} C={c}  {secs:>7.2} s  requests {:>6} (token {}, catalog {}, tags {}, manifest GET {}, HEAD {}, blob HEAD {}; retries {})  goal {}",
-        s.total(),
-        s.token,
-        s.catalog,
-        s.tags,
-        s.manifest_get,
-        s.manifest_head,
-        s.blob_head,
-        s.retries,
+        "{label:<24} C={c}  {secs:>7.2} s  requests {s}  goal {}",
         if latency.is_zero() {
             "-".to_string()
         } else {
@@ -191,9 +189,12 @@ fn main() {
                 update_interval: Duration::from_secs(3600),
                 concurrency: c,
                 timeout: Duration::from_secs(30),
+                ca_file: None,
+                trusted_realms: Vec::new(),
+                crawl_timeout: Duration::from_secs(3600),
                 state_file: Default::default(),
             };
-            let crawler = Crawler::new(&cfg, CrawlOptions::default());
+            let crawler = Crawler::new(&cfg, CrawlOptions::default()).expect("crawler");
             let never = crossbeam_channel::never();
             let cold = crawler.crawl(None, &never).expect("cold crawl");
             assert!(cold.failed.is_empty(), "{:?}", cold.failed);
@@ -224,7 +225,7 @@ fn main() {
 fn real(repos: usize, tags: usize) {
     use registry_support::fake::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2};
     use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-    use registry_support::{blob, push_image, registry_config};
+    use registry_support::{blob, config_blob, push_image};
     let Some(mut reg) = RealRegistry::start() else {
         return;
     };
@@ -233,7 +234,8 @@ fn real(repos: usize, tags: usize) {
     for r in 0..repos {
         let name = format!("group{}/project{r}", r % 37);
         for t in 0..tags {
-            let c = blob(DOCKER_CONFIG, &format!("cfg-{r}-{t}"), 64);
+            let created = format!("2025-{:02}-01T00:00:00Z", 1 + t % 12);
+            let c = config_blob(DOCKER_CONFIG, &format!("cfg-{r}-{t}"), Some(&created));
             let l = blob(DOCKER_LAYER, &format!("layer-{r}-{t}"), 128);
             push_image(
                 &mut reg,
@@ -250,10 +252,10 @@ fn real(repos: usize, tags: usize) {
         pushing.elapsed().as_secs_f64()
     );
     for c in [1usize, 8] {
-        let mut cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+        let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
         cfg.concurrency = c;
         cfg.timeout = Duration::from_secs(30);
-        let crawler = Crawler::new(&cfg, CrawlOptions::default());
+        let crawler = Crawler::new(&cfg, CrawlOptions::default()).expect("crawler");
         let never = crossbeam_channel::never();
         let cold = crawler.crawl(None, &never).expect("cold crawl");
         assert!(cold.failed.is_empty(), "{:?}", cold.failed);

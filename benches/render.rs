@@ -1,12 +1,16 @@
-//! Measures building a snapshot and rendering `/repositories?embed=true` for a large
-//! generated registry: time per render, body size, and resident memory of the snapshot.
+//! Measures building a snapshot (and the share of namespaces and exclusive sizes in it) and
+//! rendering `/repositories?embed=true`, listed pages, `/namespaces` and `/metrics` for a
+//! large generated registry: time per render, body size, and heap held by the snapshot.
 //! Run with `cargo bench --bench render` (optionally `-- REPOS TAGS`).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use gitlab_registry_usage_rest::hal::{self, Query, Resource};
+use gitlab_registry_usage_rest::hal::{self, Listing, Query, Resource};
+use gitlab_registry_usage_rest::health::CollectorState;
+use gitlab_registry_usage_rest::metrics;
 use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
+use gitlab_registry_usage_rest::usage;
 
 fn generate(repos: usize, tags: usize) -> SnapshotInput {
     let mut blobs = HashMap::new();
@@ -68,6 +72,59 @@ fn main() {
         build.as_secs_f64() * 1000.0,
         snap.heap_bytes() as f64 / 1048576.0
     );
+    // The share of the build spent on namespaces and exclusive sizes (usage::compute).
+    let mut repos = snap.repositories.clone();
+    let runs = 5;
+    let t = Instant::now();
+    let mut namespaces = 0;
+    for _ in 0..runs {
+        namespaces = usage::compute(&mut repos, &snap.blobs, &snap.blob_refs).len();
+    }
+    println!(
+        "usage::compute (namespaces and exclusive sizes): {:.1} ms per snapshot, {namespaces} namespaces",
+        t.elapsed().as_secs_f64() * 1000.0 / runs as f64
+    );
+    for (label, q) in [
+        (
+            "sort=disk_size&order=desc&limit=50&embed=1",
+            "sort=disk_size&order=desc&limit=50&embed=1",
+        ),
+        ("q=project-1&embed=1", "q=project-1&embed=1"),
+    ] {
+        let listing = Listing::parse(q).expect("valid parameters");
+        let runs = 20;
+        let t = Instant::now();
+        let mut len = 0;
+        for _ in 0..runs {
+            len =
+                hal::render_json(&snap, Resource::Collection, Query::parse(q), &listing, "").len();
+        }
+        println!(
+            "render /repositories?{label}: {:.2} ms per response, {len} bytes",
+            t.elapsed().as_secs_f64() * 1000.0 / runs as f64
+        );
+    }
+    let t = Instant::now();
+    let len = hal::render_json(
+        &snap,
+        Resource::Namespaces,
+        Query::parse("embed=1"),
+        &Listing::default(),
+        "",
+    )
+    .len();
+    println!(
+        "render /namespaces?embed=1: {:.2} ms, {len} bytes",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let http = metrics::HttpMetrics::default();
+    let t = Instant::now();
+    let len = metrics::render(Some(&snap), &CollectorState::default(), &http).len();
+    println!(
+        "render /metrics: {:.1} ms, {:.1} MiB",
+        t.elapsed().as_secs_f64() * 1000.0,
+        len as f64 / 1048576.0
+    );
     for (label, q) in [
         ("embed=true", "embed=true"),
         ("embed=true&links=true", "embed=true&links=true"),
@@ -77,7 +134,8 @@ fn main() {
         let runs = 10;
         let t = Instant::now();
         for _ in 0..runs {
-            len = hal::render_json(&snap, Resource::Collection, query, "").len();
+            len =
+                hal::render_json(&snap, Resource::Collection, query, &Listing::default(), "").len();
         }
         let per = t.elapsed().as_secs_f64() * 1000.0 / runs as f64;
         println!(
@@ -91,7 +149,14 @@ fn main() {
     let mut n = 0;
     for i in 0..runs {
         let r = &snap.repositories[i % snap.repositories.len()];
-        n += hal::render_json(&snap, Resource::Repository(r), Query::default(), "").len();
+        n += hal::render_json(
+            &snap,
+            Resource::Repository(r),
+            Query::default(),
+            &Listing::default(),
+            "",
+        )
+        .len();
     }
     println!(
         "render one repository: {:.2} µs per response ({n} bytes in all)",

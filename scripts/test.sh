@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need on a fresh Debian machine (real
-# OpenLDAP slapd, Docker Distribution registry, man-page and systemd linters, Rust
-# components), then runs the format check, clippy and the whole test suite.
+# OpenLDAP slapd, Docker Distribution registry, Prometheus (promtool and a server the metrics
+# test starts on loopback), man-page and systemd linters, headless Chromium and the browser
+# tests' node driver, Rust components), then runs the format check, clippy and the whole test
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # package:file-it-provides
 wanted="slapd:/usr/sbin/slapd ldap-utils:/usr/bin/ldapsearch docker-registry:/usr/bin/docker-registry
 openssl:/usr/bin/openssl mandoc:/usr/bin/mandoc man-db:/usr/bin/man systemd:/usr/bin/systemd-analyze
-ca-certificates:/etc/ssl/certs/ca-certificates.crt adduser:/usr/sbin/adduser"
+ca-certificates:/etc/ssl/certs/ca-certificates.crt adduser:/usr/sbin/adduser
+prometheus:/usr/bin/promtool chromium:/usr/bin/chromium nodejs:/usr/bin/node"
 missing=()
 for pair in $wanted; do
   [ -e "${pair#*:}" ] || missing+=("${pair%%:*}")
@@ -20,6 +23,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The package starts a system-wide Prometheus on :9090 where systemd runs; the tests start
+  # their own on loopback, so stop the one this script just installed.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus.service || true
+  fi
+fi
+
+# npm comes inside NodeSource's nodejs, and is a package of its own in Debian's.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
+fi
+# The dashboard's browser test drives /usr/bin/chromium with playwright-core (pinned in
+# tests/browser/package-lock.json; it downloads no browser of its own).
+lock=tests/browser/package-lock.json
+if [ ! -f tests/browser/node_modules/.package-lock.json ] \
+   || [ "$lock" -nt tests/browser/node_modules/.package-lock.json ]; then
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
 for comp in rustfmt clippy; do

@@ -132,6 +132,7 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          the API and the registry listen on loopback only (127.0.0.1): no other machine\n\
          can reach them.\n\
          \n\
+         Dashboard: {api}/  (open it in a browser and log in)\n\
          API:       {api}\n\
          Login:     user {user}, password {password} (valid while this process runs)\n\
          \n\
@@ -292,7 +293,7 @@ fn layer(label: &str, min: u64, max: u64) -> Layer {
     Layer {
         label: label.to_string(),
         // Layers are not served, so their digests need only be unique and well-formed.
-        digest: crate::registry::crawl::sha256_digest(format!("demo layer {label}").as_bytes()),
+        digest: crate::registry::manifest::sha256_digest(format!("demo layer {label}").as_bytes()),
         size,
     }
 }
@@ -354,7 +355,7 @@ impl Store {
                 "type": "layers",
                 "diff_ids": layers
                     .iter()
-                    .map(|l| crate::registry::crawl::sha256_digest(format!("demo diff {}", l.label).as_bytes()))
+                    .map(|l| crate::registry::manifest::sha256_digest(format!("demo diff {}", l.label).as_bytes()))
                     .collect::<Vec<_>>(),
             },
             "history": layers
@@ -366,7 +367,7 @@ impl Store {
             obj.insert("variant".into(), json!(v));
         }
         let config_bytes: Arc<[u8]> = to_bytes(&config);
-        let config_digest = crate::registry::crawl::sha256_digest(&config_bytes);
+        let config_digest = crate::registry::manifest::sha256_digest(&config_bytes);
         let (manifest_type, config_type, layer_type) = match format {
             Format::Docker => (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER),
             Format::Oci => (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER),
@@ -941,7 +942,7 @@ impl Repo {
         body: &Value,
     ) -> (String, usize, &'static str) {
         let bytes = to_bytes(body);
-        let digest = crate::registry::crawl::sha256_digest(&bytes);
+        let digest = crate::registry::manifest::sha256_digest(&bytes);
         let size = bytes.len();
         self.manifests
             .insert(digest.clone(), Manifest { media_type, bytes });

@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,8 +15,10 @@ use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
+use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{demo, http, registry, state};
+use gitlab_registry_usage_rest::{cleanup, demo, doctor, http, logging, registry, state};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]
@@ -30,9 +31,15 @@ struct Args {
     #[argh(switch)]
     print_default_config: bool,
 
-    /// check the configuration file, print what the service would do, and exit (0: usable, 1: not)
+    /// check the configuration file and what it points at (port, state directory, LDAP,
+    /// registry), print what the service would do, and exit (0: no errors; 78: the
+    /// configuration is wrong; 1: something it points at is)
     #[argh(switch)]
     check_config: bool,
+
+    /// with --check-config: skip the checks that use the network (LDAP and the registry)
+    #[argh(switch)]
+    offline: bool,
 
     /// run on a built-in demo registry with a demo login (no config file, LDAP or GitLab needed)
     #[argh(switch)]
@@ -47,6 +54,13 @@ struct Args {
     version: bool,
 }
 
+/// Exit status when the collector thread died (sysexits.h EX_SOFTWARE): systemd restarts
+/// the service (only 78, a configuration error, is not retried).
+const EX_SOFTWARE: u8 = 70;
+
+/// `EX_CONFIG` from sysexits.h: the unit's `RestartPreventExitStatus=` names it.
+const EX_CONFIG: u8 = 78;
+
 /// Failures that end the program, each with a message for the operator and an exit status.
 #[derive(Debug)]
 enum MainError {
@@ -60,9 +74,6 @@ enum MainError {
     /// Bad command line: exit 2.
     Usage(String),
 }
-
-/// `EX_CONFIG` from sysexits.h: the unit's `RestartPreventExitStatus=` names it.
-const EXIT_CONFIG: u8 = 78;
 
 impl std::fmt::Display for MainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,11 +137,11 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            // Logging may not be set up yet: say it plainly on stderr.
-            eprintln!("gitlab-registry-usage-rest: error: {e}");
+            // In the log's style, whether or not logging is set up yet.
+            logging::print(log::Level::Error, &e);
             match e {
                 MainError::Usage(_) => ExitCode::from(2),
-                MainError::Config(_) | MainError::Settings(_) => ExitCode::from(EXIT_CONFIG),
+                MainError::Config(_) | MainError::Settings(_) => ExitCode::from(EX_CONFIG),
                 MainError::Setup(_) => ExitCode::FAILURE,
             }
         }
@@ -154,114 +165,47 @@ fn run(args: Args) -> Result<ExitCode, MainError> {
             "--port applies to --demo only; the service's port is [general] socket_port".into(),
         ));
     }
+    if args.offline && !args.check_config {
+        return Err(MainError::Usage(
+            "--offline applies to --check-config only".into(),
+        ));
+    }
     if args.demo {
         return run_demo(args.port.unwrap_or(5000));
     }
     let path = args.config_file;
     if args.check_config {
-        return Ok(check_config(&path));
+        let opts = doctor::Options {
+            offline: args.offline,
+        };
+        return Ok(ExitCode::from(doctor::run(&path, opts)));
     }
     let cfg = Config::load(&path)?;
-    init_logging(cfg.general.debug);
+    logging::init(cfg.general.debug);
     cfg.check_secret(&path)?;
     report_config_warnings(&cfg, &path);
     let ldap = LdapAuthenticator::new(&cfg.ldap)
         .map_err(|e| MainError::Settings(format!("{}: {e}", path.display())))?;
-    serve(cfg, Arc::new(ldap), |_| {})
+    serve(
+        cfg,
+        Arc::new(ldap),
+        |_| {},
+        "check [general] socket_host and socket_port",
+    )
 }
 
 /// `--demo`: the real service and collector against a built-in registry, on loopback only.
 fn run_demo(port: u16) -> Result<ExitCode, MainError> {
-    init_logging(false);
+    logging::init(false);
     let demo = demo::start(port).map_err(|e| MainError::Setup(e.to_string()))?;
     let auth = Arc::new(demo::DemoAuthenticator::new(&demo));
     let cfg = demo.config.clone();
-    serve(cfg, auth, |listen| {
-        println!("{}", demo::banner(&demo, listen))
-    })
-}
-
-/// `--check-config`: every problem, then what the service would do.
-fn check_config(path: &std::path::Path) -> ExitCode {
-    let cfg = match Config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut ok = true;
-    if let Err(e) = cfg.check_secret(path) {
-        eprintln!("error: {e}");
-        ok = false;
-    }
-    if let Err(e) = LdapAuthenticator::new(&cfg.ldap) {
-        eprintln!("error: {}: {e}", path.display());
-        ok = false;
-    }
-    if let Ok(text) = std::fs::read_to_string(path) {
-        if let Ok(ini) = config::parse_ini(&text, path) {
-            for k in config::unknown_keys(&ini) {
-                eprintln!(
-                    "warning: {}: unknown setting {k} is ignored",
-                    path.display()
-                );
-            }
-        }
-    }
-    for w in cfg.warnings() {
-        eprintln!("warning: {w}");
-    }
-    let g = &cfg.general;
-    let r = &cfg.registry;
-    println!("configuration file: {}", path.display());
-    println!(
-        "listen on:          http://{}:{}{}/ ({} workers)",
-        g.socket_host, g.socket_port, g.server_prefix, g.workers
-    );
-    println!(
-        "ldap:               {} (base {}, {}={})",
-        cfg.ldap.url(),
-        cfg.ldap.base_dn,
-        cfg.ldap.gid_attribute,
-        cfg.ldap.valid_gid
-    );
-    println!(
-        "tokens expire after {} s",
-        cfg.jwt.auth_token_expires.as_secs()
-    );
-    if r.registry_base_url.is_empty() {
-        println!("collector:          off (serving the state file only)");
-    } else {
-        println!(
-            "collector:          {} every {} s, {} requests at once, timeout {} s",
-            r.registry_base_url,
-            r.update_interval.as_secs(),
-            r.concurrency,
-            r.timeout.as_secs()
-        );
-    }
-    println!(
-        "state file:         {}",
-        if r.state_file.as_os_str().is_empty() {
-            "none".into()
-        } else {
-            r.state_file.display().to_string()
-        }
-    );
-    println!(
-        "{}",
-        if ok {
-            "configuration OK"
-        } else {
-            "configuration has errors"
-        }
-    );
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    serve(
+        cfg,
+        auth,
+        |listen| println!("{}", demo::banner(&demo, listen)),
+        "choose another port with --port",
+    )
 }
 
 fn report_config_warnings(cfg: &Config, path: &std::path::Path) {
@@ -280,42 +224,24 @@ fn report_config_warnings(cfg: &Config, path: &std::path::Path) {
     }
 }
 
-/// Logs go to stderr. Under systemd (not a terminal) each line starts with a syslog priority
-/// prefix (`<4>`) that journald understands, without colours or timestamps of our own.
-fn init_logging(debug: bool) {
-    let level = if debug {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Info
-    };
-    let mut b = env_logger::Builder::new();
-    b.filter_level(level);
-    // Noisy dependencies stay at warn unless asked for.
-    for dep in ["ureq", "ureq_proto", "rustls", "ldap3"] {
-        b.filter_module(dep, log::LevelFilter::Warn);
-    }
-    b.parse_default_env();
-    if !std::io::stderr().is_terminal() {
-        b.format(|f, rec| {
-            let prio = match rec.level() {
-                log::Level::Error => 3,
-                log::Level::Warn => 4,
-                log::Level::Info => 6,
-                log::Level::Debug | log::Level::Trace => 7,
-            };
-            writeln!(f, "<{prio}>{}: {}", rec.target(), rec.args())
-        });
-    }
-    let _ = b.try_init();
-}
-
 /// Runs the service until SIGTERM or SIGINT.
-/// `on_listening` gets the bound address once the server accepts connections.
+/// `on_listening` gets the bound address once the server accepts connections; `port_hint`
+/// says what to change when the address cannot be had.
 fn serve(
     cfg: Config,
     authenticator: Arc<dyn Authenticator>,
     on_listening: impl FnOnce(&str),
+    port_hint: &str,
 ) -> Result<ExitCode, MainError> {
+    if let Some(p) = state_path(&cfg) {
+        let removed = state::remove_stale_temporaries(p);
+        if removed > 0 {
+            log::info!(
+                "removed {removed} temporary file(s) that interrupted saves left beside {}",
+                p.display()
+            );
+        }
+    }
     let initial = match state_path(&cfg) {
         None => None,
         Some(p) => match state::load(p) {
@@ -341,10 +267,25 @@ fn serve(
         prefix: cfg.general.server_prefix.clone(),
         tokens: Tokens::new(cfg.jwt.secret_key.as_bytes(), cfg.jwt.auth_token_expires),
         authenticator,
-        limiter: FailureLimiter::new(cfg.ldap.max_failures_per_minute),
+        limiter: FailureLimiter::new(
+            cfg.ldap.max_failures_per_minute,
+            cfg.ldap.max_tracked_clients,
+        ),
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
         snapshot: SnapshotCell::default(),
+        status: Arc::new(CollectorStatus::new(
+            !cfg.registry.registry_base_url.is_empty(),
+        )),
+        update_interval: cfg.registry.update_interval,
+        metrics: Metrics {
+            enabled: cfg.metrics.enabled,
+            bearer_token: cfg.metrics.bearer_token.clone(),
+            ..Metrics::default()
+        },
+        cleanup_limits: cleanup::Limits {
+            regex_size_limit: cfg.general.cleanup_regex_size_limit,
+        },
     });
     if let Some(s) = &initial {
         app.snapshot.set(s.clone());
@@ -374,7 +315,12 @@ fn serve(
         g.workers,
         limits,
     )
-    .map_err(|e| MainError::Setup(e.to_string()))?;
+    .map_err(|e| {
+        MainError::Setup(format!(
+            "cannot listen on {}: {} ({port_hint})",
+            e.addr, e.reason
+        ))
+    })?;
     let shown = running.local_addr().to_string();
     log::info!(
         "listening on http://{shown}{}/ with {} workers",
@@ -383,49 +329,49 @@ fn serve(
     );
     on_listening(&shown);
 
-    let (publish, snapshots) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let receiver_app = app.clone();
-    std::thread::Builder::new()
-        .name("snapshots".into())
-        .spawn(move || {
-            for snap in snapshots {
-                receiver_app.snapshot.set(snap);
-            }
-        })
-        .map_err(|e| MainError::Setup(format!("cannot start a thread: {e}")))?;
     let collector = if cfg.registry.registry_base_url.is_empty() {
-        drop(publish);
         None
     } else {
+        // The collector publishes straight into the cell the workers read.
+        let cell_app = app.clone();
         Some(
-            registry::spawn_collector(cfg.registry.clone(), initial, publish, stop_rx)
-                .map_err(|e| MainError::Setup(format!("cannot start the collector thread: {e}")))?,
+            registry::spawn_collector(
+                cfg.registry.clone(),
+                initial,
+                move |snap| cell_app.snapshot.set(snap),
+                app.status.clone(),
+                stop_rx,
+            )
+            .map_err(|e| MainError::Setup(format!("cannot start the collector: {e}")))?,
         )
     };
 
-    // Wait for a signal, or for the connection layer to fail: then exit non-zero so that
-    // systemd restarts the service rather than it living on, answering nobody.
-    let (sig_tx, sig_rx) = crossbeam_channel::bounded(1);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                let _ = sig_tx.send(sig);
-            }
-        })
-        .map_err(|e| MainError::Setup(format!("cannot start a thread: {e}")))?;
-    crossbeam_channel::select! {
-        recv(sig_rx) -> sig => {
-            if let Ok(sig) = sig {
-                log::info!("received signal {sig}; finishing in-flight requests");
-            }
+    // Until SIGTERM/SIGINT, or until the collector thread or the connection layer ends by
+    // itself: a service whose collector is gone would serve ever older data, one whose
+    // connection layer failed would answer nobody, so it exits for systemd to restart it.
+    let exit = loop {
+        if let Some(sig) = signals.pending().next() {
+            log::info!("received signal {sig}; finishing in-flight requests");
+            break ExitCode::SUCCESS;
         }
-        recv(running.failed()) -> why => {
-            let why = why.unwrap_or_else(|_| "unknown".into());
-            return Err(MainError::Setup(format!("the HTTP server failed ({why}); exiting so that it is restarted")));
+        if collector.as_ref().is_some_and(|c| c.is_finished()) {
+            log::error!(
+                "the collector thread has ended (see the error above): the data would only get \
+                 older, so the service exits with status {EX_SOFTWARE} for the service manager \
+                 to restart it"
+            );
+            break ExitCode::from(EX_SOFTWARE);
         }
-    }
+        if let Ok(why) = running.failed().try_recv() {
+            log::error!(
+                "the HTTP server failed ({why}): the service exits with status 1 for the \
+                 service manager to restart it"
+            );
+            break ExitCode::FAILURE;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(stop_tx);
     running.shutdown(Duration::from_secs(5));
     if let Some(c) = collector {
@@ -436,7 +382,7 @@ fn serve(
         }
     }
     log::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
 }
 
 /// Raises the open-files limit to its hard limit, and says so when even that is below what

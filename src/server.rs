@@ -14,10 +14,16 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
-use crate::auth::{parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
-use crate::hal::{self, Paths, Query};
+use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
+use crate::cleanup::{self, CleanupError, Rule};
+use crate::cleanup_view;
+use crate::dashboard;
+use crate::hal::{self, Listing, Paths, Query};
+use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
 use crate::http;
 pub use crate::http::{Body, Request};
+use crate::ipnet::IpNet;
+use crate::metrics::{self, Metrics};
 use crate::snapshot::Snapshot;
 
 /// The snapshot being served; replaced whole, never modified.
@@ -42,8 +48,16 @@ pub struct App {
     pub authenticator: Arc<dyn Authenticator>,
     pub limiter: FailureLimiter,
     pub gate: LoginGate,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     pub snapshot: SnapshotCell,
+    /// What the collector reports about itself (for `/health` and `/metrics`).
+    pub status: Arc<CollectorStatus>,
+    /// `[registry] update_interval`: data older than twice this is stale for `/health`.
+    pub update_interval: Duration,
+    /// `/metrics`: its settings and the HTTP request counters.
+    pub metrics: Metrics,
+    /// Limits of `/cleanup` (see `config::General::cleanup_regex_size_limit`).
+    pub cleanup_limits: cleanup::Limits,
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -83,16 +97,23 @@ pub enum ApiError {
     NotBearer,
     Token(TokenError),
     LoginRefused,
-    LoginUnavailable(String),
+    /// The directory could not judge the credentials; why is logged, never sent.
+    LoginUnavailable,
     LoginBusy,
     TooManyFailures {
         retry_after: u64,
     },
     NotReady,
+    /// A query parameter with a malformed value (`<param>: <expected>`).
+    BadParameter(String),
+    /// `/metrics` without the configured bearer token.
+    MetricsUnauthorized,
     /// Canonical path of the missing resource.
     NotFound(String),
     NoRoute,
     MethodNotAllowed,
+    /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
+    BadRequest(String),
     Internal,
 }
 
@@ -117,8 +138,8 @@ pub fn error_response(e: &ApiError) -> Response {
         ApiError::Token(TokenError::Invalid(why)) => msg(422, why),
         ApiError::LoginRefused => msg(401, "Invalid credentials")
             .with("WWW-Authenticate", "Basic realm=\"Authentication Required\""),
-        ApiError::LoginUnavailable(why) => {
-            msg(503, &format!("The login could not be checked: {why}")).with("Retry-After", "30")
+        ApiError::LoginUnavailable => {
+            msg(503, "The login could not be checked; try again later").with("Retry-After", "30")
         }
         ApiError::LoginBusy => {
             msg(503, "Too many logins are being checked; try again shortly").with("Retry-After", "1")
@@ -133,6 +154,12 @@ pub fn error_response(e: &ApiError) -> Response {
             "No registry data has been collected yet; the first crawl is running. Try again shortly.",
         )
         .with("Retry-After", "10"),
+        ApiError::BadParameter(text) => message(400, text),
+        ApiError::MetricsUnauthorized => msg(
+            401,
+            "/metrics needs 'Authorization: Bearer <token>' with the token of [metrics] bearer_token",
+        )
+        .with("WWW-Authenticate", "Bearer realm=\"metrics\""),
         ApiError::NotFound(path) => {
             let text = format!("The resource \"{path}\" does not exist");
             Response::new(404, "application/json", json_msg("message", &text))
@@ -144,6 +171,7 @@ pub fn error_response(e: &ApiError) -> Response {
         ApiError::MethodNotAllowed => {
             message(405, "The method is not allowed for the requested URL.").with("Allow", ALLOWED_METHODS)
         }
+        ApiError::BadRequest(text) => message(400, text),
         ApiError::Internal => msg(500, "Internal server error; the log has the details"),
     }
 }
@@ -154,15 +182,37 @@ enum Route<'a> {
     AuthToken,
     /// The path below `/repositories` (`""` or starting with `/`), still encoded.
     Repositories(&'a str),
+    /// The path below `/namespaces`, likewise.
+    Namespaces(&'a str),
+    Health,
+    Metrics,
+    /// The built-in dashboard's page and assets (no authentication).
+    Dashboard(dashboard::Lookup),
+    /// The clean-up dry run.
+    Cleanup,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     let rest = path.strip_prefix(prefix)?;
-    if rest == "/auth_token" {
-        return Some(Route::AuthToken);
+    match rest {
+        "/auth_token" => return Some(Route::AuthToken),
+        "/health" => return Some(Route::Health),
+        "/metrics" => return Some(Route::Metrics),
+        _ => {}
     }
-    let below = rest.strip_prefix("/repositories")?;
-    (below.is_empty() || below.starts_with('/')).then_some(Route::Repositories(below))
+    if rest == "/cleanup" || rest == "/cleanup/" {
+        return Some(Route::Cleanup);
+    }
+    if let Some(found) = dashboard::lookup(rest) {
+        return Some(Route::Dashboard(found));
+    }
+    let below = |base: &str| {
+        rest.strip_prefix(base)
+            .filter(|b| b.is_empty() || b.starts_with('/'))
+    };
+    below("/repositories")
+        .map(Route::Repositories)
+        .or_else(|| below("/namespaces").map(Route::Namespaces))
 }
 
 /// Whether the client prefers HTML: `text/html` ranks above every JSON type and at least as
@@ -187,18 +237,37 @@ pub fn prefers_html(accept: Option<&str>) -> bool {
     html > 0.0 && html > json && html >= any
 }
 
-/// The client's address for rate limiting: the socket peer, or for a trusted proxy the last
-/// `X-Forwarded-For` entry (the one that proxy added).
-fn client_addr(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+/// The client's address for rate limiting: the socket peer, or behind trusted proxies the
+/// address they forwarded (the rules are `auth::address`'s). Every `X-Forwarded-For` line counts.
+fn client_addr(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer?;
-    if trusted.contains(&peer) {
-        if let Some(xff) = req.header("X-Forwarded-For") {
-            if let Some(last) = xff.rsplit(',').next().and_then(|s| s.trim().parse().ok()) {
-                return Some(last);
-            }
-        }
+    let forwarded = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("X-Forwarded-For"))
+        .map(|(_, v)| v.as_str());
+    let client = address::client_address(peer, forwarded.clone(), trusted);
+    if client == crate::ipnet::canonical(peer) && forwarded.count() > 0 {
+        warn_untrusted_forwarding(client, trusted);
     }
-    Some(peer)
+    Some(client)
+}
+
+/// Once per process: a request carried `X-Forwarded-For` from a peer that is not a trusted
+/// proxy. Either someone forges the header (harmless: it is ignored) or the service is behind
+/// a proxy missing from `trusted_proxies`, and every user shares that proxy's failure count.
+fn warn_untrusted_forwarding(peer: IpAddr, trusted: &[IpNet]) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if trusted.iter().any(|n| n.contains(peer))
+        || WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    log::warn!(
+        "a login from {peer} carries X-Forwarded-For, which is ignored because {peer} is not in \
+         [general] trusted_proxies: if {peer} is your reverse proxy, add it, or every user behind \
+         it shares one failed-login limit (said once)"
+    );
 }
 
 fn cors(req: &Request, mut resp: Response) -> Response {
@@ -234,13 +303,66 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
     }
     match route {
         Route::AuthToken => login(app, req, now),
-        Route::Repositories(rest) => {
+        Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
             let html = prefers_html(req.header("Accept"));
-            resource(&snap, rest, query, html, &app.prefix)
+            resource(&snap, route, query, html, &app.prefix, now)
+        }
+        Route::Health => Ok(health_response(app, now)),
+        Route::Metrics => {
+            if !app.metrics.enabled {
+                return Err(ApiError::NoRoute);
+            }
+            if !app.metrics.authorized(req.header("Authorization")) {
+                return Err(ApiError::MetricsUnauthorized);
+            }
+            let text = metrics::render(
+                app.snapshot.get().as_deref(),
+                &app.status.get(),
+                &app.metrics.http,
+            );
+            Ok(Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
+                .with("Cache-Control", "no-store"))
+        }
+        Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
+        Route::Cleanup => {
+            authorize(&app.tokens, req, now)?;
+            let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
+            let html = prefers_html(req.header("Accept"));
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
         }
     }
+}
+
+/// The dashboard's page or asset, with its security headers; `/prefix` becomes `/prefix/`.
+fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
+    let resp = match found {
+        dashboard::Lookup::Asset(a) => Response::new(200, a.content_type, a.body.to_vec()),
+        dashboard::Lookup::AddSlash => Response::new(308, "text/plain; charset=utf-8", Vec::new())
+            .with("Location", format!("{prefix}/")),
+    };
+    dashboard::HEADERS
+        .iter()
+        .fold(resp, |r, (k, v)| r.with(k, *v))
+}
+
+/// `/health`: the verdict of [`health::judge`] as JSON, 200 or 503 with `Retry-After`.
+fn health_response(app: &App, now: u64) -> Response {
+    let facts = app.snapshot.get().map(|s| SnapshotFacts {
+        timestamp: s.timestamp,
+        repositories: s.repositories.len(),
+        tags: s.tag_count(),
+    });
+    let verdict = health::judge(&app.status.get(), facts, app.update_interval, now as f64);
+    let body = serde_json::to_vec(&verdict.body()).unwrap_or_default();
+    let resp = match verdict {
+        Health::Ok { .. } => Response::new(200, "application/json", body),
+        Health::Unavailable { retry_after, .. } => Response::new(503, "application/json", body)
+            .with("Retry-After", retry_after.to_string()),
+    };
+    resp.with("Cache-Control", "no-store")
 }
 
 fn preflight() -> Response {
@@ -280,7 +402,10 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
     let when = Instant::now();
     if let Some(a) = addr {
         if let Some(retry_after) = app.limiter.check(a, when) {
-            log::warn!("login refused: too many failed logins from {a}");
+            log::warn!(
+                "login refused: too many failed logins from {}",
+                address::bucket(a)
+            );
             return Err(ApiError::TooManyFailures { retry_after });
         }
     }
@@ -318,32 +443,80 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
         Err(LoginError::Rejected) => Err(failed(&user)),
         Err(LoginError::Unavailable(why)) => {
             log::warn!("login for {user:?} could not be checked: {why}");
-            Err(ApiError::LoginUnavailable(why))
+            Err(ApiError::LoginUnavailable)
         }
     }
 }
 
-/// A resource of the snapshot, as HAL JSON or HTML. Pure: no I/O, no clock.
-pub fn resource(
+/// A resource of the snapshot below `/repositories` or `/namespaces`, as HAL JSON or HTML.
+/// Pure: no I/O; `now` (Unix seconds) only dates the crawl in the HTML view.
+fn resource(
     snap: &Snapshot,
-    rest: &str,
+    route: Route<'_>,
     query: &str,
     html: bool,
     prefix: &str,
+    now: u64,
 ) -> Result<Response, ApiError> {
     let paths = Paths { prefix };
-    let res = hal::resolve(snap, rest, paths).map_err(ApiError::NotFound)?;
+    let res = match route {
+        Route::Namespaces(rest) => hal::resolve_namespace(snap, rest, paths),
+        Route::Repositories(rest) => hal::resolve(snap, rest, paths),
+        _ => return Err(ApiError::NoRoute),
+    }
+    .map_err(ApiError::NotFound)?;
+    // Sorting, filtering and paging apply to the two collections only.
+    let listing = match res {
+        hal::Resource::Collection | hal::Resource::Namespaces => {
+            Listing::parse(query).map_err(|e| ApiError::BadParameter(e.to_string()))?
+        }
+        _ => Listing::default(),
+    };
     Ok(if html {
         Response::new(
             200,
             "text/html; charset=utf-8",
-            hal::render_html(snap, res, prefix).into_bytes(),
+            hal::render_html(snap, res, &listing, prefix, now).into_bytes(),
         )
     } else {
         Response::new(
             200,
             "application/hal+json",
-            hal::render_json(snap, res, Query::parse(query), prefix),
+            hal::render_json(snap, res, Query::parse(query), &listing, prefix),
+        )
+    })
+}
+
+/// `/cleanup`: the clean-up dry run of the rule in `query`, at time `now`. Pure.
+pub fn cleanup_resource(
+    snap: &Snapshot,
+    query: &str,
+    html: bool,
+    prefix: &str,
+    limits: cleanup::Limits,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let paths = Paths { prefix };
+    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let report = cleanup::dry_run(snap, &rule, now).map_err(|e| match e {
+        CleanupError::UnknownRepository(r) => ApiError::NotFound(paths.repository(&r)),
+        CleanupError::UnknownNamespace(n) => ApiError::NotFound(format!(
+            "{prefix}/namespaces/{}",
+            crate::percent::encode(&n)
+        )),
+        CleanupError::Param { .. } => ApiError::BadRequest(e.to_string()),
+    })?;
+    Ok(if html {
+        Response::new(
+            200,
+            "text/html; charset=utf-8",
+            cleanup_view::render_html(snap, &rule, &report, prefix).into_bytes(),
+        )
+    } else {
+        Response::new(
+            200,
+            "application/hal+json",
+            cleanup_view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
         )
     })
 }
@@ -364,6 +537,9 @@ pub fn respond(app: &App, req: &Request) -> Response {
         );
         cors(req, error_response(&ApiError::Internal))
     });
+    app.metrics
+        .http
+        .record(&app.prefix, &req.url, resp.status, started.elapsed());
     log::debug!(
         "{} {} -> {} ({} bytes, {:.1} ms)",
         req.method,
@@ -500,10 +676,14 @@ mod tests {
             authenticator: Arc::new(TestAuth {
                 calls: AtomicUsize::new(0),
             }),
-            limiter: FailureLimiter::new(4),
+            limiter: FailureLimiter::new(4, 100),
             gate: LoginGate::new(2),
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
             snapshot: SnapshotCell::default(),
+            status: Arc::new(CollectorStatus::new(false)),
+            update_interval: Duration::from_secs(3600),
+            metrics: Metrics::default(),
+            cleanup_limits: cleanup::Limits::default(),
         };
         if with_snapshot {
             let s = Snapshot::build(SnapshotInput {
@@ -578,7 +758,7 @@ mod tests {
         assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
         assert_eq!(
             body(&r),
-            json!({"name": "g/p", "size": 10, "disk_size": 10, "tags": 1})
+            json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1})
         );
     }
 
@@ -596,10 +776,12 @@ mod tests {
             NOW,
         );
         assert_eq!(r.status, 503);
-        assert!(body(&r)["msg"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"));
+        assert_eq!(
+            body(&r),
+            json!({"msg": "The login could not be checked; try again later"}),
+            "the reason is for the log only"
+        );
+        assert_eq!(r.header("Retry-After"), Some("30"));
         for bad in [
             basic("alice", "wrong"),
             basic("alice", ""),
@@ -635,6 +817,16 @@ mod tests {
             "last XFF entry is 127.0.0.1, which is limited"
         );
         other.headers[1].1 = "127.0.0.1, 5.6.7.8".into();
+        assert_eq!(handle(&a, &other, NOW).status, 200);
+        // a second header line is the rightmost part of the field
+        other.headers[1].1 = "5.6.7.8".into();
+        other
+            .headers
+            .push(("x-forwarded-for".into(), "127.0.0.1:4711".into()));
+        assert_eq!(handle(&a, &other, NOW).status, 429);
+        // an IPv4-mapped proxy address is the trusted 10.0.0.1
+        other.headers.pop();
+        other.peer = Some("::ffff:10.0.0.1".parse().unwrap());
         assert_eq!(handle(&a, &other, NOW).status, 200);
     }
 
@@ -765,6 +957,129 @@ mod tests {
         );
         let r = handle(&a, &get("/nothing", &[]), NOW);
         assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn the_dashboard_is_served_without_a_token_below_the_prefix() {
+        let a = app("/pre", false);
+        for path in ["/pre/", "/pre/index.html", "/pre/dashboard/app.js"] {
+            let r = handle(&a, &get(path, &[]), NOW);
+            assert_eq!(r.status, 200, "{path}");
+            assert!(r
+                .header("Content-Security-Policy")
+                .unwrap()
+                .contains("script-src 'self'"));
+            assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+            assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
+        }
+        let r = handle(&a, &get("/pre/?x=1", &[]), NOW);
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        let r = handle(&a, &get("/pre", &[]), NOW);
+        assert_eq!((r.status, r.header("Location")), (308, Some("/pre/")));
+        for missing in [
+            "/",
+            "/dashboard/app.js",
+            "/pre/dashboard/nope.js",
+            "/pre/dashboard/",
+        ] {
+            assert_eq!(handle(&a, &get(missing, &[]), NOW).status, 404, "{missing}");
+        }
+        let mut post = get("/pre/", &[]);
+        post.method = "POST".into();
+        assert_eq!(handle(&a, &post, NOW).status, 405);
+        // without a prefix the page is the root
+        let root = app("", true);
+        assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
+    }
+
+    #[test]
+    fn cleanup_route_authentication_errors_and_representations() {
+        let a = app("/pre", true);
+        let auth = bearer(&a);
+        let r = handle(&a, &get("/pre/cleanup?name_regex_delete=.*", &[]), NOW);
+        assert_eq!(r.status, 401, "authenticated like /repositories");
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup?name_regex_delete=.*&links=true",
+                &[("Authorization", &auth)],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
+        let b = body(&r);
+        // "latest" is never deleted; its blob stays
+        assert_eq!(
+            (b["freed_bytes"].as_u64(), b["tags_kept"].as_u64()),
+            (Some(0), Some(1))
+        );
+        assert_eq!(
+            b["_links"]["self"]["href"],
+            "/pre/cleanup?name_regex_delete=.%2A"
+        );
+        assert_eq!(
+            b["_embedded"]["items"][0]["keep"],
+            json!([{"name": "latest", "reason": "latest"}])
+        );
+        for (q, param) in [
+            ("", "name_regex_delete"),
+            ("name_regex_delete=(", "name_regex_delete"),
+            ("name_regex_delete=.*&name_regex_keep=*", "name_regex_keep"),
+            ("name_regex_delete=.*&keep_n=x", "keep_n"),
+            ("name_regex_delete=.*&older_than=soon", "older_than"),
+        ] {
+            let r = handle(
+                &a,
+                &get(&format!("/pre/cleanup?{q}"), &[("Authorization", &auth)]),
+                NOW,
+            );
+            assert_eq!(r.status, 400, "{q}");
+            assert_eq!(r.header("Content-Type"), Some("application/json"));
+            let m = body(&r)["message"].as_str().unwrap().to_string();
+            assert!(m.starts_with(&format!("{param}: ")), "{q}: {m}");
+        }
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup?name_regex_delete=.*&repository=no%2Fsuch",
+                &[("Authorization", &auth)],
+            ),
+            NOW,
+        );
+        assert_eq!(
+            (r.status, body(&r)),
+            (
+                404,
+                json!({"message": "The resource \"/pre/repositories/no%2Fsuch\" does not exist"})
+            )
+        );
+        let r = handle(
+            &a,
+            &get(
+                "/pre/cleanup/?name_regex_delete=.*",
+                &[("Authorization", &auth), ("Accept", "text/html")],
+            ),
+            NOW,
+        );
+        assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+        assert!(String::from_utf8(r.body.into_vec().unwrap())
+            .unwrap()
+            .contains("keep (latest)"));
+        assert_eq!(
+            handle(&a, &get("/pre/cleanup/x", &[("Authorization", &auth)]), NOW).status,
+            404
+        );
+        let none = app("", false);
+        let r = handle(
+            &none,
+            &get(
+                "/cleanup?name_regex_delete=.*",
+                &[("Authorization", &bearer(&none))],
+            ),
+            NOW,
+        );
+        assert_eq!(r.status, 503);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The state file: the last published snapshot on disk, so a restart serves data at once.
 //!
 //! Loading never fails the service (a corrupt or incompatible file is reported and ignored by
-//! the caller); saving is atomic (temporary file in the same directory, fsync, rename).
+//! the caller); saving is atomic (temporary file in the same directory, fsync, rename), and
+//! the temporary files of processes killed while saving are removed at the next start.
 
 use std::fs;
 use std::io::Write;
@@ -93,6 +94,38 @@ pub fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
     result
 }
 
+/// Removes the temporary files (`.<name>.tmp-<pid>`) that earlier processes killed while
+/// saving left beside the state file at `path` (one per kill); ours, if any, stays. Returns
+/// how many were removed. Call it at start, before anything saves.
+pub fn remove_stale_temporaries(path: &Path) -> usize {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return 0;
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let prefix = format!(".{name}.tmp-");
+    let ours = std::process::id().to_string();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == ours {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +147,41 @@ mod tests {
         fs::write(&path, b"{\"version\": 1, \"timestamp\": ").unwrap();
         assert!(matches!(load(&path), Err(StateFileError::Content { .. })));
         assert!(save(&dir.join("missing-dir/state.json"), &snap).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("grur-state-tmp-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        let ours = format!(".state.json.tmp-{}", std::process::id());
+        let files = [
+            "state.json",
+            ".state.json.tmp-12345",
+            ".state.json.tmp-1",
+            ours.as_str(),
+            ".state.json.tmp-abc",
+            ".other.json.tmp-12345",
+            "state.json.tmp-12345",
+        ];
+        for f in files {
+            fs::write(dir.join(f), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&path), 2);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = files
+            .iter()
+            .filter(|f| ![".state.json.tmp-12345", ".state.json.tmp-1"].contains(f))
+            .map(|f| f.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(left, want);
+        assert_eq!(remove_stale_temporaries(&dir.join("missing/state.json")), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{request, Options, Service};
@@ -35,19 +34,25 @@ fn fixture() -> Vec<u8> {
     serde_json::to_vec(&state).unwrap()
 }
 
-/// One service shared by the read-only tests of this file.
-fn svc() -> &'static Service {
-    static S: OnceLock<Service> = OnceLock::new();
-    S.get_or_init(|| {
-        Service::start(Options {
-            state: Some(fixture()),
-            ..Options::default()
-        })
+fn start() -> Service {
+    Service::start(Options {
+        state: Some(fixture()),
+        ..Options::default()
     })
 }
 
+thread_local! {
+    /// One service per test thread, stopped when the test ends (a `static` would outlive the
+    /// test binary and leave the process running).
+    static SVC: Service = start();
+}
+
+fn with_svc<R>(f: impl FnOnce(&Service) -> R) -> R {
+    SVC.with(f)
+}
+
 fn ok_json(target: &str) -> Value {
-    let r = svc().get_auth(target);
+    let r = with_svc(|s| s.get_auth(target));
     assert_eq!(r.status, 200, "{target}: {}", r.text());
     assert_eq!(
         r.header("Content-Type"),
@@ -246,7 +251,7 @@ fn not_found_names_the_canonical_path() {
             "/repositories/%E2%9C%93/tags",
         ),
     ] {
-        let r = svc().get_auth(target);
+        let r = with_svc(|s| s.get_auth(target));
         assert_eq!(r.status, 404, "{target}");
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         assert_eq!(
@@ -263,14 +268,14 @@ fn not_found_names_the_canonical_path() {
         "/repositories/x/tags/%0A",
         "/repositories//",
     ] {
-        assert_eq!(svc().get_auth(target).status, 404, "{target}");
+        assert_eq!(with_svc(|s| s.get_auth(target)).status, 404, "{target}");
     }
-    assert_eq!(svc().get("/elsewhere", &[]).status, 404);
+    assert_eq!(with_svc(|s| s.get("/elsewhere", &[])).status, 404);
 }
 
 #[test]
 fn token_errors_over_http() {
-    let s = svc();
+    let s = &start();
     let r = s.get("/repositories", &[]);
     assert_eq!(
         (r.status, r.json()),
@@ -339,7 +344,7 @@ fn token_errors_over_http() {
 
 #[test]
 fn login_with_the_directory_down_is_503_not_401_or_500() {
-    let s = svc();
+    let s = &start();
     let r = s.get("/auth_token", &[]);
     assert_eq!(r.status, 401);
     assert_eq!(
@@ -360,7 +365,7 @@ fn login_with_the_directory_down_is_503_not_401_or_500() {
 
 #[test]
 fn html_for_browsers_json_for_everyone_else() {
-    let s = svc();
+    let s = &start();
     let b = s.bearer();
     let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     let r = s.get(
@@ -390,7 +395,7 @@ fn html_for_browsers_json_for_everyone_else() {
 
 #[test]
 fn cors_preflight_and_methods() {
-    let s = svc();
+    let s = &start();
     let r = request(
         &s.addr,
         "OPTIONS",

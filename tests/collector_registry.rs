@@ -1,13 +1,13 @@
 //! The collector against a real registry: Debian's `docker-registry` (Distribution 2.8) with
 //! token authentication. The crawl's numbers must equal the ground truth computed from what
-//! the test pushed, cold, warm and after changes, with the request counts the issue asks for.
+//! the test pushed, cold, warm and after changes, with the request counts of each crawl.
 
 mod registry_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError};
+use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError, Kind};
 use gitlab_registry_usage_rest::state;
 
 use registry_support::fake::{
@@ -28,22 +28,37 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     let tags = truth.tag_count() as u64;
     assert_eq!((repos, tags), (18, 20));
     let opts = test_options(); // catalog pages of 5, 4 repositories per token
-    let cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+    let cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
 
     // Cold: one GET per tag, one per distinct child (2 in the list, 3 in the index).
     let cold = crawl_once(&cfg, None, opts.clone()).unwrap();
     assert!(cold.failed.is_empty(), "{:?}", cold.failed);
     assert_same(&cold.snapshot, &truth.snapshot());
     let s = cold.stats;
-    assert_eq!(s.tags, repos, "{s}");
-    assert_eq!(s.manifest_get, tags + 5, "{s}");
-    assert_eq!((s.manifest_head, s.blob_head, s.retries), (0, 0, 0), "{s}");
+    assert_eq!(s[Kind::Tags], repos, "{s}");
+    assert_eq!(s[Kind::ManifestGet], tags + 5, "{s}");
+    assert_eq!(
+        (s[Kind::ManifestHead], s[Kind::BlobHead], s.retries),
+        (0, 0, 0),
+        "{s}"
+    );
+    // One GET per distinct image config, for its creation time (the snapshot compared above
+    // carries them: every image config push_standard pushes has one).
+    assert_eq!(s[Kind::ConfigGet], truth.configs.len() as u64, "{s}");
+    assert_eq!(truth.configs.len(), 19);
+    assert!(cold
+        .snapshot
+        .repositories
+        .iter()
+        .flat_map(|r| r.tags.iter().flatten())
+        .filter(|t| t.name != "0.1.0")
+        .all(|t| t.created.is_some()));
     // one token for the catalog, one per 4 repositories
-    assert_eq!(s.token, 1 + repos.div_ceil(4), "{s}");
+    assert_eq!(s[Kind::Token], 1 + repos.div_ceil(4), "{s}");
     // the first catalog request learns the challenge (401), then 4 pages of 5
     let pages = repos.div_ceil(5);
     assert!(
-        s.catalog == pages + 1 || s.catalog == pages + 2,
+        s[Kind::Catalog] == pages + 1 || s[Kind::Catalog] == pages + 2,
         "catalog requests: {s}"
     );
     assert!(reg.log.max_scopes.load(std::sync::atomic::Ordering::SeqCst) <= 4);
@@ -55,16 +70,21 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     assert_same(&warm.snapshot, &truth.snapshot());
     let w = warm.stats;
     assert_eq!(
-        (w.manifest_get, w.manifest_head, w.blob_head),
+        (
+            w[Kind::ManifestGet],
+            w[Kind::ManifestHead],
+            w[Kind::BlobHead]
+        ),
         (0, tags, 0),
         "{w}"
     );
-    assert_eq!(w.tags, repos, "{w}");
+    assert_eq!(w[Kind::Tags], repos, "{w}");
+    assert_eq!(w[Kind::ConfigGet], 0, "{w}");
 
     // Changes: a new tag, a moved tag, a new repository.
     let base = blob(DOCKER_LAYER, "base-layer", 3000);
     let oci_base = blob(OCI_LAYER, "base-layer", 3000);
-    let c = blob(OCI_CONFIG, "web-config-3", 220);
+    let c = config_blob(OCI_CONFIG, "web-config-3", Some("2025-06-07T08:09:10Z"));
     let l = blob(OCI_LAYER, "web-layer-3", 1800);
     let web3 = push_image(
         &mut reg,
@@ -75,7 +95,11 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         &[&oci_base, &l],
     );
     truth.tag("apps/web", "2.0", &web3);
-    let c = blob(DOCKER_CONFIG, "alpine-config-2", 125);
+    let c = config_blob(
+        DOCKER_CONFIG,
+        "alpine-config-2",
+        Some("2025-06-08T00:00:00.5-01:30"),
+    );
     let l = blob(DOCKER_LAYER, "alpine-extra", 600);
     let moved = push_image(
         &mut reg,
@@ -86,7 +110,8 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
         &[&base, &l],
     );
     truth.tag("base/alpine", "latest", &moved);
-    let c = blob(DOCKER_CONFIG, "late-config", 99);
+    // a config without a creation time
+    let c = config_blob(DOCKER_CONFIG, "late-config", None);
     let late = push_image(&mut reg, "late/arrival", "x", DOCKER_V2, &c, &[&base]);
     truth.tag("late/arrival", "x", &late);
 
@@ -94,7 +119,13 @@ fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {
     assert_same(&changed.snapshot, &truth.snapshot());
     let c = changed.stats;
     // HEADs for the 20 known tags; GETs: the moved tag's new digest, the new tag, the new repo
-    assert_eq!((c.manifest_head, c.manifest_get), (tags, 3), "{c}");
+    assert_eq!(
+        (c[Kind::ManifestHead], c[Kind::ManifestGet]),
+        (tags, 3),
+        "{c}"
+    );
+    // and their three new configs
+    assert_eq!(c[Kind::ConfigGet], 3, "{c}");
 
     // Nothing secret was ever logged.
     let lines = logged();
@@ -119,7 +150,7 @@ fn real_registry_wrong_access_token_abandons_the_crawl() {
     };
     let mut truth = Truth::default();
     push_standard(&mut reg, &mut truth, 0);
-    let cfg = registry_config(&reg.url, CRAWL_USER, "glpat-wrong");
+    let cfg = reg.config(CRAWL_USER, "glpat-wrong");
     match crawl_once(&cfg, None, test_options()) {
         Err(CrawlError::Token(e)) => {
             let msg = e.to_string();
@@ -137,12 +168,19 @@ fn real_registry_collector_thread_publishes_saves_and_stops() {
     let mut truth = Truth::default();
     push_standard(&mut reg, &mut truth, 2);
     let dir = TempDir::new("collector-state");
-    let mut cfg = registry_config(&reg.url, CRAWL_USER, CRAWL_TOKEN);
+    let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
     cfg.state_file = dir.0.join("state.json");
     let (publish_tx, publish_rx) = crossbeam_channel::unbounded();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let handle =
-        spawn_collector_with(cfg.clone(), test_options(), None, publish_tx, stop_rx).unwrap();
+    let handle = spawn_collector_with(
+        cfg.clone(),
+        test_options(),
+        None,
+        into_channel(publish_tx),
+        new_status(),
+        stop_rx,
+    )
+    .unwrap();
     let snap = publish_rx.recv_timeout(Duration::from_secs(60)).unwrap();
     assert_same(&snap, &truth.snapshot());
     // published first, saved right after

@@ -222,6 +222,10 @@ fn authenticator_and_banner() {
         "curl -H \"Authorization: Bearer $TOKEN\" 'http://127.0.0.1:5000/repositories?embed=true'"
     ));
     assert!(b.contains("loopback"), "{b}");
+    assert!(
+        b.contains("Dashboard: http://127.0.0.1:5000/  (open it in a browser"),
+        "{b}"
+    );
     assert!(b.contains(&d.config.registry.registry_base_url));
     assert_eq!(
         demo::banner(&d, "http://127.0.0.1:5000/"),

@@ -95,3 +95,17 @@ fn demo_banner_login_and_whole_tree() {
     );
     assert_eq!(alpine.status, 200, "{}", alpine.text());
 }
+
+#[test]
+fn a_taken_demo_port_names_the_option_to_change() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--demo", "--port", &port])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--port"), "{err}");
+    assert!(!err.contains("socket_port"), "{err}");
+}

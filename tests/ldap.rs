@@ -61,6 +61,7 @@ fn settings(s: &Slapd, url: &str) -> config::Ldap {
         timeout: TIMEOUT,
         max_concurrent: 4,
         max_failures_per_minute: 10,
+        max_tracked_clients: 100,
     }
 }
 

@@ -203,3 +203,105 @@ fn ldap_settings_that_cannot_work_stop_the_service_at_start() {
         "{err}"
     );
 }
+
+/// The 503 of `/auth_token` says only that the login could not be checked: the directory's
+/// URL, base DN, service account and user DNs are for the operator's log, not for anyone on
+/// the network.
+#[test]
+fn an_unavailable_directory_tells_the_client_nothing_about_it() {
+    let assert_hidden = |svc: &Service, secrets: &[&str]| {
+        let r = svc.get("/auth_token", &[("Authorization", &basic("alice", "pw"))]);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.header("Retry-After"), Some("30"));
+        let body = r.text();
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"msg": "The login could not be checked; try again later"}),
+            "{body}"
+        );
+        // the details are in the log, for the operator
+        let log = svc.log_text();
+        for s in secrets {
+            assert!(!body.contains(s), "{s:?} in the body: {body}");
+            assert!(log.contains(s), "{s:?} missing from the log:\n{log}");
+        }
+    };
+    // Nothing listens: the URL stays in the log.
+    let down = Service::start(Options {
+        state: Some(common::state_bytes(Default::default())),
+        ..Options::default()
+    });
+    assert_hidden(&down, &["ldap://127.0.0.1:1"]);
+
+    let Some(s) = slapd::shared() else { return };
+    // A refused service account: URL and bind DN stay in the log.
+    let svc = Service::start(ldaps_options(
+        s,
+        &format!("bind_dn = {}\nbind_password = wrong\n", slapd::SVC_DN),
+    ));
+    assert_hidden(&svc, &[&s.ldaps_url(), slapd::SVC_DN]);
+    // A base DN that does not exist: it stays in the log.
+    let mut opts = ldaps_options(s, "");
+    opts.ldap = opts
+        .ldap
+        .replace(slapd::PEOPLE, "ou=nowhere,dc=example,dc=com");
+    let svc = Service::start(opts);
+    assert_hidden(&svc, &["ou=nowhere,dc=example,dc=com"]);
+}
+
+/// Malformed credentials count as failures of the client that sends them (no directory
+/// lookup), so the walk through X-Forwarded-For decides whom they lock out: behind a trusted
+/// proxy, only that client; header lines are combined, `ip:port` entries parse, IPv6 clients
+/// count per /64, and an IPv4-mapped peer matches an IPv4 `trusted_proxies` entry.
+#[test]
+fn the_failure_limit_follows_the_client_through_trusted_proxies() {
+    let dir = common::TempDir::new("xff");
+    let config = dir.path().join("test.conf");
+    // Listening on the IPv4-mapped loopback address makes every peer ::ffff:127.0.0.1.
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\nsocket_host = ::ffff:127.0.0.1\nsocket_port = 0\nworkers = 2\n\
+             trusted_proxies = 127.0.0.1, 10.0.0.0/8\n\
+             [ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\ntimeout = 1 s\n\
+             max_failures_per_minute = 2\n\
+             [jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n",
+            common::SECRET
+        ),
+    )
+    .unwrap();
+    let svc = Service::start_with_args(dir, config, &[]);
+    let login = |xff: &[&str]| {
+        let mut h: Vec<(&str, &str)> = xff.iter().map(|v| ("X-Forwarded-For", *v)).collect();
+        h.push(("Authorization", "Basic %%%"));
+        svc.get("/auth_token", &h).status
+    };
+    // A client that forges its own first line; the outer proxy appends a line with a port,
+    // the inner one (10.1.2.3, trusted) adds the outer proxy.
+    assert_eq!(login(&["1.1.1.1", "198.51.100.7:5555, 10.1.2.3"]), 401);
+    assert_eq!(login(&["2.2.2.2", "198.51.100.7, 10.1.2.3"]), 401);
+    assert_eq!(
+        login(&["3.3.3.3, 198.51.100.7"]),
+        429,
+        "the same client, whatever it forges"
+    );
+    assert_eq!(
+        login(&["198.51.100.8"]),
+        401,
+        "another client is not affected"
+    );
+    // IPv6: one bucket per /64, with or without brackets and port.
+    assert_eq!(login(&["2001:db8::1"]), 401);
+    assert_eq!(login(&["[2001:db8::2]:443"]), 401);
+    assert_eq!(login(&["2001:db8::ffff:1"]), 429);
+    assert_eq!(login(&["2001:db8:0:1::1"]), 401, "another /64");
+    let log = svc.log_text();
+    assert!(
+        log.contains("too many failed logins from 198.51.100.7"),
+        "{log}"
+    );
+    assert!(
+        log.contains("too many failed logins from 2001:db8::/64"),
+        "{log}"
+    );
+}

@@ -24,7 +24,7 @@ const PKGBUILD: &str = "packaging/arch/PKGBUILD";
 const SRCINFO: &str = "packaging/arch/.SRCINFO";
 const MAX_EXPOSURE: f64 = 2.0;
 
-/// The command line as documented (API-CONTRACT.md and the `ship` brief); options that
+/// The command line as documented (the man page and the README); options that
 /// `--help` lists are added to it at run time.
 const CLI_OPTIONS: &[&str] = &[
     "-c",

@@ -218,13 +218,22 @@ impl LdapAuthenticator {
     }
 
     fn connect(&self) -> Result<LdapConn, LoginError> {
+        self.open().map_err(|p| LoginError::Unavailable(p.why))
+    }
+
+    /// The connection (TCP, then TLS or StartTLS); a failure names the key most likely to fix
+    /// it (see [`Self::connect_key`]).
+    fn open(&self) -> Result<LdapConn, DirectoryProblem> {
         let started = Instant::now();
         debug!(
             "LDAP: connecting to {}{}",
             self.url,
             if self.starttls { " (StartTLS)" } else { "" }
         );
-        let socket = self.open_socket()?;
+        let socket = self.open_socket().map_err(|e| DirectoryProblem {
+            key: "host",
+            why: reason(e),
+        })?;
         // ldap3 bounds TLS and StartTLS with the time that connecting left over, so that the
         // whole connection set-up stays within one `timeout`.
         let left = self.timeout.saturating_sub(started.elapsed());
@@ -235,7 +244,10 @@ impl LdapAuthenticator {
         if let Some(tls) = &self.tls {
             settings = settings.set_config(Arc::clone(tls));
         }
-        LdapConn::with_settings(settings, &self.url).map_err(|e| self.unavailable(Step::Connect, e))
+        LdapConn::with_settings(settings, &self.url).map_err(|e| DirectoryProblem {
+            key: self.connect_key(&e),
+            why: reason(self.unavailable(Step::Connect, e)),
+        })
     }
 
     /// The TCP connection, opened here rather than by ldap3 to set TCP_NODELAY: without it,
@@ -466,6 +478,114 @@ impl LdapAuthenticator {
     }
 }
 
+/// What a directory check found wrong: the `[ldap]` key most likely to fix it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryProblem {
+    pub key: &'static str,
+    pub why: String,
+}
+
+impl LdapAuthenticator {
+    /// Reaches the directory as a login would, without a user: TCP, TLS (or StartTLS) with the
+    /// configured trust, the service-account bind when `bind_dn` is set, and a base-scope
+    /// search of `base_dn`. On success, a description of what was verified. For
+    /// `--check-config`; each step is bounded by `timeout`.
+    pub fn check_directory(&self) -> Result<String, DirectoryProblem> {
+        let mut conn = self.open()?;
+        let outcome = self.check_on(&mut conn);
+        if let Err(e) = conn.with_timeout(self.timeout).unbind() {
+            debug!("LDAP: unbind failed: {e}");
+        }
+        outcome
+    }
+
+    fn check_on(&self, conn: &mut LdapConn) -> Result<String, DirectoryProblem> {
+        let mut done = vec![format!("{} answers", self.url)];
+        if self.tls.is_some() {
+            done.push(if self.starttls {
+                "StartTLS certificate verified".to_string()
+            } else {
+                "TLS certificate verified".to_string()
+            });
+        }
+        let as_who = match &self.service {
+            Some((dn, pw)) => {
+                let problem = |why: String| DirectoryProblem {
+                    key: "bind_dn",
+                    why,
+                };
+                let res = conn
+                    .with_timeout(self.timeout)
+                    .simple_bind(dn, pw)
+                    .map_err(|e| problem(reason(self.unavailable(Step::ServiceBind, e))))?;
+                if res.rc != RC_SUCCESS {
+                    return Err(problem(format!(
+                        "{} refused the service account {dn:?}: {res}; check bind_dn and bind_password",
+                        self.url
+                    )));
+                }
+                done.push(format!("bound as bind_dn {dn}"));
+                format!("bind_dn {dn:?}")
+            }
+            None => "anonymous".to_string(),
+        };
+        let res = conn
+            .with_timeout(self.timeout)
+            .search(&self.base_dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .map_err(|e| DirectoryProblem {
+                key: "base_dn",
+                why: reason(self.unavailable(Step::Search, e)),
+            })?;
+        match res.1.rc {
+            RC_SUCCESS => done.push(format!("base_dn {} found", self.base_dn)),
+            RC_NO_SUCH_OBJECT => {
+                return Err(DirectoryProblem {
+                    key: "base_dn",
+                    why: format!(
+                        "{} has no entry {:?} visible to {as_who}{}",
+                        self.url,
+                        self.base_dn,
+                        self.search_hint()
+                    ),
+                })
+            }
+            _ => {
+                return Err(DirectoryProblem {
+                    key: "base_dn",
+                    why: format!(
+                        "{} refused to read {:?} as {as_who}: {}{}",
+                        self.url,
+                        self.base_dn,
+                        res.1,
+                        self.search_hint()
+                    ),
+                })
+            }
+        }
+        Ok(done.join("; "))
+    }
+
+    /// The key to change when setting up the connection failed: `ca_file` for an untrusted
+    /// certificate, `starttls` when StartTLS was refused, else `host` (wrong port, a name the
+    /// certificate does not carry, a server that does not speak TLS).
+    fn connect_key(&self, e: &LdapError) -> &'static str {
+        let tls = match e {
+            LdapError::Io { source } => tls_error(source),
+            LdapError::Rustls { source } => Some(source),
+            LdapError::LdapResult { .. } if self.starttls => return "starttls",
+            _ => None,
+        };
+        use rustls::CertificateError as C;
+        match tls {
+            Some(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => "host",
+            Some(rustls::Error::InvalidCertificate(_)) => "ca_file",
+            _ => "host",
+        }
+    }
+}
+
 impl Authenticator for LdapAuthenticator {
     fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError> {
         // The HTTP layer refuses these already; refusing again keeps this type safe on its own
@@ -492,6 +612,14 @@ impl Authenticator for LdapAuthenticator {
             }
         );
         outcome
+    }
+}
+
+/// The operator's text of a login error.
+fn reason(e: LoginError) -> String {
+    match e {
+        LoginError::Unavailable(why) => why,
+        LoginError::Rejected => "refused".into(),
     }
 }
 
@@ -754,6 +882,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_concurrent: 1,
             max_failures_per_minute: 10,
+            max_tracked_clients: 100,
         }
     }
 

@@ -1,19 +1,20 @@
 //! Authentication: who may log in (an [`Authenticator`], LDAP in production), the tokens they
 //! get ([`jwt`]), and the guards around logins (HTTP Basic parsing, user name checks, the
-//! per-address failure limit and the concurrent-login gate).
+//! per-client failure limit ([`FailureLimiter`]) with the client found by [`address`], and the
+//! concurrent-login gate).
 //!
 //! This module decides *whether* a request is authenticated; it never builds HTTP responses
 //! (that is `server`'s job) and never logs a password or a token.
 
+pub mod address;
 pub mod jwt;
 pub mod ldap;
+mod limiter;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+pub use limiter::FailureLimiter;
 
 /// Longest user name accepted, in bytes; longer ones are refused before any directory traffic.
 pub const MAX_USERNAME_BYTES: usize = 256;
@@ -25,7 +26,9 @@ pub enum LoginError {
     /// deliberately indistinguishable).
     Rejected,
     /// The credentials could not be judged: the directory is down, hangs, or fails TLS.
-    /// The text is for the log and the 503 body; it never contains the password.
+    /// The text is for the operator's log only (it names the directory's URL, DNs and
+    /// settings); clients are told no more than that the login could not be checked. It never
+    /// contains the password.
     Unavailable(String),
 }
 
@@ -80,57 +83,6 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
         GeneralPurpose::new(&URL_SAFE, LENIENT),
     ];
     ENGINES.iter().find_map(|e| e.decode(s).ok())
-}
-
-/// Failed logins per client address in a sliding minute.
-pub struct FailureLimiter {
-    max_per_minute: u32,
-    window: Duration,
-    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
-}
-
-impl FailureLimiter {
-    /// `max_per_minute == 0` disables the limit.
-    pub fn new(max_per_minute: u32) -> Self {
-        FailureLimiter {
-            max_per_minute,
-            window: Duration::from_secs(60),
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Some(seconds to wait)` when `addr` has used up its failures.
-    pub fn check(&self, addr: IpAddr, now: Instant) -> Option<u64> {
-        if self.max_per_minute == 0 {
-            return None;
-        }
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let list = map.get_mut(&addr)?;
-        list.retain(|t| now.duration_since(*t) < self.window);
-        if list.len() < self.max_per_minute as usize {
-            return None;
-        }
-        let oldest = list.first().copied()?;
-        let wait = self.window.saturating_sub(now.duration_since(oldest));
-        Some(wait.as_secs().max(1))
-    }
-
-    pub fn record_failure(&self, addr: IpAddr, now: Instant) {
-        if self.max_per_minute == 0 {
-            return;
-        }
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound memory under a flood from many addresses: drop entries that have aged out.
-        if map.len() > 10_000 {
-            map.retain(|_, l| {
-                l.last()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        let list = map.entry(addr).or_default();
-        list.retain(|t| now.duration_since(*t) < self.window);
-        list.push(now);
-    }
 }
 
 /// At most `max` logins in flight; the rest are turned away at once rather than queued, so a
@@ -207,25 +159,6 @@ mod tests {
             None,
             "non-UTF-8"
         );
-    }
-
-    #[test]
-    fn failure_limiter_window() {
-        let l = FailureLimiter::new(2);
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        assert_eq!(l.check(a, t0), None);
-        l.record_failure(a, t0);
-        l.record_failure(a, t0 + Duration::from_secs(10));
-        assert_eq!(l.check(a, t0 + Duration::from_secs(20)), Some(40));
-        assert_eq!(l.check(b, t0 + Duration::from_secs(20)), None);
-        assert_eq!(l.check(a, t0 + Duration::from_secs(61)), None);
-        let off = FailureLimiter::new(0);
-        for _ in 0..100 {
-            off.record_failure(a, t0);
-        }
-        assert_eq!(off.check(a, t0), None);
     }
 
     #[test]

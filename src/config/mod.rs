@@ -29,6 +29,7 @@ pub struct Config {
     pub ldap: Ldap,
     pub jwt: Jwt,
     pub registry: Registry,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +40,11 @@ pub struct General {
     pub server_prefix: String,
     pub debug: bool,
     pub workers: usize,
-    /// Peers whose last `X-Forwarded-For` entry is taken as the client address.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is followed to the
+    /// client's address (see `auth::address`).
+    pub trusted_proxies: Vec<crate::ipnet::IpNet>,
+    /// Bytes a compiled `/cleanup` pattern may take; larger ones are refused with 400.
+    pub cleanup_regex_size_limit: usize,
     /// Connection limits (see `http::Limits`, which `main` builds from these).
     pub max_request_head: usize,
     pub max_headers: usize,
@@ -68,6 +72,8 @@ pub struct Ldap {
     pub timeout: Duration,
     pub max_concurrent: usize,
     pub max_failures_per_minute: u32,
+    /// Client buckets the failed-login limit remembers at once.
+    pub max_tracked_clients: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +92,30 @@ pub struct Registry {
     pub update_interval: Duration,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// CAs trusted for https in addition to the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Token endpoints trusted with the credentials besides GitLab's and the registry's.
+    pub trusted_realms: Vec<String>,
+    /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
+    pub crawl_timeout: Duration,
     pub state_file: PathBuf,
+}
+
+/// `crawl_timeout = auto`: four update intervals (a crawl that slow has missed three
+/// chances to publish), at least 10 minutes (a short interval on a big registry must still
+/// be able to finish), at most 24 hours (data a day old is stale whatever the interval).
+pub fn default_crawl_timeout(update_interval: Duration) -> Duration {
+    update_interval
+        .saturating_mul(4)
+        .clamp(Duration::from_secs(600), Duration::from_secs(86_400))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Whether `/metrics` is served (a 404 otherwise).
+    pub enabled: bool,
+    /// When set, scrapes must send `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
 }
 
 impl Ldap {
@@ -221,6 +250,8 @@ pub enum Kind {
     Positive,
     /// A whole number above zero or `auto`.
     AutoPositive,
+    /// A time span above zero or `auto`.
+    AutoDuration,
     /// An `http://` or `https://` URL.
     Url,
     /// An `http(s)://` URL or empty.
@@ -229,8 +260,10 @@ pub enum Kind {
     Path,
     /// A URL path prefix starting with `/`.
     Prefix,
-    /// Comma- or space-separated IP addresses.
+    /// Comma- or space-separated IP addresses or CIDR ranges.
     Addresses,
+    /// Comma- or space-separated `http(s)://` URLs.
+    Urls,
 }
 
 impl Kind {
@@ -246,11 +279,15 @@ impl Kind {
             Kind::Count => "a whole number (0 or more)",
             Kind::Positive => "a positive integer",
             Kind::AutoPositive => "a positive integer or auto",
+            Kind::AutoDuration => "a time span above zero, e.g. \"2 hours\", or auto",
             Kind::Url => "an http:// or https:// URL, e.g. https://gitlab.example.com/",
             Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
             Kind::Path => "a file path",
             Kind::Prefix => "a path starting with /, e.g. /registry-usage",
-            Kind::Addresses => "comma-separated IP addresses, e.g. 127.0.0.1, ::1",
+            Kind::Addresses => {
+                "comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.1, 10.0.0.0/8, ::1"
+            }
+            Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
         }
     }
 
@@ -268,10 +305,12 @@ impl Kind {
             Kind::Count => v.parse::<u64>().is_ok(),
             Kind::Positive => positive(v).is_some(),
             Kind::AutoPositive => auto_or_positive(v, 1).is_some(),
+            Kind::AutoDuration => auto_or_duration(v, Duration::ZERO).is_some(),
             Kind::Url => http_url(v).is_some(),
             Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
             Kind::Prefix => normalise_prefix(v).is_some(),
             Kind::Addresses => parse_addresses(v).is_some(),
+            Kind::Urls => parse_urls(v).is_some(),
         }
     }
 }
@@ -333,7 +372,9 @@ pub const KEYS: &[Key] = &[
     key("general", "workers", "auto", Kind::AutoPositive,
         "Threads answering HTTP requests; auto: twice the number of CPUs, at least 4."),
     key("general", "trusted_proxies", "", Kind::Addresses,
-        "Reverse proxies (comma-separated IP addresses) whose last X-Forwarded-For entry is trusted\nas the client address for login rate limiting."),
+        "Reverse proxies in front of the service (IP addresses or CIDR ranges, comma-separated).\nFor requests from them, X-Forwarded-For is read from the right past these proxies and the\nfirst other address is the client whose failed logins are counted."),
+    key("general", "cleanup_regex_size_limit", "1048576", Kind::Positive,
+        "Bytes a compiled /cleanup pattern (name_regex_delete, name_regex_keep) may take; larger\npatterns answer 400. The default compiles any such pattern in a few milliseconds."),
     key("general", "max_request_head", "16384", Kind::Positive,
         "Largest request head (request line and headers) in bytes; larger ones get 431."),
     key("general", "max_headers", "100", Kind::Positive,
@@ -364,7 +405,9 @@ pub const KEYS: &[Key] = &[
     key("ldap", "max_concurrent", "auto", Kind::AutoPositive,
         "Logins checked at once; more answer 503 at once. auto: half the workers, at least 1."),
     key("ldap", "max_failures_per_minute", "10", Kind::Count,
-        "Failed logins per client address and minute before 429 (0 disables the limit)."),
+        "Failed logins per client address (IPv6: per /64) and minute before 429 (0: no limit)."),
+    key("ldap", "max_tracked_clients", "10000", Kind::Positive,
+        "Client addresses whose failed logins are remembered at once; when full, the one that\nfailed longest ago is forgotten."),
     orig("jwt", "auth_token_expires", "2 weeks", Kind::Duration, ""),
     orig("jwt", "secret_key", PLACEHOLDER_SECRET, Kind::Text,
         "At least 32 bytes; make one with: head -c32 /dev/urandom | base64"),
@@ -378,8 +421,18 @@ pub const KEYS: &[Key] = &[
     key("registry", "concurrency", "8", Kind::Positive, "Requests to the registry in flight at once."),
     key("registry", "timeout", "30 s", Kind::PositiveDuration,
         "Limit for connecting to the registry and for each response."),
+    key("registry", "ca_file", "", Kind::Path,
+        "A PEM file with CAs to trust for https to the registry and GitLab, in addition to the\nsystem's roots (a private CA: add it here or with update-ca-certificates)."),
+    key("registry", "trusted_realms", "", Kind::Urls,
+        "Token endpoints (comma-separated URLs; their origins count) that may receive username and\naccess_token besides gitlab_base_url's and the registry's own origin. Never plain http\nwhen the registry is https."),
+    key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
+        "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
         "Where the last crawl is kept, so a restart serves data at once (empty: no state file)."),
+    key("metrics", "enabled", "False", Kind::Bool,
+        "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
+    key("metrics", "bearer_token", "", Kind::Raw,
+        "When set, /metrics requires 'Authorization: Bearer <this token>' (empty: no authentication)."),
 ];
 
 /// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
@@ -519,7 +572,22 @@ fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
     }
 }
 
-fn parse_addresses(v: &str) -> Option<Vec<std::net::IpAddr>> {
+fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
+    if v.trim().eq_ignore_ascii_case("auto") {
+        Some(auto)
+    } else {
+        parse_duration(v).filter(|d| !d.is_zero())
+    }
+}
+
+fn parse_urls(v: &str) -> Option<Vec<String>> {
+    v.split([',', ' ', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .map(http_url)
+        .collect()
+}
+
+fn parse_addresses(v: &str) -> Option<Vec<crate::ipnet::IpNet>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse().ok())
@@ -571,6 +639,7 @@ impl Config {
             debug: parse_bool_loose(&r.raw("general", "debug")),
             workers,
             trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+            cleanup_regex_size_limit: r.get("general", "cleanup_regex_size_limit", positive)?,
             max_request_head: r.get("general", "max_request_head", positive)?,
             max_headers: r.get("general", "max_headers", positive)?,
             header_timeout: r.duration("general", "header_timeout")?,
@@ -595,26 +664,39 @@ impl Config {
                 auto_or_positive(v, half_workers)
             })?,
             max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
+            max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
         };
         let jwt = Jwt {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
             secret_key: r.text("jwt", "secret_key")?,
         };
+        let update_interval = r.duration("registry", "update_interval")?;
         let registry = Registry {
             gitlab_base_url: r.text("registry", "gitlab_base_url")?,
             registry_base_url: r.text("registry", "registry_base_url")?,
             username: r.text("registry", "username")?,
             access_token: r.text("registry", "access_token")?,
-            update_interval: r.duration("registry", "update_interval")?,
+            update_interval,
             concurrency: r.number("registry", "concurrency")?,
             timeout: r.duration("registry", "timeout")?,
+            ca_file: r.path("registry", "ca_file")?,
+            trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
+            crawl_timeout: r.get("registry", "crawl_timeout", |v| {
+                auto_or_duration(v, default_crawl_timeout(update_interval))
+            })?,
             state_file: r.path("registry", "state_file")?.unwrap_or_default(),
+        };
+        let metrics = MetricsConfig {
+            enabled: r.flag("metrics", "enabled")?,
+            bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
+                .filter(|t| !t.is_empty()),
         };
         Ok(Config {
             general,
             ldap,
             jwt,
             registry,
+            metrics,
         })
     }
 
@@ -676,6 +758,68 @@ mod tests {
         assert_eq!(parse_duration("-1 s"), None);
         assert_eq!(parse_duration("1.5 h"), None);
         assert_eq!(parse_duration("99999999999999999999 w"), None);
+    }
+
+    #[test]
+    fn crawl_timeout_auto_and_explicit() {
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.crawl_timeout);
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(t(""), Ok(h(4)));
+        assert_eq!(
+            t("[registry]\nupdate_interval = 1 m\n"),
+            Ok(Duration::from_secs(600))
+        );
+        assert_eq!(t("[registry]\nupdate_interval = 12 h\n"), Ok(h(24)));
+        assert_eq!(
+            t("[registry]\nupdate_interval = 3 h\ncrawl_timeout = AUTO\n"),
+            Ok(h(12))
+        );
+        assert_eq!(
+            t("[registry]\ncrawl_timeout = 90 m\n"),
+            Ok(Duration::from_secs(5400))
+        );
+        for bad in ["0 s", "soon", ""] {
+            let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cleanup_regex_size_limit_default_and_bounds() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c.general.cleanup_regex_size_limit,
+            crate::cleanup::DEFAULT_REGEX_SIZE_LIMIT
+        );
+        let c = Config::from_ini_text("[general]\ncleanup_regex_size_limit = 5000\n", p()).unwrap();
+        assert_eq!(c.general.cleanup_regex_size_limit, 5000);
+        for bad in ["0", "-1", "1 MiB"] {
+            let e = Config::from_ini_text(
+                &format!("[general]\ncleanup_regex_size_limit = {bad}\n"),
+                p(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("[general] cleanup_regex_size_limit") && e.contains("positive"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_realms_are_urls() {
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.trusted_realms);
+        assert_eq!(t(""), Ok(vec![]));
+        assert_eq!(
+            t("[registry]\ntrusted_realms = https://a.example/jwt/auth, http://b:8080\n"),
+            Ok(vec![
+                "https://a.example/jwt/auth".to_string(),
+                "http://b:8080".to_string()
+            ])
+        );
+        let e = t("[registry]\ntrusted_realms = auth.example.com\n").unwrap_err();
+        assert!(e.to_string().contains("[registry] trusted_realms"), "{e}");
     }
 
     #[test]
@@ -837,6 +981,55 @@ mod tests {
             }
         }
         assert!(default_config_text().contains(&format!("At least {MIN_SECRET_LEN} bytes")));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let c = Config::from_ini_text(
+            "[general]\ntrusted_proxies = 127.0.0.1, 10.0.0.0/8 ::1\n  2001:db8::/32\n",
+            p(),
+        )
+        .unwrap();
+        let shown: Vec<String> = c
+            .general
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]);
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "proxy.example"] {
+            let e = Config::from_ini_text(&format!("[general]\ntrusted_proxies = {bad}\n"), p())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("[general] trusted_proxies") && e.contains("CIDR"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_keys() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(
+            c.metrics,
+            MetricsConfig {
+                enabled: false,
+                bearer_token: None
+            }
+        );
+        let c = Config::from_ini_text(
+            "[metrics]\nenabled = yes\nbearer_token =  s3cret-token \n",
+            p(),
+        )
+        .unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.bearer_token.as_deref(), Some("s3cret-token"));
+        let e = Config::from_ini_text("[metrics]\nenabled = sometimes\n", p()).unwrap_err();
+        assert!(e.to_string().contains("[metrics] enabled"), "{e}");
+        let text = default_config_text();
+        assert!(text.contains("[metrics]\n") && text.contains("# enabled = False\n"));
+        assert!(text.contains("# bearer_token =\n"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::RequestStats;
+use super::{Kind, RequestStats};
 
 /// Manifest media types we understand, most preferred first. Schema 1 last and weighted
 /// down: registries only serve it for images that exist in no other form.
@@ -26,21 +26,15 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 
 /// Responses larger than this are refused: a tags list of 100,000 tags is ~3 MB.
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Image config blobs are read up to this size: real ones are a few KiB (tens for images
+/// with long histories); a larger one is not read, and its image's creation time is unknown.
+pub const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Redirect hops followed per request (blob HEADs go to storage through a 307).
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
-
-/// What a request is for: the unit of the request statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Token,
-    Catalog,
-    Tags,
-    ManifestGet,
-    ManifestHead,
-    BlobHead,
-}
+/// Longest token lifetime believed (seconds); a token is renewed after a day at the latest.
+const MAX_TOKEN_LIFETIME: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -131,6 +125,11 @@ pub enum HttpError {
     TooManyRedirects {
         what: String,
     },
+    /// The body is larger than the limit for its kind of request (not retried).
+    TooLarge {
+        what: String,
+        limit: u64,
+    },
     /// The crawl is being stopped.
     Cancelled,
 }
@@ -141,6 +140,9 @@ impl fmt::Display for HttpError {
             HttpError::Transport { what, reason } => write!(f, "{what}: {reason}"),
             HttpError::TooManyRedirects { what } => {
                 write!(f, "{what}: more than {MAX_REDIRECTS} redirects")
+            }
+            HttpError::TooLarge { what, limit } => {
+                write!(f, "{what}: the answer is larger than {limit} bytes")
             }
             HttpError::Cancelled => f.write_str("stopped"),
         }
@@ -168,6 +170,14 @@ pub enum TokenError {
         reason: String,
     },
     Http(HttpError),
+    /// The registry named a token endpoint that is not trusted with the access token.
+    UntrustedRealm {
+        realm: String,
+    },
+    /// The registry is https but names a plain http token endpoint.
+    InsecureRealm {
+        realm: String,
+    },
 }
 
 impl fmt::Display for TokenError {
@@ -190,6 +200,18 @@ impl fmt::Display for TokenError {
                  token endpoint?"
             ),
             TokenError::Http(e) => write!(f, "the token endpoint cannot be reached: {e}"),
+            TokenError::UntrustedRealm { realm } => write!(
+                f,
+                "the registry asks for tokens from {realm}, which is neither [registry] \
+                 gitlab_base_url nor the registry itself, so the access token was not sent \
+                 there; if that token endpoint is right, add {realm} to [registry] trusted_realms"
+            ),
+            TokenError::InsecureRealm { realm } => write!(
+                f,
+                "the registry is https but asks for tokens from {realm} over plain http, so the \
+                 access token was not sent there; the token endpoint (GitLab's external_url, \
+                 the registry's auth.token.realm) must be https"
+            ),
         }
     }
 }
@@ -261,12 +283,7 @@ impl TokenSlot {
 
 #[derive(Default)]
 struct Counters {
-    token: AtomicU64,
-    catalog: AtomicU64,
-    tags: AtomicU64,
-    manifest_get: AtomicU64,
-    manifest_head: AtomicU64,
-    blob_head: AtomicU64,
+    by_kind: [AtomicU64; Kind::ALL.len()],
     retries: AtomicU64,
 }
 
@@ -276,6 +293,8 @@ pub struct Client {
     base: String,
     origin: String,
     gitlab_base_url: String,
+    /// Origins that may receive the credentials: GitLab's, the registry's, `trusted_realms`.
+    trusted: Vec<String>,
     credentials: Credentials,
     policy: Policy,
     mode: Mutex<AuthMode>,
@@ -284,16 +303,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// `registry_base_url` and `gitlab_base_url` have been checked by the configuration
-    /// (http:// or https://).
+    /// `registry_base_url`, `gitlab_base_url` and `trusted_realms` have been checked by the
+    /// configuration (http:// or https://); `roots` are the CAs trusted for https (see
+    /// [`root_certs`]).
     pub fn new(
         registry_base_url: &str,
         gitlab_base_url: &str,
+        trusted_realms: &[String],
         credentials: Credentials,
         policy: Policy,
+        roots: Vec<ureq::tls::Certificate<'static>>,
     ) -> Client {
         let t = Some(policy.timeout);
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::from(roots))
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             // We read 4xx/5xx ourselves: their WWW-Authenticate, Retry-After and bodies matter.
             .http_status_as_error(false)
             // Redirects are followed by `once`, which drops credentials on a change of origin.
@@ -319,6 +345,12 @@ impl Client {
             origin: origin(&base).to_string(),
             base,
             gitlab_base_url: gitlab_base_url.trim_end_matches('/').to_string(),
+            trusted: [registry_base_url, gitlab_base_url]
+                .into_iter()
+                .chain(trusted_realms.iter().map(String::as_str))
+                .filter(|u| !u.is_empty())
+                .map(normalized_origin)
+                .collect(),
             credentials,
             policy,
             mode: Mutex::new(AuthMode::Unknown),
@@ -349,30 +381,16 @@ impl Client {
     pub fn reset(&self) {
         self.cancel.store(false, Ordering::SeqCst);
         let c = &self.counters;
-        for a in [
-            &c.token,
-            &c.catalog,
-            &c.tags,
-            &c.manifest_get,
-            &c.manifest_head,
-            &c.blob_head,
-            &c.retries,
-        ] {
+        for a in c.by_kind.iter().chain([&c.retries]) {
             a.store(0, Ordering::SeqCst);
         }
     }
 
     pub fn stats(&self) -> RequestStats {
         let c = &self.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
         RequestStats {
-            token: g(&c.token),
-            catalog: g(&c.catalog),
-            tags: g(&c.tags),
-            manifest_get: g(&c.manifest_get),
-            manifest_head: g(&c.manifest_head),
-            blob_head: g(&c.blob_head),
-            retries: g(&c.retries),
+            requests: std::array::from_fn(|i| c.by_kind[i].load(Ordering::SeqCst)),
+            retries: c.retries.load(Ordering::SeqCst),
         }
     }
 
@@ -381,16 +399,7 @@ impl Client {
     }
 
     fn count(&self, kind: Kind) {
-        let c = &self.counters;
-        let a = match kind {
-            Kind::Token => &c.token,
-            Kind::Catalog => &c.catalog,
-            Kind::Tags => &c.tags,
-            Kind::ManifestGet => &c.manifest_get,
-            Kind::ManifestHead => &c.manifest_head,
-            Kind::BlobHead => &c.blob_head,
-        };
-        a.fetch_add(1, Ordering::Relaxed);
+        self.counters.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A registry request with the token of `slot`; on a `401` the challenge is learnt (or the
@@ -430,10 +439,10 @@ impl Client {
                 if *mode != new {
                     if let AuthMode::Bearer { realm, service } = &new {
                         log::info!(
-                            "registry asks for tokens from {realm} (service {})",
+                            "registry asks for tokens from {} (service {})",
+                            strip_query(realm),
                             service.as_deref().unwrap_or("-")
                         );
-                        self.check_realm(realm);
                     }
                     *mode = new;
                 }
@@ -451,24 +460,18 @@ impl Client {
         *mode != AuthMode::Unknown
     }
 
-    /// The access token goes wherever the registry's challenge says: say so when that is not
-    /// the configured GitLab, or when it would travel unencrypted.
-    fn check_realm(&self, realm: &str) {
-        if !self.gitlab_base_url.is_empty() && origin(realm) != origin(&self.gitlab_base_url) {
-            log::warn!(
-                "the registry's token endpoint {} is not [registry] gitlab_base_url {}: the \
-                 access token is sent there; check that this is intended",
-                origin(realm),
-                origin(&self.gitlab_base_url)
-            );
-        }
+    /// The access token goes only where it is trusted, whatever the registry's challenge
+    /// (or a redirect target's) says: GitLab's origin, the registry's, `trusted_realms`; and
+    /// never over plain http when the registry is https.
+    fn check_realm(&self, realm: &str) -> Result<(), TokenError> {
+        let o = normalized_origin(realm);
         if realm.starts_with("http://") && self.base.starts_with("https://") {
-            log::warn!(
-                "the registry's token endpoint {} is plain http: the access token travels \
-                 unencrypted",
-                origin(realm)
-            );
+            return Err(TokenError::InsecureRealm { realm: o });
         }
+        if !self.trusted.contains(&o) {
+            return Err(TokenError::UntrustedRealm { realm: o });
+        }
+        Ok(())
     }
 
     /// The `Authorization` for a request in `slot`'s scopes. `rejected`: the token the
@@ -486,6 +489,7 @@ impl Client {
                 origin: self.origin.clone(),
             })),
             AuthMode::Bearer { realm, service } => {
+                self.check_realm(&realm)?;
                 // Held while fetching, so threads needing the same token wait for one request.
                 let mut held = lock(&slot.token);
                 if let Some(t) = held.as_ref() {
@@ -573,7 +577,11 @@ impl Client {
                 realm: realm_shown,
                 reason: "no \"token\" field".into(),
             })?;
-        let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        // A day at most: an absurd `expires_in` must not overflow the clock arithmetic.
+        let life = body
+            .expires_in
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME);
         // Renew a tenth early (at least 5 s, at most half the life): a request must not carry
         // a token that expires on its way, and clocks differ.
         let margin = (life / 10).max(5).min(life / 2);
@@ -706,14 +714,24 @@ impl Client {
                 header("www-authenticate"),
                 header("retry-after"),
             );
+            let limit = match kind {
+                Kind::ConfigGet => CONFIG_BODY_LIMIT,
+                _ => BODY_LIMIT,
+            };
             let body = match method {
                 Method::Head => Vec::new(),
                 Method::Get => resp
                     .body_mut()
                     .with_config()
-                    .limit(BODY_LIMIT)
+                    .limit(limit)
                     .read_to_vec()
-                    .map_err(|e| transport(what(), e))?,
+                    .map_err(|e| match e {
+                        ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge {
+                            what: what(),
+                            limit,
+                        },
+                        e => transport(what(), e),
+                    })?,
             };
             let (content_type, digest, content_length, link, www_authenticate, retry_after) =
                 reply_headers;
@@ -739,7 +757,80 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The CAs the collector trusts for https: the system's roots (what `update-ca-certificates`
+/// manages, or `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus those of `[registry] ca_file`, which
+/// adds to them rather than replacing them: GitLab and the storage that blob requests are
+/// redirected to may have public certificates while the registry has a private one.
+pub fn root_certs(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        log::warn!("registry: a system CA certificate could not be loaded: {e}");
+    }
+    let mut certs: Vec<ureq::tls::Certificate<'static>> = native
+        .certs
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let system = certs.len();
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("[registry] ca_file {shown}: cannot read it: {e}"))?;
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "[registry] ca_file {shown}: not a valid PEM file: {e}"
+                    ))
+                }
+            }
+        }
+        if certs.len() == system {
+            return Err(format!(
+                "[registry] ca_file {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+            ));
+        }
+    }
+    log::debug!(
+        "registry: trusting {system} system CA certificate(s) and {} from [registry] ca_file",
+        certs.len() - system
+    );
+    Ok(certs)
+}
+
+/// What a TLS failure means for the operator, when it is one.
+fn tls_reason(e: &ureq::Error) -> Option<String> {
+    let tls = match e {
+        ureq::Error::Rustls(t) => t,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
+        _ => return None,
+    };
+    use rustls::CertificateError as C;
+    Some(match tls {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => {
+            format!(
+                "the server's certificate is not valid for this host name ({tls}): use a name \
+                 the certificate carries in the [registry] URL"
+            )
+        }
+        rustls::Error::InvalidCertificate(_) => format!(
+            "the server's certificate is not trusted ({tls}): if it comes from a private CA, \
+             set [registry] ca_file to that CA's PEM file or add the CA to the system's store"
+        ),
+        _ => format!("TLS failed: {tls}"),
+    })
+}
+
 fn transport(what: String, e: ureq::Error) -> HttpError {
+    if let Some(reason) = tls_reason(&e) {
+        return HttpError::Transport { what, reason };
+    }
     let reason = match &e {
         ureq::Error::Timeout(t) => {
             format!("timed out ({t}): raise [registry] timeout if the registry is slow")
@@ -775,6 +866,19 @@ pub fn origin(url: &str) -> &str {
     let rest = &url[i + 3..];
     let end = rest.find(['/', '?', '#']).map_or(url.len(), |j| i + 3 + j);
     &url[..end]
+}
+
+/// `origin(url)` lower-cased, without the scheme's default port: what trust compares.
+fn normalized_origin(url: &str) -> String {
+    let o = origin(url.trim()).to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if o.starts_with(scheme) {
+            if let Some(bare) = o.strip_suffix(port) {
+                return bare.to_string();
+            }
+        }
+    }
+    o
 }
 
 /// Resolves a `Location` / `Link` reference against the URL it came with.
@@ -890,54 +994,15 @@ fn parse_challenge(h: &str) -> Option<Challenge> {
     Some(Challenge::Bearer { realm, service })
 }
 
-/// `Retry-After`: seconds, or an HTTP date (IMF-fixdate).
+/// `Retry-After`: seconds, or an HTTP date in any of the three forms RFC 9110 requires
+/// (IMF-fixdate, RFC 850, asctime); a date in the past means now.
 fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     let v = v.trim();
     if let Ok(s) = v.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
-    let at = parse_http_date(v)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds.
-fn parse_http_date(v: &str) -> Option<u64> {
-    let (_, rest) = v.split_once(", ")?;
-    let mut it = rest.split_whitespace();
-    let day: u64 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -1014,6 +1079,53 @@ mod tests {
     }
 
     #[test]
+    fn realms_are_trusted_by_origin_and_never_over_http_from_https() {
+        assert_eq!(
+            normalized_origin("HTTPS://Git.Example:443/jwt/auth"),
+            "https://git.example"
+        );
+        assert_eq!(normalized_origin("http://h:80"), "http://h");
+        assert_eq!(normalized_origin("http://h:8080/x"), "http://h:8080");
+        let policy = Policy {
+            timeout: Duration::from_secs(1),
+            concurrency: 1,
+            max_attempts: 1,
+            backoff_base: Duration::ZERO,
+            backoff_cap: Duration::ZERO,
+            retry_after_cap: Duration::ZERO,
+        };
+        let c = Client::new(
+            "https://registry.example",
+            "https://gitlab.example/",
+            &[
+                "https://auth.example:443/x".into(),
+                "http://legacy.example".into(),
+            ],
+            Credentials {
+                username: "u".into(),
+                access_token: "t".into(),
+            },
+            policy,
+            Vec::new(),
+        );
+        assert!(c.check_realm("https://gitlab.example/jwt/auth").is_ok());
+        assert!(c.check_realm("https://registry.example/token").is_ok());
+        assert!(c.check_realm("https://auth.example/token?x=1").is_ok());
+        assert!(matches!(
+            c.check_realm("https://evil.example/jwt/auth"),
+            Err(TokenError::UntrustedRealm { realm }) if realm == "https://evil.example"
+        ));
+        assert!(matches!(
+            c.check_realm("http://gitlab.example/jwt/auth"),
+            Err(TokenError::InsecureRealm { .. })
+        ));
+        assert!(matches!(
+            c.check_realm("http://legacy.example/jwt/auth"),
+            Err(TokenError::InsecureRealm { .. })
+        ));
+    }
+
+    #[test]
     fn retry_after_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
@@ -1030,10 +1142,25 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        // RFC 9110 also requires the obsolete RFC 850 and asctime forms.
         assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
-            Some(1_835_438_400)
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now),
+            None
+        );
+        assert_eq!(
+            parse_retry_after(
+                "Tue, 29 Feb 2028 12:00:00 GMT",
+                UNIX_EPOCH + Duration::from_secs(1_835_438_390)
+            ),
+            Some(Duration::from_secs(10))
         );
     }
 

@@ -2,26 +2,31 @@
 //! every tag's manifest on a bounded pool of `concurrency` threads, producing a complete
 //! [`SnapshotInput`] or an error that abandons the crawl.
 //!
-//! It owns the meaning of a manifest (which blobs a tag refers to, per the contract's
-//! "Meaning of the numbers"), the manifest cache that makes warm crawls cheap, and the rule
-//! that a repository which fails keeps its previous data marked `stale_since`. It must never
-//! return a snapshot built from an incomplete catalog, and it does no scheduling, publishing
-//! or file I/O (that is `mod.rs`).
+//! It owns the resolution of a tag (its manifest, the children of an index, blob sizes, the
+//! config's creation time; what a manifest body means is `manifest.rs`), the per-digest cache
+//! that makes warm crawls cheap, the crawl's deadline, and the rule that a repository which
+//! fails (or panics) keeps its previous data marked `stale_since`. It must never return a
+//! snapshot built from an incomplete catalog, and it does no scheduling, publishing or file
+//! I/O (that is `mod.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
-use serde_json::Value;
 
 use super::client::{
-    next_link, Client, Credentials, HttpError, Kind, Method, Policy, Reply, RequestError,
-    TokenError, TokenSlot, MANIFEST_ACCEPT,
+    next_link, root_certs, Client, Credentials, HttpError, Method, Policy, Reply, RequestError,
+    TokenError, TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
 };
-use super::RequestStats;
+use super::manifest::{
+    self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,
+    Shape, MAX_BLOB_SIZE,
+};
+use super::single_flight::SingleFlight;
+use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{Platform, RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
 
@@ -46,6 +51,35 @@ pub struct CrawlOptions {
     pub retry_after_cap: Duration,
     /// How often progress is logged during a crawl.
     pub progress_every: Duration,
+    /// Deliberate panics, for the tests of panic isolation only. Debug builds take it from
+    /// the environment variable `GITLAB_REGISTRY_USAGE_REST_TEST_PANIC` (`collector` or
+    /// `repository:<name>`); release builds never set it.
+    #[doc(hidden)]
+    pub panic_at: Option<PanicAt>,
+}
+
+/// Where a test makes the collector panic.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PanicAt {
+    /// The collector loop, right after publishing its first snapshot.
+    Collector,
+    /// A crawl thread, when it reads this repository's tags.
+    Repository(String),
+}
+
+impl PanicAt {
+    fn from_env() -> Option<PanicAt> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let v = std::env::var("GITLAB_REGISTRY_USAGE_REST_TEST_PANIC").ok()?;
+        match v.split_once(':') {
+            Some(("repository", name)) => Some(PanicAt::Repository(name.to_string())),
+            _ if v == "collector" => Some(PanicAt::Collector),
+            _ => None,
+        }
+    }
 }
 
 impl Default for CrawlOptions {
@@ -58,6 +92,7 @@ impl Default for CrawlOptions {
             backoff_cap: Duration::from_secs(8),
             retry_after_cap: Duration::from_secs(60),
             progress_every: Duration::from_secs(10),
+            panic_at: PanicAt::from_env(),
         }
     }
 }
@@ -82,6 +117,10 @@ pub enum CrawlError {
     Token(TokenError),
     /// A stop was requested.
     Cancelled,
+    /// The crawl ran longer than `[registry] crawl_timeout`.
+    Deadline(Duration),
+    /// The collector cannot be set up (an unusable `[registry] ca_file`).
+    Setup(String),
     /// The crawl's result did not form a snapshot (a bug: please report it).
     Snapshot(StateError),
     /// The crawl threads stopped early (a bug: please report it).
@@ -94,6 +133,13 @@ impl fmt::Display for CrawlError {
             CrawlError::Catalog(e) => write!(f, "cannot read the registry catalog: {e}"),
             CrawlError::Token(e) => e.fmt(f),
             CrawlError::Cancelled => f.write_str("the crawl was stopped"),
+            CrawlError::Setup(e) => f.write_str(e),
+            CrawlError::Deadline(d) => write!(
+                f,
+                "the crawl ran longer than [registry] crawl_timeout ({} s): check why the \
+                 registry is slow, or raise crawl_timeout or concurrency",
+                d.as_secs()
+            ),
             CrawlError::Snapshot(e) => write!(
                 f,
                 "the crawl's data is inconsistent (please report this): {e}"
@@ -104,6 +150,20 @@ impl fmt::Display for CrawlError {
 }
 
 impl std::error::Error for CrawlError {}
+
+impl CrawlError {
+    /// A short fixed word for metrics (`crawls_failed{reason=...}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CrawlError::Catalog(_) => "catalog",
+            CrawlError::Token(_) => "token",
+            CrawlError::Cancelled => "stopped",
+            CrawlError::Deadline(_) => "deadline",
+            CrawlError::Setup(_) => "setup",
+            CrawlError::Snapshot(_) | CrawlError::Internal(_) => "internal",
+        }
+    }
+}
 
 /// Why one tag (and so its repository) could not be read in this crawl.
 #[derive(Debug)]
@@ -120,6 +180,8 @@ enum TagError {
     },
     Http(HttpError),
     Token(TokenError),
+    /// A crawl thread panicked on this repository (a bug; the others go on).
+    Panic(String),
 }
 
 impl From<RequestError> for TagError {
@@ -145,6 +207,7 @@ impl fmt::Display for TagError {
             TagError::Invalid { what, reason } => write!(f, "{what}: {reason}"),
             TagError::Http(e) => e.fmt(f),
             TagError::Token(e) => e.fmt(f),
+            TagError::Panic(m) => write!(f, "internal error, please report it: panic: {m}"),
         }
     }
 }
@@ -156,44 +219,9 @@ struct Facts {
     platforms: Vec<Platform>,
     /// Distinct blob digests (config and layers; for an index, all children's).
     blobs: Vec<String>,
-}
-
-/// A map whose values are computed once, while other threads wanting the same key wait.
-/// Failures are not remembered: a later caller tries again.
-struct OnceMap<V> {
-    map: Mutex<HashMap<String, Arc<OnceLock<Option<V>>>>>,
-}
-
-impl<V: Clone> OnceMap<V> {
-    fn new() -> Self {
-        OnceMap {
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get_or_fetch<E>(&self, key: &str, f: impl Fn() -> Result<V, E>) -> Result<V, E> {
-        let cell = lock(&self.map).entry(key.to_string()).or_default().clone();
-        let mut failure = None;
-        let got = cell.get_or_init(|| match f() {
-            Ok(v) => Some(v),
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        });
-        if let Some(v) = got {
-            return Ok(v.clone());
-        }
-        if let Some(e) = failure {
-            let mut map = lock(&self.map);
-            if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                map.remove(key);
-            }
-            return Err(e);
-        }
-        // Another thread tried and failed while we waited: try once ourselves, uncached.
-        f()
-    }
+    /// The image's creation time (Unix seconds): the config's `created`, schema 1's first
+    /// history entry's, the newest child's for an index. `None`: the image does not say.
+    created: Option<i64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -208,6 +236,13 @@ pub struct Crawler {
     registry: String,
     /// A stop arrived during the last crawl (its message is consumed by then).
     stop_seen: AtomicBool,
+    /// The longest a crawl may run (`[registry] crawl_timeout`).
+    crawl_timeout: Duration,
+    /// The running crawl passed `crawl_timeout` and was cancelled.
+    deadline_hit: AtomicBool,
+    /// A crawl of this crawler succeeded: its snapshot's creation times were read, so a tag
+    /// without one is known to have none (see `trust_created`).
+    created_collected: AtomicBool,
 }
 
 struct RepoWork {
@@ -243,15 +278,29 @@ struct Shared<'a> {
     /// Tags of the previous snapshot, per repository: asked with a HEAD first.
     known_tags: HashMap<String, HashSet<String>>,
     /// Manifests read in this crawl (by digest), each at most once.
-    fetched: OnceMap<Arc<Facts>>,
+    fetched: SingleFlight<Arc<Facts>>,
     /// Blob digest → size, seeded from the previous snapshot.
     sizes: Mutex<HashMap<String, u64>>,
     /// Blob sizes asked with HEAD in this crawl (schema 1, or descriptors without a size).
-    blob_heads: OnceMap<u64>,
+    blob_heads: SingleFlight<u64>,
+    /// Creation times of the image configs read in this crawl (by config digest), each
+    /// config at most once; across crawls they live on in the manifests' facts.
+    configs: SingleFlight<Option<i64>>,
 }
 
 impl Crawler {
-    pub fn new(cfg: &config::Registry, opts: CrawlOptions) -> Crawler {
+    /// Fails only on an unusable `[registry] ca_file`.
+    pub fn new(cfg: &config::Registry, opts: CrawlOptions) -> Result<Crawler, CrawlError> {
+        let roots = root_certs(cfg.ca_file.as_deref()).map_err(CrawlError::Setup)?;
+        let https = [&cfg.registry_base_url, &cfg.gitlab_base_url]
+            .iter()
+            .any(|u| u.starts_with("https://"));
+        if roots.is_empty() && https {
+            log::warn!(
+                "no system CA certificates found: https to the registry will fail; install \
+                 ca-certificates, or set [registry] ca_file"
+            );
+        }
         let concurrency = cfg.concurrency.max(1);
         let policy = Policy {
             timeout: cfg.timeout,
@@ -264,19 +313,29 @@ impl Crawler {
         let client = Client::new(
             &cfg.registry_base_url,
             &cfg.gitlab_base_url,
+            &cfg.trusted_realms,
             Credentials {
                 username: cfg.username.clone(),
                 access_token: cfg.access_token.clone(),
             },
             policy,
+            roots,
         );
-        Crawler {
+        Ok(Crawler {
             client,
             opts,
             concurrency,
             registry: cfg.registry_base_url.clone(),
             stop_seen: AtomicBool::new(false),
-        }
+            created_collected: AtomicBool::new(false),
+            crawl_timeout: cfg.crawl_timeout,
+            deadline_hit: AtomicBool::new(false),
+        })
+    }
+
+    /// Requests of the running (or last) crawl so far.
+    pub fn stats(&self) -> RequestStats {
+        self.client.stats()
     }
 
     /// Whether a stop arrived during the last crawl, even one that completed anyway.
@@ -293,10 +352,13 @@ impl Crawler {
     ) -> Result<CrawlOutcome, CrawlError> {
         self.client.reset();
         self.stop_seen.store(false, Ordering::SeqCst);
+        self.deadline_hit.store(false, Ordering::SeqCst);
         let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
+        let deadline = crossbeam_channel::after(self.crawl_timeout);
         std::thread::scope(|s| {
-            // The only reader of `stop` during a crawl: it cancels the client, which every
-            // request, backoff and crawl thread checks.
+            // The only reader of `stop` during a crawl, and the crawl's clock: either cancels
+            // the client, which every request, backoff and crawl thread checks, so the crawl
+            // ends within about one request timeout.
             let watcher = std::thread::Builder::new()
                 .name("crawl-stop".into())
                 .spawn_scoped(s, || {
@@ -305,15 +367,24 @@ impl Crawler {
                             self.stop_seen.store(true, Ordering::SeqCst);
                             self.client.cancel();
                         }
+                        recv(deadline) -> _ => {
+                            self.deadline_hit.store(true, Ordering::SeqCst);
+                            self.client.cancel();
+                        }
                         recv(finished_rx) -> _ => {}
                     }
                 });
             if let Err(e) = watcher {
-                log::warn!("cannot watch for a stop during the crawl: {e}");
+                log::warn!("cannot watch for a stop or the crawl_timeout during the crawl: {e}");
             }
             let result = self.crawl_inner(previous);
             drop(finished_tx);
-            result
+            match result {
+                Err(_) if self.deadline_hit.load(Ordering::SeqCst) => {
+                    Err(CrawlError::Deadline(self.crawl_timeout))
+                }
+                r => r,
+            }
         })
     }
 
@@ -335,11 +406,19 @@ impl Crawler {
         );
 
         let prev = previous.map(Snapshot::to_input).unwrap_or_default();
+        let trust_created = self.created_collected.load(Ordering::SeqCst)
+            || prev
+                .repositories
+                .iter()
+                .flat_map(|r| r.tags.iter().flatten())
+                .any(|t| t.created.is_some());
         let mut known = HashMap::new();
         let mut known_tags: HashMap<String, HashSet<String>> = HashMap::new();
         for r in &prev.repositories {
             for t in r.tags.iter().flatten() {
-                if t.digest.is_empty() {
+                // A snapshot written before creation times were read (none has one): its
+                // manifests are read again, once, to learn them.
+                if t.digest.is_empty() || (t.created.is_none() && !trust_created) {
                     continue;
                 }
                 known_tags
@@ -351,6 +430,7 @@ impl Crawler {
                         media_type: t.media_type.clone(),
                         platforms: t.platforms.clone(),
                         blobs: t.blobs.clone(),
+                        created: t.created,
                     })
                 });
             }
@@ -382,9 +462,10 @@ impl Crawler {
             slots,
             known,
             known_tags,
-            fetched: OnceMap::new(),
+            fetched: SingleFlight::new(),
             sizes: Mutex::new(prev.blobs.clone()),
-            blob_heads: OnceMap::new(),
+            blob_heads: SingleFlight::new(),
+            configs: SingleFlight::new(),
         };
 
         let results = shared.run(started)?;
@@ -447,6 +528,7 @@ impl Crawler {
             blobs,
         };
         let snapshot = Snapshot::build(input.clone()).map_err(CrawlError::Snapshot)?;
+        self.created_collected.store(true, Ordering::SeqCst);
         let stats = self.client.stats();
         let elapsed = started.elapsed();
         log::info!(
@@ -649,7 +731,13 @@ impl Shared<'_> {
 
     fn repo_job(&self, i: usize, tag_tx: &Sender<Job>, done_tx: &Sender<Done>) {
         let work = &self.repos[i];
-        match self.tags(work) {
+        let listed = caught(|| {
+            if self.crawler.opts.panic_at == Some(PanicAt::Repository(work.name.clone())) {
+                panic!("deliberate crawl thread panic in {} (test hook)", work.name);
+            }
+            self.tags(work)
+        });
+        match listed {
             Ok(tags) if tags.is_empty() => {
                 let _ = done_tx.send(Done::Repo(i, Ok(Vec::new())));
             }
@@ -673,7 +761,7 @@ impl Shared<'_> {
         let outcome = if skip {
             Ok(None)
         } else {
-            self.resolve_tag(work, tag)
+            caught(|| self.resolve_tag(work, tag))
         };
         let mut st = lock(&work.state);
         match outcome {
@@ -828,16 +916,20 @@ impl Shared<'_> {
                 })
             }
         }
-        let digest = reply
-            .digest
-            .clone()
-            .filter(|d| valid_digest(d))
-            .unwrap_or_else(|| sha256_digest(&reply.body));
+        let digest = match reply.digest.clone().filter(|d| valid_digest(d)) {
+            Some(d) => {
+                verify_manifest(&d, &reply.body)?;
+                d
+            }
+            None => sha256_digest(&reply.body),
+        };
         let facts = match self.known.get(&digest) {
             Some(f) => f.clone(),
-            None => self
-                .fetched
-                .get_or_fetch(&digest, || self.facts(work, &reply, 0).map(Arc::new))?,
+            None => self.fetched.get_or_fetch(
+                &digest,
+                || self.facts(work, &reply, 0).map(Arc::new),
+                || manifest_cycle(&digest),
+            )?,
         };
         Ok(Some(tag_input(tag, &digest, &facts)))
     }
@@ -852,174 +944,190 @@ impl Shared<'_> {
         if let Some(f) = self.known.get(digest) {
             return Ok(f.clone());
         }
-        self.fetched.get_or_fetch(digest, || {
-            let url = self.client().url(&format!(
-                "/v2/{}/manifests/{digest}",
-                encode_name(&work.name)
-            ));
-            let reply = self.registry(
-                work,
-                Kind::ManifestGet,
-                Method::Get,
-                &url,
-                Some(MANIFEST_ACCEPT),
-            )?;
-            match reply.status {
-                200 => self.facts(work, &reply, depth).map(Arc::new),
-                404 => Err(TagError::NotFound),
-                status => Err(TagError::Status {
-                    what: format!("manifest {digest}"),
-                    status,
-                }),
-            }
-        })
+        self.fetched.get_or_fetch(
+            digest,
+            || {
+                let url = self.client().url(&format!(
+                    "/v2/{}/manifests/{digest}",
+                    encode_name(&work.name)
+                ));
+                let reply = self.registry(
+                    work,
+                    Kind::ManifestGet,
+                    Method::Get,
+                    &url,
+                    Some(MANIFEST_ACCEPT),
+                )?;
+                match reply.status {
+                    200 => {
+                        verify_manifest(digest, &reply.body)?;
+                        self.facts(work, &reply, depth).map(Arc::new)
+                    }
+                    404 => Err(TagError::NotFound),
+                    status => Err(TagError::Status {
+                        what: format!("manifest {digest}"),
+                        status,
+                    }),
+                }
+            },
+            || manifest_cycle(digest),
+        )
     }
 
-    /// What a manifest body means, by its shape (so unknown media types and artifacts are
-    /// counted by the same rule): `manifests` → an index of child manifests; `fsLayers` →
-    /// schema 1; otherwise `config` + `layers` (+ `blobs` of the draft OCI artifact manifest).
+    /// What a manifest means (see `manifest.rs`), with its children followed, its blob sizes
+    /// known (asked with HEAD where no descriptor says) and its config's creation time.
     fn facts(&self, work: &RepoWork, reply: &Reply, depth: usize) -> Result<Facts, TagError> {
         let invalid = |reason: String| TagError::Invalid {
             what: "manifest".into(),
             reason,
         };
-        let v: Value =
-            serde_json::from_slice(&reply.body).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        if !v.is_object() {
-            return Err(invalid("not a JSON object".into()));
-        }
-        let declared = v
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                reply
-                    .content_type
-                    .as_deref()
-                    .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-                    .filter(|c| !c.is_empty() && c != "application/json")
-            });
-        let mut blobs = Vec::new();
+        let m = manifest::parse(&reply.body, reply.content_type.as_deref()).map_err(invalid)?;
+        let mut blobs: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
         let mut add = |d: &str, blobs: &mut Vec<String>| {
             if seen.insert(d.to_string()) {
                 blobs.push(d.to_string());
             }
         };
-
-        if let Some(children) = v.get("manifests").and_then(Value::as_array) {
-            if depth >= MAX_DEPTH {
-                return Err(invalid("image indexes nested too deep".into()));
-            }
-            let mut platforms = Vec::new();
-            for child in children {
-                let Some(d) = child.get("digest").and_then(Value::as_str) else {
-                    continue;
-                };
-                if !valid_digest(d) {
-                    return Err(invalid(format!("invalid child digest {d:?}")));
+        let (platforms, created) = match m.shape {
+            Shape::Index(children) => {
+                if depth >= MAX_DEPTH {
+                    return Err(invalid("image indexes nested too deep".into()));
                 }
-                let facts = match self.manifest_by_digest(work, d, depth + 1) {
-                    Ok(f) => f,
-                    Err(TagError::NotFound) => {
-                        // A child that is not there occupies no storage.
-                        log::warn!("repository {}: child manifest {d} is missing", work.name);
-                        continue;
+                let mut platforms = Vec::new();
+                let mut created: Option<i64> = None;
+                for child in children {
+                    let facts = match self.manifest_by_digest(work, &child.digest, depth + 1) {
+                        Ok(f) => f,
+                        Err(TagError::NotFound) => {
+                            // A child that is not there occupies no storage.
+                            log::warn!(
+                                "repository {}: child manifest {} is missing",
+                                work.name,
+                                child.digest
+                            );
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let size = {
+                        let sizes = lock(&self.sizes);
+                        facts.blobs.iter().fold(0u64, |n, b| {
+                            n.saturating_add(sizes.get(b).copied().unwrap_or(0))
+                        })
+                    };
+                    platforms.push(Platform {
+                        os: child.os,
+                        architecture: child.architecture,
+                        variant: child.variant,
+                        size,
+                    });
+                    for b in &facts.blobs {
+                        add(b, &mut blobs);
                     }
+                    created = created.max(facts.created);
+                }
+                (platforms, created)
+            }
+            Shape::Schema1 { layers, created } => {
+                for d in &layers {
+                    self.blob_size(work, d)?;
+                    add(d, &mut blobs);
+                }
+                (Vec::new(), created)
+            }
+            Shape::Image {
+                blobs: refs,
+                config,
+            } => {
+                for b in &refs {
+                    match b.size {
+                        Some(s) => {
+                            lock(&self.sizes).entry(b.digest.clone()).or_insert(s);
+                        }
+                        None => {
+                            self.blob_size(work, &b.digest)?;
+                        }
+                    }
+                    add(&b.digest, &mut blobs);
+                }
+                let created = match config {
+                    Some(c) => self.config_created(work, &c)?,
+                    None => None,
+                };
+                (Vec::new(), created)
+            }
+        };
+        Ok(Facts {
+            media_type: m.media_type,
+            platforms,
+            blobs,
+            created,
+        })
+    }
+
+    /// The creation time in an image's config blob: one GET per distinct config digest and
+    /// crawl (`GET /v2/<name>/blobs/<digest>`, following a redirect to storage).
+    ///
+    /// Unknown (`None`, the tag still counts) when the config is larger than [`CONFIG_BODY_LIMIT`], is missing (404), is not JSON or has no valid
+    /// `created`: the same digest always has the same content, so that answer is final.
+    /// A config whose bytes do not match its digest, and transient failures (after
+    /// retries), are errors for the tag: its repository keeps its previous data and the
+    /// config is asked again next crawl.
+    fn config_created(&self, work: &RepoWork, config: &BlobRef) -> Result<Option<i64>, TagError> {
+        let digest = config.digest.as_str();
+        let too_large = || {
+            log::debug!(
+                "repository {}: config {digest} is larger than {CONFIG_BODY_LIMIT} bytes; its \
+                 creation time is not read",
+                work.name
+            );
+            Ok(None)
+        };
+        if config.size.is_some_and(|s| s > CONFIG_BODY_LIMIT) {
+            return too_large();
+        }
+        self.configs.get_or_fetch(
+            digest,
+            || {
+                let url = self
+                    .client()
+                    .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+                let reply = match self.registry(work, Kind::ConfigGet, Method::Get, &url, None) {
+                    Ok(r) => r,
+                    Err(TagError::Http(HttpError::TooLarge { .. })) => return too_large(),
                     Err(e) => return Err(e),
                 };
-                let p = child.get("platform");
-                let field = |k: &str| {
-                    p.and_then(|p| p.get(k))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let size = {
-                    let sizes = lock(&self.sizes);
-                    facts
-                        .blobs
-                        .iter()
-                        .map(|b| sizes.get(b).copied().unwrap_or(0))
-                        .sum()
-                };
-                let variant = field("variant");
-                platforms.push(Platform {
-                    os: field("os"),
-                    architecture: field("architecture"),
-                    variant: (!variant.is_empty()).then_some(variant),
-                    size,
-                });
-                for b in &facts.blobs {
-                    add(b, &mut blobs);
+                match reply.status {
+                    200 => {}
+                    404 => {
+                        log::warn!("repository {}: config blob {digest} is missing", work.name);
+                        return Ok(None);
+                    }
+                    status => {
+                        return Err(TagError::Status {
+                            what: format!("config {digest}"),
+                            status,
+                        })
+                    }
                 }
-            }
-            return Ok(Facts {
-                media_type: declared
-                    .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into()),
-                platforms,
-                blobs,
-            });
-        }
-
-        if let Some(layers) = v.get("fsLayers").and_then(Value::as_array) {
-            for l in layers {
-                let Some(d) = l.get("blobSum").and_then(Value::as_str) else {
-                    continue;
-                };
-                if !valid_digest(d) {
-                    return Err(invalid(format!("invalid layer digest {d:?}")));
+                if let Some(got) = content_mismatch(digest, &reply.body) {
+                    return Err(TagError::Invalid {
+                        what: format!("config {digest}"),
+                        reason: format!("the registry sent other content ({got})"),
+                    });
                 }
-                self.blob_size(work, d)?;
-                add(d, &mut blobs);
-            }
-            return Ok(Facts {
-                media_type: declared.unwrap_or_else(|| {
-                    "application/vnd.docker.distribution.manifest.v1+prettyjws".into()
-                }),
-                platforms: Vec::new(),
-                blobs,
-            });
-        }
-
-        let descriptors = v
-            .get("config")
-            .into_iter()
-            .chain(
-                v.get("layers")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            )
-            .chain(
-                v.get("blobs")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            );
-        for desc in descriptors {
-            let Some(d) = desc.get("digest").and_then(Value::as_str) else {
-                continue;
-            };
-            if !valid_digest(d) {
-                return Err(invalid(format!("invalid blob digest {d:?}")));
-            }
-            match desc.get("size").and_then(Value::as_u64) {
-                Some(s) => {
-                    lock(&self.sizes).entry(d.to_string()).or_insert(s);
+                let created = created_in(&reply.body);
+                if created.is_none() {
+                    log::debug!(
+                        "repository {}: config {digest} has no creation time",
+                        work.name
+                    );
                 }
-                None => {
-                    self.blob_size(work, d)?;
-                }
-            }
-            add(d, &mut blobs);
-        }
-        Ok(Facts {
-            media_type: declared
-                .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
-            platforms: Vec::new(),
-            blobs,
-        })
+                Ok(created)
+            },
+            || waited_on_itself(digest),
+        )
     }
 
     /// A blob's size when no descriptor says it: `HEAD /v2/<name>/blobs/<digest>`, following
@@ -1028,30 +1136,53 @@ impl Shared<'_> {
         if let Some(s) = lock(&self.sizes).get(digest) {
             return Ok(*s);
         }
-        let size = self.blob_heads.get_or_fetch(digest, || {
-            let url = self
-                .client()
-                .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
-            let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
-            match reply.status {
-                200 => reply.content_length.ok_or_else(|| TagError::Invalid {
-                    what: format!("blob {digest}"),
-                    reason: "no Content-Length".into(),
-                }),
-                404 => {
-                    // Referenced but not stored: it occupies nothing.
-                    log::warn!("repository {}: blob {digest} is missing", work.name);
-                    Ok(0)
+        let size = self.blob_heads.get_or_fetch(
+            digest,
+            || {
+                let url = self
+                    .client()
+                    .url(&format!("/v2/{}/blobs/{digest}", encode_name(&work.name)));
+                let reply = self.registry(work, Kind::BlobHead, Method::Head, &url, None)?;
+                match reply.status {
+                    200 => match reply.content_length {
+                        Some(s) if s > MAX_BLOB_SIZE => Err(absurd_size(digest, s)),
+                        Some(s) => Ok(s),
+                        None => Err(TagError::Invalid {
+                            what: format!("blob {digest}"),
+                            reason: "no Content-Length".into(),
+                        }),
+                    },
+                    404 => {
+                        // Referenced but not stored: it occupies nothing.
+                        log::warn!("repository {}: blob {digest} is missing", work.name);
+                        Ok(0)
+                    }
+                    status => Err(TagError::Status {
+                        what: format!("blob {digest}"),
+                        status,
+                    }),
                 }
-                status => Err(TagError::Status {
-                    what: format!("blob {digest}"),
-                    status,
-                }),
-            }
-        })?;
+            },
+            || waited_on_itself(digest),
+        )?;
         lock(&self.sizes).entry(digest.to_string()).or_insert(size);
         Ok(size)
     }
+}
+
+/// Runs one repository's or tag's work; a panic in it (a bug) becomes that repository's
+/// failure, so the crawl thread and the rest of the crawl go on.
+fn caught<T>(f: impl FnOnce() -> Result<T, TagError>) -> Result<T, TagError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(TagError::Panic(panic_message(p.as_ref()))))
+}
+
+/// The text of a panic's payload (a `&str` or `String` for `panic!` with a message).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
@@ -1061,34 +1192,50 @@ fn tag_input(name: &str, digest: &str, f: &Facts) -> TagInput {
         media_type: f.media_type.clone(),
         platforms: f.platforms.clone(),
         blobs: f.blobs.clone(),
-        created: None,
+        created: f.created,
     }
 }
 
-/// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
-fn valid_digest(d: &str) -> bool {
-    let Some((alg, enc)) = d.split_once(':') else {
-        return false;
+fn manifest_cycle(digest: &str) -> TagError {
+    TagError::Invalid {
+        what: format!("manifest {digest}"),
+        reason: "it lists itself, directly or through other indexes".into(),
+    }
+}
+
+/// A blob's single fetch needing itself cannot happen (blobs list nothing); an error, not a
+/// hang, should it ever.
+fn waited_on_itself(digest: &str) -> TagError {
+    TagError::Invalid {
+        what: format!("blob {digest}"),
+        reason: "internal error: its fetch waited for itself (please report this)".into(),
+    }
+}
+
+/// A manifest's bytes must be those of the digest it is known by: content addressing is
+/// what makes the cache right, and what makes a cycle of indexes impossible.
+fn verify_manifest(digest: &str, body: &[u8]) -> Result<(), TagError> {
+    let invalid = |reason: String| TagError::Invalid {
+        what: format!("manifest {digest}"),
+        reason,
     };
-    !alg.is_empty()
-        && !enc.is_empty()
-        && alg
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
-        && enc
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+    match content_digest(digest, body) {
+        None => Err(invalid(
+            "its digest algorithm is not supported (sha256 and sha512 are)".into(),
+        )),
+        Some(actual) if actual != digest => Err(invalid(format!(
+            "the registry sent content whose digest is {actual}"
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
-/// `sha256:<hex>` of `body`: a content digest as Distribution writes it.
-pub fn sha256_digest(body: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, body);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in d.as_ref() {
-        s.push_str(&format!("{b:02x}"));
+/// The same words as `manifest::parse` uses for a descriptor.
+fn absurd_size(digest: &str, size: u64) -> TagError {
+    TagError::Invalid {
+        what: format!("blob {digest}"),
+        reason: format!("the registry says it has {size} bytes, more than 1 PiB"),
     }
-    s
 }
 
 /// A paginated name list (catalog, tags list): reads pages from `first`, following
@@ -1104,6 +1251,8 @@ fn paginate<E>(
     let mut url = first;
     let mut names = Vec::new();
     let mut seen = HashSet::new();
+    // Every page's URL: a `Link` back to any of them is a loop, however long.
+    let mut visited = HashSet::from([url.clone()]);
     for _ in 0..MAX_PAGES {
         let Some((batch, link)) = page(&url)? else {
             return Ok(names);
@@ -1117,14 +1266,22 @@ fn paginate<E>(
             return Ok(names);
         };
         let next = client.resolve(next, &url);
-        if next == url {
-            return Err(invalid("the next page is the same page".into()));
+        if !visited.insert(next.clone()) {
+            return Err(invalid(format!(
+                "loops: its next page {} was read before",
+                shown_path(&next)
+            )));
         }
         url = next;
     }
     Err(invalid(format!(
         "has more than {MAX_PAGES} pages: it seems to loop"
     )))
+}
+
+/// A URL as logs show it: without scheme and host.
+fn shown_path(url: &str) -> &str {
+    &url[super::client::origin(url).len()..]
 }
 
 /// A repository name in a URL path: slashes kept, every segment percent-encoded.
@@ -1147,39 +1304,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests() {
-        assert!(valid_digest("sha256:0123abcdef"));
-        assert!(valid_digest("sha512+b64u:AbC-_="));
-        assert!(!valid_digest("sha256:../../x"));
-        assert!(!valid_digest("sha256:"));
-        assert!(!valid_digest("nocolon"));
-        assert_eq!(
-            sha256_digest(b"hello"),
-            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
+    fn names_in_paths() {
         assert_eq!(encode_name("group/sub/pro.j_e-ct"), "group/sub/pro.j_e-ct");
         assert_eq!(encode_name("a b/c?"), "a%20b/c%3F");
-    }
-
-    #[test]
-    fn once_map_computes_once_and_forgets_failures() {
-        let m: OnceMap<u32> = OnceMap::new();
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let slow = || {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(30));
-            Ok::<u32, ()>(7)
-        };
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| assert_eq!(m.get_or_fetch("k", slow), Ok(7)));
-            }
-        });
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(
-            m.get_or_fetch("e", || Err::<u32, &str>("down")),
-            Err("down")
-        );
-        assert_eq!(m.get_or_fetch("e", || Ok::<u32, &str>(3)), Ok(3));
     }
 }

@@ -1,69 +1,123 @@
 //! The collector: crawls the container registry (GitLab's token flow, the Distribution / OCI
 //! API) on a `std::thread`, builds a [`Snapshot`] per crawl and publishes it as an `Arc`
-//! through a channel, then writes it to the state file.
+//! (into the server's cell, through a callback), then writes it to the state file, and keeps
+//! a [`CollectorStatus`] for `/health` and `/metrics`.
 //!
 //! This file owns the schedule (crawl, publish, save, sleep `update_interval` from the start of
 //! the last crawl, stop promptly); [`client`] owns HTTP and authentication, [`crawl`] the
 //! meaning of the registry's answers. It never serves HTTP and never replaces good data with a
 //! failed crawl's.
 
-pub mod client;
-pub mod crawl;
+pub(crate) mod client;
+pub(crate) mod crawl;
+pub(crate) mod manifest;
+mod single_flight;
 
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::config;
+use crate::health::CollectorStatus;
 use crate::snapshot::Snapshot;
 
-pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler};
+pub use client::{HttpError, TokenError};
+pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
 /// data because GitLab restarted once would be a poor trade.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 
-/// Requests made by one crawl, per kind; every attempt and redirect hop counts.
+/// What a registry request is for: the unit of the request statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Token,
+    Catalog,
+    Tags,
+    ManifestGet,
+    ManifestHead,
+    BlobHead,
+    /// An image config blob, read for the image's creation time.
+    ConfigGet,
+}
+
+impl Kind {
+    /// Every kind, in the order the statistics show them.
+    pub const ALL: [Kind; 7] = [
+        Kind::Token,
+        Kind::Catalog,
+        Kind::Tags,
+        Kind::ManifestGet,
+        Kind::ManifestHead,
+        Kind::BlobHead,
+        Kind::ConfigGet,
+    ];
+
+    /// A short fixed word (metrics label, `/health`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Token => "token",
+            Kind::Catalog => "catalog",
+            Kind::Tags => "tags",
+            Kind::ManifestGet => "manifest_get",
+            Kind::ManifestHead => "manifest_head",
+            Kind::BlobHead => "blob_head",
+            Kind::ConfigGet => "config_get",
+        }
+    }
+
+    /// How the crawl summary says it.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Token => "token",
+            Kind::Catalog => "catalog",
+            Kind::Tags => "tags",
+            Kind::ManifestGet => "manifest GET",
+            Kind::ManifestHead => "manifest HEAD",
+            Kind::BlobHead => "blob HEAD",
+            Kind::ConfigGet => "config GET",
+        }
+    }
+}
+
+/// Requests made by one crawl, per kind (`stats[Kind::Tags]`); every attempt and redirect hop
+/// counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
-    pub token: u64,
-    pub catalog: u64,
-    pub tags: u64,
-    pub manifest_get: u64,
-    pub manifest_head: u64,
-    pub blob_head: u64,
+    pub requests: [u64; Kind::ALL.len()],
     /// Attempts that were repeats of a failed one (already counted above).
     pub retries: u64,
 }
 
+impl std::ops::Index<Kind> for RequestStats {
+    type Output = u64;
+    fn index(&self, k: Kind) -> &u64 {
+        &self.requests[k as usize]
+    }
+}
+
 impl RequestStats {
     pub fn total(&self) -> u64 {
-        self.token
-            + self.catalog
-            + self.tags
-            + self.manifest_get
-            + self.manifest_head
-            + self.blob_head
+        self.requests.iter().fold(0, |a, &n| a.saturating_add(n))
+    }
+
+    /// `(name, count)` per kind, for [`crate::health::CollectorStatus::add_requests`].
+    pub fn by_name(&self) -> Vec<(&'static str, u64)> {
+        Kind::ALL.iter().map(|&k| (k.name(), self[k])).collect()
     }
 }
 
 impl fmt::Display for RequestStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} in all (token {}, catalog {}, tags {}, manifest GET {}, manifest HEAD {}, blob HEAD {}; {} retries)",
-            self.total(),
-            self.token,
-            self.catalog,
-            self.tags,
-            self.manifest_get,
-            self.manifest_head,
-            self.blob_head,
-            self.retries
-        )
+        write!(f, "{} in all (", self.total())?;
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{} {}", k.label(), self[*k])?;
+        }
+        write!(f, "; {} retries)", self.retries)
     }
 }
 
@@ -74,19 +128,30 @@ pub fn crawl_once(
     previous: Option<&Snapshot>,
     opts: CrawlOptions,
 ) -> Result<CrawlOutcome, CrawlError> {
-    Crawler::new(cfg, opts).crawl(previous, &crossbeam_channel::never())
+    Crawler::new(cfg, opts)?.crawl(previous, &crossbeam_channel::never())
 }
 
 /// Starts the collector thread. `previous` is the snapshot being served (from the state
-/// file), `publish` takes each new snapshot, and a message on (or the closing of) `stop`
-/// ends the loop: at once between crawls, within one request timeout during a crawl.
+/// file), `publish` takes each new snapshot (the server's cell: nothing copies them in
+/// between), `status` is kept up to date for `/health` and `/metrics`, and a message on (or
+/// the closing of) `stop` ends the loop: at once between crawls, within one request timeout
+/// during a crawl. The thread ends only when asked to; if it ends otherwise, the collector
+/// is dead and the caller should exit (see `main.rs`).
 pub fn spawn_collector(
     cfg: config::Registry,
     previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: impl Fn(Arc<Snapshot>) + Send + 'static,
+    status: Arc<CollectorStatus>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    spawn_collector_with(cfg, CrawlOptions::default(), previous, publish, stop)
+    spawn_collector_with(
+        cfg,
+        CrawlOptions::default(),
+        previous,
+        publish,
+        status,
+        stop,
+    )
 }
 
 /// [`spawn_collector`] with explicit crawl options (tests shorten retries and pages).
@@ -94,37 +159,74 @@ pub fn spawn_collector_with(
     cfg: config::Registry,
     opts: CrawlOptions,
     previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: impl Fn(Arc<Snapshot>) + Send + 'static,
+    status: Arc<CollectorStatus>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
+    let crawler = if cfg.registry_base_url.is_empty() {
+        None
+    } else {
+        let panic_hook = opts.panic_at == Some(PanicAt::Collector);
+        let c = Crawler::new(&cfg, opts).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Some((c, panic_hook))
+    };
     std::thread::Builder::new()
         .name("collector".into())
-        .spawn(move || run(cfg, opts, previous, publish, stop))
+        .spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &crawler {
+                Some((c, panic_hook)) => {
+                    run(&cfg, c, *panic_hook, previous, &publish, &status, stop)
+                }
+                None => {
+                    log::info!(
+                        "[registry] registry_base_url is empty: no crawling, serving the state \
+                         file only"
+                    );
+                    let _ = stop.recv();
+                }
+            }));
+            if let Err(p) = ran {
+                let why = crawl::panic_message(p.as_ref());
+                log::error!("the collector failed (a bug, please report it): panic: {why}");
+                status.crawl_failed(unix_now(), "panic", &format!("the collector failed: {why}"));
+            }
+        })
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Whether the collector's settings can be used (`--check-config`): the CA file.
+pub fn check_settings(cfg: &config::Registry) -> Result<(), String> {
+    client::root_certs(cfg.ca_file.as_deref()).map(|_| ())
 }
 
 fn run(
-    cfg: config::Registry,
-    opts: CrawlOptions,
+    cfg: &config::Registry,
+    crawler: &Crawler,
+    panic_after_publishing: bool,
     mut previous: Option<Arc<Snapshot>>,
-    publish: Sender<Arc<Snapshot>>,
+    publish: &dyn Fn(Arc<Snapshot>),
+    status: &CollectorStatus,
     stop: Receiver<()>,
 ) {
-    if cfg.registry_base_url.is_empty() {
-        log::info!(
-            "[registry] registry_base_url is empty: no crawling, serving the state file only"
-        );
-        let _ = stop.recv();
-        return;
-    }
-    let crawler = Crawler::new(&cfg, opts);
     loop {
         let started = Instant::now();
-        let next = match crawler.crawl(previous.as_deref(), &stop) {
+        status.crawl_started(unix_now());
+        let result = crawler.crawl(previous.as_deref(), &stop);
+        status.add_requests(&crawler.stats().by_name());
+        let next = match result {
             Ok(outcome) => {
                 let snap = Arc::new(outcome.snapshot);
-                if publish.send(snap.clone()).is_err() {
-                    log::info!("collector: nobody takes snapshots any more; stopping");
-                    return;
+                // The status first: whoever sees the new data sees it counted.
+                status.crawl_succeeded(unix_now());
+                publish(snap.clone());
+                if panic_after_publishing {
+                    panic!("deliberate collector panic (test hook)");
                 }
                 if !cfg.state_file.as_os_str().is_empty() {
                     if let Err(e) = crate::state::save(&cfg.state_file, &snap) {
@@ -137,8 +239,10 @@ fn run(
                 previous = Some(snap);
                 cfg.update_interval
             }
-            Err(CrawlError::Cancelled) => return,
-            Err(_) if crawler.stop_requested() => return,
+            Err(e) if matches!(e, CrawlError::Cancelled) || crawler.stop_requested() => {
+                status.update(|s| s.running_since = None);
+                return;
+            }
             Err(e) => {
                 let retry = cfg.update_interval.min(RETRY_AFTER_FAILURE);
                 log::error!(
@@ -146,6 +250,7 @@ fn run(
                     started.elapsed().as_secs_f64(),
                     retry.as_secs()
                 );
+                status.crawl_failed(unix_now(), e.reason(), &e.to_string());
                 retry
             }
         };

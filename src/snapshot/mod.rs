@@ -11,10 +11,11 @@
 //! digests are 32-byte arrays, media types are shared strings, and the state file is read
 //! straight into this form without an intermediate tree.
 //!
-//! Meaning of the numbers (see API-CONTRACT.md): a tag's `size` is the bytes of its distinct
+//! Meaning of the numbers (the README explains them): a tag's `size` is the bytes of its distinct
 //! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
 //! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
-//! what it is charged. A repository's numbers are the sums over its tags.
+//! what it is charged. A repository's numbers are the sums over its tags. Namespaces and the
+//! exclusive ("freeable") sizes are computed by [`crate::usage`] when the snapshot is built.
 
 mod digest;
 mod state_json;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::usage::Namespace;
 pub use digest::Digest;
 pub use state_json::STATE_VERSION;
 
@@ -89,6 +91,8 @@ pub struct Tag {
     pub blobs: Vec<u32>,
     pub size: u64,
     pub disk_size: u64,
+    /// Bytes of the blobs no other tag refers to (see [`crate::usage`]).
+    pub exclusive_size: u64,
     /// See [`TagInput::created`].
     pub created: Option<i64>,
 }
@@ -101,6 +105,8 @@ pub struct Repository {
     pub stale_since: Option<f64>,
     pub size: Option<u64>,
     pub disk_size: Option<u64>,
+    /// Bytes of the blobs no other repository refers to; `None` like the sizes.
+    pub exclusive_size: Option<u64>,
 }
 
 impl Repository {
@@ -125,6 +131,11 @@ pub struct Snapshot {
     pub timestamp: f64,
     pub repositories: Vec<Repository>,
     pub blobs: Vec<Blob>,
+    /// Every proper path prefix of a repository name, sorted by name (see [`crate::usage`]).
+    pub namespaces: Vec<Namespace>,
+    /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
+    /// run's starting point (a blob is freed when every tag referring to it is deleted).
+    pub blob_refs: Vec<u32>,
 }
 
 /// Why a state file could not be used.
@@ -184,6 +195,7 @@ impl Snapshot {
                                 blobs,
                                 size: 0,
                                 disk_size: 0,
+                                exclusive_size: 0,
                                 created: t.created,
                             }
                         })
@@ -193,6 +205,7 @@ impl Snapshot {
                 stale_since: repo.stale_since,
                 size: None,
                 disk_size: None,
+                exclusive_size: None,
             })
             .collect();
         for (digest, size) in &sizes {
@@ -207,6 +220,19 @@ impl Snapshot {
             .binary_search_by(|r| r.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.repositories[i])
+    }
+
+    /// The namespace named `name`, by binary search.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces
+            .binary_search_by(|n| n.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.namespaces[i])
+    }
+
+    /// The repositories below namespace `ns` (at any depth), sorted by name.
+    pub fn repositories_below(&self, ns: &Namespace) -> &[Repository] {
+        self.repositories.get(ns.first..ns.end).unwrap_or(&[])
     }
 
     /// Back to the input form: what the state file stores and what a crawl starts from.
@@ -270,6 +296,12 @@ impl Snapshot {
                 .blobs
                 .iter()
                 .map(|b| digest_heap(&b.digest))
+                .sum::<usize>()
+            + self.namespaces.capacity() * size_of::<Namespace>()
+            + self
+                .namespaces
+                .iter()
+                .map(|ns| ns.name.capacity())
                 .sum::<usize>();
         for r in &self.repositories {
             n += r.name.capacity();
@@ -399,10 +431,31 @@ impl Builder {
             timestamp,
             repositories: repos,
             blobs,
+            namespaces: Vec::new(),
+            blob_refs: Vec::new(),
         };
         compute_sizes(&mut snap);
+        snap.blob_refs = count_blob_refs(&snap);
+        snap.namespaces =
+            crate::usage::compute(&mut snap.repositories, &snap.blobs, &snap.blob_refs);
         Ok(snap)
     }
+}
+
+/// How many tags refer to each blob (a tag's blob list has no duplicates).
+fn count_blob_refs(snap: &Snapshot) -> Vec<u32> {
+    let mut refs = vec![0u32; snap.blobs.len()];
+    for tag in snap
+        .repositories
+        .iter()
+        .filter_map(|r| r.tags.as_ref())
+        .flatten()
+    {
+        for &b in &tag.blobs {
+            refs[b as usize] = refs[b as usize].saturating_add(1);
+        }
+    }
+    refs
 }
 
 /// Fills in `size` and `disk_size` of every tag and repository.

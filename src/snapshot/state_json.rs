@@ -325,6 +325,7 @@ impl<'de> Visitor<'de> for RepoSeed<'_> {
             stale_since,
             size: None,
             disk_size: None,
+            exclusive_size: None,
         })
     }
 }
@@ -426,6 +427,7 @@ impl<'de> Visitor<'de> for TagSeed<'_> {
             blobs: blobs.ok_or_else(|| de::Error::missing_field("blobs"))?,
             size: 0,
             disk_size: 0,
+            exclusive_size: 0,
             created,
         })
     }

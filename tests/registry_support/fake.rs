@@ -4,10 +4,11 @@
 //! (`gitlab_registry_usage_rest::http`), with raw answers for the faults.
 //!
 //! It serves the catalog and tags lists with `n`/`last` pagination and `Link`, manifests by tag
-//! or digest (GET and HEAD), blob HEADs (optionally through a 307 to a second "storage" server),
-//! and a token endpoint with opaque tokens whose scopes it checks. Rules inject faults (status
-//! codes, `Retry-After`, hangs, truncated and invalid bodies, revoked tokens). Besides the
-//! library, it must stay self-contained: the benchmark includes this file alone (`#[path]`).
+//! or digest (GET and HEAD), blob HEADs, GETs of stored blob contents such as configs (both
+//! optionally through a 307 to a second "storage" server), and a token endpoint with opaque
+//! tokens whose scopes it checks. Rules inject faults (status codes, `Retry-After`, hangs,
+//! truncated and invalid bodies, revoked tokens). Besides the library, it must stay
+//! self-contained: the benchmark includes this file alone (`#[path]`).
 
 #![allow(dead_code)]
 
@@ -114,6 +115,35 @@ pub fn index_manifest(media_type: &str, children: &[Child]) -> Vec<u8> {
         "manifests": manifests,
     }))
     .unwrap()
+}
+
+/// An image config (JSON) with `created` (RFC 3339) when given; `seed` makes it distinct.
+pub fn image_config(seed: &str, created: Option<&str>) -> Vec<u8> {
+    let mut c = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": [format!("SEED={seed}")]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [{"created_by": format!("/bin/sh -c #(nop) {seed}")}],
+    });
+    if let Some(t) = created {
+        c["created"] = t.into();
+    }
+    serde_json::to_vec(&c).unwrap()
+}
+
+/// A schema 1 manifest whose newest history entry says `created`.
+pub fn schema1_manifest_created(
+    name: &str,
+    tag: &str,
+    fs_layers: &[&str],
+    created: &str,
+) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&schema1_manifest(name, tag, fs_layers)).unwrap();
+    let first = serde_json::json!({"id": "x", "created": created}).to_string();
+    v["history"][0]["v1Compatibility"] = first.into();
+    serde_json::to_vec_pretty(&v).unwrap()
 }
 
 /// A schema 1 manifest (unsigned form; the collector does not check signatures).
@@ -300,6 +330,8 @@ pub enum Fault {
     InvalidJson,
     /// Forget every token issued so far, and answer 401 with the challenge.
     RevokeTokens,
+    /// 200 with this JSON body and this `Link` header (a hand-made page of a list).
+    Page { body: String, link: String },
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +398,8 @@ pub struct Counts {
     pub manifest_get: AtomicUsize,
     pub manifest_head: AtomicUsize,
     pub blob_head: AtomicUsize,
+    /// Blob GETs at the registry (image configs).
+    pub blob_get: AtomicUsize,
     pub storage: AtomicUsize,
     /// Storage requests that carried an Authorization header (must stay 0).
     pub storage_with_auth: AtomicUsize,
@@ -388,10 +422,14 @@ pub struct State {
     repos: Mutex<BTreeMap<String, Repo>>,
     manifests: Mutex<HashMap<String, Stored>>,
     blobs: Mutex<HashMap<String, u64>>,
+    /// Contents of the blobs that GET can read (configs); others answer HEAD only.
+    blob_bytes: Mutex<HashMap<String, Arc<[u8]>>>,
     rules: Mutex<Vec<Rule>>,
     tokens: Mutex<HashMap<String, HashSet<String>>>,
     /// Every token value issued (to check that none is ever logged).
     pub issued: Mutex<Vec<String>>,
+    /// The token endpoint the challenge names, when not this server's own `/jwt/auth`.
+    realm: Mutex<Option<String>>,
     next_token: AtomicUsize,
     pub counts: Counts,
 }
@@ -469,6 +507,16 @@ impl FakeRegistry {
             .insert(d.digest.clone(), d.size);
     }
 
+    /// A blob with content that GET returns (a config).
+    pub fn add_blob_bytes(&self, d: &Desc, bytes: &[u8]) {
+        self.add_blob(d);
+        self.state
+            .blob_bytes
+            .lock()
+            .unwrap()
+            .insert(d.digest.clone(), Arc::from(bytes));
+    }
+
     /// Stores a manifest in `repo` (tagged when `tag` is given); returns its digest.
     pub fn put_manifest(
         &self,
@@ -491,8 +539,34 @@ impl FakeRegistry {
         digest
     }
 
+    /// Stores `body` under `digest` whatever its real digest (a registry that lies).
+    pub fn put_manifest_as(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        digest: &str,
+        media_type: &str,
+        body: &[u8],
+    ) {
+        self.state
+            .manifests
+            .lock()
+            .unwrap()
+            .insert(digest.into(), (media_type.into(), Arc::from(body)));
+        let mut repos = self.state.repos.lock().unwrap();
+        let r = repos.entry(repo.into()).or_default();
+        if let Some(t) = tag {
+            r.tags.insert(t.into(), digest.into());
+        }
+    }
+
     pub fn remove_repo(&self, name: &str) {
         self.state.repos.lock().unwrap().remove(name);
+    }
+
+    /// Makes the challenge name `realm` as the token endpoint (e.g. a relay elsewhere).
+    pub fn set_realm(&self, realm: &str) {
+        *self.state.realm.lock().unwrap() = Some(realm.into());
     }
 
     pub fn rule(&self, r: Rule) {
@@ -550,6 +624,13 @@ fn storage(state: &State, rq: &Req) -> Reply {
         c.storage_with_auth.fetch_add(1, Ordering::SeqCst);
     }
     let digest = rq.path().trim_start_matches("/_storage/");
+    if rq.method == "GET" {
+        if let Some(b) = state.blob_bytes.lock().unwrap().get(digest).cloned() {
+            return Reply::Send(
+                Resp::new(200, b.to_vec()).header("Content-Type", "application/octet-stream"),
+            );
+        }
+    }
     match state.blobs.lock().unwrap().get(digest).copied() {
         Some(s) => Reply::Send(
             Resp::new(200, Vec::new())
@@ -562,12 +643,11 @@ fn storage(state: &State, rq: &Req) -> Reply {
 
 impl Ctx {
     fn challenge(&self, scope: &str) -> Resp {
+        let realm = self.state.realm.lock().unwrap().clone();
+        let realm = realm.unwrap_or_else(|| format!("{}/jwt/auth", self.url));
         json_error(401, "UNAUTHORIZED").header(
             "WWW-Authenticate",
-            &format!(
-                r#"Bearer realm="{}/jwt/auth",service="fake_registry",scope="{scope}""#,
-                self.url
-            ),
+            &format!(r#"Bearer realm="{realm}",service="fake_registry",scope="{scope}""#),
         )
     }
 
@@ -627,7 +707,11 @@ impl Ctx {
                 c.manifest_get.fetch_add(1, Ordering::SeqCst);
             }
         } else if path.contains("/blobs/") {
-            c.blob_head.fetch_add(1, Ordering::SeqCst);
+            if method == "GET" {
+                c.blob_get.fetch_add(1, Ordering::SeqCst);
+            } else {
+                c.blob_head.fetch_add(1, Ordering::SeqCst);
+            }
         }
         if let Some(f) = fault {
             return match f {
@@ -648,6 +732,9 @@ impl Ctx {
                 Fault::RevokeTokens => {
                     self.state.tokens.lock().unwrap().clear();
                     Reply::Send(self.challenge("repository:*:pull"))
+                }
+                Fault::Page { body, link } => {
+                    Reply::Send(Resp::json(200, body).header("Link", &link))
                 }
             };
         }
@@ -690,6 +777,7 @@ impl Ctx {
         match op {
             "tags" => self.tags(name, query),
             "manifests" => self.manifest(name, &reference),
+            _ if rq.method == "GET" => self.blob_get(&reference),
             _ => self.blob(&reference),
         }
     }
@@ -816,6 +904,21 @@ impl Ctx {
         Resp::new(200, body.to_vec())
             .header("Content-Type", &media_type)
             .header("Docker-Content-Digest", &digest)
+    }
+
+    /// GET of a blob: its content when stored (through storage, as HEAD), else 404.
+    fn blob_get(&self, digest: &str) -> Resp {
+        let bytes = self.state.blob_bytes.lock().unwrap().get(digest).cloned();
+        match bytes {
+            None => json_error(404, "BLOB_UNKNOWN"),
+            Some(_) if self.opts.blob_redirect => Resp::new(307, Vec::new()).header(
+                "Location",
+                &format!("{}/_storage/{digest}", self.storage_url),
+            ),
+            Some(b) => Resp::new(200, b.to_vec())
+                .header("Content-Type", "application/octet-stream")
+                .header("Docker-Content-Digest", digest),
+        }
     }
 
     fn blob(&self, digest: &str) -> Resp {

@@ -10,7 +10,7 @@
 pub mod fake;
 pub mod real;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -37,8 +37,27 @@ pub fn registry_config(url: &str, user: &str, token: &str) -> config::Registry {
         update_interval: Duration::from_secs(3600),
         concurrency: 4,
         timeout: Duration::from_secs(5),
+        ca_file: None,
+        trusted_realms: Vec::new(),
+        crawl_timeout: Duration::from_secs(600),
         state_file: PathBuf::new(),
     }
+}
+
+/// A collector's `publish` that sends each snapshot into `tx`.
+pub fn into_channel(
+    tx: crossbeam_channel::Sender<std::sync::Arc<Snapshot>>,
+) -> impl Fn(std::sync::Arc<Snapshot>) + Send + 'static {
+    move |s| {
+        let _ = tx.send(s);
+    }
+}
+
+/// A fresh status for a collector under test.
+pub fn new_status() -> std::sync::Arc<gitlab_registry_usage_rest::health::CollectorStatus> {
+    std::sync::Arc::new(gitlab_registry_usage_rest::health::CollectorStatus::new(
+        true,
+    ))
 }
 
 /// Small pages and token batches, quick retries: every code path in a small registry.
@@ -51,6 +70,7 @@ pub fn test_options() -> CrawlOptions {
         backoff_cap: Duration::from_millis(100),
         retry_after_cap: Duration::from_secs(5),
         progress_every: Duration::from_millis(200),
+        panic_at: None,
     }
 }
 
@@ -87,9 +107,9 @@ pub trait Target {
 }
 
 impl Target for fake::FakeRegistry {
-    fn blob(&mut self, repo: &str, desc: &Desc, _bytes: &[u8]) {
+    fn blob(&mut self, repo: &str, desc: &Desc, bytes: &[u8]) {
         self.add_repo(repo);
-        self.add_blob(desc);
+        self.add_blob_bytes(desc, bytes);
     }
     fn manifest(&mut self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
         let tag = (!reference.starts_with("sha256:")).then_some(reference);
@@ -102,7 +122,12 @@ impl Target for fake::FakeRegistry {
 pub struct Truth {
     pub repos: BTreeMap<String, BTreeMap<String, TagInput>>,
     pub sizes: HashMap<String, u64>,
+    /// Image configs that tags refer to (each costs a cold crawl one GET).
+    pub configs: BTreeSet<String>,
 }
+
+/// Config media types the collector reads for creation times.
+pub const IMAGE_CONFIG_TYPES: [&str; 2] = [DOCKER_CONFIG, OCI_CONFIG];
 
 /// A manifest that was pushed: its digest, type, blobs and (for an index) platforms.
 #[derive(Clone, Debug)]
@@ -112,6 +137,8 @@ pub struct Pushed {
     pub blobs: Vec<Desc>,
     pub platforms: Vec<Platform>,
     pub desc: Desc,
+    /// The image's creation time, as its config (or newest child) says.
+    pub created: Option<i64>,
 }
 
 impl Truth {
@@ -123,6 +150,9 @@ impl Truth {
         let mut blobs = Vec::new();
         for b in &m.blobs {
             self.sizes.insert(b.digest.clone(), b.size);
+            if IMAGE_CONFIG_TYPES.contains(&b.media_type.as_str()) {
+                self.configs.insert(b.digest.clone());
+            }
             if !blobs.contains(&b.digest) {
                 blobs.push(b.digest.clone());
             }
@@ -135,7 +165,7 @@ impl Truth {
                 media_type: m.media_type.clone(),
                 platforms: m.platforms.clone(),
                 blobs,
-                created: None,
+                created: m.created,
             },
         );
     }
@@ -171,6 +201,21 @@ pub fn blob(media_type: &str, seed: &str, size: usize) -> (Desc, Vec<u8>) {
     (Desc::of(media_type, &bytes), bytes)
 }
 
+/// An image config blob (JSON) with `created` when given.
+pub fn config_blob(media_type: &str, seed: &str, created: Option<&str>) -> (Desc, Vec<u8>) {
+    let bytes = fake::image_config(seed, created);
+    (Desc::of(media_type, &bytes), bytes)
+}
+
+/// `created` of a config, as the collector must read it (image configs only).
+pub fn created_of(config: &(Desc, Vec<u8>)) -> Option<i64> {
+    if !IMAGE_CONFIG_TYPES.contains(&config.0.media_type.as_str()) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&config.1).ok()?;
+    gitlab_registry_usage_rest::timefmt::parse_rfc3339(v.get("created")?.as_str()?)
+}
+
 /// Pushes config + layers and an image manifest of `media_type` under `reference`.
 pub fn push_image(
     t: &mut dyn Target,
@@ -202,6 +247,7 @@ pub fn push_image(
         blobs,
         platforms: vec![],
         desc: Desc::of(media_type, &body),
+        created: created_of(config),
     }
 }
 
@@ -240,7 +286,7 @@ pub fn push_index(
             os: (*os).into(),
             architecture: (*arch).into(),
             variant: var.map(str::to_string),
-            size: distinct.iter().map(|d| d.size).sum(),
+            size: distinct.iter().fold(0u64, |n, d| n.saturating_add(d.size)),
         });
     }
     Pushed {
@@ -249,6 +295,7 @@ pub fn push_index(
         blobs,
         platforms,
         desc: Desc::of(media_type, &body),
+        created: children.iter().filter_map(|c| c.0.created).max(),
     }
 }
 
@@ -260,7 +307,7 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
     let oci_base = blob(OCI_LAYER, "base-layer", 3000); // same bytes, so the same digest
 
     // Two tags on one Docker schema 2 manifest.
-    let cfg = blob(DOCKER_CONFIG, "alpine-config", 120);
+    let cfg = config_blob(DOCKER_CONFIG, "alpine-config", Some("2023-05-06T07:08:09Z"));
     let alpine = push_image(t, "base/alpine", "latest", DOCKER_V2, &cfg, &[&base]);
     t.manifest(
         "base/alpine",
@@ -272,11 +319,19 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
     truth.tag("base/alpine", "3.19", &alpine);
 
     // OCI images sharing the base layer; tags with dots, dashes and underscores.
-    let c2 = blob(OCI_CONFIG, "web-config-1", 200);
+    let c2 = config_blob(
+        OCI_CONFIG,
+        "web-config-1",
+        Some("2024-01-02T03:04:05.123456789Z"),
+    );
     let w1 = blob(OCI_LAYER, "web-layer-1", 1500);
     let web1 = push_image(t, "apps/web", "1.0", OCI_MANIFEST, &c2, &[&oci_base, &w1]);
     truth.tag("apps/web", "1.0", &web1);
-    let c3 = blob(OCI_CONFIG, "web-config-2", 210);
+    let c3 = config_blob(
+        OCI_CONFIG,
+        "web-config-2",
+        Some("2024-02-03T04:05:06+02:00"),
+    );
     let w2 = blob(OCI_LAYER, "web-layer-2", 1700);
     let web2 = push_image(
         t,
@@ -289,10 +344,18 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
     truth.tag("apps/web", "1.1-rc_2", &web2);
 
     // A Docker manifest list: two platforms sharing the base layer; two tags on it.
-    let ca = blob(DOCKER_CONFIG, "tool-amd64-config", 130);
+    let ca = config_blob(
+        DOCKER_CONFIG,
+        "tool-amd64-config",
+        Some("2024-03-01T00:00:00Z"),
+    );
     let la = blob(DOCKER_LAYER, "tool-amd64", 900);
     let amd = push_image(t, "multi/tool", "", DOCKER_V2, &ca, &[&base, &la]);
-    let cb = blob(DOCKER_CONFIG, "tool-arm64-config", 140);
+    let cb = config_blob(
+        DOCKER_CONFIG,
+        "tool-arm64-config",
+        Some("2024-03-01T00:10:00Z"),
+    );
     let lb = blob(DOCKER_LAYER, "tool-arm64", 950);
     let arm = push_image(t, "multi/tool", "", DOCKER_V2, &cb, &[&base, &lb]);
     let list = push_index(
@@ -331,10 +394,10 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
     truth.tag("multi/tool", "stable", &list);
 
     // An OCI index: two platforms plus an attestation-like artifact child.
-    let c6 = blob(OCI_CONFIG, "oci-amd64-config", 150);
+    let c6 = config_blob(OCI_CONFIG, "oci-amd64-config", Some("2024-04-01T12:00:00Z"));
     let o1 = blob(OCI_LAYER, "oci-amd64", 800);
     let i_amd = push_image(t, "multi/oci", "", OCI_MANIFEST, &c6, &[&oci_base, &o1]);
-    let c7 = blob(OCI_CONFIG, "oci-arm-config", 160);
+    let c7 = config_blob(OCI_CONFIG, "oci-arm-config", Some("2024-03-31T12:00:00Z"));
     let o2 = blob(OCI_LAYER, "oci-armv7", 820);
     let i_arm = push_image(t, "multi/oci", "", OCI_MANIFEST, &c7, &[&oci_base, &o2]);
     let att_cfg = blob("application/vnd.oci.empty.v1+json", "{}", 2);
@@ -374,7 +437,8 @@ pub fn push_standard(t: &mut dyn Target, truth: &mut Truth, generated: usize) {
 
     for i in 0..generated {
         let repo = format!("gen/r{i:02}");
-        let c = blob(DOCKER_CONFIG, &format!("gen-config-{i}"), 100 + i);
+        let when = format!("2025-01-{:02}T10:00:00Z", 1 + i % 28);
+        let c = config_blob(DOCKER_CONFIG, &format!("gen-config-{i}"), Some(&when));
         let l = blob(DOCKER_LAYER, &format!("gen-layer-{i}"), 500 + 10 * i);
         let p = push_image(t, &repo, "v1", DOCKER_V2, &c, &[&base, &l]);
         truth.tag(&repo, "v1", &p);
@@ -453,6 +517,12 @@ pub fn assert_same(got: &Snapshot, want: &Snapshot) {
             }
             if blobs(got, gt) != blobs(want, wt) {
                 diffs.push(format!("{at}: blobs differ"));
+            }
+            if gt.created != wt.created {
+                diffs.push(format!(
+                    "{at}: created {:?} != {:?}",
+                    gt.created, wt.created
+                ));
             }
             if (gt.size, gt.disk_size) != (wt.size, wt.disk_size) {
                 diffs.push(format!(

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::fake::{base64, percent_decode, sha256, Desc, MiniServer, Reply, Req, Resp};
 use super::{Target, TempDir};
 
+#[path = "../common/tls.rs"]
+mod tls;
+
 pub const SERVICE: &str = "container_registry";
 pub const ISSUER: &str = "test-gitlab";
 pub const CRAWL_USER: &str = "root";
@@ -123,11 +126,58 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How the registry is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct RealOptions {
+    /// Serve https with a certificate for 127.0.0.1 signed by a CA made for the test
+    /// (`ca_file()`), instead of plain http.
+    pub tls: bool,
+    /// Token authentication through the issuer (else anonymous access).
+    pub token_auth: bool,
+}
+
+impl Default for RealOptions {
+    fn default() -> Self {
+        RealOptions {
+            tls: false,
+            token_auth: true,
+        }
+    }
+}
+
+/// A test agent that trusts the system roots, or only `ca` when given.
+fn agent(ca: Option<&Path>, timeout: Duration) -> ureq::Agent {
+    let mut b = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(timeout));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        let cert = ureq::tls::Certificate::from_pem(&pem).unwrap();
+        b = b.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                .build(),
+        );
+    }
+    b.build().into()
+}
+
 impl RealRegistry {
     /// Starts issuer and registry; `None` when the binary is missing outside CI.
     pub fn start() -> Option<RealRegistry> {
+        RealRegistry::start_with(RealOptions::default())
+    }
+
+    /// [`RealRegistry::start`] with TLS and/or without authentication.
+    pub fn start_with(opts: RealOptions) -> Option<RealRegistry> {
         let binary = registry_binary()?;
         let dir = TempDir::new("registry");
+        let ca = opts.tls.then(|| {
+            tls::make_test_pki(Path::new("openssl"), &dir.0)
+                .unwrap_or_else(|e| panic!("cannot make the test CA (is openssl installed?): {e}"));
+            dir.0.join("ca.pem")
+        });
         let key = make_key(&dir.0);
         let log = Arc::new(IssuerLog::default());
         let key = Arc::new(key);
@@ -137,18 +187,34 @@ impl RealRegistry {
 
         for attempt in 0..3 {
             let port = free_port();
-            let url = format!("http://127.0.0.1:{port}");
+            let scheme = if opts.tls { "https" } else { "http" };
+            let url = format!("{scheme}://127.0.0.1:{port}");
             let config = dir.0.join("config.yml");
+            let tls_conf = if opts.tls {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.0.join("server.pem").display(),
+                    dir.0.join("server.key").display()
+                )
+            } else {
+                String::new()
+            };
+            let auth_conf = if opts.token_auth {
+                format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    dir.0.join("cert.pem").display()
+                )
+            } else {
+                String::new()
+            };
             std::fs::write(
                 &config,
                 format!(
                     "version: 0.1\n\
                      log:\n  level: warn\n  accesslog:\n    disabled: true\n\
                      storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
-                     http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret-not-for-production\n\
-                     auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {cert}\n",
+                     http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret-not-for-production\n{tls_conf}{auth_conf}",
                     root = dir.0.join("storage").display(),
-                    cert = dir.0.join("cert.pem").display(),
                 ),
             )
             .unwrap();
@@ -162,11 +228,7 @@ impl RealRegistry {
                 .stderr(logfile)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(2)))
-                .build()
-                .into();
+            let agent = agent(ca.as_deref(), Duration::from_secs(2));
             let deadline = Instant::now() + Duration::from_secs(15);
             let mut up = false;
             while Instant::now() < deadline {
@@ -174,7 +236,7 @@ impl RealRegistry {
                     break; // exited: the port was taken, try another
                 }
                 if let Ok(r) = agent.get(&format!("{url}/v2/")).call() {
-                    if r.status().as_u16() == 401 {
+                    if matches!(r.status().as_u16(), 200 | 401) {
                         up = true;
                         break;
                     }
@@ -183,7 +245,7 @@ impl RealRegistry {
             }
             if up {
                 return Some(RealRegistry {
-                    pusher: Pusher::new(&url, &realm),
+                    pusher: Pusher::new(&url, &realm, ca.as_deref()),
                     url,
                     realm,
                     log,
@@ -201,8 +263,61 @@ impl RealRegistry {
         panic!("docker-registry did not come up on 127.0.0.1:\n{logs}");
     }
 
+    /// The collector's settings for this registry: its token issuer plays GitLab, so
+    /// `gitlab_base_url` is the issuer's origin (the only realm trusted besides the registry).
+    pub fn config(&self, user: &str, token: &str) -> gitlab_registry_usage_rest::config::Registry {
+        let mut cfg = super::registry_config(&self.url, user, token);
+        cfg.gitlab_base_url = format!("{}/", self.realm.trim_end_matches("/jwt/auth"));
+        cfg
+    }
+
+    /// The PEM file of the CA that signed the registry's certificate (with `tls`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.0.join("ca.pem")
+    }
+
+    /// A CA that signed nothing here.
+    pub fn other_ca_file(&self) -> PathBuf {
+        self.dir.0.join("other-ca.pem")
+    }
+
     pub fn storage(&self) -> &Path {
         &self.dir.0
+    }
+
+    /// The registry's storage root (`docker/registry/v2/...` lies below it).
+    pub fn storage_root(&self) -> PathBuf {
+        self.dir.0.join("storage")
+    }
+
+    /// Deletes a manifest by digest (and so every tag on it); asserts 202.
+    pub fn delete_manifest(&mut self, repo: &str, digest: &str) {
+        self.pusher.delete_manifest(repo, digest);
+    }
+
+    /// Stops the registry (for garbage collection, which needs it stopped or read-only).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs `docker-registry garbage-collect` on the stopped registry's configuration with
+    /// `extra` flags; returns its output, asserting success.
+    pub fn garbage_collect(&self, extra: &[&str]) -> String {
+        let binary = registry_binary().expect("the registry ran, so its binary exists");
+        let out = Command::new(binary)
+            .arg("garbage-collect")
+            .args(extra)
+            .arg(self.dir.0.join("config.yml"))
+            .output()
+            .expect("docker-registry garbage-collect runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "garbage-collect failed: {text}");
+        text
     }
 }
 
@@ -350,16 +465,11 @@ struct Pusher {
 }
 
 impl Pusher {
-    fn new(url: &str, realm: &str) -> Pusher {
+    fn new(url: &str, realm: &str, ca: Option<&Path>) -> Pusher {
         Pusher {
             url: url.into(),
             realm: realm.into(),
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(Duration::from_secs(20)))
-                .build()
-                .into(),
+            agent: agent(ca, Duration::from_secs(20)),
             tokens: HashMap::new(),
         }
     }
@@ -369,7 +479,7 @@ impl Pusher {
             return t.clone();
         }
         let url = format!(
-            "{}?service={SERVICE}&scope=repository:{repo}:pull,push",
+            "{}?service={SERVICE}&scope=repository:{repo}:pull,push,delete",
             self.realm
         );
         let mut r = self
@@ -425,6 +535,23 @@ impl Pusher {
             status,
             201,
             "blob upload to {repo}: {}",
+            r.body_mut().read_to_string().unwrap_or_default()
+        );
+    }
+
+    fn delete_manifest(&mut self, repo: &str, digest: &str) {
+        let auth = self.token(repo);
+        let mut r = self
+            .agent
+            .delete(&format!("{}/v2/{repo}/manifests/{digest}", self.url))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(
+            status,
+            202,
+            "delete {repo}@{digest}: {}",
             r.body_mut().read_to_string().unwrap_or_default()
         );
     }

@@ -1,0 +1,129 @@
+//! Measures the clean-up dry run (`GET /cleanup`) on a large generated registry: the rule
+//! alone (parse + dry run) and the whole answer (with the JSON body), for several rules.
+//! Run with `cargo bench --bench cleanup` (optionally `-- REPOS TAGS`; default 10,000 × 10
+//! = 100,000 tags). Prints the median and the slowest of the runs.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gitlab_registry_usage_rest::cleanup::{dry_run, Limits, Rule};
+use gitlab_registry_usage_rest::server::cleanup_resource;
+use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
+
+const NOW: i64 = 1_800_000_000;
+
+/// Like benches/render.rs: 3 of 150 shared base layers, a per-repository layer and two
+/// per-tag blobs per tag; created times spread over a year, one tag in 20 unknown; every
+/// tenth tag is an alias of the one before it; a `latest` in every repository.
+fn generate(repos: usize, tags: usize) -> SnapshotInput {
+    let mut blobs = HashMap::new();
+    let mut repositories = Vec::with_capacity(repos);
+    for r in 0..repos {
+        let mut ts: Vec<TagInput> = Vec::with_capacity(tags);
+        for t in 0..tags {
+            let alias = t % 10 == 9;
+            let u = if alias { t - 1 } else { t };
+            let mut bl: Vec<String> = (0..3)
+                .map(|i| format!("sha256:{:064x}", (r % 50) * 3 + i))
+                .collect();
+            bl.push(format!("sha256:{:064x}", 1_000_000 + r));
+            bl.push(format!("sha256:{:064x}", 10_000_000 + r * tags + u));
+            bl.push(format!("sha256:{:064x}", 50_000_000 + r * tags + u));
+            for (i, d) in bl.iter().enumerate() {
+                blobs
+                    .entry(d.clone())
+                    .or_insert(1000 + (i as u64) * 12345 + (r * u) as u64);
+            }
+            let name = if t == 0 {
+                "latest".to_string()
+            } else if t % 4 == 0 {
+                format!("release-{t}")
+            } else {
+                format!("{:040x}", r * tags + t) // a Git SHA
+            };
+            let created =
+                ((r + t) % 20 != 0).then(|| NOW - ((r * 7919 + t * 104_729) % 31_536_000) as i64);
+            ts.push(TagInput {
+                name,
+                digest: format!("sha256:{:064x}", 90_000_000 + r * tags + u),
+                media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                platforms: vec![],
+                blobs: bl,
+                created,
+            });
+        }
+        repositories.push(RepositoryInput {
+            name: format!("group{}/sub{}/project-{r}", r % 37, r % 5),
+            tags: Some(ts),
+            stale_since: None,
+        });
+    }
+    SnapshotInput {
+        timestamp: 1.0,
+        repositories,
+        blobs,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (repos, tags) = (
+        args.first().copied().unwrap_or(10_000),
+        args.get(1).copied().unwrap_or(10),
+    );
+    let t = Instant::now();
+    let snap = Snapshot::build(generate(repos, tags)).expect("generated input is complete");
+    println!(
+        "snapshot: {} tags, {} blobs, built in {:.1} ms (reference counts included)",
+        snap.tag_count(),
+        snap.blobs.len(),
+        ms(t.elapsed())
+    );
+    let runs = 15;
+    for q in [
+        "name_regex_delete=.*",
+        "name_regex_delete=[0-9a-f]{40}&keep_n=3&older_than=30d",
+        "name_regex_delete=.*&name_regex_keep=release-.*&keep_n=5",
+        "name_regex_delete=.*&older_than=90d&namespace=group7",
+        "name_regex_delete=.*&keep_n=1&repository=group1%2Fsub1%2Fproject-1",
+    ] {
+        let mut rule_times = Vec::new();
+        let mut answer_times = Vec::new();
+        let mut body = 0;
+        let mut summary = String::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let rule = Rule::parse(q, Limits::default()).expect("valid rule");
+            let report = dry_run(&snap, &rule, NOW).expect("known scope");
+            rule_times.push(t.elapsed());
+            summary = format!(
+                "{} deleted, {} kept, {:.1} GiB freed",
+                report.tags_deleted,
+                report.tags_kept,
+                report.freed_bytes as f64 / (1u64 << 30) as f64
+            );
+            let t = Instant::now();
+            let resp = cleanup_resource(&snap, q, false, "", Limits::default(), NOW)
+                .expect("valid request");
+            answer_times.push(t.elapsed());
+            body = resp.body.len().unwrap_or(0) as usize;
+        }
+        rule_times.sort();
+        answer_times.sort();
+        println!(
+            "{q}\n  {summary}; dry run {:.1} ms median ({:.1} max); whole answer {:.1} ms median ({:.1} max), {:.1} MiB JSON",
+            ms(rule_times[runs / 2]),
+            ms(rule_times[runs - 1]),
+            ms(answer_times[runs / 2]),
+            ms(answer_times[runs - 1]),
+            body as f64 / 1048576.0
+        );
+    }
+}

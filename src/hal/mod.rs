@@ -1,0 +1,604 @@
+//! The API's resources and their HAL rendering: which resource a path names in a snapshot
+//! (repositories, their tags, namespaces), the `embed`/`links` query, percent-encoding of names
+//! in links, and the JSON bodies, written straight from the snapshot without copying it.
+//! `namespaces` holds the namespace resources; [`listing`] sorts, filters and pages the
+//! collections; [`html`] is the same data as HTML.
+//!
+//! Pure functions over a [`Snapshot`]: no sockets, files, clocks or threads (the HTML view is
+//! given the time), and no knowledge of authentication or HTTP status codes beyond "this
+//! resource does not exist" and "this parameter is malformed".
+
+pub mod html;
+pub mod listing;
+mod namespaces;
+
+use crate::percent::{decode as percent_decode, encode as encode_segment};
+
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
+
+pub use html::{html_escape, human_bytes, render_html};
+pub use listing::{Listing, ParamError};
+pub use namespaces::resolve_namespace;
+
+use namespaces::{NamespaceView, NamespacesView};
+
+use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
+use crate::timefmt::format_rfc3339;
+
+/// What the query string asks for: embedding depth and links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Query {
+    /// Levels of `_embedded` below the requested resource (`usize::MAX` for all).
+    pub embed: usize,
+    pub links: bool,
+}
+
+impl Query {
+    /// Parses `embed` and `links` from a raw query string (the part after `?`). The first
+    /// occurrence of a key wins; unknown keys are ignored; words match case-insensitively.
+    pub fn parse(raw: &str) -> Query {
+        let mut q = Query::default();
+        let (mut seen_embed, mut seen_links) = (false, false);
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let value = value.trim().to_ascii_lowercase();
+            match key.as_ref() {
+                "embed" if !seen_embed => {
+                    seen_embed = true;
+                    q.embed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                        value.parse().unwrap_or(usize::MAX)
+                    } else if matches!(value.as_str(), "true" | "yes" | "t" | "y") {
+                        usize::MAX
+                    } else {
+                        0
+                    };
+                }
+                "links" if !seen_links => {
+                    seen_links = true;
+                    q.links = matches!(value.as_str(), "true" | "yes" | "1" | "t" | "y");
+                }
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// A resource of the API, borrowed from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Resource<'a> {
+    Collection,
+    Repository(&'a Repository),
+    Tags(&'a Repository),
+    Tag(&'a Repository, &'a Tag),
+    Namespaces,
+    Namespace(&'a Namespace),
+}
+
+/// Builds the canonical paths of resources under a server prefix (`""` or `/prefix`).
+#[derive(Debug, Clone, Copy)]
+pub struct Paths<'a> {
+    pub prefix: &'a str,
+}
+
+impl Paths<'_> {
+    pub fn collection(&self) -> String {
+        format!("{}/repositories", self.prefix)
+    }
+    pub fn repository(&self, repo: &str) -> String {
+        format!("{}/repositories/{}", self.prefix, encode_segment(repo))
+    }
+    pub fn tags(&self, repo: &str) -> String {
+        format!("{}/repositories/{}/tags", self.prefix, encode_segment(repo))
+    }
+    pub fn tag(&self, repo: &str, tag: &str) -> String {
+        format!(
+            "{}/repositories/{}/tags/{}",
+            self.prefix,
+            encode_segment(repo),
+            encode_segment(tag)
+        )
+    }
+    pub fn namespaces(&self) -> String {
+        format!("{}/namespaces", self.prefix)
+    }
+    pub fn namespace(&self, name: &str) -> String {
+        format!("{}/namespaces/{}", self.prefix, encode_segment(name))
+    }
+}
+
+/// Finds the resource named by the path below `/repositories` (`rest` is `""` or starts
+/// with `/`, still percent-encoded). On failure returns the canonical path for the 404 body.
+///
+/// Raw slashes and `%2F` are both accepted. A first segment holding an encoded slash is the
+/// canonical form and names the repository by itself. Otherwise the repository is the
+/// longest run of leading segments that names a repository and leaves a valid remainder
+/// (nothing, `tags`, or `tags/<tag>`): `/repositories/a/tags` is repository `a/tags` if it
+/// exists, else the tags of `a`.
+pub fn resolve<'a>(
+    snap: &'a Snapshot,
+    rest: &str,
+    paths: Paths<'_>,
+) -> Result<Resource<'a>, String> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(Resource::Collection);
+    }
+    let Some(raw) = rest.strip_prefix('/') else {
+        return Err(format!("{}{}", paths.collection(), rest));
+    };
+    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
+    let Some(segs) = segs else {
+        // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
+        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
+        return Err(format!("{}/{}", paths.collection(), lossy.join("/")));
+    };
+    // A first segment with an encoded slash is the canonical form: it is the whole name.
+    let longest = if segs[0].contains('/') { 1 } else { segs.len() };
+    for k in (1..=longest).rev() {
+        let name = segs[..k].join("/");
+        let Some(repo) = snap.repository(&name) else {
+            continue;
+        };
+        match &segs[k..] {
+            [] => return Ok(Resource::Repository(repo)),
+            [t] if t == "tags" => return Ok(Resource::Tags(repo)),
+            [t, tag] if t == "tags" => {
+                return match repo.tag(tag) {
+                    Some(found) => Ok(Resource::Tag(repo, found)),
+                    None => Err(paths.tag(&repo.name, tag)),
+                };
+            }
+            _ => continue,
+        }
+    }
+    // Unknown: name the canonical path the request most likely meant.
+    let n = segs.len();
+    Err(if n >= 3 && segs[n - 2] == "tags" {
+        paths.tag(&segs[..n - 2].join("/"), &segs[n - 1])
+    } else if n >= 2 && segs[n - 1] == "tags" {
+        paths.tags(&segs[..n - 1].join("/"))
+    } else {
+        paths.repository(&segs.join("/"))
+    })
+}
+
+/// Rendering context shared by all views of one response.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    paths: Paths<'a>,
+    links: bool,
+}
+
+struct Href<'a> {
+    href: String,
+    title: Option<&'a str>,
+}
+
+impl Serialize for Href<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("href", &self.href)?;
+        if let Some(t) = self.title {
+            m.serialize_entry("title", t)?;
+        }
+        m.end()
+    }
+}
+
+fn href(href: String) -> Href<'static> {
+    Href { href, title: None }
+}
+
+/// A list serialised lazily from an iterator factory (no intermediate Vec of views).
+struct Seq<F>(F);
+
+impl<I, T, F> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = T>,
+    T: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let iter = (self.0)();
+        let mut seq = s.serialize_seq(None)?;
+        for item in iter {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+struct Single<K: Serialize, V: Serialize>(K, V);
+
+impl<K: Serialize, V: Serialize> Serialize for Single<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(&self.0, &self.1)?;
+        m.end()
+    }
+}
+
+/// The items of a collection: all of them (no listing parameters), or a listed page.
+struct Items<'a, T> {
+    all: &'a [T],
+    page: &'a [&'a T],
+}
+
+impl<'a, T> Clone for Items<'a, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<'a, T> Copy for Items<'a, T> {}
+
+impl<'a, T> Items<'a, T> {
+    /// One of the two is empty.
+    fn iter(self) -> impl Iterator<Item = &'a T> {
+        self.all.iter().chain(self.page.iter().copied())
+    }
+}
+
+/// What a collection adds for listing parameters: `total`, and `next`/`prev` links.
+struct ListInfo {
+    total: usize,
+    next: Option<String>,
+    prev: Option<String>,
+}
+
+impl ListInfo {
+    fn new(listing: &Listing, total: usize, base: String) -> Option<ListInfo> {
+        listing.present.then(|| ListInfo {
+            total,
+            next: listing.next_href(&base, total),
+            prev: listing.prev_href(&base),
+        })
+    }
+}
+
+/// A collection's `_links`: `self` and `items` with `links`, `next`/`prev` when paging.
+struct CollectionLinks<'a, F> {
+    links: bool,
+    this: String,
+    items: Seq<F>,
+    list: Option<&'a ListInfo>,
+}
+
+impl<'a, F> CollectionLinks<'a, F> {
+    fn is_empty(&self) -> bool {
+        !self.links
+            && self
+                .list
+                .map_or(true, |l| l.next.is_none() && l.prev.is_none())
+    }
+}
+
+impl<'a, 'b, F, I> Serialize for CollectionLinks<'a, F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Href<'b>>,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if self.links {
+            m.serialize_entry("self", &href(self.this.clone()))?;
+            m.serialize_entry("items", &self.items)?;
+        }
+        if let Some(l) = self.list {
+            if let Some(next) = &l.next {
+                m.serialize_entry("next", &href(next.clone()))?;
+            }
+            if let Some(prev) = &l.prev {
+                m.serialize_entry("prev", &href(prev.clone()))?;
+            }
+        }
+        m.end()
+    }
+}
+
+struct CollectionView<'a> {
+    ctx: Ctx<'a>,
+    snap: &'a Snapshot,
+    embed: usize,
+    items: Items<'a, Repository>,
+    list: Option<ListInfo>,
+}
+
+impl Serialize for CollectionView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (ctx, embed, items) = (self.ctx, self.embed, self.items);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("timestamp", &self.snap.timestamp)?;
+        if let Some(l) = &self.list {
+            m.serialize_entry("total", &l.total)?;
+        }
+        let links = CollectionLinks {
+            links: ctx.links,
+            this: ctx.paths.collection(),
+            items: Seq(|| {
+                items.iter().map(|r| Href {
+                    href: ctx.paths.repository(&r.name),
+                    title: Some(&r.name),
+                })
+            }),
+            list: self.list.as_ref(),
+        };
+        if !links.is_empty() {
+            m.serialize_entry("_links", &links)?;
+        }
+        if embed > 0 {
+            let items = Seq(|| {
+                items.iter().map(|repo| RepoView {
+                    ctx,
+                    repo,
+                    embed: embed - 1,
+                })
+            });
+            m.serialize_entry("_embedded", &Single("items", items))?;
+        }
+        m.end()
+    }
+}
+
+struct Links2<A: Serialize, B: Serialize>(&'static str, A, &'static str, B);
+
+impl<A: Serialize, B: Serialize> Serialize for Links2<A, B> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry(self.0, &self.1)?;
+        m.serialize_entry(self.2, &self.3)?;
+        m.end()
+    }
+}
+
+struct RepoView<'a> {
+    ctx: Ctx<'a>,
+    repo: &'a Repository,
+    embed: usize,
+}
+
+impl Serialize for RepoView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Self { ctx, repo, embed } = *self;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &repo.name)?;
+        m.serialize_entry("size", &repo.size)?;
+        m.serialize_entry("disk_size", &repo.disk_size)?;
+        m.serialize_entry("exclusive_size", &repo.exclusive_size)?;
+        if let Some(tags) = &repo.tags {
+            m.serialize_entry("tags", &tags.len())?;
+        }
+        if let Some(since) = repo.stale_since {
+            m.serialize_entry("stale_since", &since)?;
+        }
+        if ctx.links {
+            m.serialize_entry("_links", &RepoLinks { ctx, repo })?;
+        }
+        if embed > 0 {
+            m.serialize_entry(
+                "_embedded",
+                &Single(
+                    "related",
+                    TagsView {
+                        ctx,
+                        repo,
+                        embed: embed - 1,
+                    },
+                ),
+            )?;
+        }
+        m.end()
+    }
+}
+
+struct RepoLinks<'a> {
+    ctx: Ctx<'a>,
+    repo: &'a Repository,
+}
+
+impl Serialize for RepoLinks<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("self", &href(self.ctx.paths.repository(&self.repo.name)))?;
+        m.serialize_entry("collection", &href(self.ctx.paths.collection()))?;
+        m.serialize_entry(
+            "related",
+            &Href {
+                href: self.ctx.paths.tags(&self.repo.name),
+                title: Some("tags"),
+            },
+        )?;
+        m.end()
+    }
+}
+
+struct TagsView<'a> {
+    ctx: Ctx<'a>,
+    repo: &'a Repository,
+    embed: usize,
+}
+
+impl Serialize for TagsView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Self { ctx, repo, embed } = *self;
+        let tags: &[Tag] = repo.tags.as_deref().unwrap_or(&[]);
+        let mut m = s.serialize_map(None)?;
+        if ctx.links {
+            let items = Seq(|| {
+                tags.iter().map(|t| Href {
+                    href: ctx.paths.tag(&repo.name, &t.name),
+                    title: Some(&t.name),
+                })
+            });
+            m.serialize_entry(
+                "_links",
+                &TagsLinks {
+                    names: ["self", "up"],
+                    this: href(ctx.paths.tags(&repo.name)),
+                    up: href(ctx.paths.repository(&repo.name)),
+                    items,
+                },
+            )?;
+        }
+        if embed > 0 {
+            let items = Seq(|| tags.iter().map(|tag| TagView { ctx, repo, tag }));
+            m.serialize_entry("_embedded", &Single("items", items))?;
+        }
+        m.end()
+    }
+}
+
+/// `self`, a link up (named by `names[1]`), and `items`.
+struct TagsLinks<F> {
+    names: [&'static str; 2],
+    this: Href<'static>,
+    up: Href<'static>,
+    items: Seq<F>,
+}
+
+impl<'a, F, I> Serialize for TagsLinks<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Href<'a>>,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry(self.names[0], &self.this)?;
+        m.serialize_entry(self.names[1], &self.up)?;
+        m.serialize_entry("items", &self.items)?;
+        m.end()
+    }
+}
+
+struct TagView<'a> {
+    ctx: Ctx<'a>,
+    repo: &'a Repository,
+    tag: &'a Tag,
+}
+
+impl Serialize for TagView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Self { ctx, repo, tag } = *self;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &tag.name)?;
+        m.serialize_entry("size", &tag.size)?;
+        m.serialize_entry("disk_size", &tag.disk_size)?;
+        m.serialize_entry("exclusive_size", &tag.exclusive_size)?;
+        if !tag.digest.is_empty() {
+            m.serialize_entry("digest", &tag.digest)?;
+        }
+        if !tag.media_type.is_empty() {
+            m.serialize_entry("media_type", &*tag.media_type)?;
+        }
+        if !tag.platforms.is_empty() {
+            m.serialize_entry("platforms", &tag.platforms)?;
+        }
+        m.serialize_entry("created", &tag.created.map(format_rfc3339))?;
+        if ctx.links {
+            m.serialize_entry(
+                "_links",
+                &Links2(
+                    "self",
+                    href(ctx.paths.tag(&repo.name, &tag.name)),
+                    "collection",
+                    href(ctx.paths.tags(&repo.name)),
+                ),
+            )?;
+        }
+        m.end()
+    }
+}
+
+/// The HAL JSON body of `res`. `listing` applies to the collections (`/repositories`,
+/// `/namespaces`) only; [`Listing::default`] renders them whole, as without parameters.
+pub fn render_json(
+    snap: &Snapshot,
+    res: Resource<'_>,
+    query: Query,
+    listing: &Listing,
+    prefix: &str,
+) -> Vec<u8> {
+    let paths = Paths { prefix };
+    let ctx = Ctx {
+        paths,
+        links: query.links,
+    };
+    let embed = query.embed;
+    let mut out = Vec::with_capacity(256);
+    // Serialising borrowed plain data into a Vec cannot fail.
+    let _ = match res {
+        Resource::Collection => {
+            let page = listing.present.then(|| listing.page(&snap.repositories));
+            let (items, list) = match &page {
+                None => (
+                    Items {
+                        all: &snap.repositories[..],
+                        page: &[],
+                    },
+                    None,
+                ),
+                Some(p) => (
+                    Items {
+                        all: &[],
+                        page: &p.items[..],
+                    },
+                    ListInfo::new(listing, p.total, paths.collection()),
+                ),
+            };
+            let view = CollectionView {
+                ctx,
+                snap,
+                embed,
+                items,
+                list,
+            };
+            serde_json::to_writer(&mut out, &view)
+        }
+        Resource::Namespaces => {
+            let page = listing.present.then(|| listing.page(&snap.namespaces));
+            let (items, list) = match &page {
+                None => (
+                    Items {
+                        all: &snap.namespaces[..],
+                        page: &[],
+                    },
+                    None,
+                ),
+                Some(p) => (
+                    Items {
+                        all: &[],
+                        page: &p.items[..],
+                    },
+                    ListInfo::new(listing, p.total, paths.namespaces()),
+                ),
+            };
+            let view = NamespacesView {
+                ctx,
+                snap,
+                embed,
+                items,
+                list,
+            };
+            serde_json::to_writer(&mut out, &view)
+        }
+        Resource::Namespace(ns) => serde_json::to_writer(
+            &mut out,
+            &NamespaceView {
+                ctx,
+                snap,
+                ns,
+                embed,
+            },
+        ),
+        Resource::Repository(repo) => {
+            serde_json::to_writer(&mut out, &RepoView { ctx, repo, embed })
+        }
+        Resource::Tags(repo) => serde_json::to_writer(&mut out, &TagsView { ctx, repo, embed }),
+        Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
+    };
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,350 @@
+//! What a manifest or an image config says, read from its bytes alone, and content
+//! addressing (digests checked against bytes).
+//!
+//! It owns the meaning of a manifest's shape (per the contract's "Meaning of the numbers"):
+//! `manifests` is an index of child manifests; `fsLayers` is schema 1; anything else counts
+//! its `config` + `layers` (+ `blobs` of the draft OCI artifact manifest), so unknown media
+//! types and artifacts are counted by one rule. Pure functions: no requests (the crawl
+//! follows children and asks for sizes and configs), no clock, no I/O.
+
+use serde_json::Value;
+
+/// A blob claimed to be larger than this (1 PiB) is a registry error for its tag: no real
+/// layer is, and sums of such sizes would overflow.
+pub(crate) const MAX_BLOB_SIZE: u64 = 1 << 50;
+
+/// Config media types whose blob is read for the image's creation time. Other configs
+/// (artifacts: Helm charts, signatures, the empty config) carry none and cost no request.
+const IMAGE_CONFIG_TYPES: [&str; 2] = [
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.oci.image.config.v1+json",
+];
+
+/// A blob a manifest refers to; `size` when its descriptor says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlobRef {
+    pub digest: String,
+    pub size: Option<u64>,
+}
+
+/// A child of an index: its digest and platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChildRef {
+    pub digest: String,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A Docker manifest list or OCI image index.
+    Index(Vec<ChildRef>),
+    /// Docker schema 1: layers whose sizes must be asked; the creation time is inside.
+    Schema1 {
+        layers: Vec<String>,
+        created: Option<i64>,
+    },
+    /// An image or artifact: config and layers (distinct, config first). `config` is set
+    /// when the config is an image config whose creation time is worth one request.
+    Image {
+        blobs: Vec<BlobRef>,
+        config: Option<BlobRef>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// The declared media type (the body's `mediaType`, else `Content-Type`), else the
+    /// shape's usual one.
+    pub media_type: String,
+    pub shape: Shape,
+}
+
+/// Reads a manifest body. `Err` is the reason it is invalid (for the tag's error).
+pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("not a JSON object".into());
+    }
+    let declared = v
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            content_type
+                .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+                .filter(|c| !c.is_empty() && c != "application/json")
+        });
+    let media_type = |usual: &str| declared.clone().unwrap_or_else(|| usual.to_string());
+
+    if let Some(children) = v.get("manifests").and_then(Value::as_array) {
+        let mut out = Vec::new();
+        for child in children {
+            let Some(d) = child.get("digest").and_then(Value::as_str) else {
+                continue;
+            };
+            if !valid_digest(d) {
+                return Err(format!("invalid child digest {d:?}"));
+            }
+            let p = child.get("platform");
+            let field = |k: &str| {
+                p.and_then(|p| p.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let variant = field("variant");
+            out.push(ChildRef {
+                digest: d.to_string(),
+                os: field("os"),
+                architecture: field("architecture"),
+                variant: (!variant.is_empty()).then_some(variant),
+            });
+        }
+        return Ok(Manifest {
+            media_type: media_type("application/vnd.oci.image.index.v1+json"),
+            shape: Shape::Index(out),
+        });
+    }
+
+    if let Some(fs_layers) = v.get("fsLayers").and_then(Value::as_array) {
+        let mut layers: Vec<String> = Vec::new();
+        for l in fs_layers {
+            let Some(d) = l.get("blobSum").and_then(Value::as_str) else {
+                continue;
+            };
+            if !valid_digest(d) {
+                return Err(format!("invalid layer digest {d:?}"));
+            }
+            if !layers.iter().any(|x| x == d) {
+                layers.push(d.to_string());
+            }
+        }
+        // The newest history entry (the first) holds the image's v1 config as a JSON string.
+        let created = v
+            .get("history")
+            .and_then(Value::as_array)
+            .and_then(|h| h.first())
+            .and_then(|e| e.get("v1Compatibility"))
+            .and_then(Value::as_str)
+            .and_then(|c| created_in(c.as_bytes()));
+        return Ok(Manifest {
+            media_type: media_type("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+            shape: Shape::Schema1 { layers, created },
+        });
+    }
+
+    let descriptors = v
+        .get("config")
+        .into_iter()
+        .chain(
+            v.get("layers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .chain(
+            v.get("blobs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        );
+    let mut blobs: Vec<BlobRef> = Vec::new();
+    for desc in descriptors {
+        let Some(d) = desc.get("digest").and_then(Value::as_str) else {
+            continue;
+        };
+        if !valid_digest(d) {
+            return Err(format!("invalid blob digest {d:?}"));
+        }
+        let size = desc.get("size").and_then(Value::as_u64);
+        if let Some(s) = size.filter(|s| *s > MAX_BLOB_SIZE) {
+            return Err(format!(
+                "blob {d}: the registry says it has {s} bytes, more than 1 PiB"
+            ));
+        }
+        if !blobs.iter().any(|b| b.digest == d) {
+            blobs.push(BlobRef {
+                digest: d.to_string(),
+                size,
+            });
+        }
+    }
+    let config = v.get("config").and_then(|c| {
+        let digest = c.get("digest").and_then(Value::as_str)?;
+        let image = c
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .map_or(true, |m| IMAGE_CONFIG_TYPES.contains(&m));
+        image.then(|| BlobRef {
+            digest: digest.to_string(),
+            size: c.get("size").and_then(Value::as_u64),
+        })
+    });
+    Ok(Manifest {
+        media_type: media_type("application/vnd.oci.image.manifest.v1+json"),
+        shape: Shape::Image { blobs, config },
+    })
+}
+
+/// The `created` field of an image config (JSON), as Unix seconds.
+pub(crate) fn created_in(config: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        created: Option<Value>,
+    }
+    let c: Config = serde_json::from_slice(config).ok()?;
+    crate::timefmt::parse_rfc3339(c.created?.as_str()?)
+}
+
+/// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and
+/// sha512 are checked; other algorithms cannot be, and pass).
+pub(crate) fn content_mismatch(digest: &str, body: &[u8]) -> Option<String> {
+    content_digest(digest, body).filter(|actual| actual != digest)
+}
+
+/// The digest of `body` with `digest`'s algorithm; `None` for an algorithm other than
+/// sha256 and sha512.
+pub(crate) fn content_digest(digest: &str, body: &[u8]) -> Option<String> {
+    let (alg, algorithm) = match digest.split_once(':')?.0 {
+        "sha256" => ("sha256", &ring::digest::SHA256),
+        "sha512" => ("sha512", &ring::digest::SHA512),
+        _ => return None,
+    };
+    let d = ring::digest::digest(algorithm, body);
+    let mut actual = String::with_capacity(alg.len() + 1 + 2 * d.as_ref().len());
+    actual.push_str(alg);
+    actual.push(':');
+    for b in d.as_ref() {
+        actual.push_str(&format!("{b:02x}"));
+    }
+    Some(actual)
+}
+
+/// `algorithm:encoded` as the OCI spec defines it; anything else must not reach a URL path.
+pub(crate) fn valid_digest(d: &str) -> bool {
+    let Some((alg, enc)) = d.split_once(':') else {
+        return false;
+    };
+    !alg.is_empty()
+        && !enc.is_empty()
+        && alg
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+        && enc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+}
+
+/// `sha256:<hex>` of `body`: a content digest as Distribution writes it.
+pub fn sha256_digest(body: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in d.as_ref() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests() {
+        assert!(valid_digest("sha256:0123abcdef"));
+        assert!(valid_digest("sha512+b64u:AbC-_="));
+        assert!(!valid_digest("sha256:../../x"));
+        assert!(!valid_digest("sha256:"));
+        assert!(!valid_digest("nocolon"));
+        assert_eq!(
+            sha256_digest(b"hello"),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+    }
+
+    #[test]
+    fn creation_times_and_content_digests() {
+        assert_eq!(
+            created_in(br#"{"created":"2024-01-02T03:04:05.999999999Z","os":"linux"}"#),
+            Some(1_704_164_645)
+        );
+        assert_eq!(created_in(br#"{"created":"yesterday"}"#), None);
+        assert_eq!(created_in(br#"{"created":12}"#), None);
+        assert_eq!(created_in(br#"{"os":"linux"}"#), None);
+        assert_eq!(created_in(b"\x1f\x8b not json"), None);
+        assert_eq!(created_in(b"[1]"), None);
+        let d = sha256_digest(b"{}");
+        assert_eq!(content_mismatch(&d, b"{}"), None);
+        assert_eq!(content_mismatch(&d, b"{ }"), Some(sha256_digest(b"{ }")));
+        assert_eq!(content_mismatch("sha256:ABC", b"{}"), Some(d));
+        assert_eq!(content_mismatch("blake3:abc", b"{}"), None);
+    }
+
+    #[test]
+    fn shapes() {
+        let cfg = "sha256:c0";
+        let image = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cfg}","size":7}},
+               "layers":[{{"digest":"sha256:l1","size":5}},{{"digest":"sha256:l1","size":5}},{{"digest":"sha256:l2"}}]}}"#
+        );
+        let m = parse(
+            image.as_bytes(),
+            Some("application/vnd.oci.image.manifest.v1+json; x=y"),
+        )
+        .unwrap();
+        assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+        let Shape::Image { blobs, config } = m.shape else {
+            panic!("{m:?}")
+        };
+        let digests: Vec<&str> = blobs.iter().map(|b| b.digest.as_str()).collect();
+        assert_eq!(digests, [cfg, "sha256:l1", "sha256:l2"]);
+        assert_eq!(blobs[2].size, None);
+        assert_eq!(config.map(|c| c.size), Some(Some(7)));
+        // an artifact's config is not read
+        let helm = r#"{"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:h","size":2},"layers":[]}"#;
+        assert!(matches!(
+            parse(helm.as_bytes(), None).unwrap().shape,
+            Shape::Image { config: None, .. }
+        ));
+        let index = r#"{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[
+            {"digest":"sha256:a","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},{"size":1}]}"#;
+        let m = parse(index.as_bytes(), None).unwrap();
+        assert_eq!(
+            m.shape,
+            Shape::Index(vec![ChildRef {
+                digest: "sha256:a".into(),
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: Some("v8".into()),
+            }])
+        );
+        let s1 = r#"{"schemaVersion":1,"fsLayers":[{"blobSum":"sha256:x"},{"blobSum":"sha256:x"}],
+            "history":[{"v1Compatibility":"{\"created\":\"1970-01-01T00:01:00Z\"}"}]}"#;
+        assert_eq!(
+            parse(s1.as_bytes(), None).unwrap().shape,
+            Shape::Schema1 {
+                layers: vec!["sha256:x".into()],
+                created: Some(60)
+            }
+        );
+        for (bad, why) in [
+            (r#"{"layers":[{"digest":"../x"}]}"#, "invalid blob digest"),
+            (
+                r#"{"manifests":[{"digest":"nope"}]}"#,
+                "invalid child digest",
+            ),
+            (
+                r#"{"layers":[{"digest":"sha256:b","size":1125899906842625}]}"#,
+                "1 PiB",
+            ),
+            ("[]", "not a JSON object"),
+            ("<html>", "not JSON"),
+        ] {
+            let e = parse(bad.as_bytes(), None).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+}
