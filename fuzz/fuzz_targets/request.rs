@@ -13,7 +13,10 @@ use std::time::Duration;
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginError, LoginGate};
 use gitlab_registry_usage_rest::http::parse::{parse_head, ready, Parsed};
+use gitlab_registry_usage_rest::cleanup;
+use gitlab_registry_usage_rest::health::CollectorStatus;
 use gitlab_registry_usage_rest::http::{self, response};
+use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
 use gitlab_registry_usage_rest::snapshot::{Snapshot, SnapshotInput};
 use libfuzzer_sys::fuzz_target;
@@ -57,10 +60,17 @@ fn app() -> &'static App {
             prefix: String::new(),
             tokens: Tokens::new(SECRET, Duration::from_secs(3600)),
             authenticator: Arc::new(NoDirectory),
-            limiter: FailureLimiter::new(1_000_000),
+            limiter: FailureLimiter::new(1_000_000, 1000),
             gate: LoginGate::new(4),
             trusted_proxies: vec!["127.0.0.1".parse().expect("address")],
             snapshot: SnapshotCell::default(),
+            status: Arc::new(CollectorStatus::new(true)),
+            update_interval: Duration::from_secs(3600),
+            metrics: Metrics {
+                enabled: true,
+                ..Metrics::default()
+            },
+            cleanup_limits: cleanup::Limits::default(),
         };
         app.snapshot
             .set(Arc::new(Snapshot::build(input).expect("snapshot")));
