@@ -10,10 +10,10 @@
 //! real registry's own CPU cost sets on this machine.
 //! Every loop is bounded by the generated registry's size; nothing leaves 127.0.0.1.
 
-#[path = "../tests/registry_support/mod.rs"]
-mod registry_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use registry_support::fake;
+use support::fake_registry as fake;
 
 use std::time::Duration;
 
@@ -223,9 +223,9 @@ fn main() {
 
 /// The real registry: push, then crawl cold and warm at concurrency 1 and 8, no added latency.
 fn real(repos: usize, tags: usize) {
-    use registry_support::fake::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2};
-    use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-    use registry_support::{blob, config_blob, push_image};
+    use support::collector::{blob, config_blob, push_image};
+    use support::fake_registry::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2};
+    use support::real_registry::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
     let Some(mut reg) = RealRegistry::start() else {
         return;
     };

@@ -1,11 +1,11 @@
 //! The API contract over HTTP, against the real binary serving a state-file fixture.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{request, Options, Service};
 use serde_json::{json, Value};
+use support::service::{self, request, Options, Service};
 
 const TS: f64 = 1795438748.159703;
 
@@ -294,10 +294,10 @@ fn token_errors_over_http() {
         (422, json!({"msg": "Not enough segments"}))
     );
     let expired = gitlab_registry_usage_rest::auth::jwt::Tokens::new(
-        common::SECRET.as_bytes(),
+        service::SECRET.as_bytes(),
         Duration::from_secs(10),
     )
-    .issue("alice", common::now() - 100)
+    .issue("alice", service::now() - 100)
     .unwrap();
     let r = s.get(
         "/repositories",
@@ -311,7 +311,7 @@ fn token_errors_over_http() {
         b"another-secret-0123456789abcdef-xyz",
         Duration::from_secs(100),
     )
-    .issue("alice", common::now())
+    .issue("alice", service::now())
     .unwrap();
     let r = s.get(
         "/repositories",
@@ -515,11 +515,11 @@ fn sigterm_finishes_and_exits_zero() {
 fn config_file_option_forms() {
     // --config-file=F and -cF, as deployed units of the original use them
     for form in ["--config-file=", "-c"] {
-        let dir = common::TempDir::new("forms");
+        let dir = support::TempDir::new("forms");
         let conf = dir.path().join("test.conf");
         std::fs::write(
             &conf,
-            format!("[general]\nsocket_host = 127.0.0.1\nsocket_port = 0\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n", common::SECRET),
+            format!("[general]\nsocket_host = 127.0.0.1\nsocket_port = 0\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n", service::SECRET),
         )
         .unwrap();
         let arg = format!("{form}{}", conf.display());

@@ -6,8 +6,7 @@
 //!
 //! Also the service's `[general] cleanup_regex_size_limit` end to end (no registry needed).
 
-mod common;
-mod registry_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -16,13 +15,13 @@ use std::time::{Duration, Instant};
 use gitlab_registry_usage_rest::timefmt::format_rfc3339;
 use serde_json::{json, Value};
 
-use common::{now, Options, Service};
-use registry_support::fake::{
+use support::collector::{blob, push_image, push_index, Pushed, Target};
+use support::fake_registry::{
     image_manifest, Desc, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_V2, OCI_CONFIG,
     OCI_LAYER, OCI_MANIFEST,
 };
-use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-use registry_support::{blob, push_image, push_index, Pushed, Target};
+use support::real_registry::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::service::{self, now, Options, Service};
 
 const DAY: i64 = 86_400;
 
@@ -401,7 +400,7 @@ fn dry_run_freed_bytes_equal_what_garbage_collection_frees() {
 fn regex_size_limit_is_configurable() {
     full_crypto();
     use gitlab_registry_usage_rest::snapshot::{RepositoryInput, SnapshotInput, TagInput};
-    let state = common::state_bytes(SnapshotInput {
+    let state = service::state_bytes(SnapshotInput {
         timestamp: 5.0,
         repositories: vec![RepositoryInput {
             name: "g/p".into(),

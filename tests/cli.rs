@@ -1,11 +1,12 @@
 //! The command line of the real binary: version, default config, --check-config, and the
 //! messages for bad configuration files, and the exit status of each kind of failure.
 
-mod common;
+mod support;
 
 use std::process::Command;
 
-use common::{TempDir, BIN};
+use support::service::{self, BIN};
+use support::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -133,7 +134,7 @@ fn unknown_keys_are_warned_about() {
         format!(
             "[general]\nsocket_port = 0\nsocket_prot = 1\n[ldap]\nhost = ldap.corp.example\n\
              [jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file = {}\n",
-            common::SECRET,
+            service::SECRET,
             dir.path().join("s.json").display()
         ),
     )
@@ -160,7 +161,7 @@ fn start_up_failure_log(journal: Option<&str>) -> String {
         format!(
             "[general]\nsocket_port = {port}\nsocket_prot = 1\n[ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\n\
              [jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n",
-            common::SECRET
+            service::SECRET
         ),
     )
     .unwrap();
@@ -236,7 +237,7 @@ fn a_port_in_use_exits_1_so_that_systemd_retries() {
         &f,
         format!(
             "[general]\nsocket_host = 127.0.0.1\nsocket_port = {port}\n[ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n",
-            common::SECRET
+            service::SECRET
         ),
     )
     .unwrap();

@@ -5,7 +5,7 @@
 //! invalid bodies, a token endpoint that says 401, revoked tokens). Also the collector
 //! thread's schedule and stop.
 
-mod registry_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,10 @@ use gitlab_registry_usage_rest::registry::{
 use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
 use gitlab_registry_usage_rest::state;
 
-use registry_support::fake::*;
-use registry_support::*;
+use support::collector::*;
+use support::fake_registry::*;
+use support::logs::{capture_logs, logged};
+use support::TempDir;
 
 /// The standard content plus what only the fake can serve. Returns the truth.
 fn populated(opts: FakeOptions) -> (FakeRegistry, Truth) {
@@ -1018,11 +1020,7 @@ fn a_failing_crawl_publishes_nothing_and_the_loop_goes_on() {
 fn an_unreachable_registry_is_a_catalog_error_quickly() {
     capture_logs();
     // A port that nothing listens on (bound, then closed).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let cfg = registry_config(&format!("http://127.0.0.1:{port}"), "u", "p");
     let started = Instant::now();
     let opts = CrawlOptions {

@@ -3,14 +3,13 @@
 //! data. Uses the debug builds' panic hook (`GITLAB_REGISTRY_USAGE_REST_TEST_PANIC`), so this
 //! file holds this one test: the variable is set for the whole test process.
 
-mod common;
-mod registry_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{Options, Service};
-use registry_support::fake::{FakeOptions, FakeRegistry};
-use registry_support::{push_standard, Truth};
+use support::collector::{push_standard, Truth};
+use support::fake_registry::{FakeOptions, FakeRegistry};
+use support::service::{Options, Service};
 
 #[test]
 fn a_dead_collector_ends_the_process_with_status_70() {

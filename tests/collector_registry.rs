@@ -2,7 +2,7 @@
 //! token authentication. The crawl's numbers must equal the ground truth computed from what
 //! the test pushed, cold, warm and after changes, with the request counts of each crawl.
 
-mod registry_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError, Kind};
 use gitlab_registry_usage_rest::state;
 
-use registry_support::fake::{
+use support::collector::*;
+use support::fake_registry::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
-use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-use registry_support::*;
+use support::logs::{capture_logs, logged};
+use support::real_registry::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::TempDir;
 
 #[test]
 fn real_registry_cold_warm_and_changed_crawls_match_the_ground_truth() {

@@ -4,12 +4,14 @@
 //! with `SSL_CERT_FILE` (read by rustls-native-certs), which is set for this whole test
 //! process: this file holds this one test.
 
-mod registry_support;
+mod support;
 
 use gitlab_registry_usage_rest::registry::{crawl_once, CrawlError};
 
-use registry_support::real::{RealOptions, RealRegistry, CRAWL_TOKEN, CRAWL_USER};
-use registry_support::*;
+use support::collector::*;
+use support::logs::capture_logs;
+use support::real_registry::{RealOptions, RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::TempDir;
 
 #[test]
 fn a_registry_behind_a_private_ca() {

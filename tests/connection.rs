@@ -5,14 +5,14 @@
 //! one response per request. Timeouts are shortened through the config; no test sleeps more
 //! than 15 s.
 
-mod common;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{request, Options, Service};
 use serde_json::json;
+use support::service::{request, Options, Service};
 
 /// A state with one repository, so authenticated requests get 200.
 fn small_state() -> Vec<u8> {

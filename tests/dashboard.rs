@@ -7,19 +7,19 @@
 //! Needs `chromium`, `node` and `npm ci` in tests/browser (scripts/test.sh sees to all three).
 //! When one is missing the tests panic under `CI=true` and otherwise print a notice and pass.
 
-mod common;
-#[path = "common/slapd.rs"]
-mod slapd;
+mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Options, Service};
+// `common::` is the harness's old name; kept so the tests' bodies need no change.
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
 use serde_json::json;
+use support::service::{self as common, Options, Service};
+use support::slapd;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The node script bounds itself at 150 s; this is the last resort.

@@ -1,11 +1,11 @@
 //! `--demo` end to end: the real binary starts the built-in registry, crawls it with the real
 //! collector, and the curl commands its banner prints work.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::Service;
+use support::service::{self, Service};
 fn base64_encode(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
@@ -100,7 +100,7 @@ fn demo_banner_login_and_whole_tree() {
 fn a_taken_demo_port_names_the_option_to_change() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(service::BIN)
         .args(["--demo", "--port", &port])
         .output()
         .unwrap();

@@ -5,19 +5,16 @@
 //! without errors (78 when the configuration itself is wrong, 1 when the world around it is).
 
 // slapd.rs and registry_support both include the shared certificate helpers (tls.rs).
-#![allow(clippy::duplicate_mod)]
 
-mod common;
-mod registry_support;
-#[path = "common/slapd.rs"]
-mod slapd;
+mod support;
 
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, BIN, SECRET};
-use registry_support::real::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::real_registry::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::service::{self, BIN, SECRET};
+use support::{slapd, TempDir};
 
 struct Report {
     code: i32,
@@ -74,14 +71,6 @@ fn doctor(config: &std::path::Path, extra: &[&str]) -> Report {
     }
 }
 
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A configuration file in `dir` with `[general]` on a free port and a state file in `dir`.
 fn write_config(dir: &TempDir, ldap: &str, registry: &str) -> std::path::PathBuf {
     let f = dir.path().join("doctor.conf");
@@ -91,7 +80,7 @@ fn write_config(dir: &TempDir, ldap: &str, registry: &str) -> std::path::PathBuf
             "[general]\nsocket_host = 127.0.0.1\nsocket_port = {}\n\
              [ldap]\n{ldap}\n[jwt]\nsecret_key = {SECRET}\nauth_token_expires = 14 d\n\
              [registry]\nstate_file = {}\n{registry}\n",
-            closed_port(),
+            support::free_port(),
             dir.path().join("state").join("state.json").display()
         ),
     )
@@ -141,13 +130,13 @@ fn closed_ports_a_taken_port_and_a_missing_directory_are_errors() {
     let dir = TempDir::new("doctor");
     let ldap = format!(
         "host = ldaps://127.0.0.1:{}\ntimeout = 2 s\n",
-        closed_port()
+        support::free_port()
     );
     let registry = format!(
         "registry_base_url = http://127.0.0.1:{}/\ngitlab_base_url = http://127.0.0.1:{}/\n\
          username = root\naccess_token = glpat-0123\ntimeout = 2 s\n",
-        closed_port(),
-        closed_port()
+        support::free_port(),
+        support::free_port()
     );
     let f = write_config(&dir, &ldap, &registry);
     let r = doctor(&f, &[]);
@@ -204,7 +193,7 @@ fn closed_ports_a_taken_port_and_a_missing_directory_are_errors() {
 
 #[test]
 fn the_running_service_on_the_port_is_a_warning() {
-    let svc = common::Service::start(common::Options::default());
+    let svc = service::Service::start(service::Options::default());
     let port = svc.addr.rsplit(':').next().unwrap().to_string();
     let dir = TempDir::new("doctor");
     let f = write_config(

@@ -3,16 +3,17 @@
 //! `promtool check metrics`, and a real Prometheus server (Debian package `prometheus`) on
 //! loopback that scrapes the service and answers PromQL queries with the fixture's numbers.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{now, request, Options, Service, TempDir};
 use gitlab_registry_usage_rest::percent::encode;
 use serde_json::{json, Value};
+use support::service::{now, request, Options, Service};
+use support::TempDir;
 
 const TS: f64 = 1795438748.159703;
 const UNIQUE_BYTES: u64 = 13864;
@@ -254,11 +255,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(bin: &PathBuf, config: &std::path::Path, dir: &TempDir) -> Prometheus {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = support::free_port();
         let addr = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(bin)
@@ -343,18 +340,11 @@ fn promtool_check(text: &str) {
 /// A program of the Debian package `prometheus`; `None` (after a loud notice) when it is not
 /// installed outside CI, as for the LDAP tests.
 fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
+    let found = support::find_program(name);
     if found.is_none() {
-        let msg = format!("{name} not found: install the Debian package `prometheus`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and {msg}");
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!! SKIPPING A METRICS CHECK: {msg} !!!!!!!!\n"
+        support::missing_prerequisite(
+            "A METRICS CHECK",
+            &format!("{name} not found: install the Debian package `prometheus`"),
         );
     }
     found

@@ -2,46 +2,23 @@
 //! with the failures a directory can produce: wrong credentials, injection attempts, a server
 //! that hangs, one that is down, an untrusted certificate, and bad settings.
 
-#[path = "common/slapd.rs"]
-mod slapd;
+mod support;
 
 use std::net::TcpListener;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, LoginError};
 use gitlab_registry_usage_rest::config;
-use slapd::Slapd;
+use support::logs::{capture_all_logs, logged};
+use support::slapd::{self, Slapd};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Every log record of this test binary, so a test can prove no password ever reaches a log.
-static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct CaptureLogger;
-
-impl log::Log for CaptureLogger {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        // Shown by the test harness only when a test fails.
-        eprintln!("{line}");
-        LOGS.lock().unwrap().push(line);
-    }
-    fn flush(&self) {}
-}
 
 /// The shared server, with the capturing logger installed; `None` when slapd is not installed
 /// outside CI (the harness has printed why).
 fn server() -> Option<&'static Slapd> {
-    static LOGGER: OnceLock<()> = OnceLock::new();
-    LOGGER.get_or_init(|| {
-        log::set_logger(&CaptureLogger).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
+    capture_all_logs();
     slapd::shared()
 }
 
@@ -229,7 +206,7 @@ fn ambiguous_user_name_is_rejected() {
         a.authenticate("twin1", slapd::TWIN_PW),
         Ok("twin1".to_string())
     );
-    let logs = LOGS.lock().unwrap();
+    let logs = logged();
     assert!(
         logs.iter()
             .any(|l| l.starts_with("WARN") && l.contains("more than one entry")),
@@ -257,7 +234,7 @@ fn empty_password_is_refused_without_asking() {
     assert_eq!(login(&plain(s), "alice", ""), Err(LoginError::Rejected));
     // Against a port nobody listens on: Rejected (not Unavailable) proves no connection was tried.
     let cfg = config::Ldap {
-        host: format!("ldap://127.0.0.1:{}", slapd::free_port().unwrap()),
+        host: format!("ldap://127.0.0.1:{}", support::free_port()),
         ..plain(s)
     };
     assert_eq!(login(&cfg, "alice", ""), Err(LoginError::Rejected));
@@ -385,7 +362,7 @@ fn hung_server_times_out() {
 #[test]
 fn server_down_is_unavailable() {
     let Some(s) = server() else { return };
-    let port = slapd::free_port().unwrap();
+    let port = support::free_port();
     for cfg in [
         config::Ldap {
             host: format!("ldap://127.0.0.1:{port}"),
@@ -496,7 +473,7 @@ fn settings_are_checked_at_start_up() {
 fn insecure_mode_is_warned_about() {
     let Some(s) = server() else { return };
     authenticator(&plain(s));
-    let logs = LOGS.lock().unwrap();
+    let logs = logged();
     assert!(
         logs.iter()
             .any(|l| l.starts_with("WARN") && l.contains("clear text")),
@@ -544,7 +521,7 @@ fn passwords_never_reach_the_log() {
     let _ = login(&plain(s), "alice", secret);
     let _ = login(&plain(s), "nobody", secret);
     let _ = login(&plain(s), "carol", slapd::CAROL_PW);
-    let logs = LOGS.lock().unwrap();
+    let logs = logged();
     // Debug records were captured (so the check below means something).
     assert!(logs.iter().any(|l| l.contains("LDAP: searching")));
     for pw in [

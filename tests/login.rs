@@ -1,15 +1,14 @@
 //! `/auth_token` end to end: the real binary logging users in against a real slapd, with the
 //! guards around it (rate limit, concurrent-login gate, a hung directory) over HTTP.
 
-mod common;
-#[path = "common/slapd.rs"]
-mod slapd;
+mod support;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{Options, Service};
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
+use support::service::{self, Options, Service};
+use support::slapd;
 fn base64_encode(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
@@ -29,14 +28,14 @@ fn ldaps_options(s: &slapd::Slapd, extra: &str) -> Options {
             slapd::VALID_GID,
             s.ca_file().display()
         ),
-        state: Some(common::state_bytes(Default::default())),
+        state: Some(service::state_bytes(Default::default())),
         ..Options::default()
     }
 }
 
 fn sub_of(token: &str) -> String {
-    Tokens::new(common::SECRET.as_bytes(), Duration::from_secs(1))
-        .verify(token, common::now())
+    Tokens::new(service::SECRET.as_bytes(), Duration::from_secs(1))
+        .verify(token, service::now())
         .unwrap()
         .sub
 }
@@ -144,13 +143,13 @@ fn a_hung_directory_costs_one_login_slot_for_one_timeout_and_nothing_else() {
     });
     let svc = Service::start(Options {
         ldap: format!("host = ldap://127.0.0.1:{port}\nallow_insecure = true\ntimeout = 2 s\nmax_concurrent = 1\n"),
-        state: Some(common::state_bytes(Default::default())),
+        state: Some(service::state_bytes(Default::default())),
         ..Options::default()
     });
     let addr = svc.addr.clone();
     let started = Instant::now();
     let slow = std::thread::spawn(move || {
-        common::request(
+        service::request(
             &addr,
             "GET",
             "/auth_token",
@@ -183,14 +182,14 @@ fn a_hung_directory_costs_one_login_slot_for_one_timeout_and_nothing_else() {
 
 #[test]
 fn ldap_settings_that_cannot_work_stop_the_service_at_start() {
-    let dir = common::TempDir::new("ldapcfg");
+    let dir = support::TempDir::new("ldapcfg");
     let conf = dir.path().join("bad.conf");
     std::fs::write(
         &conf,
-        format!("[ldap]\nhost = ldap://127.0.0.1:389\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n", common::SECRET),
+        format!("[ldap]\nhost = ldap://127.0.0.1:389\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n", service::SECRET),
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(service::BIN)
         .arg("-c")
         .arg(&conf)
         .output()
@@ -228,7 +227,7 @@ fn an_unavailable_directory_tells_the_client_nothing_about_it() {
     };
     // Nothing listens: the URL stays in the log.
     let down = Service::start(Options {
-        state: Some(common::state_bytes(Default::default())),
+        state: Some(service::state_bytes(Default::default())),
         ..Options::default()
     });
     assert_hidden(&down, &["ldap://127.0.0.1:1"]);
@@ -255,7 +254,7 @@ fn an_unavailable_directory_tells_the_client_nothing_about_it() {
 /// count per /64, and an IPv4-mapped peer matches an IPv4 `trusted_proxies` entry.
 #[test]
 fn the_failure_limit_follows_the_client_through_trusted_proxies() {
-    let dir = common::TempDir::new("xff");
+    let dir = support::TempDir::new("xff");
     let config = dir.path().join("test.conf");
     // Listening on the IPv4-mapped loopback address makes every peer ::ffff:127.0.0.1.
     std::fs::write(
@@ -266,7 +265,7 @@ fn the_failure_limit_follows_the_client_through_trusted_proxies() {
              [ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\ntimeout = 1 s\n\
              max_failures_per_minute = 2\n\
              [jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file =\n",
-            common::SECRET
+            service::SECRET
         ),
     )
     .unwrap();

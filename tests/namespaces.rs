@@ -2,12 +2,12 @@
 //! collections, over HTTP against the real binary serving a state-file fixture whose numbers
 //! are worked out by hand below.
 
-mod common;
+mod support;
 
-use std::sync::OnceLock;
+use std::rc::Rc;
 
-use common::{Options, Service};
 use serde_json::{json, Value};
+use support::service::{Options, Service};
 
 const TS: f64 = 1795438748.159703;
 
@@ -43,15 +43,18 @@ fn fixture(timestamp: f64) -> Vec<u8> {
     serde_json::to_vec(&state).unwrap()
 }
 
-fn svc() -> &'static Service {
-    static S: OnceLock<Service> = OnceLock::new();
-    S.get_or_init(|| {
-        Service::start(Options {
-            general: "server_prefix = /ru\n".into(),
-            state: Some(fixture(TS)),
-            ..Options::default()
-        })
-    })
+thread_local! {
+    /// One service per test thread, stopped when the test ends (a `static` would outlive the
+    /// test binary and leave the process running).
+    static SVC: Rc<Service> = Rc::new(Service::start(Options {
+        general: "server_prefix = /ru\n".into(),
+        state: Some(fixture(TS)),
+        ..Options::default()
+    }));
+}
+
+fn svc() -> Rc<Service> {
+    SVC.with(Rc::clone)
 }
 
 fn ok_json(target: &str) -> Value {

@@ -1,19 +1,11 @@
 //! Harness of the collector's tests: a registry configuration for the crawler, the standard
 //! content that the tests push (to the real registry or the fake one) with its ground truth
-//! computed independently of the crawler, a comparison of snapshots that names every
-//! difference, and a logger that keeps every log line (to check that no secret is logged).
-//!
-//! Owned by the collector's tests; the main branch's `tests/common` is separate.
-
-#![allow(dead_code)]
-
-pub mod fake;
-pub mod real;
+//! computed independently of the crawler, and a comparison of snapshots that names every
+//! difference. It starts nothing itself: the registries are in `fake_registry` and
+//! `real_registry`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use gitlab_registry_usage_rest::config;
@@ -22,9 +14,9 @@ use gitlab_registry_usage_rest::snapshot::{
     Platform, RepositoryInput, Snapshot, SnapshotInput, TagInput,
 };
 
-use fake::{
-    blob_bytes, image_manifest, index_manifest, Child, Desc, DOCKER_CONFIG, DOCKER_LAYER,
-    DOCKER_LIST, DOCKER_V2, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
+use super::fake_registry::{
+    self as fake, blob_bytes, image_manifest, index_manifest, Child, Desc, DOCKER_CONFIG,
+    DOCKER_LAYER, DOCKER_LIST, DOCKER_V2, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
 };
 
 /// The collector's registry settings for a registry at `url` (GitLab fallback unused).
@@ -71,29 +63,6 @@ pub fn test_options() -> CrawlOptions {
         retry_after_cap: Duration::from_secs(5),
         progress_every: Duration::from_millis(200),
         panic_at: None,
-    }
-}
-
-/// A directory under the system's temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "grur-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -544,36 +513,4 @@ pub fn assert_same(got: &Snapshot, want: &Snapshot) {
         "the crawl differs from the ground truth:\n  {}",
         diffs.join("\n  ")
     );
-}
-
-// ---------------------------------------------------------------- logs
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record) {
-        let line = format!("{} {}: {}", r.level(), r.target(), r.args());
-        if std::env::var_os("SHOW_LOGS").is_some() {
-            eprintln!("{line}");
-        }
-        LINES.lock().unwrap().push(line);
-    }
-    fn flush(&self) {}
-}
-
-/// Keeps every log line of this test process (all levels); `SHOW_LOGS=1` also prints them.
-pub fn capture_logs() {
-    static CAPTURE: Capture = Capture;
-    if log::set_logger(&CAPTURE).is_ok() {
-        log::set_max_level(log::LevelFilter::Debug);
-    }
-}
-
-pub fn logged() -> Vec<String> {
-    LINES.lock().unwrap().clone()
 }

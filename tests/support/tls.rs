@@ -3,10 +3,8 @@
 //! `server.pem` / `server.key`, a server certificate for `IP:127.0.0.1` and `DNS:localhost`
 //! signed by the test CA. P-256 keys: generating them takes milliseconds, unlike RSA.
 //!
-//! Std only, so any test file (and the harnesses of slapd and docker-registry) can include it
-//! with `#[path = ".../common/tls.rs"] mod tls;`. Needs the Debian package `openssl`.
-
-#![allow(dead_code)]
+//! Std only; used by the harnesses of slapd and docker-registry and by tests that need their
+//! own certificates. Needs the Debian package `openssl`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,53 +1,24 @@
-//! The integration-test harness: starts the real binary on 127.0.0.1:0 with a config file and
-//! an optional state-file fixture written to a fresh temporary directory, learns the port
-//! from its "listening on" log line, and talks raw HTTP/1.1 to it (so tests control every
-//! byte of the request target). Later test files add tests, not harnesses.
-
-#![allow(dead_code)]
+//! The service under test: starts the real binary on 127.0.0.1:0 with a config file and an
+//! optional state-file fixture written to a fresh temporary directory, learns the port from
+//! its "listening on" log line, and talks raw HTTP/1.1 to it (so tests control every byte of
+//! the request target). A [`Service`] kills its process when dropped, so it must not live in a
+//! `static` (nothing is dropped there: the process would outlive the test binary); share one
+//! per test thread with `thread_local!` instead.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::snapshot::{Snapshot, SnapshotInput};
 
+use super::TempDir;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gitlab-registry-usage-rest");
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "grur-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What to start the service with.
 pub struct Options {

@@ -3,8 +3,7 @@
 //! `dc=example,dc=com`, a few users loaded with `slapadd`, and `slapd` listening on free loopback
 //! ports for `ldap://` (plain and StartTLS) and `ldaps://`.
 //!
-//! Self-contained (std only) so any test binary can use it with
-//! `#[path = "common/slapd.rs"] mod slapd;`. It needs the Debian packages `slapd` and `openssl`.
+//! Std only (besides [`super::tls`]). It needs the Debian packages `slapd` and `openssl`.
 //! When they are missing, [`shared`] and [`start`] panic under `CI=true` (a CI run must never
 //! skip LDAP tests silently) and otherwise print a loud notice and return `None`.
 //!
@@ -21,18 +20,16 @@
 //!   `cn=svc,dc=example,dc=com`: dave (10000). Proves the `bind_dn` search mode.
 //! - `userPassword` is only usable for binding, never readable.
 
-#![allow(dead_code)]
-
-#[path = "tls.rs"]
-mod tls;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tls::run;
+
+use super::tls::{self, run};
+use super::{find_program, free_port, missing_prerequisite};
 
 pub const SUFFIX: &str = "dc=example,dc=com";
 pub const PEOPLE: &str = "ou=people,dc=example,dc=com";
@@ -110,15 +107,10 @@ pub fn shared() -> Option<&'static Slapd> {
 /// A server of one's own, stopped on drop.
 pub fn start() -> Option<Slapd> {
     let Some(tools) = Tools::find() else {
-        let msg = "slapd, slapadd, slappasswd or openssl not found: install the Debian packages \
-                   `slapd openssl` to run the LDAP tests";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and {msg}");
-        }
-        // Straight to stderr: the test harness captures eprintln! of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!! SKIPPING LDAP TESTS: {msg} !!!!!!!!\n"
+        missing_prerequisite(
+            "LDAP TESTS",
+            "slapd, slapadd, slappasswd or openssl not found: install the Debian packages \
+             `slapd openssl` to run the LDAP tests",
         );
         return None;
     };
@@ -158,14 +150,6 @@ impl Tools {
     }
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 fn start_once(tools: &Tools) -> Result<Slapd, String> {
     let dir = temp_dir()?;
     // Until the watchdog owns the directory, remove it ourselves on failure.
@@ -190,8 +174,8 @@ fn prepare_and_launch(tools: &Tools, dir: &Path) -> Result<Slapd, String> {
         .arg("-l")
         .arg(&ldif))?;
 
-    let ldap_port = free_port()?;
-    let ldaps_port = free_port()?;
+    let ldap_port = free_port();
+    let ldaps_port = free_port();
     let urls = format!("ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/");
     // Any `-d` keeps slapd in the foreground, so the watchdog can kill it by pid; level 32768
     // ("none") still prints errors such as a port already in use, unlike `-d 0`.
@@ -262,14 +246,6 @@ fn alive(pid: u32) -> bool {
 fn listening(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 fn temp_dir() -> Result<PathBuf, String> {

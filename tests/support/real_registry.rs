@@ -5,23 +5,20 @@
 //! uploads blobs and manifests through the registry API.
 //!
 //! It must never skip silently under `CI=true`: a missing `docker-registry` or `openssl` fails.
-//! The issuer runs on the fake's server (the service's own connection layer, see `fake.rs`).
-
-#![allow(dead_code)]
+//! The issuer runs on the fake's server (the service's own connection layer, see
+//! `fake_registry.rs`). A [`RealRegistry`] stops its processes when dropped, so it must not live
+//! in a `static`.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::fake::{base64, percent_decode, sha256, Desc, MiniServer, Reply, Req, Resp};
-use super::{Target, TempDir};
-
-#[path = "../common/tls.rs"]
-mod tls;
+use super::collector::Target;
+use super::fake_registry::{base64, percent_decode, sha256, Desc, MiniServer, Reply, Req, Resp};
+use super::{find_program, free_port, missing_prerequisite, tls, TempDir};
 
 pub const SERVICE: &str = "container_registry";
 pub const ISSUER: &str = "test-gitlab";
@@ -34,31 +31,21 @@ const BINARY: &str = "docker-registry";
 
 /// `Some(path)` of the registry binary; `None` (skip) outside CI; a failure under `CI=true`.
 pub fn registry_binary() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(BINARY))
-            .find(|p| p.is_file())
-    });
+    let found = find_program(BINARY);
     if found.is_none() {
-        let msg = "docker-registry is not installed (Debian package docker-registry: \
-                   apt-get install -y docker-registry)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}; CI=true, so this is a failure, not a skip");
-        }
-        eprintln!("SKIPPED: {msg}");
+        missing_prerequisite(
+            "REGISTRY TESTS",
+            "docker-registry is not installed (Debian package docker-registry: \
+             apt-get install -y docker-registry)",
+        );
     }
     found
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is openssl installed?)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = tls::run(cmd) {
+        panic!("{e} (is openssl installed?)");
+    }
 }
 
 /// libtrust's key id: base32 of the first 30 bytes of SHA-256(DER SubjectPublicKeyInfo),
@@ -116,14 +103,6 @@ impl Drop for RealRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// How the registry is set up.
@@ -266,7 +245,7 @@ impl RealRegistry {
     /// The collector's settings for this registry: its token issuer plays GitLab, so
     /// `gitlab_base_url` is the issuer's origin (the only realm trusted besides the registry).
     pub fn config(&self, user: &str, token: &str) -> gitlab_registry_usage_rest::config::Registry {
-        let mut cfg = super::registry_config(&self.url, user, token);
+        let mut cfg = super::collector::registry_config(&self.url, user, token);
         cfg.gitlab_base_url = format!("{}/", self.realm.trim_end_matches("/jwt/auth"));
         cfg
     }
