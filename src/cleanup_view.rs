@@ -150,12 +150,12 @@ impl Serialize for Body<'_> {
 }
 
 /// The canonical URL of this dry run: the rule's parameters, re-encoded.
-pub fn self_href(rule: &Rule, prefix: &str) -> String {
+pub(crate) fn self_href(rule: &Rule, prefix: &str) -> String {
     format!("{prefix}/cleanup?{}", rule.query_string())
 }
 
 /// The HAL JSON body of a dry run.
-pub fn render_json(
+pub(crate) fn render_json(
     snap: &Snapshot,
     rule: &Rule,
     report: &Report<'_>,
@@ -182,7 +182,12 @@ fn bytes_cell(n: u64) -> String {
 }
 
 /// The same as an HTML page of tables. Every value is escaped.
-pub fn render_html(snap: &Snapshot, rule: &Rule, report: &Report<'_>, prefix: &str) -> String {
+pub(crate) fn render_html(
+    snap: &Snapshot,
+    rule: &Rule,
+    report: &Report<'_>,
+    prefix: &str,
+) -> String {
     let e = html_escape;
     let paths = Paths { prefix };
     let mut body = String::new();

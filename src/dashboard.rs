@@ -9,14 +9,14 @@
 
 /// One embedded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Asset {
-    pub content_type: &'static str,
-    pub body: &'static [u8],
+pub(crate) struct Asset {
+    pub(crate) content_type: &'static str,
+    pub(crate) body: &'static [u8],
 }
 
 /// What a path below the prefix is, for the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// Serve this file.
     Asset(Asset),
     /// The prefix itself without the trailing slash (`/usage`): the page must be opened at
@@ -25,7 +25,7 @@ pub enum Lookup {
 }
 
 /// Every dashboard response carries these (the page's own and its assets').
-pub const HEADERS: [(&str, &str); 4] = [
+pub(crate) const HEADERS: [(&str, &str); 4] = [
     (
         "Content-Security-Policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -85,7 +85,7 @@ const ASSETS: [(&str, Asset); 5] = [
 
 /// Whether `rest` (the request path after the prefix, without the query) is one of the
 /// dashboard's paths, and what to answer. `None`: not the dashboard's (the API's or nobody's).
-pub fn lookup(rest: &str) -> Option<Lookup> {
+pub(crate) fn lookup(rest: &str) -> Option<Lookup> {
     match rest {
         "" => Some(Lookup::AddSlash),
         "/" | "/index.html" => Some(Lookup::Asset(PAGE)),

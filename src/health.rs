@@ -53,15 +53,15 @@ impl CollectorStatus {
     }
 
     /// Applies `f` to the state under the lock.
-    pub fn update(&self, f: impl FnOnce(&mut CollectorState)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut CollectorState)) {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    pub fn crawl_started(&self, now: f64) {
+    pub(crate) fn crawl_started(&self, now: f64) {
         self.update(|s| s.running_since = Some(now));
     }
 
-    pub fn crawl_succeeded(&self, now: f64) {
+    pub(crate) fn crawl_succeeded(&self, now: f64) {
         self.update(|s| {
             s.last_duration = s.running_since.take().map(|t| (now - t).max(0.0));
             s.last_success = Some(now);
@@ -70,7 +70,7 @@ impl CollectorStatus {
     }
 
     /// `reason` is a short fixed word (a metrics label); `message` one line for operators.
-    pub fn crawl_failed(&self, now: f64, reason: &'static str, message: &str) {
+    pub(crate) fn crawl_failed(&self, now: f64, reason: &'static str, message: &str) {
         let line = message.lines().next().unwrap_or("").to_string();
         self.update(|s| {
             s.last_duration = s.running_since.take().map(|t| (now - t).max(0.0));
@@ -80,7 +80,7 @@ impl CollectorStatus {
     }
 
     /// Adds one crawl's request counts to the totals.
-    pub fn add_requests(&self, counts: &[(&'static str, u64)]) {
+    pub(crate) fn add_requests(&self, counts: &[(&'static str, u64)]) {
         self.update(|s| {
             for (kind, n) in counts {
                 *s.registry_requests.entry(kind).or_default() += n;
@@ -91,16 +91,16 @@ impl CollectorStatus {
 
 /// The facts about the served snapshot that the verdict needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SnapshotFacts {
+pub(crate) struct SnapshotFacts {
     /// Unix seconds when the crawl that produced it finished.
-    pub timestamp: f64,
-    pub repositories: usize,
-    pub tags: usize,
+    pub(crate) timestamp: f64,
+    pub(crate) repositories: usize,
+    pub(crate) tags: usize,
 }
 
 /// What `/health` answers: `Ok` is a 200, `Unavailable` a 503 with `Retry-After`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Health {
+pub(crate) enum Health {
     Ok {
         last_success: Option<f64>,
         snapshot_timestamp: f64,
@@ -120,7 +120,7 @@ pub enum Health {
 
 impl Health {
     /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         match self {
             Health::Ok {
                 last_success,
@@ -163,7 +163,7 @@ impl Health {
 /// that produced the snapshot — finished less than twice `update_interval` ago. A crawl
 /// running longer than usual (twice the last one's time, at least a minute; or, with no
 /// earlier crawl, longer than `update_interval`) is called out. `now` is Unix seconds.
-pub fn judge(
+pub(crate) fn judge(
     state: &CollectorState,
     snapshot: Option<SnapshotFacts>,
     update_interval: Duration,

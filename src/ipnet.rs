@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 /// An address with its IPv4-mapped form unwrapped, so that `::ffff:10.0.0.1` and `10.0.0.1`
 /// are the same client and match the same `trusted_proxies` entry.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -32,7 +32,7 @@ pub struct IpNet {
 impl IpNet {
     /// The network of `prefix` bits around `ip` (canonical); `prefix` is capped at the
     /// address's width.
-    pub fn of(ip: IpAddr, prefix: u8) -> IpNet {
+    pub(crate) fn of(ip: IpAddr, prefix: u8) -> IpNet {
         let ip = canonical(ip);
         let prefix = prefix.min(width(ip));
         IpNet {
@@ -42,17 +42,9 @@ impl IpNet {
     }
 
     /// Whether `ip` (canonical form) lies in this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         width(ip) == width(self.addr) && mask(ip, self.prefix) == self.addr
-    }
-
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
-
-    pub fn prefix(&self) -> u8 {
-        self.prefix
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a line is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// `<4>warning: ...`: stderr is the journal, which adds time and host.
     Journal,
     /// `2026-11-30T19:26:34.123Z warning: ...`
@@ -24,7 +24,7 @@ pub enum Style {
 }
 
 /// The word a line of `level` starts with.
-pub fn level_word(level: log::Level) -> &'static str {
+pub(crate) fn level_word(level: log::Level) -> &'static str {
     match level {
         log::Level::Error => "error",
         log::Level::Warn => "warning",
@@ -45,7 +45,7 @@ fn priority(level: log::Level) -> u8 {
 
 /// One line, without its newline. `target` is the logging module; it is shown only when it
 /// is not this crate's. Pure: `now` is passed in.
-pub fn format_line(
+pub(crate) fn format_line(
     style: Style,
     level: log::Level,
     target: &str,
@@ -76,7 +76,7 @@ pub fn format_line(
 
 /// Whether `journal_stream` (`JOURNAL_STREAM`'s value, `<device>:<inode>` in decimal) names
 /// the file with `dev` and `ino`.
-pub fn names_stream(journal_stream: &str, dev: u64, ino: u64) -> bool {
+pub(crate) fn names_stream(journal_stream: &str, dev: u64, ino: u64) -> bool {
     let Some((d, i)) = journal_stream.trim().split_once(':') else {
         return false;
     };
@@ -86,7 +86,7 @@ pub fn names_stream(journal_stream: &str, dev: u64, ino: u64) -> bool {
 /// The style for this process's stderr: [`Style::Journal`] only when `JOURNAL_STREAM` names
 /// the very file stderr is (systemd sets the variable for the service's stdout/stderr, and a
 /// child that inherits it may well have its stderr redirected elsewhere).
-pub fn stderr_style() -> Style {
+pub(crate) fn stderr_style() -> Style {
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
     let Some(wanted) = std::env::var_os("JOURNAL_STREAM") else {

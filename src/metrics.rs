@@ -14,14 +14,14 @@ use crate::health::CollectorState;
 use crate::snapshot::Snapshot;
 
 /// The common prefix of every metric name.
-pub const PREFIX: &str = "gitlab_registry_usage_";
+pub(crate) const PREFIX: &str = "gitlab_registry_usage_";
 
 /// The `Content-Type` of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A fixed set of route labels: raw paths never become labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     AuthToken,
     Repositories,
     Namespaces,
@@ -32,7 +32,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 7] = [
+    pub(crate) const ALL: [Route; 7] = [
         Route::AuthToken,
         Route::Repositories,
         Route::Namespaces,
@@ -42,7 +42,7 @@ impl Route {
         Route::Other,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Route::AuthToken => "auth_token",
             Route::Repositories => "repositories",
@@ -55,7 +55,7 @@ impl Route {
     }
 
     /// The route of a request target (path and query, as sent) under `prefix`.
-    pub fn of(prefix: &str, url: &str) -> Route {
+    pub(crate) fn of(prefix: &str, url: &str) -> Route {
         let path = url.split_once('?').map_or(url, |(p, _)| p);
         let Some(rest) = path.strip_prefix(prefix) else {
             return Route::Other;
@@ -82,7 +82,7 @@ impl Route {
 }
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
-pub const BUCKETS: [f64; 14] = [
+pub(crate) const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
@@ -115,7 +115,7 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     /// Counts one request to `url` (under `prefix`) answered with `status` after `elapsed`.
-    pub fn record(&self, prefix: &str, url: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn record(&self, prefix: &str, url: &str, status: u16, elapsed: Duration) {
         let r = Route::of(prefix, url).index();
         let s = usize::from(status.clamp(100, 599)) - 100;
         self.requests[r * STATUSES + s].fetch_add(1, Ordering::Relaxed);
@@ -130,7 +130,8 @@ impl HttpMetrics {
     }
 
     /// Requests to `route` answered with `status` so far.
-    pub fn requests(&self, route: Route, status: u16) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn requests(&self, route: Route, status: u16) -> u64 {
         let s = usize::from(status.clamp(100, 599)) - 100;
         self.requests[route.index() * STATUSES + s].load(Ordering::Relaxed)
     }
@@ -148,7 +149,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Whether an `Authorization` header value lets a scrape in.
-    pub fn authorized(&self, authorization: Option<&str>) -> bool {
+    pub(crate) fn authorized(&self, authorization: Option<&str>) -> bool {
         let Some(want) = &self.bearer_token else {
             return true;
         };
@@ -167,7 +168,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Escapes a label value: backslash, double quote and line feed.
-pub fn escape_label(v: &str) -> String {
+pub(crate) fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         match c {

@@ -6,7 +6,7 @@
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Every byte outside RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`).
-pub const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -21,7 +21,7 @@ pub fn encode(s: &str) -> String {
 /// Decodes `%XX` (either case). `None` for a malformed escape (`%` not followed by two hex
 /// digits; the crate would keep it as text) or bytes that are not UTF-8: such a name cannot
 /// exist in the snapshot.
-pub fn decode(s: &str) -> Option<String> {
+pub(crate) fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let well_formed = b.iter().enumerate().all(|(i, &c)| {
         c != b'%'

@@ -21,7 +21,7 @@ use crate::dashboard;
 use crate::hal::{self, Listing, Paths, Query};
 use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
 use crate::http;
-pub use crate::http::{Body, Request};
+pub(crate) use crate::http::{Body, Request};
 use crate::ipnet::IpNet;
 use crate::metrics::{self, Metrics};
 use crate::snapshot::Snapshot;
@@ -31,7 +31,7 @@ use crate::snapshot::Snapshot;
 pub struct SnapshotCell(RwLock<Option<Arc<Snapshot>>>);
 
 impl SnapshotCell {
-    pub fn get(&self) -> Option<Arc<Snapshot>> {
+    pub(crate) fn get(&self) -> Option<Arc<Snapshot>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -124,7 +124,7 @@ fn json_msg(key: &str, text: &str) -> Vec<u8> {
 }
 
 /// The single mapping from an error to a status and a body.
-pub fn error_response(e: &ApiError) -> Response {
+pub(crate) fn error_response(e: &ApiError) -> Response {
     let msg = |status, text: &str| Response::new(status, "application/json", json_msg("msg", text));
     let message =
         |status, text: &str| Response::new(status, "application/json", json_msg("message", text));
@@ -217,7 +217,7 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
 
 /// Whether the client prefers HTML: `text/html` ranks above every JSON type and at least as
 /// high as `*/*`. Anything else (absent, `*/*`, JSON, garbage like `undefined`) gets JSON.
-pub fn prefers_html(accept: Option<&str>) -> bool {
+pub(crate) fn prefers_html(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
     let (mut html, mut json, mut any) = (0.0f32, 0.0f32, 0.0f32);
     for range in accept.split(',') {
@@ -524,7 +524,7 @@ pub fn cleanup_resource(
 /// Answers one request as the connection layer calls it: the handler inside `catch_unwind`
 /// (a panic is a 500 for that request only), timed, with one debug line per request. Every
 /// request passes here exactly once, so per-request accounting belongs here.
-pub fn respond(app: &App, req: &Request) -> Response {
+pub(crate) fn respond(app: &App, req: &Request) -> Response {
     let started = Instant::now();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

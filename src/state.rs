@@ -56,7 +56,7 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
 }
 
 /// Writes `snap` to `path` atomically: readers see the old file or the new one, never half.
-pub fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
+pub(crate) fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
     let p = path.display().to_string();
     let io = |op: &'static str| {
         let p = p.clone();

@@ -17,18 +17,18 @@ use crate::snapshot::{Blob, Repository};
 /// (at any depth). Repositories whose tags were never read count as 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    pub name: String,
-    pub size: u64,
-    pub disk_size: u64,
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) disk_size: u64,
     /// Bytes of the blobs that no tag outside this namespace refers to.
-    pub exclusive_size: u64,
+    pub(crate) exclusive_size: u64,
     /// Repositories below it, at any depth.
-    pub repositories: usize,
-    pub tags: usize,
+    pub(crate) repositories: usize,
+    pub(crate) tags: usize,
     /// The repositories below it are `repositories[first..end]` of the snapshot (names with a
     /// common prefix are contiguous in byte order).
-    pub first: usize,
-    pub end: usize,
+    pub(crate) first: usize,
+    pub(crate) end: usize,
 }
 
 const NONE: u32 = u32::MAX;

@@ -28,11 +28,11 @@ use crate::ipnet::{canonical, IpNet};
 const MAX_HOPS: usize = 64;
 
 /// The prefix IPv6 clients are counted by.
-pub const IPV6_BUCKET_PREFIX: u8 = 64;
+pub(crate) const IPV6_BUCKET_PREFIX: u8 = 64;
 
 /// The client's address: `peer` (the socket's) or, for a trusted peer, the first untrusted
 /// address of the combined `forwarded` header lines read from the right.
-pub fn client_address<'a>(
+pub(crate) fn client_address<'a>(
     peer: IpAddr,
     forwarded: impl IntoIterator<Item = &'a str>,
     trusted: &[IpNet],
@@ -67,7 +67,7 @@ pub fn client_address<'a>(
 
 /// One `X-Forwarded-For` entry: an address, optionally quoted, optionally with a port
 /// (`[v6]:port` for IPv6). Canonical form.
-pub fn parse_entry(entry: &str) -> Option<IpAddr> {
+pub(crate) fn parse_entry(entry: &str) -> Option<IpAddr> {
     let e = entry.trim().trim_matches('"').trim();
     if let Ok(ip) = e.parse::<IpAddr>() {
         return Some(canonical(ip));
@@ -84,7 +84,7 @@ pub fn parse_entry(entry: &str) -> Option<IpAddr> {
 }
 
 /// What failures of `client` are counted under: the address itself for IPv4, its /64 for IPv6.
-pub fn bucket(client: IpAddr) -> IpNet {
+pub(crate) fn bucket(client: IpAddr) -> IpNet {
     IpNet::of(client, IPV6_BUCKET_PREFIX)
 }
 

@@ -21,14 +21,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
-    pub iat: u64,
-    pub nbf: u64,
-    pub exp: u64,
-    pub jti: String,
+    pub(crate) iat: u64,
+    pub(crate) nbf: u64,
+    pub(crate) exp: u64,
+    pub(crate) jti: String,
     #[serde(default)]
-    pub r#type: String,
+    pub(crate) r#type: String,
     #[serde(default)]
-    pub fresh: bool,
+    pub(crate) fresh: bool,
 }
 
 /// Why a presented token is not accepted.
@@ -111,7 +111,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
 
 /// Installs the HMAC-only provider for this process. Idempotent: when another provider is
 /// already installed (a test build with jsonwebtoken's `rust_crypto`), that one stays.
-pub fn install_provider() {
+pub(crate) fn install_provider() {
     let _ = PROVIDER.install_default();
 }
 

@@ -480,9 +480,9 @@ impl LdapAuthenticator {
 
 /// What a directory check found wrong: the `[ldap]` key most likely to fix it, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirectoryProblem {
-    pub key: &'static str,
-    pub why: String,
+pub(crate) struct DirectoryProblem {
+    pub(crate) key: &'static str,
+    pub(crate) why: String,
 }
 
 impl LdapAuthenticator {
@@ -490,7 +490,7 @@ impl LdapAuthenticator {
     /// configured trust, the service-account bind when `bind_dn` is set, and a base-scope
     /// search of `base_dn`. On success, a description of what was verified. For
     /// `--check-config`; each step is bounded by `timeout`.
-    pub fn check_directory(&self) -> Result<String, DirectoryProblem> {
+    pub(crate) fn check_directory(&self) -> Result<String, DirectoryProblem> {
         let mut conn = self.open()?;
         let outcome = self.check_on(&mut conn);
         if let Err(e) = conn.with_timeout(self.timeout).unbind() {

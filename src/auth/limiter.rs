@@ -39,7 +39,7 @@ impl FailureLimiter {
     }
 
     /// `Some(seconds to wait)` when `client`'s bucket has used up its failures.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Option<u64> {
+    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Option<u64> {
         if self.max_per_minute == 0 {
             return None;
         }
@@ -56,7 +56,7 @@ impl FailureLimiter {
     }
 
     /// Counts one failure of `client` at `now`.
-    pub fn record_failure(&self, client: IpAddr, now: Instant) {
+    pub(crate) fn record_failure(&self, client: IpAddr, now: Instant) {
         if self.max_per_minute == 0 {
             return;
         }
@@ -77,7 +77,8 @@ impl FailureLimiter {
     }
 
     /// Buckets remembered now (for tests and metrics).
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.lock().index.len()
     }
 

@@ -6,7 +6,7 @@
 //! This module decides *whether* a request is authenticated; it never builds HTTP responses
 //! (that is `server`'s job) and never logs a password or a token.
 
-pub mod address;
+pub(crate) mod address;
 pub mod jwt;
 pub mod ldap;
 mod limiter;
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use limiter::FailureLimiter;
 
 /// Longest user name accepted, in bytes; longer ones are refused before any directory traffic.
-pub const MAX_USERNAME_BYTES: usize = 256;
+pub(crate) const MAX_USERNAME_BYTES: usize = 256;
 
 /// Why a login did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub trait Authenticator: Send + Sync {
 /// malformed: another scheme, bad base64, no colon, non-UTF-8, an over-long user name or one
 /// with control characters, or an empty password (an "unauthenticated bind" that many
 /// directories accept as success).
-pub fn parse_basic(header: &str) -> Option<(String, String)> {
+pub(crate) fn parse_basic(header: &str) -> Option<(String, String)> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -93,7 +93,7 @@ pub struct LoginGate {
 }
 
 /// Releases its place in the [`LoginGate`] when dropped, on every path.
-pub struct GatePass<'a>(&'a LoginGate);
+pub(crate) struct GatePass<'a>(&'a LoginGate);
 
 impl LoginGate {
     pub fn new(max: usize) -> Self {
@@ -103,7 +103,7 @@ impl LoginGate {
         }
     }
 
-    pub fn try_enter(&self) -> Option<GatePass<'_>> {
+    pub(crate) fn try_enter(&self) -> Option<GatePass<'_>> {
         let prev = self.in_flight.fetch_add(1, Ordering::SeqCst);
         if prev >= self.max {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -22,10 +22,10 @@ use crate::snapshot::{Snapshot, Tag};
 
 mod older_than;
 
-pub use older_than::parse_older_than;
+pub(crate) use older_than::parse_older_than;
 
 /// Default of `[general] cleanup_regex_size_limit`: bytes a compiled pattern may take.
-pub const DEFAULT_REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub(crate) const DEFAULT_REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Limits that protect the service from expensive rules (configurable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Default for Limits {
 
 /// Which repositories a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     All,
     /// Exactly this repository.
     Repository(String),
@@ -55,12 +55,12 @@ pub enum Scope {
 /// A parsed clean-up rule: GitLab's four parameters plus the scope.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub name_regex_delete: String,
-    pub name_regex_keep: Option<String>,
-    pub keep_n: Option<u64>,
+    pub(crate) name_regex_delete: String,
+    pub(crate) name_regex_keep: Option<String>,
+    pub(crate) keep_n: Option<u64>,
     /// As written, and in seconds.
-    pub older_than: Option<(String, f64)>,
-    pub scope: Scope,
+    pub(crate) older_than: Option<(String, f64)>,
+    pub(crate) scope: Scope,
     delete: Regex,
     keep: Option<Regex>,
 }
@@ -105,7 +105,11 @@ fn decode_component(s: &str) -> Option<String> {
 
 /// Compiles a pattern anchored to the whole tag name, as `\A(?:pattern)\z`, with RE2's
 /// ASCII-only classes (`\d`, `\w`, `\s`, `\b`; tag names are ASCII) and a size limit.
-pub fn compile(name: &'static str, pattern: &str, limits: Limits) -> Result<Regex, CleanupError> {
+pub(crate) fn compile(
+    name: &'static str,
+    pattern: &str,
+    limits: Limits,
+) -> Result<Regex, CleanupError> {
     RegexBuilder::new(&format!(r"\A(?:{pattern})\z"))
         .unicode(false)
         .size_limit(limits.regex_size_limit)
@@ -227,7 +231,7 @@ impl Rule {
     }
 
     /// The rule's parameters as a query string (for the `self` link), percent-encoded.
-    pub fn query_string(&self) -> String {
+    pub(crate) fn query_string(&self) -> String {
         let enc = crate::percent::encode;
         let mut parts = vec![format!(
             "name_regex_delete={}",
@@ -253,7 +257,7 @@ impl Rule {
 
 /// Why a tag that `name_regex_delete` matched is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Its name is `latest`, which GitLab never deletes.
     Latest,
     /// `name_regex_keep` matched it.
@@ -265,7 +269,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Latest => "latest",
             Reason::Regex => "regex",
@@ -278,16 +282,16 @@ impl Reason {
 /// The dry run's answer for one repository with at least one tag that
 /// `name_regex_delete` matched.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RepoReport<'a> {
-    pub name: &'a str,
+pub(crate) struct RepoReport<'a> {
+    pub(crate) name: &'a str,
     /// Bytes of the blobs that only this repository's deleted tags refer to.
-    pub freed_bytes: u64,
+    pub(crate) freed_bytes: u64,
     /// Sorted by name.
-    pub delete: Vec<&'a Tag>,
+    pub(crate) delete: Vec<&'a Tag>,
     /// Sorted by name.
-    pub keep: Vec<(&'a Tag, Reason)>,
+    pub(crate) keep: Vec<(&'a Tag, Reason)>,
     /// Tags `name_regex_delete` did not match (not candidates at all).
-    pub not_matched: usize,
+    pub(crate) not_matched: usize,
 }
 
 /// The dry run's answer.
@@ -297,11 +301,11 @@ pub struct Report<'a> {
     pub freed_bytes: u64,
     pub tags_deleted: usize,
     pub tags_kept: usize,
-    pub tags_not_matched: usize,
+    pub(crate) tags_not_matched: usize,
     /// Repositories in scope whose tags are known.
-    pub repositories: usize,
+    pub(crate) repositories: usize,
     /// The repositories where `name_regex_delete` matched something, by name.
-    pub items: Vec<RepoReport<'a>>,
+    pub(crate) items: Vec<RepoReport<'a>>,
 }
 
 /// Runs `rule` over `snap` at time `now` (Unix seconds) without deleting anything.

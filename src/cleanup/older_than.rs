@@ -25,7 +25,7 @@ const OLDER_THAN_FORM: &str = "expected a time span such as 1h, 2d, 7d, 30d, 1mo
 /// reads the same way; what it would read loosely (unknown words, which it skips, a unit
 /// without a number, clock forms like `1:30`) is refused here, and so is a zero span, on
 /// which GitLab's clean-up fails.
-pub fn parse_older_than(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_older_than(text: &str) -> Result<f64, String> {
     let lower = text.trim().to_ascii_lowercase();
     // Split into numbers and words, so "1d12h" and "1 d 12 h" read alike.
     let mut tokens: Vec<String> = Vec::new();

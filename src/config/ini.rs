@@ -10,11 +10,11 @@ use super::ConfigError;
 /// A parsed INI file: section → key → value, keys lower-cased, interpolation applied.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Ini {
-    pub sections: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) sections: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Ini {
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.sections
             .get(section)
             .and_then(|s| s.get(key))

@@ -16,7 +16,7 @@ pub const DEFAULT_PATH: &str = "/etc/gitlab_registry_usage_rest.conf";
 pub const PLACEHOLDER_SECRET: &str = "CHANGE-ME-generate-with-head-c32-dev-urandom-base64";
 
 /// Shortest secret accepted, in bytes (HS256 keys should be at least as long as the hash).
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 mod ini;
 
@@ -104,7 +104,7 @@ pub struct Registry {
 /// `crawl_timeout = auto`: four update intervals (a crawl that slow has missed three
 /// chances to publish), at least 10 minutes (a short interval on a big registry must still
 /// be able to finish), at most 24 hours (data a day old is stale whatever the interval).
-pub fn default_crawl_timeout(update_interval: Duration) -> Duration {
+pub(crate) fn default_crawl_timeout(update_interval: Duration) -> Duration {
     update_interval
         .saturating_mul(4)
         .clamp(Duration::from_secs(600), Duration::from_secs(86_400))
@@ -120,7 +120,7 @@ pub struct MetricsConfig {
 
 impl Ldap {
     /// The LDAP URL to connect to: a bare host name means `ldaps://host`, as in the original.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         if self.host.contains("://") {
             self.host.clone()
         } else {
@@ -181,7 +181,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Parses a time span: an integer and a unit, with or without a space (`2 weeks`, `1d`, `30 m`).
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -198,7 +198,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// The original's boolean rule: true for `true yes t y 1`, anything else is false.
-pub fn parse_bool_loose(text: &str) -> bool {
+pub(crate) fn parse_bool_loose(text: &str) -> bool {
     matches!(
         text.trim().to_lowercase().as_str(),
         "true" | "yes" | "t" | "y" | "1"
@@ -215,7 +215,7 @@ fn parse_bool_strict(text: &str) -> Option<bool> {
 }
 
 /// A default worker count: enough for the machine, at least 4.
-pub fn default_workers() -> usize {
+pub(crate) fn default_workers() -> usize {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -227,7 +227,7 @@ const DURATION_FORM: &str =
 
 /// What values a key takes: how it is checked, and the form named in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Any text (trimmed), possibly empty.
     Text,
     /// Text that must not be empty; the string names an example.
@@ -268,7 +268,7 @@ pub enum Kind {
 
 impl Kind {
     /// The expected form, for error messages.
-    pub fn expected(self) -> &'static str {
+    pub(crate) fn expected(self) -> &'static str {
         match self {
             Kind::Text | Kind::Raw => "text",
             Kind::NonEmpty(what) => what,
@@ -292,7 +292,7 @@ impl Kind {
     }
 
     /// Whether `value` has this kind's form.
-    pub fn accepts(self, value: &str) -> bool {
+    pub(crate) fn accepts(self, value: &str) -> bool {
         let v = value.trim();
         match self {
             Kind::Text | Kind::Raw | Kind::Path => true,
@@ -322,11 +322,11 @@ pub struct Key {
     pub name: &'static str,
     /// The default, as written in the file.
     pub default: &'static str,
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Comment lines printed above the key by `--print-default-config` (`\n`-separated).
-    pub doc: &'static str,
+    pub(crate) doc: &'static str,
     /// Keys of the Python original are printed as settings; newer ones are commented out.
-    pub original: bool,
+    pub(crate) original: bool,
 }
 
 const fn key(
@@ -622,12 +622,12 @@ impl Config {
     }
 
     /// Parses `text` as if read from `file` (which only appears in messages).
-    pub fn from_ini_text(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn from_ini_text(text: &str, file: &Path) -> Result<Config, ConfigError> {
         let ini = parse_ini(text, file)?;
         Config::from_ini(&ini, file)
     }
 
-    pub fn from_ini(ini: &Ini, file: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn from_ini(ini: &Ini, file: &Path) -> Result<Config, ConfigError> {
         let r = Reader { ini, file };
         let workers = r.get("general", "workers", |v| {
             auto_or_positive(v, default_workers())

@@ -36,7 +36,7 @@ use crate::registry;
 use checks::{check_port, check_state, ldap_finding, registry_finding, REGISTRY_TIMEOUT};
 
 /// `EX_CONFIG` from sysexits.h: the configuration is wrong; restarting cannot help.
-pub const EX_CONFIG: u8 = 78;
+pub(crate) const EX_CONFIG: u8 = 78;
 
 /// Upper bound of the LDAP check's `[ldap] timeout`.
 const LDAP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,14 +49,14 @@ pub struct Options {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Ok,
     Warning,
     Error,
 }
 
 impl Verdict {
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
             Verdict::Warning => "warning",
@@ -67,11 +67,11 @@ impl Verdict {
 
 /// One line of the report. `text` starts with the key it concerns (`[ldap] host: ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub verdict: Verdict,
-    pub text: String,
+pub(crate) struct Finding {
+    pub(crate) verdict: Verdict,
+    pub(crate) text: String,
     /// An error in the configuration itself (exit 78), rather than in its surroundings.
-    pub config: bool,
+    pub(crate) config: bool,
 }
 
 fn ok(text: impl Into<String>) -> Finding {
@@ -110,12 +110,12 @@ fn wrong(text: impl Into<String>) -> Finding {
 
 /// The whole answer of `--check-config`.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// What the service would do, one line each.
-    pub summary: Vec<String>,
-    pub findings: Vec<Finding>,
+    pub(crate) summary: Vec<String>,
+    pub(crate) findings: Vec<Finding>,
     /// Said after the findings (what was not checked).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Report {
@@ -124,7 +124,7 @@ impl Report {
     }
 
     /// 0 without errors; [`EX_CONFIG`] when an error is in the configuration; else 1.
-    pub fn exit_status(&self) -> u8 {
+    pub(crate) fn exit_status(&self) -> u8 {
         let errors = self.findings.iter().filter(|f| f.verdict == Verdict::Error);
         let mut status = 0;
         for e in errors {
@@ -136,7 +136,7 @@ impl Report {
         status
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for l in &self.summary {
             let _ = writeln!(out, "{l}");
@@ -209,7 +209,7 @@ fn logged_warnings() -> Vec<Finding> {
 }
 
 /// All checks; the report is not printed.
-pub fn examine(path: &Path, opts: Options) -> Report {
+pub(crate) fn examine(path: &Path, opts: Options) -> Report {
     let mut report = Report::default();
     let loaded = std::fs::read_to_string(path)
         .map_err(|e| config::ConfigError::Read {

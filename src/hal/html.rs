@@ -12,7 +12,7 @@ use crate::snapshot::{Namespace, Repository, Snapshot};
 use crate::timefmt::format_rfc3339;
 
 /// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -28,7 +28,7 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// Bytes in binary units for people (`1.5 MiB`); the exact number stays beside it.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -45,7 +45,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// How long ago `secs` seconds is, for people: `just now`, `1 minute ago`, `95 minutes ago`,
 /// `5 hours ago`, `3 days ago`. A time in the future (clock skew) is "just now".
-pub fn ago(secs: i64) -> String {
+pub(crate) fn ago(secs: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
     match secs {
         ..=59 => "just now".into(),
@@ -56,7 +56,7 @@ pub fn ago(secs: i64) -> String {
 }
 
 /// A crawl time for people: `2026-11-30 19:04:05 UTC (12 minutes ago)`.
-pub fn crawl_time(timestamp: f64, now: u64) -> String {
+pub(crate) fn crawl_time(timestamp: f64, now: u64) -> String {
     let at = timestamp.floor() as i64;
     let date = format_rfc3339(at).replace('T', " ").replace('Z', " UTC");
     let now = i64::try_from(now).unwrap_or(i64::MAX);
@@ -147,7 +147,7 @@ fn page_nav(body: &mut String, listing: &Listing, base: &str, shown: usize, tota
 
 /// The same data as an HTML page with tables, for a browser. Every value is escaped. `now`
 /// (Unix seconds) dates the crawl ("12 minutes ago").
-pub fn render_html(
+pub(crate) fn render_html(
     snap: &Snapshot,
     res: Resource<'_>,
     listing: &Listing,

@@ -11,11 +11,11 @@ use crate::percent::decode as percent_decode;
 use crate::snapshot::{Namespace, Repository};
 
 /// The largest page a client may ask for.
-pub const MAX_LIMIT: usize = 10_000;
+pub(crate) const MAX_LIMIT: usize = 10_000;
 
 /// What a collection is sorted by. Null sizes sort as 0; ties are broken by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     #[default]
     Name,
     Size,
@@ -24,7 +24,7 @@ pub enum SortKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
+pub(crate) enum Order {
     #[default]
     Asc,
     Desc,
@@ -33,8 +33,8 @@ pub enum Order {
 /// A query parameter with a value of the wrong form: `400 {"message": "<param>: <expected>"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError {
-    pub param: &'static str,
-    pub expected: &'static str,
+    pub(crate) param: &'static str,
+    pub(crate) expected: &'static str,
 }
 
 impl fmt::Display for ParamError {
@@ -48,20 +48,20 @@ impl std::error::Error for ParamError {}
 /// The listing parameters of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Listing {
-    pub sort: SortKey,
-    pub order: Order,
+    pub(crate) sort: SortKey,
+    pub(crate) order: Order,
     /// Lower-cased substring the name must contain.
-    pub q: Option<String>,
-    pub limit: Option<usize>,
-    pub offset: usize,
+    pub(crate) q: Option<String>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) offset: usize,
     /// Whether any listing parameter was given: then the body carries `total`.
-    pub present: bool,
+    pub(crate) present: bool,
     /// The query string's other parameters, as sent, for `next`/`prev` links.
     others: Vec<String>,
 }
 
 /// An item of a listed collection.
-pub trait Listed {
+pub(crate) trait Listed {
     fn name(&self) -> &str;
     /// The number sorted by for a size key (null counts as 0).
     fn key(&self, key: SortKey) -> u64;
@@ -97,10 +97,10 @@ impl Listed for Namespace {
 
 /// One page of a listed collection.
 #[derive(Debug, Clone)]
-pub struct Page<'a, T> {
-    pub items: Vec<&'a T>,
+pub(crate) struct Page<'a, T> {
+    pub(crate) items: Vec<&'a T>,
     /// Items matching `q`, on all pages.
-    pub total: usize,
+    pub(crate) total: usize,
 }
 
 const PARAMS: [&str; 5] = ["sort", "order", "q", "limit", "offset"];
@@ -174,7 +174,7 @@ impl Listing {
     }
 
     /// Filters `items` (sorted by name) by `q`, sorts them, and cuts out the page.
-    pub fn page<'a, T: Listed>(&self, items: &'a [T]) -> Page<'a, T> {
+    pub(crate) fn page<'a, T: Listed>(&self, items: &'a [T]) -> Page<'a, T> {
         let mut picked: Vec<&T> = match &self.q {
             None => items.iter().collect(),
             Some(q) => items
@@ -202,14 +202,14 @@ impl Listing {
     }
 
     /// The next page's href below `base` (a collection's path), when there is one.
-    pub fn next_href(&self, base: &str, total: usize) -> Option<String> {
+    pub(crate) fn next_href(&self, base: &str, total: usize) -> Option<String> {
         let limit = self.limit?;
         let next = self.offset.checked_add(limit)?;
         (next < total).then(|| self.href(base, next))
     }
 
     /// The previous page's href below `base`, when this page does not start at 0.
-    pub fn prev_href(&self, base: &str) -> Option<String> {
+    pub(crate) fn prev_href(&self, base: &str) -> Option<String> {
         let limit = self.limit?;
         (self.offset > 0).then(|| self.href(base, self.offset.saturating_sub(limit)))
     }

@@ -8,8 +8,8 @@
 //! given the time), and no knowledge of authentication or HTTP status codes beyond "this
 //! resource does not exist" and "this parameter is malformed".
 
-pub mod html;
-pub mod listing;
+pub(crate) mod html;
+pub(crate) mod listing;
 mod namespaces;
 
 use crate::percent::{decode as percent_decode, encode as encode_segment};
@@ -17,9 +17,9 @@ use crate::percent::{decode as percent_decode, encode as encode_segment};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-pub use html::{html_escape, human_bytes, render_html};
+pub(crate) use html::{html_escape, human_bytes, render_html};
 pub use listing::{Listing, ParamError};
-pub use namespaces::resolve_namespace;
+pub(crate) use namespaces::resolve_namespace;
 
 use namespaces::{NamespaceView, NamespacesView};
 
@@ -30,8 +30,8 @@ use crate::timefmt::format_rfc3339;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Query {
     /// Levels of `_embedded` below the requested resource (`usize::MAX` for all).
-    pub embed: usize,
-    pub links: bool,
+    pub(crate) embed: usize,
+    pub(crate) links: bool,
 }
 
 impl Query {
@@ -77,21 +77,21 @@ pub enum Resource<'a> {
 
 /// Builds the canonical paths of resources under a server prefix (`""` or `/prefix`).
 #[derive(Debug, Clone, Copy)]
-pub struct Paths<'a> {
-    pub prefix: &'a str,
+pub(crate) struct Paths<'a> {
+    pub(crate) prefix: &'a str,
 }
 
 impl Paths<'_> {
-    pub fn collection(&self) -> String {
+    pub(crate) fn collection(&self) -> String {
         format!("{}/repositories", self.prefix)
     }
-    pub fn repository(&self, repo: &str) -> String {
+    pub(crate) fn repository(&self, repo: &str) -> String {
         format!("{}/repositories/{}", self.prefix, encode_segment(repo))
     }
-    pub fn tags(&self, repo: &str) -> String {
+    pub(crate) fn tags(&self, repo: &str) -> String {
         format!("{}/repositories/{}/tags", self.prefix, encode_segment(repo))
     }
-    pub fn tag(&self, repo: &str, tag: &str) -> String {
+    pub(crate) fn tag(&self, repo: &str, tag: &str) -> String {
         format!(
             "{}/repositories/{}/tags/{}",
             self.prefix,
@@ -99,10 +99,10 @@ impl Paths<'_> {
             encode_segment(tag)
         )
     }
-    pub fn namespaces(&self) -> String {
+    pub(crate) fn namespaces(&self) -> String {
         format!("{}/namespaces", self.prefix)
     }
-    pub fn namespace(&self, name: &str) -> String {
+    pub(crate) fn namespace(&self, name: &str) -> String {
         format!("{}/namespaces/{}", self.prefix, encode_segment(name))
     }
 }
@@ -115,7 +115,7 @@ impl Paths<'_> {
 /// longest run of leading segments that names a repository and leaves a valid remainder
 /// (nothing, `tags`, or `tags/<tag>`): `/repositories/a/tags` is repository `a/tags` if it
 /// exists, else the tags of `a`.
-pub fn resolve<'a>(
+pub(crate) fn resolve<'a>(
     snap: &'a Snapshot,
     rest: &str,
     paths: Paths<'_>,

@@ -16,7 +16,7 @@ use crate::snapshot::{Namespace, Snapshot};
 /// Finds the namespace named by the path below `/namespaces` (`rest` is `""` or starts with
 /// `/`, still percent-encoded): the name as one encoded segment, or with raw slashes. On
 /// failure returns the canonical path for the 404 body.
-pub fn resolve_namespace<'a>(
+pub(crate) fn resolve_namespace<'a>(
     snap: &'a Snapshot,
     rest: &str,
     paths: Paths<'_>,

@@ -45,12 +45,12 @@ pub struct Request {
     pub url: String,
     /// Names as sent, values without surrounding white space.
     pub headers: Vec<(String, String)>,
-    pub peer: Option<IpAddr>,
+    pub(crate) peer: Option<IpAddr>,
 }
 
 impl Request {
     /// The first header of that name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -212,19 +212,19 @@ impl Server {
     }
 
     /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Receives one message if the poller fails; the server then answers nobody, and the
     /// process should exit non-zero.
-    pub fn failed(&self) -> &Receiver<String> {
+    pub(crate) fn failed(&self) -> &Receiver<String> {
         &self.failed
     }
 
     /// Stops accepting, closes idle connections, lets requests in flight finish within
     /// `grace`, and returns when the poller has stopped.
-    pub fn shutdown(mut self, grace: Duration) {
+    pub(crate) fn shutdown(mut self, grace: Duration) {
         self.stop_within(grace);
     }
 

@@ -26,9 +26,9 @@ pub struct Head {
     pub request: Request,
     /// The client can take another response on this connection (HTTP/1.1 without
     /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// HTTP/1.0: no chunked responses.
-    pub http10: bool,
+    pub(crate) http10: bool,
 }
 
 /// Why a head is refused; each maps to a status and closes the connection.

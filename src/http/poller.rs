@@ -25,8 +25,8 @@ use super::response::{self, Pending};
 use super::worker::{Back, Flags, Job, Jobs};
 use super::Limits;
 
-pub const LISTENER: Token = Token(0);
-pub const WAKER: Token = Token(1);
+pub(crate) const LISTENER: Token = Token(0);
+pub(crate) const WAKER: Token = Token(1);
 /// Connection `i` is registered as `Token(i + FIRST)`.
 const FIRST: usize = 2;
 
@@ -36,7 +36,7 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 /// The longest the poller sleeps: connections handed back without a wake-up (idle or closed,
 /// see `worker::Flags::poller_wants_all`) get their timers within this.
-pub const TICK: Duration = Duration::from_millis(250);
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 /// Pause after an accept error that closing an idle connection cannot cure.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -115,16 +115,16 @@ impl Burst {
     }
 }
 
-pub struct Poller {
-    pub poll: Poll,
-    pub listener: Option<TcpListener>,
-    pub limits: Limits,
-    pub jobs: Arc<Jobs>,
-    pub back: Receiver<Back>,
+pub(crate) struct Poller {
+    pub(crate) poll: Poll,
+    pub(crate) listener: Option<TcpListener>,
+    pub(crate) limits: Limits,
+    pub(crate) jobs: Arc<Jobs>,
+    pub(crate) back: Receiver<Back>,
     /// Carries the shutdown deadline.
-    pub stop: Receiver<Instant>,
+    pub(crate) stop: Receiver<Instant>,
     /// Shared with the workers (see `worker::Flags`).
-    pub flags: Arc<Flags>,
+    pub(crate) flags: Arc<Flags>,
     /// Connections away with a worker on which bytes may be waiting unread.
     unread_away: usize,
     slots: Vec<Slot>,
@@ -143,7 +143,7 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(
+    pub(crate) fn new(
         poll: Poll,
         listener: TcpListener,
         limits: Limits,
@@ -177,7 +177,7 @@ impl Poller {
     }
 
     /// Runs until a shutdown completes (`Ok`) or polling itself fails (`Err`).
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
             let mut timeout = self.next_wakeup().map_or(TICK, |t| {

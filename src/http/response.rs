@@ -37,7 +37,7 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn empty() -> Body {
+    pub(crate) fn empty() -> Body {
         Body::Bytes(Vec::new())
     }
 
@@ -67,7 +67,7 @@ impl Body {
     }
 
     /// The bytes of a fixed body; `None` for a stream or raw body.
-    pub fn bytes(&self) -> Option<&[u8]> {
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match self {
             Body::Bytes(b) => Some(b),
             Body::Shared(b) => Some(b),
@@ -76,7 +76,8 @@ impl Body {
     }
 
     /// All of the body in memory (a stream is run into a buffer); for tests and tools.
-    pub fn into_vec(self) -> io::Result<Vec<u8>> {
+    #[cfg(test)]
+    pub(crate) fn into_vec(self) -> io::Result<Vec<u8>> {
         match self {
             Body::Bytes(b) => Ok(b),
             Body::Shared(b) => Ok(b.to_vec()),
@@ -134,7 +135,11 @@ impl Response {
         }
     }
 
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub(crate) fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -193,19 +198,19 @@ enum Framing {
 
 /// What the request asked of the response.
 #[derive(Debug, Clone, Copy)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     /// `HEAD`: headers only, with the length a `GET` would have.
-    pub head_only: bool,
-    pub http10: bool,
+    pub(crate) head_only: bool,
+    pub(crate) http10: bool,
     /// Whether the connection stays open after this response (decided by the caller; the
     /// layer may still close it, see [`Sent`]).
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// When the whole response must have been taken by the client.
-    pub deadline: Instant,
+    pub(crate) deadline: Instant,
 }
 
 /// What became of a response.
-pub enum Sent {
+pub(crate) enum Sent {
     /// All of it is on the wire; `keep_alive` says whether the connection may go on.
     Done { keep_alive: bool },
     /// The socket's buffer is full: the poller writes the rest (fixed bodies only).
@@ -288,18 +293,18 @@ impl Fixed {
 }
 
 /// The unsent rest of a response with a fixed body.
-pub struct Pending {
+pub(crate) struct Pending {
     head: Vec<u8>,
     body: Fixed,
     /// Bytes of head and body already sent.
     sent: usize,
-    pub keep_alive: bool,
-    pub deadline: Instant,
+    pub(crate) keep_alive: bool,
+    pub(crate) deadline: Instant,
 }
 
 impl Pending {
     /// Writes without blocking until done (`Ok(true)`) or the socket is full (`Ok(false)`).
-    pub fn write_to(&mut self, stream: &TcpStream) -> io::Result<bool> {
+    pub(crate) fn write_to(&mut self, stream: &TcpStream) -> io::Result<bool> {
         let body = self.body.as_slice();
         let total = self.head.len() + body.len();
         while self.sent < total {
@@ -344,7 +349,7 @@ pub fn closing_bytes(resp: Response, date: &str) -> Vec<u8> {
 }
 
 /// Sends `resp` on `stream` (non-blocking) as `ex` asks.
-pub fn send(stream: &TcpStream, resp: Response, ex: Exchange, date: &str) -> Sent {
+pub(crate) fn send(stream: &TcpStream, resp: Response, ex: Exchange, date: &str) -> Sent {
     let Response {
         status,
         headers,

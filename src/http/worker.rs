@@ -25,28 +25,28 @@ use super::{Handler, Limits};
 
 /// Requests answered in one turn before the connection goes back to the queue, so that one
 /// client pipelining many requests cannot keep a worker to itself.
-pub const PIPELINE_BATCH: usize = 32;
+pub(crate) const PIPELINE_BATCH: usize = 32;
 
 /// A connection with a complete head (or a head to refuse) at the start of `buf`.
-pub struct Job {
-    pub idx: usize,
-    pub stream: TcpStream,
-    pub buf: Vec<u8>,
-    pub peer: SocketAddr,
+pub(crate) struct Job {
+    pub(crate) idx: usize,
+    pub(crate) stream: TcpStream,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) peer: SocketAddr,
 }
 
 /// The bounded queue of connections ready for a worker. A mutex and a condition variable
 /// rather than a channel: an idle worker sleeps at once instead of spinning and yielding
 /// first (crossbeam-channel's receive did: 0.4 sched_yield per request, and 60 % more
 /// requests per second at 16 connections without it).
-pub struct Jobs {
+pub(crate) struct Jobs {
     queue: Mutex<(VecDeque<Job>, bool)>,
     ready: Condvar,
     capacity: usize,
 }
 
 impl Jobs {
-    pub fn new(capacity: usize) -> Jobs {
+    pub(crate) fn new(capacity: usize) -> Jobs {
         Jobs {
             queue: Mutex::new((VecDeque::with_capacity(capacity), false)),
             ready: Condvar::new(),
@@ -55,7 +55,7 @@ impl Jobs {
     }
 
     /// Queues `job` unless the queue is full (then it comes back).
-    pub fn try_send(&self, job: Job) -> Result<(), Job> {
+    pub(crate) fn try_send(&self, job: Job) -> Result<(), Job> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if q.0.len() >= self.capacity {
             return Err(job);
@@ -67,7 +67,7 @@ impl Jobs {
     }
 
     /// No more jobs: workers finish what is queued, then end.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
         self.ready.notify_all();
     }
@@ -88,7 +88,7 @@ impl Jobs {
 }
 
 /// A connection coming back to the poller.
-pub enum Back {
+pub(crate) enum Back {
     /// The response is sent and the connection stays open; `buf` holds what has already
     /// arrived of the next request.
     Idle {
@@ -113,25 +113,25 @@ pub enum Back {
 
 /// What the server, the poller and the workers tell each other without a message.
 #[derive(Default)]
-pub struct Flags {
+pub(crate) struct Flags {
     /// A shutdown has begun: responses say `Connection: close`.
-    pub stopping: AtomicBool,
+    pub(crate) stopping: AtomicBool,
     /// Set by the poller while it may be blocked in `poll`; whoever clears it wakes it.
-    pub poller_asleep: AtomicBool,
+    pub(crate) poller_asleep: AtomicBool,
     /// Set by the poller when it needs every connection back at once (bytes are waiting on
     /// one that is away, connections queue for a worker, or it is stopping). Otherwise a
     /// connection coming back idle or closed waits for the poller's next turn (at most
     /// `poller::TICK`): the next request on it raises an event anyway.
-    pub poller_wants_all: AtomicBool,
+    pub(crate) poller_wants_all: AtomicBool,
 }
 
 /// What every worker shares.
-pub struct Shared {
-    pub handler: Handler,
-    pub limits: Limits,
-    pub flags: Arc<Flags>,
-    pub back: Sender<Back>,
-    pub waker: Arc<mio::Waker>,
+pub(crate) struct Shared {
+    pub(crate) handler: Handler,
+    pub(crate) limits: Limits,
+    pub(crate) flags: Arc<Flags>,
+    pub(crate) back: Sender<Back>,
+    pub(crate) waker: Arc<mio::Waker>,
 }
 
 impl Shared {
@@ -193,7 +193,7 @@ impl Drop for Ticket<'_> {
 
 /// A worker's life: jobs until the poller drops its end of the queue. A panic that escapes
 /// a job (a bug in this layer) is logged and the loop starts again, so the pool never shrinks.
-pub fn run(shared: &Shared, jobs: &Jobs) {
+pub(crate) fn run(shared: &Shared, jobs: &Jobs) {
     loop {
         let result = catch_unwind(AssertUnwindSafe(|| work(shared, jobs)));
         if result.is_ok() {

@@ -16,7 +16,7 @@ use super::{Kind, RequestStats};
 
 /// Manifest media types we understand, most preferred first. Schema 1 last and weighted
 /// down: registries only serve it for images that exist in no other form.
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \
@@ -28,7 +28,7 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
 /// Image config blobs are read up to this size: real ones are a few KiB (tens for images
 /// with long histories); a larger one is not read, and its image's creation time is unknown.
-pub const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+pub(crate) const CONFIG_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Redirect hops followed per request (blob HEADs go to storage through a 307).
 const MAX_REDIRECTS: usize = 5;
 /// `expires_in` when the token endpoint does not say (the Docker token specification's default).
@@ -37,7 +37,7 @@ const DEFAULT_TOKEN_LIFETIME: u64 = 60;
 const MAX_TOKEN_LIFETIME: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Head,
 }
@@ -53,20 +53,20 @@ impl fmt::Display for Method {
 
 /// Retry and timeout policy (from the configuration and [`super::CrawlOptions`]).
 #[derive(Debug, Clone)]
-pub struct Policy {
-    pub timeout: Duration,
-    pub concurrency: usize,
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
-    pub retry_after_cap: Duration,
+pub(crate) struct Policy {
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_cap: Duration,
+    pub(crate) retry_after_cap: Duration,
 }
 
 /// The registry login. `Debug` never shows the token.
 #[derive(Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub access_token: String,
+pub(crate) struct Credentials {
+    pub(crate) username: String,
+    pub(crate) access_token: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -90,7 +90,7 @@ impl Credentials {
 
 /// An `Authorization` value, sent only to `origin` (never to a redirect target elsewhere).
 #[derive(Clone)]
-pub struct AuthHeader {
+pub(crate) struct AuthHeader {
     value: String,
     origin: String,
 }
@@ -103,15 +103,15 @@ impl fmt::Debug for AuthHeader {
 
 /// A response, read completely.
 #[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub digest: Option<String>,
-    pub content_length: Option<u64>,
-    pub link: Option<String>,
-    pub www_authenticate: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) digest: Option<String>,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) link: Option<String>,
+    pub(crate) www_authenticate: Option<String>,
     retry_after: Option<String>,
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A request that could not be completed (after retries where they apply).
@@ -220,7 +220,7 @@ impl std::error::Error for TokenError {}
 
 /// Either side of an authenticated registry request failed.
 #[derive(Debug)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     Http(HttpError),
     Token(TokenError),
 }
@@ -248,7 +248,7 @@ impl fmt::Display for RequestError {
 
 /// How the registry wants to be authenticated, learnt from its first `401`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     /// Not asked yet: requests go out without credentials.
     Unknown,
     Basic,
@@ -260,20 +260,20 @@ pub enum AuthMode {
 
 /// A registry token and when to stop using it.
 #[derive(Clone)]
-pub struct Token {
+pub(crate) struct Token {
     value: String,
     renew_at: Instant,
 }
 
 /// The token for one set of scopes (the catalog, or up to `scopes_per_token` repositories),
 /// fetched on first use and renewed shortly before it expires or when the registry rejects it.
-pub struct TokenSlot {
+pub(crate) struct TokenSlot {
     scopes: Vec<String>,
     token: Mutex<Option<Token>>,
 }
 
 impl TokenSlot {
-    pub fn new(scopes: Vec<String>) -> TokenSlot {
+    pub(crate) fn new(scopes: Vec<String>) -> TokenSlot {
         TokenSlot {
             scopes,
             token: Mutex::new(None),
@@ -288,7 +288,7 @@ struct Counters {
 }
 
 /// One registry's client: shared by all crawl threads.
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
     origin: String,
@@ -306,7 +306,7 @@ impl Client {
     /// `registry_base_url`, `gitlab_base_url` and `trusted_realms` have been checked by the
     /// configuration (http:// or https://); `roots` are the CAs trusted for https (see
     /// [`root_certs`]).
-    pub fn new(
+    pub(crate) fn new(
         registry_base_url: &str,
         gitlab_base_url: &str,
         trusted_realms: &[String],
@@ -360,25 +360,25 @@ impl Client {
     }
 
     /// `<registry_base_url><path>`; `path` starts with `/v2/`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// Resolves a `Link` or `Location` target against the registry.
-    pub fn resolve(&self, reference: &str, current: &str) -> String {
+    pub(crate) fn resolve(&self, reference: &str, current: &str) -> String {
         resolve(reference, current)
     }
 
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         self.cancel.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
 
     /// Starts a new crawl: counters to zero, not cancelled.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.cancel.store(false, Ordering::SeqCst);
         let c = &self.counters;
         for a in c.by_kind.iter().chain([&c.retries]) {
@@ -386,7 +386,7 @@ impl Client {
         }
     }
 
-    pub fn stats(&self) -> RequestStats {
+    pub(crate) fn stats(&self) -> RequestStats {
         let c = &self.counters;
         RequestStats {
             requests: std::array::from_fn(|i| c.by_kind[i].load(Ordering::SeqCst)),
@@ -394,7 +394,7 @@ impl Client {
         }
     }
 
-    pub fn auth_mode(&self) -> AuthMode {
+    pub(crate) fn auth_mode(&self) -> AuthMode {
         lock(&self.mode).clone()
     }
 
@@ -404,7 +404,7 @@ impl Client {
 
     /// A registry request with the token of `slot`; on a `401` the challenge is learnt (or the
     /// token renewed) and the request is sent once more. Statuses are the caller's to judge.
-    pub fn registry(
+    pub(crate) fn registry(
         &self,
         kind: Kind,
         method: Method,
@@ -594,7 +594,7 @@ impl Client {
     /// One request with retries: 429/500/502/503/504 and transport errors are retried with
     /// bounded exponential backoff (or the server's `Retry-After`), up to `max_attempts`.
     /// The last reply is returned whatever its status.
-    pub fn execute(
+    pub(crate) fn execute(
         &self,
         kind: Kind,
         method: Method,
@@ -761,7 +761,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// manages, or `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus those of `[registry] ca_file`, which
 /// adds to them rather than replacing them: GitLab and the storage that blob requests are
 /// redirected to may have public certificates while the registry has a private one.
-pub fn root_certs(
+pub(crate) fn root_certs(
     ca_file: Option<&std::path::Path>,
 ) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let native = rustls_native_certs::load_native_certs();
@@ -859,7 +859,7 @@ fn strip_query(url: &str) -> &str {
 }
 
 /// `scheme://host[:port]` of an absolute URL (the whole string if it has no path).
-pub fn origin(url: &str) -> &str {
+pub(crate) fn origin(url: &str) -> &str {
     let Some(i) = url.find("://") else {
         return "";
     };
@@ -882,7 +882,7 @@ fn normalized_origin(url: &str) -> String {
 }
 
 /// Resolves a `Location` / `Link` reference against the URL it came with.
-pub fn resolve(reference: &str, current: &str) -> String {
+pub(crate) fn resolve(reference: &str, current: &str) -> String {
     let reference = reference.trim();
     if reference.contains("://") {
         return reference.to_string();
@@ -902,7 +902,7 @@ pub fn resolve(reference: &str, current: &str) -> String {
 }
 
 /// The target of `rel="next"` in a `Link` header.
-pub fn next_link(link: &str) -> Option<&str> {
+pub(crate) fn next_link(link: &str) -> Option<&str> {
     for part in split_links(link) {
         let Some((target, params)) = part
             .trim()

@@ -100,7 +100,6 @@ impl Default for CrawlOptions {
 /// What a successful crawl produced.
 #[derive(Debug)]
 pub struct CrawlOutcome {
-    pub input: SnapshotInput,
     pub snapshot: Snapshot,
     pub stats: RequestStats,
     pub elapsed: Duration,
@@ -334,12 +333,12 @@ impl Crawler {
     }
 
     /// Requests of the running (or last) crawl so far.
-    pub fn stats(&self) -> RequestStats {
+    pub(crate) fn stats(&self) -> RequestStats {
         self.client.stats()
     }
 
     /// Whether a stop arrived during the last crawl, even one that completed anyway.
-    pub fn stop_requested(&self) -> bool {
+    pub(crate) fn stop_requested(&self) -> bool {
         self.stop_seen.load(Ordering::SeqCst)
     }
 
@@ -527,7 +526,7 @@ impl Crawler {
             repositories,
             blobs,
         };
-        let snapshot = Snapshot::build(input.clone()).map_err(CrawlError::Snapshot)?;
+        let snapshot = Snapshot::build(input).map_err(CrawlError::Snapshot)?;
         self.created_collected.store(true, Ordering::SeqCst);
         let stats = self.client.stats();
         let elapsed = started.elapsed();
@@ -541,7 +540,6 @@ impl Crawler {
             snapshot.unique_bytes(),
         );
         Ok(CrawlOutcome {
-            input,
             snapshot,
             stats,
             elapsed,

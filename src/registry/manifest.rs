@@ -23,17 +23,17 @@ const IMAGE_CONFIG_TYPES: [&str; 2] = [
 /// A blob a manifest refers to; `size` when its descriptor says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BlobRef {
-    pub digest: String,
-    pub size: Option<u64>,
+    pub(crate) digest: String,
+    pub(crate) size: Option<u64>,
 }
 
 /// A child of an index: its digest and platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChildRef {
-    pub digest: String,
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) os: String,
+    pub(crate) architecture: String,
+    pub(crate) variant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +57,8 @@ pub(crate) enum Shape {
 pub(crate) struct Manifest {
     /// The declared media type (the body's `mediaType`, else `Content-Type`), else the
     /// shape's usual one.
-    pub media_type: String,
-    pub shape: Shape,
+    pub(crate) media_type: String,
+    pub(crate) shape: Shape,
 }
 
 /// Reads a manifest body. `Err` is the reason it is invalid (for the tag's error).
@@ -238,7 +238,7 @@ pub(crate) fn valid_digest(d: &str) -> bool {
 }
 
 /// `sha256:<hex>` of `body`: a content digest as Distribution writes it.
-pub fn sha256_digest(body: &[u8]) -> String {
+pub(crate) fn sha256_digest(body: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, body);
     let mut s = String::with_capacity(71);
     s.push_str("sha256:");

@@ -46,7 +46,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order the statistics show them.
-    pub const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::Token,
         Kind::Catalog,
         Kind::Tags,
@@ -57,7 +57,7 @@ impl Kind {
     ];
 
     /// A short fixed word (metrics label, `/health`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Token => "token",
             Kind::Catalog => "catalog",
@@ -87,7 +87,7 @@ impl Kind {
 /// counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
-    pub requests: [u64; Kind::ALL.len()],
+    pub(crate) requests: [u64; Kind::ALL.len()],
     /// Attempts that were repeats of a failed one (already counted above).
     pub retries: u64,
 }
@@ -105,7 +105,7 @@ impl RequestStats {
     }
 
     /// `(name, count)` per kind, for [`crate::health::CollectorStatus::add_requests`].
-    pub fn by_name(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn by_name(&self) -> Vec<(&'static str, u64)> {
         Kind::ALL.iter().map(|&k| (k.name(), self[k])).collect()
     }
 }
@@ -201,7 +201,7 @@ fn unix_now() -> f64 {
 }
 
 /// Whether the collector's settings can be used (`--check-config`): the CA file.
-pub fn check_settings(cfg: &config::Registry) -> Result<(), String> {
+pub(crate) fn check_settings(cfg: &config::Registry) -> Result<(), String> {
     client::root_certs(cfg.ca_file.as_deref()).map(|_| ())
 }
 

@@ -33,7 +33,7 @@ fn hex_value(c: u8) -> Option<u8> {
 
 impl Digest {
     /// Reads a digest; never fails (see the module docs).
-    pub fn parse(text: &str) -> Digest {
+    pub(crate) fn parse(text: &str) -> Digest {
         if let Some(hex) = text.strip_prefix("sha256:") {
             let b = hex.as_bytes();
             if b.len() == 64 {
@@ -53,7 +53,7 @@ impl Digest {
         Digest::Other(Box::from(text))
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Digest::Other(s) if s.is_empty())
     }
 }

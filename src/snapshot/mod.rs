@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::usage::Namespace;
-pub use digest::Digest;
-pub use state_json::STATE_VERSION;
+pub(crate) use crate::usage::Namespace;
+pub(crate) use digest::Digest;
+pub(crate) use state_json::STATE_VERSION;
 
 /// One platform of a multi-arch tag (a child of a manifest list / image index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ pub struct Tag {
     pub size: u64,
     pub disk_size: u64,
     /// Bytes of the blobs no other tag refers to (see [`crate::usage`]).
-    pub exclusive_size: u64,
+    pub(crate) exclusive_size: u64,
     /// See [`TagInput::created`].
     pub created: Option<i64>,
 }
@@ -106,7 +106,7 @@ pub struct Repository {
     pub size: Option<u64>,
     pub disk_size: Option<u64>,
     /// Bytes of the blobs no other repository refers to; `None` like the sizes.
-    pub exclusive_size: Option<u64>,
+    pub(crate) exclusive_size: Option<u64>,
 }
 
 impl Repository {
@@ -122,7 +122,7 @@ impl Repository {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
     pub digest: Digest,
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 /// The immutable snapshot. Repositories are sorted by name (byte order).
@@ -132,7 +132,7 @@ pub struct Snapshot {
     pub repositories: Vec<Repository>,
     pub blobs: Vec<Blob>,
     /// Every proper path prefix of a repository name, sorted by name (see [`crate::usage`]).
-    pub namespaces: Vec<Namespace>,
+    pub(crate) namespaces: Vec<Namespace>,
     /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
     /// run's starting point (a blob is freed when every tag referring to it is deleted).
     pub blob_refs: Vec<u32>,
@@ -223,7 +223,7 @@ impl Snapshot {
     }
 
     /// The namespace named `name`, by binary search.
-    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+    pub(crate) fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces
             .binary_search_by(|n| n.name.as_str().cmp(name))
             .ok()
@@ -231,7 +231,7 @@ impl Snapshot {
     }
 
     /// The repositories below namespace `ns` (at any depth), sorted by name.
-    pub fn repositories_below(&self, ns: &Namespace) -> &[Repository] {
+    pub(crate) fn repositories_below(&self, ns: &Namespace) -> &[Repository] {
         self.repositories.get(ns.first..ns.end).unwrap_or(&[])
     }
 

@@ -17,11 +17,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Builder, Platform, Repository, Snapshot, StateError, Tag};
 
 /// Version of the on-disk form written by [`Snapshot::write_state_json`].
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 impl Snapshot {
     /// Writes the on-disk form to `w` as it is serialised.
-    pub fn write_state_json(&self, w: impl Write) -> serde_json::Result<()> {
+    pub(crate) fn write_state_json(&self, w: impl Write) -> serde_json::Result<()> {
         serde_json::to_writer(w, &StateView(self))
     }
 
@@ -34,13 +34,14 @@ impl Snapshot {
     }
 
     /// Reads the on-disk form, refusing other versions.
-    pub fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
+    #[cfg(test)]
+    pub(crate) fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
         Snapshot::read_state_json(bytes)
     }
 
     /// Reads the on-disk form from `r` as it arrives (no copy of the file in memory),
     /// refusing other versions.
-    pub fn read_state_json(r: impl Read) -> Result<Snapshot, StateError> {
+    pub(crate) fn read_state_json(r: impl Read) -> Result<Snapshot, StateError> {
         let mut de = serde_json::Deserializer::from_reader(r);
         let mut builder = Builder::default();
         let mut version = None;
