@@ -212,10 +212,8 @@ pub(super) fn ldap_finding(a: &LdapAuthenticator) -> Finding {
 /// The registry as the collector reaches it: `/v2/` and its challenge, then (with a real
 /// access token) one token for the catalog scope and one catalog request with it.
 pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Finding {
-    use crate::registry::client::{
-        root_certs, AuthMode, Client, Credentials, Method, Policy, RequestError, TokenError,
-        TokenSlot,
-    };
+    use crate::registry::auth::{AuthMode, Credentials, RequestError, TokenError, TokenSlot};
+    use crate::registry::client::{root_certs, Client, Method, Policy};
     use crate::registry::Kind;
     let timeout = r.timeout.min(REGISTRY_TIMEOUT);
     let policy = Policy {

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 
+use super::auth::{Credentials, RequestError, TokenError, TokenSlot};
 use super::client::{
-    next_link, root_certs, Client, Credentials, HttpError, Method, Policy, Reply, RequestError,
-    TokenError, TokenSlot, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT,
+    next_link, root_certs, Client, HttpError, Method, Policy, Reply, CONFIG_BODY_LIMIT,
+    MANIFEST_ACCEPT,
 };
 use super::manifest::{
     self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,

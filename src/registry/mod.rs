@@ -4,10 +4,11 @@
 //! a [`CollectorStatus`] for `/health` and `/metrics`.
 //!
 //! This file owns the schedule (crawl, publish, save, sleep `update_interval` from the start of
-//! the last crawl, stop promptly); [`client`] owns HTTP and authentication, [`crawl`] the
-//! meaning of the registry's answers. It never serves HTTP and never replaces good data with a
-//! failed crawl's.
+//! the last crawl, stop promptly); [`client`] owns HTTP, [`auth`] the registry's
+//! authentication, [`crawl`] the meaning of the registry's answers. It never serves HTTP and
+//! never replaces good data with a failed crawl's.
 
+pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
@@ -24,7 +25,8 @@ use crate::config;
 use crate::health::CollectorStatus;
 use crate::snapshot::Snapshot;
 
-pub use client::{HttpError, TokenError};
+pub use auth::TokenError;
+pub use client::HttpError;
 pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
