@@ -5,13 +5,15 @@
 //!
 //! This file owns the schedule (crawl, publish, save, sleep `update_interval` from the start of
 //! the last crawl, stop promptly); [`client`] owns HTTP, [`auth`] the registry's
-//! authentication, [`crawl`] the meaning of the registry's answers. It never serves HTTP and
-//! never replaces good data with a failed crawl's.
+//! authentication, [`crawl`] the crawl's pool and `resolve` the reading of one repository
+//! (with [`manifest`], the meaning of the registry's answers). It never serves HTTP and never
+//! replaces good data with a failed crawl's.
 
 pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
+mod resolve;
 mod single_flight;
 
 use std::fmt;
