@@ -6,8 +6,9 @@
 //! manifests by tag or digest with exact digests, blob HEADs) behind GitLab's token flow
 //! (`/jwt/auth` with HTTP Basic; `registry.rs`), over a generated, deterministic tree of
 //! repositories (`tree.rs`). This file starts it and makes the settings, the login and the
-//! banner. This module must stay a test double for `--demo` only: nothing outside demo mode may construct
-//! [`DemoAuthenticator`] or read these settings, and it binds to 127.0.0.1 and nowhere else.
+//! banner. This module must stay a test double for `--demo` only: nothing outside demo mode
+//! may construct [`DemoAuthenticator`] or read these settings, and it binds to 127.0.0.1 and
+//! nowhere else.
 
 use std::fmt;
 use std::path::Path;
