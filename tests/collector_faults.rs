@@ -570,17 +570,7 @@ fn a_crawl_past_its_crawl_timeout_is_abandoned_and_reported() {
 
     // The collector records it where /health and /metrics read it.
     let status = new_status();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg,
-        test_options(),
-        None,
-        into_channel(tx),
-        status.clone(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, rx, stop_tx) = start_collector(cfg, status.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     while status.get().crawls_failed.is_empty() {
         assert!(Instant::now() < deadline, "no failure recorded");
@@ -624,17 +614,7 @@ fn the_status_tells_successes_failures_and_requests_without_secrets() {
     capture_logs();
     let (reg, _) = populated(fake_options());
     let status = new_status();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg_for(&reg),
-        test_options(),
-        None,
-        into_channel(tx),
-        status.clone(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, rx, stop_tx) = start_collector(cfg_for(&reg), status.clone());
     rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let st = status.get();
     assert!(st.enabled && st.last_success.is_some() && st.last_duration.is_some());
@@ -658,17 +638,7 @@ fn the_status_tells_successes_failures_and_requests_without_secrets() {
     let mut cfg = cfg_for(&reg);
     cfg.access_token = "glpat-wrong-and-secret".into();
     let status = new_status();
-    let (tx, _rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg,
-        test_options(),
-        None,
-        into_channel(tx),
-        status.clone(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, _rx, stop_tx) = start_collector(cfg, status.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     while status.get().last_error.is_none() {
         assert!(Instant::now() < deadline, "no failure recorded");
@@ -940,17 +910,7 @@ fn the_collector_thread_publishes_saves_repeats_and_stops() {
     let mut cfg = cfg_for(&reg);
     cfg.state_file = dir.0.join("state.json");
     cfg.update_interval = Duration::from_millis(500);
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg.clone(),
-        test_options(),
-        None,
-        into_channel(tx),
-        new_status(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, rx, stop_tx) = start_collector(cfg.clone(), new_status());
     let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert_same(&first, &truth.snapshot());
     let heads_before = reg.count(|c| &c.manifest_head);
@@ -973,17 +933,7 @@ fn the_collector_thread_publishes_saves_repeats_and_stops() {
     let mut t = slow;
     push_standard(&mut t, &mut Truth::default(), 40);
     let slow = t;
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg_for(&slow),
-        test_options(),
-        None,
-        into_channel(tx),
-        new_status(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, rx, stop_tx) = start_collector(cfg_for(&slow), new_status());
     std::thread::sleep(Duration::from_millis(400));
     drop(stop_tx);
     wait_finished(&h, Duration::from_secs(2));
@@ -999,17 +949,7 @@ fn a_failing_crawl_publishes_nothing_and_the_loop_goes_on() {
     let (reg, _) = populated(fake_options());
     let mut cfg = cfg_for(&reg);
     cfg.access_token = "wrong".into();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let h = spawn_collector_with(
-        cfg,
-        test_options(),
-        None,
-        into_channel(tx),
-        new_status(),
-        stop_rx,
-    )
-    .unwrap();
+    let (h, rx, stop_tx) = start_collector(cfg, new_status());
     assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
     assert!(!h.is_finished());
     stop_tx.send(()).unwrap();

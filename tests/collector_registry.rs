@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitlab_registry_usage_rest::registry::{crawl_once, spawn_collector_with, CrawlError, Kind};
+use gitlab_registry_usage_rest::registry::{crawl_once, CrawlError, Kind};
 use gitlab_registry_usage_rest::state;
 
 use support::collector::*;
@@ -172,17 +172,7 @@ fn real_registry_collector_thread_publishes_saves_and_stops() {
     let dir = TempDir::new("collector-state");
     let mut cfg = reg.config(CRAWL_USER, CRAWL_TOKEN);
     cfg.state_file = dir.0.join("state.json");
-    let (publish_tx, publish_rx) = crossbeam_channel::unbounded();
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    let handle = spawn_collector_with(
-        cfg.clone(),
-        test_options(),
-        None,
-        into_channel(publish_tx),
-        new_status(),
-        stop_rx,
-    )
-    .unwrap();
+    let (handle, publish_rx, stop_tx) = start_collector(cfg.clone(), new_status());
     let snap = publish_rx.recv_timeout(Duration::from_secs(60)).unwrap();
     assert_same(&snap, &truth.snapshot());
     // published first, saved right after

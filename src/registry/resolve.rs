@@ -97,6 +97,20 @@ impl Shared<'_> {
             .registry(kind, method, url, accept, &self.slots[work.slot])?)
     }
 
+    /// A manifest request (GET or HEAD) with the media types we understand.
+    fn manifest_request(
+        &self,
+        work: &RepoWork,
+        method: Method,
+        url: &str,
+    ) -> Result<Reply, TagError> {
+        let kind = match method {
+            Method::Get => Kind::ManifestGet,
+            Method::Head => Kind::ManifestHead,
+        };
+        self.registry(work, kind, method, url, Some(MANIFEST_ACCEPT))
+    }
+
     /// The repository's tags; a 404 (`NAME_UNKNOWN`: never had a tag) or a `null` list is none.
     pub(super) fn tags(&self, work: &RepoWork) -> Result<Vec<String>, TagError> {
         #[derive(serde::Deserialize)]
@@ -157,13 +171,7 @@ impl Shared<'_> {
             .get(&work.name)
             .is_some_and(|t| t.contains(tag));
         if was_known {
-            let reply = self.registry(
-                work,
-                Kind::ManifestHead,
-                Method::Head,
-                &url,
-                Some(MANIFEST_ACCEPT),
-            )?;
+            let reply = self.manifest_request(work, Method::Head, &url)?;
             match reply.status {
                 200 => {
                     if let Some(digest) = reply.digest.filter(|d| valid_digest(d)) {
@@ -186,13 +194,7 @@ impl Shared<'_> {
                 }
             }
         }
-        let reply = self.registry(
-            work,
-            Kind::ManifestGet,
-            Method::Get,
-            &url,
-            Some(MANIFEST_ACCEPT),
-        )?;
+        let reply = self.manifest_request(work, Method::Get, &url)?;
         match reply.status {
             200 => {}
             404 => return Ok(None),
@@ -238,13 +240,7 @@ impl Shared<'_> {
                     "/v2/{}/manifests/{digest}",
                     encode_name(&work.name)
                 ));
-                let reply = self.registry(
-                    work,
-                    Kind::ManifestGet,
-                    Method::Get,
-                    &url,
-                    Some(MANIFEST_ACCEPT),
-                )?;
+                let reply = self.manifest_request(work, Method::Get, &url)?;
                 match reply.status {
                     200 => {
                         verify_manifest(digest, &reply.body)?;

@@ -6,10 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender};
 use gitlab_registry_usage_rest::config;
-use gitlab_registry_usage_rest::registry::CrawlOptions;
+use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::registry::{spawn_collector_with, CrawlOptions};
 use gitlab_registry_usage_rest::snapshot::{
     Platform, RepositoryInput, Snapshot, SnapshotInput, TagInput,
 };
@@ -43,6 +47,19 @@ pub fn into_channel(
     move |s| {
         let _ = tx.send(s);
     }
+}
+
+/// A collector thread on `cfg` with [`test_options`] and no previous snapshot: its handle,
+/// the snapshots it publishes, and the sender that stops it.
+pub fn start_collector(
+    cfg: config::Registry,
+    status: Arc<CollectorStatus>,
+) -> (JoinHandle<()>, Receiver<Arc<Snapshot>>, Sender<()>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let handle =
+        spawn_collector_with(cfg, test_options(), None, into_channel(tx), status, stop_rx).unwrap();
+    (handle, rx, stop_tx)
 }
 
 /// A fresh status for a collector under test.
