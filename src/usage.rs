@@ -185,35 +185,8 @@ fn common_namespace<'a>(a: &'a str, b: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use crate::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
-
-    fn tag(name: &str, blobs: &[&str]) -> TagInput {
-        TagInput {
-            name: name.into(),
-            digest: format!("sha256:m-{name}"),
-            media_type: String::new(),
-            platforms: vec![],
-            blobs: blobs.iter().map(|s| s.to_string()).collect(),
-            created: None,
-        }
-    }
-
-    fn repo(name: &str, tags: Option<Vec<TagInput>>) -> RepositoryInput {
-        RepositoryInput {
-            name: name.into(),
-            tags,
-            stale_since: None,
-        }
-    }
-
-    fn build(repos: Vec<RepositoryInput>, sizes: &[(&str, u64)]) -> Snapshot {
-        Snapshot::build(SnapshotInput {
-            timestamp: 1.0,
-            repositories: repos,
-            blobs: sizes.iter().map(|(d, s)| (d.to_string(), *s)).collect(),
-        })
-        .unwrap()
-    }
+    use crate::snapshot::fixtures::{build, repo, tag};
+    use crate::snapshot::Snapshot;
 
     fn tag_excl(s: &Snapshot, r: &str, t: &str) -> u64 {
         s.repository(r).unwrap().tag(t).unwrap().exclusive_size

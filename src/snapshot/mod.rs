@@ -513,11 +513,13 @@ fn compute_sizes(snap: &mut Snapshot) {
     }
 }
 
+/// Builders of small snapshots for the unit tests of this module and of those that compute
+/// from snapshots.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn tag(name: &str, blobs: &[&str]) -> TagInput {
+    pub(crate) fn tag(name: &str, blobs: &[&str]) -> TagInput {
         TagInput {
             name: name.into(),
             digest: format!("sha256:m-{name}"),
@@ -528,7 +530,7 @@ mod tests {
         }
     }
 
-    fn repo(name: &str, tags: Option<Vec<TagInput>>) -> RepositoryInput {
+    pub(crate) fn repo(name: &str, tags: Option<Vec<TagInput>>) -> RepositoryInput {
         RepositoryInput {
             name: name.into(),
             tags,
@@ -536,7 +538,7 @@ mod tests {
         }
     }
 
-    fn build(repos: Vec<RepositoryInput>, sizes: &[(&str, u64)]) -> Snapshot {
+    pub(crate) fn build(repos: Vec<RepositoryInput>, sizes: &[(&str, u64)]) -> Snapshot {
         Snapshot::build(SnapshotInput {
             timestamp: 1.5,
             repositories: repos,
@@ -544,6 +546,12 @@ mod tests {
         })
         .unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{build, repo, tag};
+    use super::*;
 
     fn sizes(s: &Snapshot, r: &str, t: &str) -> (u64, u64) {
         let tag = s.repository(r).unwrap().tag(t).unwrap();
