@@ -3,8 +3,8 @@
 //! `server.pem` / `server.key`, a server certificate for `IP:127.0.0.1` and `DNS:localhost`
 //! signed by the test CA. P-256 keys: generating them takes milliseconds, unlike RSA.
 //!
-//! Std only; used by the harnesses of slapd and docker-registry and by tests that need their
-//! own certificates. Needs the Debian package `openssl`.
+//! Std only; used by the harnesses of slapd and docker-registry. Needs the Debian package
+//! `openssl`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
