@@ -136,8 +136,12 @@ export function initCleanup({ onAuthError }) {
     }
   }
 
+  let running = false;
+  let epoch = 0; // bumped by reset(): an answer to a request from before a log-out is dropped
+
   async function run(ev) {
     ev.preventDefault();
+    if (running) return;
     clearInvalid();
     if ($('cu-delete').value.trim() === '') {
       showError('Enter a pattern for the tags to delete (.* for every tag).', 'cu-delete');
@@ -163,15 +167,20 @@ export function initCleanup({ onAuthError }) {
       add(kind, scope);
     }
     $('cu-error').hidden = true;
-    $('cu-run').disabled = true;
+    // Not `disabled`: a focused button that becomes disabled drops the focus to the page.
+    running = true;
+    $('cu-run').setAttribute('aria-disabled', 'true');
     $('cu-result').setAttribute('aria-busy', 'true');
     setStatus('Computing the clean-up…');
+    const mine = epoch;
     try {
       const answer = await api(`cleanup?${params.join('&')}`);
+      if (mine !== epoch) return;
       show(answer, asked);
       const n = num(answer && answer.tags_deleted);
       setStatus(`The clean-up would free ${fmtBytes(num(answer && answer.freed_bytes))} by deleting ${fmtCount(n)} ${n === 1 ? 'tag' : 'tags'}.`);
     } catch (e) {
+      if (mine !== epoch) return;
       if (isAuthError(e)) {
         onAuthError(e);
         return;
@@ -190,7 +199,8 @@ export function initCleanup({ onAuthError }) {
         showError(`The clean-up could not be computed: ${e.message}`);
       }
     } finally {
-      $('cu-run').disabled = false;
+      running = false;
+      $('cu-run').removeAttribute('aria-disabled');
       $('cu-result').removeAttribute('aria-busy');
     }
   }
@@ -217,6 +227,7 @@ export function initCleanup({ onAuthError }) {
   return {
     /** Forgets the result and the form (on log-out). */
     reset() {
+      epoch += 1;
       body = null;
       rule = {};
       items = [];

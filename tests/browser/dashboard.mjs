@@ -326,6 +326,7 @@ async function firstCrawl(page) {
   await page.getByLabel(/Delete tags matching/).fill('.*');
   await page.getByRole('button', { name: 'Compute' }).click();
   await waitText(page, '#cu-error', /still collecting its first data/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-run', 'the focus stays on the button');
   step('the clean-up what-if says so too');
   await page.getByRole('button', { name: 'Log out' }).click();
   await login(page, env('LOGIN_USER'), 'wrong');
