@@ -16,12 +16,14 @@ openssl:/usr/bin/openssl mandoc:/usr/bin/mandoc man-db:/usr/bin/man systemd:/usr
 ca-certificates:/etc/ssl/certs/ca-certificates.crt adduser:/usr/sbin/adduser
 prometheus:/usr/bin/promtool chromium:/usr/bin/chromium nodejs:/usr/bin/node"
 missing=()
+updated=""
 for pair in $wanted; do
   [ -e "${pair#*:}" ] || missing+=("${pair%%:*}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   $SUDO apt-get update -q
+  updated=1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The package starts a system-wide Prometheus on :9090 where systemd runs; the tests start
   # their own on loopback, so stop the one this script just installed.
@@ -32,6 +34,7 @@ fi
 
 # npm comes inside NodeSource's nodejs, and is a package of its own in Debian's.
 if ! command -v npm >/dev/null; then
+  [ -n "$updated" ] || $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
 fi
 # The dashboard's browser test drives /usr/bin/chromium with playwright-core (pinned in

@@ -9,7 +9,7 @@
 //!
 //! No I/O, no clock: callers pass the rendering function and the request's header values.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,6 +19,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub enum Encoding {
     Identity,
     Gzip,
+}
+
+impl Encoding {
+    /// The validator of this encoding of the body whose identity validator is `identity`.
+    pub fn etag(self, identity: &str) -> String {
+        match self {
+            Encoding::Identity => identity.to_string(),
+            Encoding::Gzip => format!("{}-gz\"", identity.trim_end_matches('"')),
+        }
+    }
 }
 
 /// One rendered body and what is derived from it, shared by every request that wants it.
@@ -51,10 +61,7 @@ impl Rendered {
 
     /// The validator of the body in `enc`: representations differ, so do their tags.
     pub fn etag(&self, enc: Encoding) -> String {
-        match enc {
-            Encoding::Identity => self.etag.clone(),
-            Encoding::Gzip => format!("{}-gz\"", self.etag.trim_end_matches('"')),
-        }
+        enc.etag(&self.etag)
     }
 
     fn cost(&self) -> usize {
@@ -94,6 +101,8 @@ pub struct RenderCache {
 struct Inner {
     used: usize,
     entries: HashMap<CacheKey, Arc<OnceLock<Arc<Rendered>>>>,
+    /// Keys whose body did not fit: streamed from then on instead of rendered into memory.
+    oversize: HashSet<CacheKey>,
 }
 
 impl RenderCache {
@@ -138,8 +147,9 @@ impl RenderCache {
             let mut inner = self.lock();
             let cost = rendered.cost();
             if inner.used + cost > self.budget {
-                // Too big to keep: later requests render it again.
+                // Too big to keep: later requests stream it (see `is_oversize`).
                 inner.entries.remove(key);
+                inner.oversize.insert(key.clone());
             } else {
                 inner.used += cost;
             }
@@ -156,6 +166,12 @@ impl RenderCache {
             inner.used += b.len();
         }
         b
+    }
+
+    /// Whether `key`'s body was found too big for the budget: callers then stream it rather
+    /// than render it into memory for every request.
+    pub fn is_oversize(&self, key: &CacheKey) -> bool {
+        self.lock().oversize.contains(key)
     }
 
     /// Bytes held by kept bodies.
@@ -287,6 +303,8 @@ mod tests {
             ("x", vec![0; 11])
         };
         assert_eq!(c.get_or_render(&key("/r"), render).identity.len(), 11);
+        assert!(c.is_oversize(&key("/r")));
+        assert!(!c.is_oversize(&key("/s")));
         c.get_or_render(&key("/r"), render);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(c.used(), 0);

@@ -45,7 +45,7 @@ const PAGE: Asset = Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The files below `/dashboard/`. The scripts are ES modules: app.js imports the others.
-const ASSETS: [(&str, Asset); 5] = [
+const ASSETS: [(&str, Asset); 6] = [
     (
         "app.js",
         Asset {
@@ -65,6 +65,13 @@ const ASSETS: [(&str, Asset); 5] = [
         Asset {
             content_type: JS,
             body: include_bytes!("dashboard/cleanup.js"),
+        },
+    ),
+    (
+        "health.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("dashboard/health.js"),
         },
     ),
     (

@@ -273,7 +273,7 @@ fn serve(
         ),
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
-        snapshot: SnapshotCell::default(),
+        snapshot: SnapshotCell::new(cfg.general.cache_budget),
         status: Arc::new(CollectorStatus::new(
             !cfg.registry.registry_base_url.is_empty(),
         )),

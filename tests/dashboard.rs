@@ -1,8 +1,10 @@
 //! The built-in dashboard in a real browser: Debian's headless `chromium`, driven by
 //! `tests/browser/dashboard.mjs` (playwright-core), against the real binary. Logs in through a
-//! real slapd, sorts, searches, expands, logs out; the messages for a wrong password, an expired
-//! token, a service before its first crawl, too many failed logins and a directory that is down;
-//! and 10,000 repositories (the time to first render is printed, not asserted).
+//! real slapd, sorts, searches, expands, runs clean-up what-ifs against the real `/cleanup`,
+//! logs out; the messages for a wrong password, an expired token, a service before its first
+//! crawl, too many failed logins and a directory that is down; the service's health in the
+//! header (fresh, no data yet, stale with the last error); and 10,000 repositories (the time to
+//! first render is printed, not asserted).
 //!
 //! Needs `chromium`, `node` and `npm ci` in tests/browser (scripts/test.sh sees to all three).
 //! When one is missing the tests panic under `CI=true` and otherwise print a notice and pass.
@@ -243,7 +245,82 @@ fn expectations(input: SnapshotInput) -> serde_json::Value {
         "namespaces": namespaces,
         "namespace": "beta",
         "namespace_repositories": 3,
+        "by_exclusive_desc": by_exclusive_desc(&snap),
+        "cleanup": cleanup_expectations(),
     })
+}
+
+/// Repository names by `exclusive_size`, largest first (unknown as 0), then by name.
+fn by_exclusive_desc(snap: &Snapshot) -> Vec<String> {
+    let mut rows: Vec<(String, u64)> = snap
+        .repositories
+        .iter()
+        .map(|r| (r.name.clone(), r.exclusive_size.unwrap_or(0)))
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+/// Two clean-up rules over [`fixture`], worked out by hand from GitLab's rules, and what the
+/// panel must show for the real service's answers.
+fn cleanup_expectations() -> serde_json::Value {
+    let mib = 1024 * 1024u64;
+    let age = "not older than 4 weeks, or age unknown";
+    // Every tag but those named v2, if older than 4 weeks. Deleted: alpha/web v1 (frees web1;
+    // base stays with latest), alpha/db 15 (frees db), gamma/ml/train big (frees ml; ml2 stays
+    // with small, whose age is unknown). Kept: two `latest`, v2 by regex, three of unknown age.
+    let freed = 900 * mib + 200 * mib + 5 * mib;
+    json!({
+        "registry": {
+            "delete": ".*",
+            "keep": "v2",
+            "older_than": "4 weeks",
+            "query": "?name_regex_delete=.*&name_regex_keep=v2&older_than=4%20weeks",
+            "freed_text": "1.08 GiB",
+            "freed_text_decimal": "1.16 GB",
+            "freed_exact": format!("{} bytes", thousands(freed)),
+            "tags_deleted": 3,
+            "tags_kept": 6,
+            "tags_not_matched": 0,
+            "repositories": 6,
+            // largest gain first; equal gains in the service's order (by name)
+            "rows": ["gamma/ml/train", "alpha/db", "alpha/web", "beta/legacy", "beta/tools/cli", MARKUP_NAME],
+            "cells": [
+                ["gamma/ml/train", "900 MiB", "big", format!("small ({age})")],
+                ["alpha/db", "200 MiB", "15", "–"],
+                ["alpha/web", "5.00 MiB", "v1", "latest (latest is never deleted), v2 (matches the keep pattern)"],
+                ["beta/tools/cli", "0 B", "–", "latest (latest is never deleted)"],
+                [MARKUP_NAME, "0 B", "–", format!("x ({age})")],
+            ],
+        },
+        // Below `alpha`, tags v<digits> or 15, keeping the newest one per repository: v1 and
+        // v2 were created at the same second, so v2 (the name that sorts last) counts as newer.
+        "namespace": {
+            "delete": "v\\d+|15",
+            "keep_n": "1",
+            "scope": "alpha/",
+            "query": "?name_regex_delete=v%5Cd%2B%7C15&keep_n=1&namespace=alpha",
+            "freed_text": "5.00 MiB",
+            "tags_deleted": 1,
+            "tags_kept": 2,
+            "tags_not_matched": 1,
+            "repositories": 2,
+            "kept_text": "v2 (among the newest 1)",
+        },
+    })
+}
+
+/// `1234567` as `1,234,567` (the page's number format).
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The tag names of `repo` in the page's order: disk size, largest first, then name.
@@ -284,6 +361,7 @@ fn dashboard_logs_in_sorts_searches_expands_and_logs_out() {
         .issue("alice", common::now() - 7200)
         .unwrap();
     let shot = target_dir().join("dashboard-screenshot.png");
+    let cleanup_shot = target_dir().join("dashboard-cleanup-screenshot.png");
     run_browser(
         "full",
         &[
@@ -293,10 +371,12 @@ fn dashboard_logs_in_sorts_searches_expands_and_logs_out() {
             ("EXPIRED_TOKEN", expired),
             ("EXPECT", expectations(fixture()).to_string()),
             ("SCREENSHOT", shot.display().to_string()),
+            ("CLEANUP_SCREENSHOT", cleanup_shot.display().to_string()),
         ],
         &svc,
     );
     assert!(shot.exists(), "the screenshot was written");
+    assert!(cleanup_shot.exists(), "the clean-up screenshot was written");
     let log = svc.log_text();
     assert!(!log.contains(slapd::ALICE_PW), "a password reached the log");
 }
@@ -327,6 +407,43 @@ fn dashboard_before_the_first_crawl_and_after_too_many_failures() {
                     .display()
                     .to_string(),
             ),
+        ],
+        &svc,
+    );
+}
+
+#[test]
+fn dashboard_shows_stale_data_and_the_last_crawl_error() {
+    if !browser_available() {
+        return;
+    }
+    // The state file's data is 10 minutes old, twice update_interval is 2 minutes, and the
+    // registry never answers: /health says stale, with the crawl's error.
+    let svc = Service::start(Options {
+        registry: "registry_base_url = http://127.0.0.1:1/\ntimeout = 1 s\nupdate_interval = 1 m\n"
+            .into(),
+        state: Some(common::state_bytes(fixture())),
+        ..Options::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = svc.get("/health", &[]);
+        if h.status == 503 && h.json()["last_error"].is_string() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed crawl within 15 s: {} {}",
+            h.status,
+            h.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run_browser(
+        "stale",
+        &[
+            ("BASE_URL", format!("http://{}/", svc.addr)),
+            ("TOKEN", svc.token("alice")),
         ],
         &svc,
     );

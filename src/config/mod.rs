@@ -52,6 +52,8 @@ pub struct General {
     pub keepalive_timeout: Duration,
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// Bytes of rendered responses kept per snapshot (see `cache::RenderCache`); 0: none.
+    pub cache_budget: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +266,8 @@ pub(crate) enum Kind {
     Addresses,
     /// Comma- or space-separated `http(s)://` URLs.
     Urls,
+    /// A number of bytes: `64 MiB`, `512K`, `1 GB`, `1048576`.
+    Bytes,
 }
 
 impl Kind {
@@ -288,6 +292,7 @@ impl Kind {
                 "comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.1, 10.0.0.0/8, ::1"
             }
             Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
+            Kind::Bytes => "a number of bytes, e.g. 64 MiB, 512K, 1 GB or 0",
         }
     }
 
@@ -311,6 +316,7 @@ impl Kind {
             Kind::Prefix => normalise_prefix(v).is_some(),
             Kind::Addresses => parse_addresses(v).is_some(),
             Kind::Urls => parse_urls(v).is_some(),
+            Kind::Bytes => parse_bytes(v).is_some(),
         }
     }
 }
@@ -387,6 +393,8 @@ pub const KEYS: &[Key] = &[
         "A client must take a whole response within this; else the connection is closed."),
     key("general", "max_connections", "10000", Kind::Positive,
         "Open connections at most: beyond, the longest-idle one is closed; with none idle,\nnew connections get 503. Keep below the open-files limit (LimitNOFILE)."),
+    key("general", "cache_budget", "64 MiB", Kind::Bytes,
+        "Memory for rendered responses of the current snapshot (the whole tree, namespaces, and\ntheir gzip forms), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -580,6 +588,26 @@ fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
     }
 }
 
+/// A byte count: a whole number and an optional unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB` are
+/// binary; `KB`, `MB`, `GB` decimal; `B` or none: bytes), with or without a space.
+pub(crate) fn parse_bytes(v: &str) -> Option<usize> {
+    let t = v.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 fn parse_urls(v: &str) -> Option<Vec<String>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
@@ -646,6 +674,7 @@ impl Config {
             keepalive_timeout: r.duration("general", "keepalive_timeout")?,
             write_timeout: r.duration("general", "write_timeout")?,
             max_connections: r.get("general", "max_connections", positive)?,
+            cache_budget: r.get("general", "cache_budget", parse_bytes)?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -953,6 +982,29 @@ mod tests {
         assert_eq!(c.general.server_prefix, "/registry-usage");
         assert_eq!(c.ldap.url(), "ldap://x:389");
         assert_eq!(c.warnings().len(), 0);
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("64 MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes("512K"), Some(512 << 10));
+        assert_eq!(parse_bytes("1 GB"), Some(1_000_000_000));
+        assert_eq!(parse_bytes("0"), Some(0));
+        assert_eq!(parse_bytes("1048576 b"), Some(1 << 20));
+        for bad in [
+            "",
+            "MiB",
+            "1.5 MiB",
+            "-1",
+            "1 TiB",
+            "99999999999999999999 G",
+        ] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!(c.general.cache_budget, 64 << 20);
+        let e = Config::from_ini_text("[general]\ncache_budget = lots\n", p()).unwrap_err();
+        assert!(e.to_string().contains("[general] cache_budget"), "{e}");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 // sortable, searchable, paged tables. It talks to the API relative to its own URL, so it works
 // below any server_prefix. Every name from the API is rendered with textContent, never as HTML.
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
-// common.js has the helpers and the API client; cleanup.js the clean-up what-if panel.
+// common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
+// health.js the service's health in the header.
 
 import {
   $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
   session, setStatus,
 } from './common.js';
 import { initCleanup } from './cleanup.js';
+import { initHealth } from './health.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
 const UNITS_KEY = 'gitlab-registry-usage.units';
@@ -165,7 +167,10 @@ async function load() {
     // One level: each repository with its totals and tag count (tags load on expanding).
     coll = await api('repositories?embed=1');
   } catch (e) {
-    if (generation === state.generation) loadFailed(e, load);
+    if (generation === state.generation) {
+      loadFailed(e, load);
+      health.check();
+    }
     return;
   }
   if (generation !== state.generation) return;
@@ -173,6 +178,7 @@ async function load() {
   ingest(coll);
   repoTable.render();
   renderSummary();
+  health.check(); // after the data, so "newer data available" compares with what is shown
   // After the browser has painted the first page of rows.
   requestAnimationFrame(() => setTimeout(() => {
     performance.mark('dashboard:first-render');
@@ -359,6 +365,7 @@ function makeTable(cfg) {
     $(cfg.body).replaceChildren();
     $(cfg.head).replaceChildren();
     $(cfg.pager).replaceChildren();
+    $(cfg.pager).hidden = true;
     $(cfg.count).textContent = '';
   };
 
@@ -468,6 +475,7 @@ function makeTable(cfg) {
     const pager = $(cfg.pager);
     const pages = Math.max(1, Math.ceil(t.shown.length / PAGE_SIZE));
     pager.replaceChildren();
+    pager.hidden = pages <= 1; // no empty navigation landmark
     if (pages <= 1) return;
     const go = (p, label, text) => el('button', {
       type: 'button', dataset: { page: String(p) }, 'aria-label': label,
@@ -680,9 +688,10 @@ document.querySelector('.tabs').addEventListener('keydown', (ev) => {
   $(TABS[j]).focus();
 });
 
-// ---------- Clean-up what-if (cleanup.js) ----------
+// ---------- Clean-up what-if (cleanup.js) and the service's health (health.js) ----------
 
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
+const health = initHealth({ loaded: () => state.timestamp });
 
 // ---------- units and start-up ----------
 
@@ -712,13 +721,18 @@ $('refresh').addEventListener('click', () => {
   state.tags.clear();
   load();
 });
-setInterval(() => { if (!$('app-view').hidden) renderAgo(); }, 30000);
+setInterval(() => {
+  if (document.hidden) return;
+  if (!$('app-view').hidden) renderAgo();
+  health.check();
+}, 30000);
 
 let units = null;
 try { units = localStorage.getItem(UNITS_KEY); } catch (e) { units = null; }
 setUnits(units || 'binary');
 
 const token = savedToken();
+if (!token) health.check(); // with a token, load() asks once the data is in
 if (token) {
   session.token = token;
   enterApp();

@@ -11,6 +11,9 @@ export const session = { token: null };
 
 const API = new URL('.', document.baseURI);
 
+/** The URL of an API path (relative, e.g. `health`), below the page's own directory. */
+export const apiUrl = (path) => new URL(path, API);
+
 /** An element with properties (`text` sets textContent) and children (text or nodes). */
 export function el(tag, props, ...children) {
   const e = document.createElement(tag);
@@ -92,7 +95,7 @@ export async function api(path, options) {
   let resp;
   try {
     // credentials 'omit': no cookies, and no browser password prompt on a 401.
-    resp = await fetch(new URL(path, API), {
+    resp = await fetch(apiUrl(path), {
       headers, credentials: 'omit', cache: 'no-store', redirect: 'error',
     });
   } catch (e) {

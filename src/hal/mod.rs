@@ -519,15 +519,29 @@ pub fn render_json(
     listing: &Listing,
     prefix: &str,
 ) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    // Serialising borrowed plain data into a Vec cannot fail.
+    let _ = write_json(&mut out, snap, res, query, listing, prefix);
+    out
+}
+
+/// Writes the HAL JSON body of `res` to `out` as it is serialised (for bodies too large to
+/// keep: they go to the socket without a copy in memory).
+pub(crate) fn write_json(
+    mut out: impl std::io::Write,
+    snap: &Snapshot,
+    res: Resource<'_>,
+    query: Query,
+    listing: &Listing,
+    prefix: &str,
+) -> std::io::Result<()> {
     let paths = Paths { prefix };
     let ctx = Ctx {
         paths,
         links: query.links,
     };
     let embed = query.embed;
-    let mut out = Vec::with_capacity(256);
-    // Serialising borrowed plain data into a Vec cannot fail.
-    let _ = match res {
+    let written = match res {
         Resource::Collection => {
             let page = listing.present.then(|| listing.page(&snap.repositories));
             let (items, list) = match &page {
@@ -597,7 +611,8 @@ pub fn render_json(
         Resource::Tags(repo) => serde_json::to_writer(&mut out, &TagsView { ctx, repo, embed }),
         Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
     };
-    out
+    written.map_err(std::io::Error::from)?;
+    out.flush()
 }
 
 #[cfg(test)]

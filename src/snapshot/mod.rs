@@ -106,7 +106,7 @@ pub struct Repository {
     pub size: Option<u64>,
     pub disk_size: Option<u64>,
     /// Bytes of the blobs no other repository refers to; `None` like the sizes.
-    pub(crate) exclusive_size: Option<u64>,
+    pub exclusive_size: Option<u64>,
 }
 
 impl Repository {

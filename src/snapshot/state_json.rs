@@ -34,8 +34,7 @@ impl Snapshot {
     }
 
     /// Reads the on-disk form, refusing other versions.
-    #[cfg(test)]
-    pub(crate) fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
+    pub fn from_state_json(bytes: &[u8]) -> Result<Snapshot, StateError> {
         Snapshot::read_state_json(bytes)
     }
 

@@ -1,9 +1,10 @@
 // Drives the built-in dashboard in Debian's headless chromium (playwright-core, no downloaded
 // browser). Started by tests/dashboard.rs, which runs the real service and passes everything
 // through the environment:
-//   node dashboard.mjs <scenario>     scenario: full | first-crawl | large
+//   node dashboard.mjs <scenario>     scenario: full | first-crawl | large | stale
 //   BASE_URL        the page (http://127.0.0.1:PORT/prefix/)
-//   LOGIN_USER, LOGIN_PASSWORD, EXPIRED_TOKEN, TOKEN, EXPECT (JSON), SCREENSHOT (PNG path)
+//   LOGIN_USER, LOGIN_PASSWORD, EXPIRED_TOKEN, TOKEN, EXPECT (JSON), SCREENSHOT and
+//   CLEANUP_SCREENSHOT (PNG paths)
 // Exits 0 when every check passed; prints one line per step, and for `large` a line
 // `TIMING {json}` with the measured times.
 
@@ -177,70 +178,121 @@ async function full(page) {
   await page.getByLabel('Search repositories').fill('');
   step(`namespaces: ${nsNames.length}, "${expect.namespace}" shows its ${expect.namespace_repositories} repositories`);
 
-  // The clean-up what-if panel against its contract (the service's /cleanup is mocked here).
-  await page.route('**/cleanup?*', (route) => route.fulfill({
-    status: 200,
-    contentType: 'application/json',
-    body: JSON.stringify({
-      timestamp: 1,
-      freed_bytes: 3 * 1024 * 1024,
-      tags_deleted: 2,
-      tags_kept: 1,
-      tags_not_matched: 4,
-      repositories: 1,
-      _embedded: { items: [{ name: 'x/<i>y</i>', freed_bytes: 3 * 1024 * 1024, delete: ['old-1', 'old-2'], keep: [{ name: 'latest', reason: 'latest' }, { name: 'v1', reason: 'regex' }], tags_not_matched: 4 }] },
-    }),
-  }));
+  // The clean-up what-if panel against the service's real /cleanup.
+  const cu = expect.cleanup;
   await page.getByRole('tab', { name: 'Clean-up what-if' }).click();
   await page.getByRole('button', { name: 'Compute' }).click();
   await waitText(page, '#cu-error', /Enter a pattern for the tags to delete/);
-  await page.getByLabel(/Delete tags matching/).fill('old-.*');
-  await page.getByLabel(/But keep tags matching/).fill('v\\d+');
-  await page.getByLabel('Only tags older than').fill('2 weeks');
-  await page.getByLabel('Scope').selectOption('namespace');
-  await page.getByLabel('Namespace or repository name').fill('x');
-  const asked = page.waitForRequest('**/cleanup?*');
-  await page.getByRole('button', { name: 'Compute' }).click();
-  await waitText(page, '#cu-freed', /3\.00 MiB/);
-  assert.equal(new URL((await asked).url()).search, '?name_regex_delete=old-.*&name_regex_keep=v%5Cd%2B&older_than=2%20weeks&namespace=x');
-  assert.equal(await text(page, '#cu-unmatched'), '4');
-  assert.match(await text(page, '#cu-body'), /old-1, old-2/);
-  assert.match(await text(page, '#cu-body'), /latest \(latest is never deleted\), v1 \(matches the keep pattern\)/);
-  assert.equal(await page.locator('#cu-body i').count(), 0);
-  await page.unroute('**/cleanup?*');
-  await page.route('**/cleanup?*', (route) => route.fulfill({
-    status: 400, contentType: 'application/json', body: JSON.stringify({ message: 'name_regex_delete: not a valid regular expression' }),
-  }));
-  await page.getByRole('button', { name: 'Compute' }).click();
-  await waitText(page, '#cu-error', /not a valid regular expression/);
-  await page.unroute('**/cleanup?*');
-  await page.getByRole('tab', { name: 'Repositories' }).click();
-  step('clean-up what-if: result and a 400 message');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-delete', 'focus on the missing field');
+  assert.equal(await page.locator('#cu-delete').getAttribute('aria-invalid'), 'true');
 
-  // What a service with exclusive_size and /namespaces shows (answers rewritten here, so this
-  // holds whichever service runs): a Freeable column, sortable, and the server's namespaces.
-  await page.route('**/repositories?embed=1', async (route) => {
-    const real = await route.fetch();
-    const body = await real.json();
-    const names = body._embedded.items.map((r) => r.name).sort();
-    for (const r of body._embedded.items) r.exclusive_size = (names.indexOf(r.name) + 1) * 1000;
-    await route.fulfill({ response: real, json: body });
-  });
-  await page.route('**/namespaces?embed=1', (route) => route.fulfill({
-    json: { timestamp: 1, _embedded: { items: [{ name: 'only/from-server', size: 5, disk_size: 4, exclusive_size: 3, repositories: 1, tags: 2 }] } },
-  }));
-  await page.getByRole('button', { name: 'Refresh' }).click();
+  // The whole registry, typed and run from the keyboard (Enter in the last field).
+  const a = cu.registry;
+  await page.getByLabel(/Delete tags matching/).fill(a.delete);
+  await page.getByLabel(/But keep tags matching/).fill(a.keep);
+  await page.getByLabel('Only tags older than').fill(a.older_than);
+  let asked = page.waitForRequest('**/cleanup?*');
+  await page.getByLabel('Only tags older than').press('Enter');
+  assert.equal(new URL((await asked).url()).search, a.query);
+  await waitText(page, '#cu-freed', new RegExp(`^${a.freed_text}$`));
+  assert.equal(await page.locator('#cu-delete').getAttribute('aria-invalid'), null, 'the mark went with the error');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-result-title', 'focus on the result');
+  assert.equal(await text(page, '#cu-freed-exact'), a.freed_exact);
+  assert.match(await text(page, '#status'), new RegExp(`would free ${a.freed_text} by deleting ${a.tags_deleted} tags`));
+  assert.equal(await page.locator('#status').getAttribute('role'), 'status');
+  for (const [id, v] of [['#cu-deleted', a.tags_deleted], ['#cu-kept', a.tags_kept], ['#cu-unmatched', a.tags_not_matched], ['#cu-repos', a.repositories]]) {
+    assert.equal(await text(page, id), String(v), id);
+  }
+  const cuRows = await page.$$eval('#cu-body tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+  assert.deepEqual(cuRows.map((r) => r[0]), a.rows, 'largest gain first, names as text');
+  for (const [name, freed, deleted, kept] of a.cells) {
+    const row = cuRows.find((r) => r[0] === name);
+    assert.deepEqual(row.slice(1, 4), [freed, deleted, kept], name);
+  }
+  assert.equal(await page.locator('#cu-body b, #cu-body img').count(), 0, 'no element from a name');
+  await page.screenshot({ path: env('CLEANUP_SCREENSHOT'), fullPage: true });
+  // What a screen reader gets: a named form and result region, the table's row headers, and
+  // no empty landmark (one page of results: no pager).
+  const aria = await page.locator('#panel-cleanup').ariaSnapshot();
+  assert.match(aria, /form "Clean-up policy"/);
+  assert.match(aria, /region "What this policy would free":\n\s+- heading "What this policy would free" \[level=3\]/);
+  assert.match(aria, /rowheader "alpha\/web"/);
+  assert.doesNotMatch(aria, /navigation/);
+  step(`clean-up of the whole registry: frees ${a.freed_text}, ${cuRows.length} rows (screenshot: ${env('CLEANUP_SCREENSHOT')})`);
+
+  await page.getByLabel('kB, MB (1000)').check();
+  assert.equal(await text(page, '#cu-freed'), a.freed_text_decimal);
+  await page.getByLabel('KiB, MiB (1024)').check();
+
+  // One namespace, keep_n, and a pattern with '+' and '|' (the service does not read '+' as a space).
+  const b = cu.namespace;
+  await page.getByLabel(/But keep tags matching/).fill('');
+  await page.getByLabel('Only tags older than').fill('');
+  await page.getByLabel(/Delete tags matching/).fill(b.delete);
+  await page.getByLabel('Keep the newest N tags per repository').fill(b.keep_n);
+  await page.getByLabel('Scope').selectOption('namespace');
+  await page.getByLabel(/^Namespace \(group path/).fill(b.scope);
+  asked = page.waitForRequest('**/cleanup?*');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  assert.equal(new URL((await asked).url()).search, b.query);
+  await waitText(page, '#cu-freed', new RegExp(`^${b.freed_text}$`));
+  for (const [id, v] of [['#cu-deleted', b.tags_deleted], ['#cu-kept', b.tags_kept], ['#cu-unmatched', b.tags_not_matched], ['#cu-repos', b.repositories]]) {
+    assert.equal(await text(page, id), String(v), id);
+  }
+  assert.match(await text(page, '#cu-body'), new RegExp(b.kept_text.replace(/[()]/g, '\\$&')));
+  step(`clean-up below "${b.scope}" with keep_n: frees ${b.freed_text}`);
+
+  // What the service refuses: the 400 names the parameter, the field is marked and focused.
+  await page.getByLabel(/Delete tags matching/).fill('(');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  await waitText(page, '#cu-error', /name_regex_delete: "\(" is not a valid RE2 regular expression/);
+  assert.equal(await page.locator('#cu-result').isHidden(), true);
+  assert.equal(await page.locator('#cu-delete').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-delete');
+  await page.getByLabel(/Delete tags matching/).fill('.*');
+  await page.getByLabel('Keep the newest N tags per repository').fill('ten');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  await waitText(page, '#cu-error', /keep_n: "ten" is not a whole number/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-keepn');
+  assert.equal(await page.locator('#cu-delete').getAttribute('aria-invalid'), null);
+  await page.getByLabel('Keep the newest N tags per repository').fill('');
+  // An unknown scope: the service's 404, in words.
+  await page.getByLabel('Scope').selectOption('repository');
+  await page.getByLabel(/^Repository name/).fill('no/such');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  await waitText(page, '#cu-error', /no repository named "no\/such"/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-scope');
+  await page.getByRole('tab', { name: 'Repositories' }).click();
+  step('clean-up refusals: a bad regex and keep_n (400, naming the parameter), an unknown repository (404)');
+
+  // The service reports exclusive_size and has /namespaces: a sortable Freeable column, and
+  // the namespaces' own Freeable column (only the service's namespaces have it).
   await page.locator('#repo-head button[data-key="exclusive_size"]').click();
-  assert.deepEqual(await repoNames(page), [...expect.by_name].reverse(), 'largest freeable first');
+  assert.deepEqual(await repoNames(page), expect.by_exclusive_desc, 'largest freeable first');
   assert.equal(await page.locator('#repo-head th:has(button[data-key="exclusive_size"])').getAttribute('aria-sort'), 'descending');
   await page.getByRole('tab', { name: 'Namespaces' }).click();
-  await page.locator('#ns-body tr[data-name="only/from-server"]').waitFor();
-  assert.equal(await page.locator('#ns-body tr').count(), 1);
-  assert.equal(await page.locator('#ns-head button[data-key="exclusive_size"]').count(), 1);
-  await page.unroute('**/repositories?embed=1');
-  await page.unroute('**/namespaces?embed=1');
+  await page.locator('#ns-head button[data-key="exclusive_size"]').waitFor();
   await page.getByRole('tab', { name: 'Repositories' }).click();
-  step('with exclusive_size: a sortable Freeable column; /namespaces used when the service has it');
+  await page.locator('#repo-head button[data-key="disk_size"]').click();
+  step('a sortable Freeable column from exclusive_size; the namespaces from /namespaces');
+
+  // The header's health line: this service has fresh data from its state file (collector off).
+  assert.equal(await text(page, '#health-text'), 'Collected 10 minutes ago · ok, data from the state file');
+  assert.match(await page.locator('#health').getAttribute('class'), /\bok\b/);
+  // A crawl running longer than usual and newer data served than shown: only a faked answer
+  // has both (no collector runs here).
+  const now = Date.now() / 1000;
+  await page.route('**/health', (route) => route.fulfill({
+    json: { status: 'ok', last_success: now - 30, snapshot_timestamp: now - 30, repositories: 1, tags: 1, crawl_running_for: 250, warning: 'crawl running for 250 s, longer than usual (the last took 100 s)' },
+  }));
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await waitText(page, '#health', /longer than usual/);
+  assert.equal(await text(page, '#health-text'), 'Collected less than a minute ago · crawl running for 250 s, longer than usual (the last took 100 s) · newer data available: Refresh');
+  assert.match(await page.locator('#health').getAttribute('class'), /\bwarn\b/);
+  await page.unroute('**/health');
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await waitText(page, '#health', /data from the state file/);
+  step(`health: "${await text(page, '#health-text')}"; a long crawl and newer data (faked) are called out`);
 
   // Log out.
   await page.getByRole('button', { name: 'Log out' }).click();
@@ -265,8 +317,17 @@ async function firstCrawl(page) {
   await waitText(page, '#status', /still collecting its first data/);
   assert.match(await page.locator('#status').getAttribute('class'), /warn/);
   assert.match(await text(page, '#status'), /Retrying in \d+ seconds/);
+  await waitText(page, '#health-text', /^No data yet/);
+  assert.match(await page.locator('#health').getAttribute('class'), /\berror\b/);
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
-  step('before the first crawl: a message and a retry');
+  step(`before the first crawl: a message and a retry; health: "${await text(page, '#health-text')}"`);
+  // The clean-up what-if cannot answer either (the service's own 503).
+  await page.getByRole('tab', { name: 'Clean-up what-if' }).click();
+  await page.getByLabel(/Delete tags matching/).fill('.*');
+  await page.getByRole('button', { name: 'Compute' }).click();
+  await waitText(page, '#cu-error', /still collecting its first data/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cu-run', 'the focus stays on the button');
+  step('the clean-up what-if says so too');
   await page.getByRole('button', { name: 'Log out' }).click();
   await login(page, env('LOGIN_USER'), 'wrong');
   await waitText(page, '#login-error', /Wrong user name or password/);
@@ -296,6 +357,8 @@ async function large(page) {
   assert.equal(await page.locator('#repo-body > tr').count(), 100, 'one page of rows');
   await waitText(page, '#repo-count', /1–100 of 10,000 repositories/);
   step(`10,000 repositories: first page in ${wall} ms (reload to rows)`);
+  // /health relative to the page, below the prefix.
+  await waitText(page, '#health-text', /^Collected 2 minutes ago · ok/);
 
   const s0 = Date.now();
   await page.locator('#repo-head button[data-key="name"]').click();
@@ -318,7 +381,22 @@ async function large(page) {
   console.log(`TIMING ${JSON.stringify({ reload_to_rows_ms: wall, ...inPage, sort_ms: sortMs, search_ms: searchMs })}`);
 }
 
-const scenarios = { full, 'first-crawl': firstCrawl, large };
+// Data older than twice update_interval and a collector that fails: shown before logging in
+// (/health needs no token), and the stale data is still served after.
+async function stale(page) {
+  await page.goto(BASE);
+  await page.locator('#login-view').waitFor();
+  await waitText(page, '#health-text', /^Stale: last success at \d{4}-\d\d-\d\dT[\d:]+Z(; crawl running for [^·]+)? · last error: \S/);
+  assert.match(await page.locator('#health').getAttribute('class'), /\berror\b/);
+  step(`stale, before logging in: "${await text(page, '#health-text')}"`);
+  await page.evaluate(([k, t]) => sessionStorage.setItem(k, t), [TOKEN_KEY, env('TOKEN')]);
+  await page.reload();
+  await page.locator('#repo-body tr').first().waitFor();
+  await waitText(page, '#health-text', /^Stale: /);
+  step('the stale data is still shown, and the header still says so');
+}
+
+const scenarios = { full, 'first-crawl': firstCrawl, large, stale };
 if (!scenarios[scenario]) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(', ')}`);
   process.exit(2);

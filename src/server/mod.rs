@@ -15,10 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
-use crate::cleanup::{self, CleanupError, Rule};
-use crate::cleanup_view;
+use crate::cache::RenderCache;
+use crate::cleanup;
 use crate::dashboard;
-use crate::hal::{self, Listing, Paths, Query};
 use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
 use crate::http;
 pub(crate) use crate::http::{Body, Request};
@@ -26,17 +25,50 @@ use crate::ipnet::IpNet;
 use crate::metrics::{self, Metrics};
 use crate::snapshot::Snapshot;
 
-/// The snapshot being served; replaced whole, never modified.
-#[derive(Default)]
-pub struct SnapshotCell(RwLock<Option<Arc<Snapshot>>>);
+/// The snapshot being served, with the render cache that belongs to it; both are replaced
+/// whole (a new crawl starts with an empty cache), never modified.
+pub struct SnapshotCell {
+    served: RwLock<Option<Served>>,
+    /// Byte budget of each snapshot's render cache (`[general] cache_budget`).
+    budget: usize,
+}
+
+#[derive(Clone)]
+pub(crate) struct Served {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) cache: Arc<RenderCache>,
+}
+
+impl Default for SnapshotCell {
+    fn default() -> Self {
+        SnapshotCell::new(64 << 20)
+    }
+}
 
 impl SnapshotCell {
+    pub fn new(cache_budget: usize) -> SnapshotCell {
+        SnapshotCell {
+            served: RwLock::new(None),
+            budget: cache_budget,
+        }
+    }
+
     pub(crate) fn get(&self) -> Option<Arc<Snapshot>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.served().map(|s| s.snap)
+    }
+
+    pub(crate) fn served(&self) -> Option<Served> {
+        self.served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set(&self, snap: Arc<Snapshot>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(snap);
+        // Validators stay the same across a restart that loads the same crawl.
+        let generation = snap.timestamp.to_bits();
+        let cache = Arc::new(RenderCache::new(self.budget, generation));
+        *self.served.write().unwrap_or_else(|p| p.into_inner()) = Some(Served { snap, cache });
     }
 }
 
@@ -305,9 +337,8 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::AuthToken => login(app, req, now),
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
-            let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
-            let html = prefers_html(req.header("Accept"));
-            resource(&snap, route, query, html, &app.prefix, now)
+            let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
+            resources::resource(&served, req, route, query, &app.prefix, now)
         }
         Route::Health => Ok(health_response(app, now)),
         Route::Metrics => {
@@ -331,7 +362,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
             let html = prefers_html(req.header("Accept"));
             let now = i64::try_from(now).unwrap_or(i64::MAX);
-            cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
+            resources::cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
         }
     }
 }
@@ -446,79 +477,6 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
             Err(ApiError::LoginUnavailable)
         }
     }
-}
-
-/// A resource of the snapshot below `/repositories` or `/namespaces`, as HAL JSON or HTML.
-/// Pure: no I/O; `now` (Unix seconds) only dates the crawl in the HTML view.
-fn resource(
-    snap: &Snapshot,
-    route: Route<'_>,
-    query: &str,
-    html: bool,
-    prefix: &str,
-    now: u64,
-) -> Result<Response, ApiError> {
-    let paths = Paths { prefix };
-    let res = match route {
-        Route::Namespaces(rest) => hal::resolve_namespace(snap, rest, paths),
-        Route::Repositories(rest) => hal::resolve(snap, rest, paths),
-        _ => return Err(ApiError::NoRoute),
-    }
-    .map_err(ApiError::NotFound)?;
-    // Sorting, filtering and paging apply to the two collections only.
-    let listing = match res {
-        hal::Resource::Collection | hal::Resource::Namespaces => {
-            Listing::parse(query).map_err(|e| ApiError::BadParameter(e.to_string()))?
-        }
-        _ => Listing::default(),
-    };
-    Ok(if html {
-        Response::new(
-            200,
-            "text/html; charset=utf-8",
-            hal::render_html(snap, res, &listing, prefix, now).into_bytes(),
-        )
-    } else {
-        Response::new(
-            200,
-            "application/hal+json",
-            hal::render_json(snap, res, Query::parse(query), &listing, prefix),
-        )
-    })
-}
-
-/// `/cleanup`: the clean-up dry run of the rule in `query`, at time `now`. Pure.
-pub fn cleanup_resource(
-    snap: &Snapshot,
-    query: &str,
-    html: bool,
-    prefix: &str,
-    limits: cleanup::Limits,
-    now: i64,
-) -> Result<Response, ApiError> {
-    let paths = Paths { prefix };
-    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let report = cleanup::dry_run(snap, &rule, now).map_err(|e| match e {
-        CleanupError::UnknownRepository(r) => ApiError::NotFound(paths.repository(&r)),
-        CleanupError::UnknownNamespace(n) => ApiError::NotFound(format!(
-            "{prefix}/namespaces/{}",
-            crate::percent::encode(&n)
-        )),
-        CleanupError::Param { .. } => ApiError::BadRequest(e.to_string()),
-    })?;
-    Ok(if html {
-        Response::new(
-            200,
-            "text/html; charset=utf-8",
-            cleanup_view::render_html(snap, &rule, &report, prefix).into_bytes(),
-        )
-    } else {
-        Response::new(
-            200,
-            "application/hal+json",
-            cleanup_view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
-        )
-    })
 }
 
 /// Answers one request as the connection layer calls it: the handler inside `catch_unwind`
@@ -637,471 +595,7 @@ fn path_only(url: &str) -> &str {
     url.split_once('?').map_or(url, |(p, _)| p)
 }
 
+mod resources;
+pub use resources::cleanup_resource;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    fn base64_encode(data: &[u8]) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(data)
-    }
-    use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
-    use serde_json::{json, Value};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    const NOW: u64 = 1_800_000_000;
-
-    struct TestAuth {
-        calls: AtomicUsize,
-    }
-
-    impl Authenticator for TestAuth {
-        fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            match (user, password) {
-                ("alice", "alice-pw") => Ok("alice".into()),
-                ("down", _) => Err(LoginError::Unavailable("connection refused".into())),
-                ("boom", _) => panic!("test panic"),
-                _ => Err(LoginError::Rejected),
-            }
-        }
-    }
-
-    fn app(prefix: &str, with_snapshot: bool) -> App {
-        let app = App {
-            prefix: prefix.into(),
-            tokens: Tokens::new(
-                b"0123456789abcdef0123456789abcdef",
-                Duration::from_secs(3600),
-            ),
-            authenticator: Arc::new(TestAuth {
-                calls: AtomicUsize::new(0),
-            }),
-            limiter: FailureLimiter::new(4, 100),
-            gate: LoginGate::new(2),
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-            snapshot: SnapshotCell::default(),
-            status: Arc::new(CollectorStatus::new(false)),
-            update_interval: Duration::from_secs(3600),
-            metrics: Metrics::default(),
-            cleanup_limits: cleanup::Limits::default(),
-        };
-        if with_snapshot {
-            let s = Snapshot::build(SnapshotInput {
-                timestamp: 12.5,
-                repositories: vec![RepositoryInput {
-                    name: "g/p".into(),
-                    tags: Some(vec![TagInput {
-                        name: "latest".into(),
-                        digest: "sha256:a".into(),
-                        media_type: "x".into(),
-                        platforms: vec![],
-                        blobs: vec!["b".into()],
-                        created: None,
-                    }]),
-                    stale_since: None,
-                }],
-                blobs: [("b".to_string(), 10)].into_iter().collect(),
-            })
-            .unwrap();
-            app.snapshot.set(Arc::new(s));
-        }
-        app
-    }
-
-    fn get(url: &str, headers: &[(&str, &str)]) -> Request {
-        Request {
-            method: "GET".into(),
-            url: url.into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            peer: Some("127.0.0.1".parse().unwrap()),
-        }
-    }
-
-    fn body(r: &Response) -> Value {
-        serde_json::from_slice(r.body.bytes().expect("a fixed body")).unwrap()
-    }
-
-    fn basic(u: &str, p: &str) -> String {
-        format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes()))
-    }
-
-    fn bearer(app: &App) -> String {
-        format!("Bearer {}", app.tokens.issue("alice", NOW).unwrap())
-    }
-
-    #[test]
-    fn login_then_use_the_token() {
-        let a = app("", true);
-        let r = handle(
-            &a,
-            &get(
-                "/auth_token",
-                &[("Authorization", &basic("alice", "alice-pw"))],
-            ),
-            NOW,
-        );
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("Content-Type"), Some("application/json"));
-        let tok = body(&r)["auth_token"].as_str().unwrap().to_string();
-        let r = handle(
-            &a,
-            &get(
-                "/repositories/g%2Fp",
-                &[("Authorization", &format!("Bearer {tok}"))],
-            ),
-            NOW + 1,
-        );
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
-        assert_eq!(
-            body(&r),
-            json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1})
-        );
-    }
-
-    #[test]
-    fn login_failures() {
-        let a = app("", true);
-        let r = handle(&a, &get("/auth_token", &[]), NOW);
-        assert_eq!(
-            (r.status, r.header("WWW-Authenticate")),
-            (401, Some("Basic realm=\"Authentication Required\""))
-        );
-        let r = handle(
-            &a,
-            &get("/auth_token", &[("Authorization", &basic("down", "x"))]),
-            NOW,
-        );
-        assert_eq!(r.status, 503);
-        assert_eq!(
-            body(&r),
-            json!({"msg": "The login could not be checked; try again later"}),
-            "the reason is for the log only"
-        );
-        assert_eq!(r.header("Retry-After"), Some("30"));
-        for bad in [
-            basic("alice", "wrong"),
-            basic("alice", ""),
-            "Basic ***".into(),
-            "Bearer x".into(),
-        ] {
-            let r = handle(&a, &get("/auth_token", &[("Authorization", &bad)]), NOW);
-            assert_eq!(r.status, 401, "{bad}");
-        }
-        // the limit (4) is used up: now 429, even with the right password
-        let r = handle(
-            &a,
-            &get(
-                "/auth_token",
-                &[("Authorization", &basic("alice", "alice-pw"))],
-            ),
-            NOW,
-        );
-        assert_eq!(r.status, 429);
-        assert!(r.header("Retry-After").is_some());
-        // another address is not affected; a trusted proxy's X-Forwarded-For is used
-        let mut other = get(
-            "/auth_token",
-            &[
-                ("Authorization", &basic("alice", "alice-pw")),
-                ("X-Forwarded-For", "1.2.3.4, 127.0.0.1"),
-            ],
-        );
-        other.peer = Some("10.0.0.1".parse().unwrap());
-        assert_eq!(
-            handle(&a, &other, NOW).status,
-            429,
-            "last XFF entry is 127.0.0.1, which is limited"
-        );
-        other.headers[1].1 = "127.0.0.1, 5.6.7.8".into();
-        assert_eq!(handle(&a, &other, NOW).status, 200);
-        // a second header line is the rightmost part of the field
-        other.headers[1].1 = "5.6.7.8".into();
-        other
-            .headers
-            .push(("x-forwarded-for".into(), "127.0.0.1:4711".into()));
-        assert_eq!(handle(&a, &other, NOW).status, 429);
-        // an IPv4-mapped proxy address is the trusted 10.0.0.1
-        other.headers.pop();
-        other.peer = Some("::ffff:10.0.0.1".parse().unwrap());
-        assert_eq!(handle(&a, &other, NOW).status, 200);
-    }
-
-    #[test]
-    fn token_errors() {
-        let a = app("", true);
-        let r = handle(&a, &get("/repositories", &[]), NOW);
-        assert_eq!(
-            (r.status, body(&r)),
-            (401, json!({"msg": "Missing Authorization Header"}))
-        );
-        let r = handle(
-            &a,
-            &get("/repositories", &[("Authorization", "Basic abc")]),
-            NOW,
-        );
-        assert_eq!(r.status, 401);
-        assert!(body(&r)["msg"]
-            .as_str()
-            .unwrap()
-            .starts_with("Missing 'Bearer' type"));
-        let r = handle(
-            &a,
-            &get("/repositories", &[("Authorization", "Bearer abc")]),
-            NOW,
-        );
-        assert_eq!(
-            (r.status, body(&r)),
-            (422, json!({"msg": "Not enough segments"}))
-        );
-        let r = handle(
-            &a,
-            &get("/repositories", &[("Authorization", "Bearer")]),
-            NOW,
-        );
-        assert_eq!(r.status, 422);
-        let r = handle(
-            &a,
-            &get("/repositories", &[("Authorization", &bearer(&a))]),
-            NOW + 3600,
-        );
-        assert_eq!(
-            (r.status, body(&r)),
-            (401, json!({"msg": "Token has expired"}))
-        );
-    }
-
-    #[test]
-    fn routing_methods_cors_and_readiness() {
-        let a = app("/pre", false);
-        let auth = bearer(&a);
-        let r = handle(
-            &a,
-            &get("/pre/repositories", &[("Authorization", &auth)]),
-            NOW,
-        );
-        assert_eq!(r.status, 503);
-        assert_eq!(r.header("Retry-After"), Some("10"));
-        let r = handle(&a, &get("/repositories", &[("Authorization", &auth)]), NOW);
-        assert_eq!(r.status, 404, "prefix is part of every route");
-        let mut post = get("/pre/repositories", &[("Origin", "https://dash.example")]);
-        post.method = "POST".into();
-        let r = handle(&a, &post, NOW);
-        assert_eq!((r.status, r.header("Allow")), (405, Some(ALLOWED_METHODS)));
-        assert_eq!(
-            r.header("Access-Control-Allow-Origin"),
-            Some("https://dash.example")
-        );
-        assert_eq!(r.header("Vary"), Some("Origin"));
-        let mut pre = get("/pre/repositories/x/tags", &[("Origin", "https://d")]);
-        pre.method = "OPTIONS".into();
-        let r = handle(&a, &pre, NOW);
-        assert_eq!(r.status, 204);
-        assert!(r
-            .header("Access-Control-Allow-Headers")
-            .unwrap()
-            .to_lowercase()
-            .contains("authorization"));
-        let r = handle(&a, &get("/pre/repositories", &[]), NOW);
-        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
-    }
-
-    #[test]
-    fn html_negotiation() {
-        assert!(prefers_html(Some(
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-        )));
-        assert!(prefers_html(Some("text/html")));
-        for a in [
-            None,
-            Some("*/*"),
-            Some("application/json"),
-            Some("undefined"),
-            Some("application/json, text/html"),
-            Some("text/html;q=0"),
-        ] {
-            assert!(!prefers_html(a), "{a:?}");
-        }
-        let a = app("", true);
-        let r = handle(
-            &a,
-            &get(
-                "/repositories",
-                &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
-            ),
-            NOW,
-        );
-        assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
-        assert!(String::from_utf8(r.body.into_vec().unwrap())
-            .unwrap()
-            .contains("g/p"));
-    }
-
-    #[test]
-    fn not_found_bodies() {
-        let a = app("", true);
-        let auth = bearer(&a);
-        let r = handle(
-            &a,
-            &get("/repositories/nope/nope", &[("Authorization", &auth)]),
-            NOW,
-        );
-        assert_eq!(r.status, 404);
-        assert_eq!(r.header("Content-Type"), Some("application/json"));
-        assert_eq!(
-            body(&r),
-            json!({"message": "The resource \"/repositories/nope%2Fnope\" does not exist"})
-        );
-        let r = handle(&a, &get("/nothing", &[]), NOW);
-        assert_eq!(r.status, 404);
-    }
-
-    #[test]
-    fn the_dashboard_is_served_without_a_token_below_the_prefix() {
-        let a = app("/pre", false);
-        for path in ["/pre/", "/pre/index.html", "/pre/dashboard/app.js"] {
-            let r = handle(&a, &get(path, &[]), NOW);
-            assert_eq!(r.status, 200, "{path}");
-            assert!(r
-                .header("Content-Security-Policy")
-                .unwrap()
-                .contains("script-src 'self'"));
-            assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
-            assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
-        }
-        let r = handle(&a, &get("/pre/?x=1", &[]), NOW);
-        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
-        let r = handle(&a, &get("/pre", &[]), NOW);
-        assert_eq!((r.status, r.header("Location")), (308, Some("/pre/")));
-        for missing in [
-            "/",
-            "/dashboard/app.js",
-            "/pre/dashboard/nope.js",
-            "/pre/dashboard/",
-        ] {
-            assert_eq!(handle(&a, &get(missing, &[]), NOW).status, 404, "{missing}");
-        }
-        let mut post = get("/pre/", &[]);
-        post.method = "POST".into();
-        assert_eq!(handle(&a, &post, NOW).status, 405);
-        // without a prefix the page is the root
-        let root = app("", true);
-        assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
-    }
-
-    #[test]
-    fn cleanup_route_authentication_errors_and_representations() {
-        let a = app("/pre", true);
-        let auth = bearer(&a);
-        let r = handle(&a, &get("/pre/cleanup?name_regex_delete=.*", &[]), NOW);
-        assert_eq!(r.status, 401, "authenticated like /repositories");
-        let r = handle(
-            &a,
-            &get(
-                "/pre/cleanup?name_regex_delete=.*&links=true",
-                &[("Authorization", &auth)],
-            ),
-            NOW,
-        );
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
-        let b = body(&r);
-        // "latest" is never deleted; its blob stays
-        assert_eq!(
-            (b["freed_bytes"].as_u64(), b["tags_kept"].as_u64()),
-            (Some(0), Some(1))
-        );
-        assert_eq!(
-            b["_links"]["self"]["href"],
-            "/pre/cleanup?name_regex_delete=.%2A"
-        );
-        assert_eq!(
-            b["_embedded"]["items"][0]["keep"],
-            json!([{"name": "latest", "reason": "latest"}])
-        );
-        for (q, param) in [
-            ("", "name_regex_delete"),
-            ("name_regex_delete=(", "name_regex_delete"),
-            ("name_regex_delete=.*&name_regex_keep=*", "name_regex_keep"),
-            ("name_regex_delete=.*&keep_n=x", "keep_n"),
-            ("name_regex_delete=.*&older_than=soon", "older_than"),
-        ] {
-            let r = handle(
-                &a,
-                &get(&format!("/pre/cleanup?{q}"), &[("Authorization", &auth)]),
-                NOW,
-            );
-            assert_eq!(r.status, 400, "{q}");
-            assert_eq!(r.header("Content-Type"), Some("application/json"));
-            let m = body(&r)["message"].as_str().unwrap().to_string();
-            assert!(m.starts_with(&format!("{param}: ")), "{q}: {m}");
-        }
-        let r = handle(
-            &a,
-            &get(
-                "/pre/cleanup?name_regex_delete=.*&repository=no%2Fsuch",
-                &[("Authorization", &auth)],
-            ),
-            NOW,
-        );
-        assert_eq!(
-            (r.status, body(&r)),
-            (
-                404,
-                json!({"message": "The resource \"/pre/repositories/no%2Fsuch\" does not exist"})
-            )
-        );
-        let r = handle(
-            &a,
-            &get(
-                "/pre/cleanup/?name_regex_delete=.*",
-                &[("Authorization", &auth), ("Accept", "text/html")],
-            ),
-            NOW,
-        );
-        assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
-        assert!(String::from_utf8(r.body.into_vec().unwrap())
-            .unwrap()
-            .contains("keep (latest)"));
-        assert_eq!(
-            handle(&a, &get("/pre/cleanup/x", &[("Authorization", &auth)]), NOW).status,
-            404
-        );
-        let none = app("", false);
-        let r = handle(
-            &none,
-            &get(
-                "/cleanup?name_regex_delete=.*",
-                &[("Authorization", &bearer(&none))],
-            ),
-            NOW,
-        );
-        assert_eq!(r.status, 503);
-    }
-
-    #[test]
-    fn a_panic_is_a_500_for_that_request_only() {
-        let a = app("", true);
-        // respond() is what the connection layer calls
-        let req = get("/auth_token", &[("Authorization", &basic("boom", "x"))]);
-        let r = respond(&a, &req);
-        assert_eq!(r.status, 500);
-        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
-        // the gate was released while unwinding
-        assert_eq!(
-            handle(
-                &a,
-                &get(
-                    "/auth_token",
-                    &[("Authorization", &basic("alice", "alice-pw"))]
-                ),
-                NOW
-            )
-            .status,
-            200
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,210 @@
+//! The snapshot's resources as HTTP responses: which representation (HAL JSON or HTML,
+//! identity or gzip), the validators (`ETag`, `Last-Modified`), `304` for a conditional
+//! request, and where the body comes from — the snapshot's render cache for the aggregates
+//! (`/repositories`, `/namespaces`, one namespace), a fresh rendering for a single
+//! repository or tag (cheaper than a cache lookup), or a stream for a body too large for the
+//! cache budget. Also `/cleanup`, rendered per request (it depends on the clock).
+//!
+//! No sockets and no clock: the request and `now` come in, a [`Response`] goes out.
+
+use std::sync::Arc;
+
+use super::{ApiError, Request, Response, Route, Served};
+use crate::cache::{accepts_gzip, http_date, not_modified, CacheKey, Encoding};
+use crate::cleanup::{self, CleanupError, Rule};
+use crate::cleanup_view;
+use crate::hal::{self, Listing, Paths, Query, Resource};
+use crate::http::Body;
+use crate::snapshot::Snapshot;
+
+/// Headers of every cacheable response and of its `304`: per-user data, to be revalidated;
+/// the body depends on `Accept` (JSON or HTML) and `Accept-Encoding`.
+const CACHE_CONTROL: &str = "private, no-cache";
+const VARY: &str = "Accept, Accept-Encoding";
+
+/// A resource below `/repositories` or `/namespaces`. `now` (Unix seconds) only dates the
+/// crawl in the HTML view.
+pub(super) fn resource(
+    served: &Served,
+    req: &Request,
+    route: Route<'_>,
+    query: &str,
+    prefix: &str,
+    now: u64,
+) -> Result<Response, ApiError> {
+    let snap = &served.snap;
+    let paths = Paths { prefix };
+    let (namespaces, rest) = match route {
+        Route::Namespaces(rest) => (true, rest),
+        Route::Repositories(rest) => (false, rest),
+        _ => return Err(ApiError::NoRoute),
+    };
+    let res = resolve(snap, namespaces, rest, paths).map_err(ApiError::NotFound)?;
+    let listing = listing(res, query)?;
+    if super::prefers_html(req.header("Accept")) {
+        // The HTML view says "N minutes ago": it changes with the clock, so it is neither
+        // cached nor given a validator.
+        return Ok(Response::new(
+            200,
+            "text/html; charset=utf-8",
+            hal::render_html(snap, res, &listing, prefix, now).into_bytes(),
+        )
+        .with("Cache-Control", CACHE_CONTROL)
+        .with("Vary", VARY));
+    }
+    let q = Query::parse(query);
+    let key = CacheKey {
+        // The canonical path without the prefix (fixed for the life of the process).
+        resource: canonical(res, Paths { prefix: "" }),
+        query: format!("{q:?} {listing:?}"),
+        html: false,
+    };
+    let cache = &served.cache;
+    let aggregate = matches!(
+        res,
+        Resource::Collection | Resource::Namespaces | Resource::Namespace(_)
+    );
+    let oversize = aggregate && cache.is_oversize(&key);
+    // Only cached bodies are compressed (once); everything else goes out as it is.
+    let enc = if aggregate && !oversize && accepts_gzip(req.header("Accept-Encoding")) {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let identity_tag = cache.etag_for(&key);
+    // Whole seconds: HTTP dates have no fractions, and a crawl's time is never in the future.
+    let last_modified = snap.timestamp.max(0.0) as u64;
+    let validators = |r: Response, enc: Encoding| {
+        r.with("ETag", enc.etag(&identity_tag))
+            .with("Last-Modified", http_date(last_modified))
+            .with("Cache-Control", CACHE_CONTROL)
+            .with("Vary", VARY)
+    };
+    if not_modified(
+        req.header("If-None-Match"),
+        req.header("If-Modified-Since"),
+        &enc.etag(&identity_tag),
+        last_modified,
+    ) {
+        let empty = Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Body::empty(),
+        };
+        return Ok(validators(empty, enc));
+    }
+    let (body, enc) = if !aggregate {
+        let body = hal::render_json(snap, res, q, &listing, prefix);
+        (Body::Bytes(body), enc)
+    } else if oversize {
+        (
+            stream(snap.clone(), namespaces, rest, q, listing, prefix),
+            enc,
+        )
+    } else {
+        let rendered = cache.get_or_render(&key, || {
+            (
+                "application/hal+json",
+                hal::render_json(snap, res, q, &listing, prefix),
+            )
+        });
+        // Just found too big to keep: not worth compressing for one response.
+        let enc = if cache.is_oversize(&key) {
+            Encoding::Identity
+        } else {
+            enc
+        };
+        (Body::Shared(cache.body(&rendered, enc)), enc)
+    };
+    let mut resp = validators(Response::new(200, "application/hal+json", body), enc);
+    if enc == Encoding::Gzip {
+        resp = resp.with("Content-Encoding", "gzip");
+    }
+    Ok(resp)
+}
+
+fn resolve<'a>(
+    snap: &'a Snapshot,
+    namespaces: bool,
+    rest: &str,
+    paths: Paths<'_>,
+) -> Result<Resource<'a>, String> {
+    if namespaces {
+        hal::resolve_namespace(snap, rest, paths)
+    } else {
+        hal::resolve(snap, rest, paths)
+    }
+}
+
+/// Sorting, filtering and paging apply to the two collections only.
+fn listing(res: Resource<'_>, query: &str) -> Result<Listing, ApiError> {
+    match res {
+        Resource::Collection | Resource::Namespaces => {
+            Listing::parse(query).map_err(|e| ApiError::BadParameter(e.to_string()))
+        }
+        _ => Ok(Listing::default()),
+    }
+}
+
+/// The path that names `res` whatever form the request used.
+fn canonical(res: Resource<'_>, paths: Paths<'_>) -> String {
+    match res {
+        Resource::Collection => paths.collection(),
+        Resource::Repository(r) => paths.repository(&r.name),
+        Resource::Tags(r) => paths.tags(&r.name),
+        Resource::Tag(r, t) => paths.tag(&r.name, &t.name),
+        Resource::Namespaces => paths.namespaces(),
+        Resource::Namespace(n) => paths.namespace(&n.name),
+    }
+}
+
+/// A body too large for the cache budget, serialised straight into the socket (chunked).
+fn stream(
+    snap: Arc<Snapshot>,
+    namespaces: bool,
+    rest: &str,
+    q: Query,
+    listing: Listing,
+    prefix: &str,
+) -> Body {
+    let (rest, prefix) = (rest.to_string(), prefix.to_string());
+    Body::stream(None, move |w| {
+        let paths = Paths { prefix: &prefix };
+        match resolve(&snap, namespaces, &rest, paths) {
+            Ok(res) => hal::write_json(w, &snap, res, q, &listing, &prefix),
+            // Resolved once already against this very snapshot.
+            Err(_) => Ok(()),
+        }
+    })
+}
+
+/// `/cleanup`: the clean-up dry run of the rule in `query`, at time `now`. Pure.
+pub fn cleanup_resource(
+    snap: &Snapshot,
+    query: &str,
+    html: bool,
+    prefix: &str,
+    limits: cleanup::Limits,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let paths = Paths { prefix };
+    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let report = cleanup::dry_run(snap, &rule, now).map_err(|e| match e {
+        CleanupError::UnknownRepository(r) => ApiError::NotFound(paths.repository(&r)),
+        CleanupError::UnknownNamespace(n) => ApiError::NotFound(paths.namespace(&n)),
+        CleanupError::Param { .. } => ApiError::BadRequest(e.to_string()),
+    })?;
+    Ok(if html {
+        Response::new(
+            200,
+            "text/html; charset=utf-8",
+            cleanup_view::render_html(snap, &rule, &report, prefix).into_bytes(),
+        )
+    } else {
+        Response::new(
+            200,
+            "application/hal+json",
+            cleanup_view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
+        )
+    })
+}
