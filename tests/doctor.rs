@@ -4,8 +4,6 @@
 //! with `ok:`, `warning:` or `error:` that names the key to change; the exit status is 0 only
 //! without errors (78 when the configuration itself is wrong, 1 when the world around it is).
 
-// slapd.rs and registry_support both include the shared certificate helpers (tls.rs).
-
 mod support;
 
 use std::net::TcpListener;

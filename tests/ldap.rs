@@ -1,4 +1,4 @@
-//! The LDAP authenticator against a real `slapd` (see `common/slapd.rs`), on every transport,
+//! The LDAP authenticator against a real `slapd` (see `support/slapd.rs`), on every transport,
 //! with the failures a directory can produce: wrong credentials, injection attempts, a server
 //! that hangs, one that is down, an untrusted certificate, and bad settings.
 
