@@ -64,8 +64,10 @@ impl Rendered {
         enc.etag(&self.etag)
     }
 
+    /// Bytes held: the bodies, plus the entry's own bookkeeping, which outweighs the body of
+    /// a small resource (a tag's is ~250 bytes).
     fn cost(&self) -> usize {
-        self.identity.len() + self.gzip.get().map_or(0, |g| g.len())
+        ENTRY_OVERHEAD + self.identity.len() + self.gzip.get().map_or(0, |g| g.len())
     }
 }
 
@@ -78,6 +80,14 @@ fn gzip(data: &[u8]) -> Arc<[u8]> {
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default().into()
 }
+
+/// Estimated bytes of one entry besides its bodies: key strings, map slot, `Rendered`, `Arc`s.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// At most this many keys are remembered as too big for the budget. Beyond, a key that does
+/// not fit is rendered per request (as before it was first tried): the set cannot grow with
+/// every distinct query a client makes up.
+const MAX_OVERSIZE_KEYS: usize = 4096;
 
 /// What identifies a body within one snapshot: the canonical resource, the normalised
 /// query, and the representation (JSON or HTML). Prefix and snapshot are fixed per cache.
@@ -146,10 +156,13 @@ impl RenderCache {
         if fresh {
             let mut inner = self.lock();
             let cost = rendered.cost();
+            let cost = cost + key.resource.len() + key.query.len();
             if inner.used + cost > self.budget {
                 // Too big to keep: later requests stream it (see `is_oversize`).
                 inner.entries.remove(key);
-                inner.oversize.insert(key.clone());
+                if inner.oversize.len() < MAX_OVERSIZE_KEYS {
+                    inner.oversize.insert(key.clone());
+                }
             } else {
                 inner.used += cost;
             }
@@ -266,7 +279,8 @@ mod tests {
         let b = c.get_or_render(&key("/r"), render);
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(c.used(), 7);
+        // the body, the key ("/r", "embed=all") and the entry's bookkeeping
+        assert_eq!(c.used(), 7 + 11 + ENTRY_OVERHEAD);
         assert_ne!(a.etag, c.get_or_render(&key("/s"), render).etag);
         // another snapshot: other validators for the same resource
         assert_ne!(RenderCache::new(1, 8).etag_for(&key("/r")), a.etag);
@@ -311,6 +325,18 @@ mod tests {
     }
 
     #[test]
+    fn keys_too_big_for_the_budget_are_remembered_up_to_a_bound() {
+        let c = RenderCache::new(10, 1);
+        for i in 0..MAX_OVERSIZE_KEYS + 10 {
+            c.get_or_render(&key(&format!("/r{i}")), || ("x", vec![0; 11]));
+        }
+        assert_eq!(c.lock().oversize.len(), MAX_OVERSIZE_KEYS);
+        assert!(c.is_oversize(&key("/r0")));
+        assert!(!c.is_oversize(&key(&format!("/r{}", MAX_OVERSIZE_KEYS + 5))));
+        assert_eq!(c.used(), 0);
+    }
+
+    #[test]
     fn gzip_round_trips_and_is_made_once() {
         let c = RenderCache::new(1 << 20, 1);
         let body: Vec<u8> = (0..50_000u32)
@@ -324,7 +350,7 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, body);
-        assert_eq!(c.used(), body.len() + gz.len());
+        assert_eq!(c.used(), body.len() + gz.len() + 11 + ENTRY_OVERHEAD);
         assert_ne!(r.etag(Encoding::Gzip), r.etag(Encoding::Identity));
         assert!(r.etag(Encoding::Gzip).ends_with("-gz\""));
     }

@@ -81,7 +81,7 @@ fn without_new_headers_the_bytes_are_the_renderers() {
             assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
         }
     }
-    // One repository and one tag too (rendered per request, not cached).
+    // One repository and one tag too (cached like the rest), the second time from the cache.
     let repo = snap.repository("group1/app-1").unwrap();
     let want = hal::render_json(
         &snap,
@@ -90,11 +90,47 @@ fn without_new_headers_the_bytes_are_the_renderers() {
         &Listing::default(),
         "",
     );
-    assert_eq!(
-        s.get_auth("/repositories/group1%2Fapp-1?embed=true&links=true")
-            .body,
-        want
+    let tag = repo.tag("v1").unwrap();
+    let want_tag = hal::render_json(
+        &snap,
+        Resource::Tag(repo, tag),
+        Query::parse(""),
+        &Listing::default(),
+        "",
     );
+    for _ in 0..2 {
+        assert_eq!(
+            s.get_auth("/repositories/group1%2Fapp-1?embed=true&links=true")
+                .body,
+            want
+        );
+        assert_eq!(
+            s.get_auth("/repositories/group1/app-1/tags/v1").body,
+            want_tag
+        );
+    }
+}
+
+#[test]
+fn one_repository_is_compressed_and_revalidated_too() {
+    let s = service(20, "64 MiB");
+    let target = "/repositories/group1%2Fapp-1?embed=true&links=true";
+    let plain = s.get_auth(target);
+    let bearer = s.bearer();
+    let z = service::request(
+        &s.addr,
+        "GET",
+        target,
+        &[("Authorization", &bearer), ("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(z.header("Content-Encoding"), Some("gzip"));
+    assert_eq!(gunzip(&z.body), plain.body);
+    for (r, enc) in [(&plain, None), (&z, Some("gzip"))] {
+        let tag = r.header("ETag").unwrap();
+        let mut h = vec![("Authorization", bearer.as_str()), ("If-None-Match", tag)];
+        h.extend(enc.map(|e| ("Accept-Encoding", e)));
+        assert_eq!(service::request(&s.addr, "GET", target, &h).status, 304);
+    }
 }
 
 #[test]

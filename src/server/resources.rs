@@ -1,9 +1,9 @@
 //! The snapshot's resources as HTTP responses: which representation (HAL JSON or HTML,
 //! identity or gzip), the validators (`ETag`, `Last-Modified`), `304` for a conditional
-//! request, and where the body comes from — the snapshot's render cache for the aggregates
-//! (`/repositories`, `/namespaces`, one namespace), a fresh rendering for a single
-//! repository or tag (cheaper than a cache lookup), or a stream for a body too large for the
-//! cache budget. Also `/cleanup`, rendered per request (it depends on the clock).
+//! request, and where the body comes from — the snapshot's render cache (every JSON
+//! resource: measured, a lookup costs less than rendering even one repository with its
+//! tags), or a stream for a body too large for the cache budget. Also `/cleanup`, rendered
+//! per request (it depends on the clock).
 //!
 //! No sockets and no clock: the request and `now` come in, a [`Response`] goes out.
 
@@ -60,13 +60,9 @@ pub(super) fn resource(
         html: false,
     };
     let cache = &served.cache;
-    let aggregate = matches!(
-        res,
-        Resource::Collection | Resource::Namespaces | Resource::Namespace(_)
-    );
-    let oversize = aggregate && cache.is_oversize(&key);
-    // Only cached bodies are compressed (once); everything else goes out as it is.
-    let enc = if aggregate && !oversize && accepts_gzip(req.header("Accept-Encoding")) {
+    let oversize = cache.is_oversize(&key);
+    // Only cached bodies are compressed (once); streamed ones go out as they are.
+    let enc = if !oversize && accepts_gzip(req.header("Accept-Encoding")) {
         Encoding::Gzip
     } else {
         Encoding::Identity
@@ -93,10 +89,7 @@ pub(super) fn resource(
         };
         return Ok(validators(empty, enc));
     }
-    let (body, enc) = if !aggregate {
-        let body = hal::render_json(snap, res, q, &listing, prefix);
-        (Body::Bytes(body), enc)
-    } else if oversize {
+    let (body, enc) = if oversize {
         (
             stream(snap.clone(), namespaces, rest, q, listing, prefix),
             enc,
