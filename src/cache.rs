@@ -204,13 +204,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     };
     let mut gzip = None;
     let mut any = None;
-    for item in v.split(',') {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (coding, q) in crate::http::parse::weighted(v) {
         match coding.as_str() {
             "gzip" | "x-gzip" => gzip = Some(q),
             "*" => any = Some(q),

@@ -47,6 +47,11 @@ fn service(n: usize, budget: &str) -> Service {
     })
 }
 
+/// The renderer's body of `res` for `query`, without a prefix or listing parameters.
+fn render(snap: &Snapshot, res: Resource<'_>, query: &str) -> Vec<u8> {
+    hal::render_json(snap, res, Query::parse(query), &Listing::default(), "")
+}
+
 fn gunzip(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(b)
@@ -72,7 +77,7 @@ fn without_new_headers_the_bytes_are_the_renderers() {
         } else {
             Resource::Collection
         };
-        let want = hal::render_json(&snap, res, Query::parse(q), &Listing::default(), "");
+        let want = render(&snap, res, q);
         for round in 0..2 {
             let r = s.get_auth(target);
             assert_eq!(r.status, 200, "{target}");
@@ -83,21 +88,9 @@ fn without_new_headers_the_bytes_are_the_renderers() {
     }
     // One repository and one tag too (cached like the rest), the second time from the cache.
     let repo = snap.repository("group1/app-1").unwrap();
-    let want = hal::render_json(
-        &snap,
-        Resource::Repository(repo),
-        Query::parse("embed=true&links=true"),
-        &Listing::default(),
-        "",
-    );
+    let want = render(&snap, Resource::Repository(repo), "embed=true&links=true");
     let tag = repo.tag("v1").unwrap();
-    let want_tag = hal::render_json(
-        &snap,
-        Resource::Tag(repo, tag),
-        Query::parse(""),
-        &Listing::default(),
-        "",
-    );
+    let want_tag = render(&snap, Resource::Tag(repo, tag), "");
     for _ in 0..2 {
         assert_eq!(
             s.get_auth("/repositories/group1%2Fapp-1?embed=true&links=true")
@@ -241,13 +234,7 @@ fn gzip_is_the_same_body_compressed_once() {
 fn a_body_over_the_budget_is_streamed_and_still_right() {
     let bytes = state(300);
     let snap = Snapshot::from_state_json(&bytes).unwrap();
-    let want = hal::render_json(
-        &snap,
-        Resource::Collection,
-        Query::parse("embed=true&links=true"),
-        &Listing::default(),
-        "",
-    );
+    let want = render(&snap, Resource::Collection, "embed=true&links=true");
     assert!(want.len() > 50_000);
     let s = service(300, "50000");
     let bearer = s.bearer();

@@ -9,6 +9,20 @@
 
 use super::Request;
 
+/// The members of a comma-separated header list (`Accept`, `Accept-Encoding`), lower-cased,
+/// each with its weight (`;q=`, RFC 9110 section 12.4.2): 1 when absent or unreadable.
+pub fn weighted(list: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+    list.split(',').map(|item| {
+        let mut parts = item.split(';');
+        let value = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (value, q)
+    })
+}
+
 /// What a buffer holds.
 #[derive(Debug)]
 pub enum Parsed {

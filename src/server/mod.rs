@@ -136,7 +136,7 @@ pub enum ApiError {
         retry_after: u64,
     },
     NotReady,
-    /// A query parameter with a malformed value (`<param>: <expected>`).
+    /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
     BadParameter(String),
     /// `/metrics` without the configured bearer token.
     MetricsUnauthorized,
@@ -144,8 +144,6 @@ pub enum ApiError {
     NotFound(String),
     NoRoute,
     MethodNotAllowed,
-    /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
-    BadRequest(String),
     Internal,
 }
 
@@ -203,7 +201,6 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
         ApiError::MethodNotAllowed => {
             message(405, "The method is not allowed for the requested URL.").with("Allow", ALLOWED_METHODS)
         }
-        ApiError::BadRequest(text) => message(400, text),
         ApiError::Internal => msg(500, "Internal server error; the log has the details"),
     }
 }
@@ -252,13 +249,7 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
 pub(crate) fn prefers_html(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
     let (mut html, mut json, mut any) = (0.0f32, 0.0f32, 0.0f32);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (media, q) in http::parse::weighted(accept) {
         match media.as_str() {
             "text/html" | "application/xhtml+xml" => html = html.max(q),
             "application/json" | "application/hal+json" | "application/*" => json = json.max(q),

@@ -181,11 +181,11 @@ pub fn cleanup_resource(
     now: i64,
 ) -> Result<Response, ApiError> {
     let paths = Paths { prefix };
-    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let rule = Rule::parse(query, limits).map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let report = cleanup::dry_run(snap, &rule, now).map_err(|e| match e {
         CleanupError::UnknownRepository(r) => ApiError::NotFound(paths.repository(&r)),
         CleanupError::UnknownNamespace(n) => ApiError::NotFound(paths.namespace(&n)),
-        CleanupError::Param { .. } => ApiError::BadRequest(e.to_string()),
+        CleanupError::Param { .. } => ApiError::BadParameter(e.to_string()),
     })?;
     Ok(if html {
         Response::new(

@@ -1,13 +1,14 @@
 //! Unit tests of routing, authentication, errors and resources, without sockets.
 
 use super::*;
+use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 fn base64_encode(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
 }
-use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
-use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -87,6 +88,11 @@ fn body(r: &Response) -> Value {
 
 fn basic(u: &str, p: &str) -> String {
     format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes()))
+}
+
+/// A GET with a valid token, at `NOW`.
+fn get_auth(a: &App, url: &str) -> Response {
+    handle(a, &get(url, &[("Authorization", &bearer(a))]), NOW)
 }
 
 fn bearer(app: &App) -> String {
@@ -238,15 +244,10 @@ fn token_errors() {
 #[test]
 fn routing_methods_cors_and_readiness() {
     let a = app("/pre", false);
-    let auth = bearer(&a);
-    let r = handle(
-        &a,
-        &get("/pre/repositories", &[("Authorization", &auth)]),
-        NOW,
-    );
+    let r = get_auth(&a, "/pre/repositories");
     assert_eq!(r.status, 503);
     assert_eq!(r.header("Retry-After"), Some("10"));
-    let r = handle(&a, &get("/repositories", &[("Authorization", &auth)]), NOW);
+    let r = get_auth(&a, "/repositories");
     assert_eq!(r.status, 404, "prefix is part of every route");
     let mut post = get("/pre/repositories", &[("Origin", "https://dash.example")]);
     post.method = "POST".into();
@@ -304,12 +305,7 @@ fn html_negotiation() {
 #[test]
 fn not_found_bodies() {
     let a = app("", true);
-    let auth = bearer(&a);
-    let r = handle(
-        &a,
-        &get("/repositories/nope/nope", &[("Authorization", &auth)]),
-        NOW,
-    );
+    let r = get_auth(&a, "/repositories/nope/nope");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(
@@ -359,14 +355,7 @@ fn cleanup_route_authentication_errors_and_representations() {
     let auth = bearer(&a);
     let r = handle(&a, &get("/pre/cleanup?name_regex_delete=.*", &[]), NOW);
     assert_eq!(r.status, 401, "authenticated like /repositories");
-    let r = handle(
-        &a,
-        &get(
-            "/pre/cleanup?name_regex_delete=.*&links=true",
-            &[("Authorization", &auth)],
-        ),
-        NOW,
-    );
+    let r = get_auth(&a, "/pre/cleanup?name_regex_delete=.*&links=true");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
     let b = body(&r);
@@ -390,24 +379,13 @@ fn cleanup_route_authentication_errors_and_representations() {
         ("name_regex_delete=.*&keep_n=x", "keep_n"),
         ("name_regex_delete=.*&older_than=soon", "older_than"),
     ] {
-        let r = handle(
-            &a,
-            &get(&format!("/pre/cleanup?{q}"), &[("Authorization", &auth)]),
-            NOW,
-        );
+        let r = get_auth(&a, &format!("/pre/cleanup?{q}"));
         assert_eq!(r.status, 400, "{q}");
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         let m = body(&r)["message"].as_str().unwrap().to_string();
         assert!(m.starts_with(&format!("{param}: ")), "{q}: {m}");
     }
-    let r = handle(
-        &a,
-        &get(
-            "/pre/cleanup?name_regex_delete=.*&repository=no%2Fsuch",
-            &[("Authorization", &auth)],
-        ),
-        NOW,
-    );
+    let r = get_auth(&a, "/pre/cleanup?name_regex_delete=.*&repository=no%2Fsuch");
     assert_eq!(
         (r.status, body(&r)),
         (
@@ -427,10 +405,7 @@ fn cleanup_route_authentication_errors_and_representations() {
     assert!(String::from_utf8(r.body.into_vec().unwrap())
         .unwrap()
         .contains("keep (latest)"));
-    assert_eq!(
-        handle(&a, &get("/pre/cleanup/x", &[("Authorization", &auth)]), NOW).status,
-        404
-    );
+    assert_eq!(get_auth(&a, "/pre/cleanup/x").status, 404);
     let none = app("", false);
     let r = handle(
         &none,
