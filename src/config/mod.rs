@@ -394,7 +394,7 @@ pub const KEYS: &[Key] = &[
     key("general", "max_connections", "10000", Kind::Positive,
         "Open connections at most: beyond, the longest-idle one is closed; with none idle,\nnew connections get 503. Keep below the open-files limit (LimitNOFILE)."),
     key("general", "cache_budget", "64 MiB", Kind::Bytes,
-        "Memory for rendered responses of the current snapshot (the whole tree, namespaces, and\ntheir gzip forms), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
+        "Memory for rendered responses of the current snapshot (every JSON resource and its gzip\nform), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
