@@ -298,7 +298,11 @@ fn cors(req: &Request, mut resp: Response) -> Response {
         Some(origin) if !origin.is_empty() => {
             resp.headers
                 .push(("Access-Control-Allow-Origin", origin.to_string()));
-            resp.headers.push(("Vary", "Origin".into()));
+            // One `Vary` field: a resource's own (`Accept, Accept-Encoding`) gains `Origin`.
+            match resp.headers.iter_mut().find(|(k, _)| *k == "Vary") {
+                Some((_, v)) => v.push_str(", Origin"),
+                None => resp.headers.push(("Vary", "Origin".into())),
+            }
         }
         _ => resp
             .headers

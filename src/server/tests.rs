@@ -269,6 +269,18 @@ fn routing_methods_cors_and_readiness() {
         .contains("authorization"));
     let r = handle(&a, &get("/pre/repositories", &[]), NOW);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    // A cacheable resource asked cross-origin: one Vary field naming all three.
+    let b = app("", true);
+    let r = handle(
+        &b,
+        &get(
+            "/repositories",
+            &[("Authorization", &bearer(&b)), ("Origin", "https://d")],
+        ),
+        NOW,
+    );
+    assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding, Origin"));
+    assert_eq!(r.headers.iter().filter(|(k, _)| *k == "Vary").count(), 1);
 }
 
 #[test]
