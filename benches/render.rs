@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use gitlab_registry_usage_rest::hal::{self, Listing, Query, Resource};
-use gitlab_registry_usage_rest::health::CollectorState;
 use gitlab_registry_usage_rest::metrics;
+use gitlab_registry_usage_rest::registry::status::CollectorState;
+use gitlab_registry_usage_rest::snapshot::usage;
 use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
-use gitlab_registry_usage_rest::usage;
 
 fn generate(repos: usize, tags: usize) -> SnapshotInput {
     let mut blobs = HashMap::new();

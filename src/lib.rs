@@ -21,23 +21,15 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod cache;
 pub mod cleanup;
-pub(crate) mod cleanup_view;
 pub mod config;
-pub(crate) mod dashboard;
 pub mod demo;
 pub mod doctor;
 pub mod hal;
-pub mod health;
 pub mod http;
-pub(crate) mod ipnet;
 pub mod logging;
 pub mod metrics;
-pub mod percent;
 pub mod registry;
 pub mod server;
 pub mod snapshot;
-pub mod state;
 pub mod timefmt;
-pub mod usage;

@@ -15,10 +15,11 @@ use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::ldap::LdapAuthenticator;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginGate};
 use gitlab_registry_usage_rest::config::{self, Config};
-use gitlab_registry_usage_rest::health::CollectorStatus;
 use gitlab_registry_usage_rest::metrics::Metrics;
+use gitlab_registry_usage_rest::registry::state;
+use gitlab_registry_usage_rest::registry::status::CollectorStatus;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};
-use gitlab_registry_usage_rest::{cleanup, demo, doctor, http, logging, registry, state};
+use gitlab_registry_usage_rest::{cleanup, demo, doctor, http, logging, registry};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]

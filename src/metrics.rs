@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::health::CollectorState;
+use crate::registry::status::CollectorState;
 use crate::snapshot::Snapshot;
 
 /// The common prefix of every metric name.

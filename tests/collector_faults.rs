@@ -9,11 +9,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use gitlab_registry_usage_rest::registry::state;
 use gitlab_registry_usage_rest::registry::{
     crawl_once, spawn_collector_with, CrawlError, CrawlOptions, Kind, PanicAt,
 };
 use gitlab_registry_usage_rest::snapshot::{Snapshot, TagInput};
-use gitlab_registry_usage_rest::state;
 
 use support::collector::*;
 use support::fake_registry::*;

@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gitlab_registry_usage_rest::registry::state;
 use gitlab_registry_usage_rest::registry::{crawl_once, CrawlError, Kind};
-use gitlab_registry_usage_rest::state;
 
 use support::collector::*;
 use support::fake_registry::{

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gitlab_registry_usage_rest::percent::encode;
+use gitlab_registry_usage_rest::http::percent::encode;
 use serde_json::{json, Value};
 use support::service::{now, request, Options, Service};
 use support::TempDir;

@@ -14,7 +14,7 @@ use gitlab_registry_usage_rest::auth::jwt::Tokens;
 use gitlab_registry_usage_rest::auth::{Authenticator, FailureLimiter, LoginError, LoginGate};
 use gitlab_registry_usage_rest::http::parse::{parse_head, ready, Parsed};
 use gitlab_registry_usage_rest::cleanup;
-use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::registry::status::CollectorStatus;
 use gitlab_registry_usage_rest::http::{self, response};
 use gitlab_registry_usage_rest::metrics::Metrics;
 use gitlab_registry_usage_rest::server::{self, App, SnapshotCell};

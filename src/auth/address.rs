@@ -21,7 +21,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::ipnet::{canonical, IpNet};
+use crate::http::ipnet::{canonical, IpNet};
 
 /// Entries of `X-Forwarded-For` read per request at most; a longer chain is cut on the left
 /// (the far end, the part the client wrote). Real chains have a handful.

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::address::bucket;
-use crate::ipnet::IpNet;
+use crate::http::ipnet::IpNet;
 
 const NIL: usize = usize::MAX;
 

@@ -17,10 +17,11 @@ use std::fmt;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::percent::decode as percent_decode;
+use crate::http::percent::decode as percent_decode;
 use crate::snapshot::{Snapshot, Tag};
 
 mod older_than;
+pub(crate) mod view;
 
 pub(crate) use older_than::parse_older_than;
 
@@ -232,7 +233,7 @@ impl Rule {
 
     /// The rule's parameters as a query string (for the `self` link), percent-encoded.
     pub(crate) fn query_string(&self) -> String {
-        let enc = crate::percent::encode;
+        let enc = crate::http::percent::encode;
         let mut parts = vec![format!(
             "name_regex_delete={}",
             enc(&self.name_regex_delete)

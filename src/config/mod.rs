@@ -42,7 +42,7 @@ pub struct General {
     pub workers: usize,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is followed to the
     /// client's address (see `auth::address`).
-    pub trusted_proxies: Vec<crate::ipnet::IpNet>,
+    pub trusted_proxies: Vec<crate::http::ipnet::IpNet>,
     /// Bytes a compiled `/cleanup` pattern may take; larger ones are refused with 400.
     pub cleanup_regex_size_limit: usize,
     /// Connection limits (see `http::Limits`, which `main` builds from these).
@@ -615,7 +615,7 @@ fn parse_urls(v: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-fn parse_addresses(v: &str) -> Option<Vec<crate::ipnet::IpNet>> {
+fn parse_addresses(v: &str) -> Option<Vec<crate::http::ipnet::IpNet>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse().ok())

@@ -240,7 +240,7 @@ fn paginate<'a>(
     let link = match page.last() {
         Some(l) if more => Some(format!(
             "<{path}?last={}&n={n}>; rel=\"next\"",
-            crate::percent::encode(l)
+            crate::http::percent::encode(l)
         )),
         _ => None,
     };
@@ -562,7 +562,7 @@ mod tests {
             vec![("a b%".into(), "c+d".into()), ("n".into(), "5".into())]
         );
         assert_eq!(
-            crate::percent::encode("team-a/backend api"),
+            crate::http::percent::encode("team-a/backend api"),
             "team-a%2Fbackend%20api"
         );
     }

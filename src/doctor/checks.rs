@@ -177,7 +177,7 @@ pub(super) fn check_state(r: &config::Registry) -> Vec<Finding> {
             return out;
         }
     }
-    match crate::state::load(path) {
+    match crate::registry::state::load(path) {
         Ok(Some(s)) => out.push(ok(format!(
             "[registry] state_file: {} holds {} repositories and {} tags collected at {}",
             path.display(),
@@ -212,8 +212,8 @@ pub(super) fn ldap_finding(a: &LdapAuthenticator) -> Finding {
 /// The registry as the collector reaches it: `/v2/` and its challenge, then (with a real
 /// access token) one token for the catalog scope and one catalog request with it.
 pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Finding {
-    use crate::registry::auth::{AuthMode, Credentials, RequestError, TokenError, TokenSlot};
     use crate::registry::client::{root_certs, Client, Method, Policy};
+    use crate::registry::token::{AuthMode, Credentials, RequestError, TokenError, TokenSlot};
     use crate::registry::Kind;
     let timeout = r.timeout.min(REGISTRY_TIMEOUT);
     let policy = Policy {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::percent::decode as percent_decode;
+use crate::http::percent::decode as percent_decode;
 use crate::snapshot::{Namespace, Repository};
 
 /// The largest page a client may ask for.

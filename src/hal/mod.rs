@@ -12,7 +12,7 @@ pub(crate) mod html;
 pub(crate) mod listing;
 mod namespaces;
 
-use crate::percent::{decode as percent_decode, encode as encode_segment};
+use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! The namespace resources: `/namespaces` (every group path prefix of repository names, with
 //! its sums) and `/namespaces/<name>` (one of them, embedding the repositories below it).
 //!
-//! Rendering only, like the rest of [`crate::hal`]; the numbers come from [`crate::usage`].
+//! Rendering only, like the rest of [`crate::hal`]; the numbers come from [`crate::snapshot::usage`].
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use super::{
     href, CollectionLinks, Ctx, Href, Items, ListInfo, Paths, RepoView, Resource, Seq, Single,
     TagsLinks,
 };
-use crate::percent::{decode as percent_decode, encode as encode_segment};
+use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 use crate::snapshot::{Namespace, Snapshot};
 
 /// Finds the namespace named by the path below `/namespaces` (`rest` is `""` or starts with

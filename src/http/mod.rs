@@ -19,7 +19,9 @@
 //! owner is told through [`Server::failed`] and must exit, so a supervisor restarts it rather
 //! than a process lives on answering nobody.
 
+pub(crate) mod ipnet;
 pub mod parse;
+pub mod percent;
 mod poller;
 pub mod response;
 mod worker;

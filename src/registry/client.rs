@@ -4,7 +4,7 @@
 //! `Link` arithmetic of the registry API.
 //!
 //! It knows nothing about manifests or snapshots, nor about how the registry wants to be
-//! authenticated (that is [`super::auth`]): it sends an `Authorization` it is given only to
+//! authenticated (that is [`super::token`]): it sends an `Authorization` it is given only to
 //! that header's own origin, never to a redirect target elsewhere, and never logs it.
 
 use std::fmt;
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::auth::{AuthHeader, AuthMode, Credentials};
+use super::token::{AuthHeader, AuthMode, Credentials};
 use super::{Kind, RequestStats};
 
 /// Manifest media types we understand, most preferred first. Schema 1 last and weighted
@@ -177,7 +177,7 @@ impl Client {
                 .into_iter()
                 .chain(trusted_realms.iter().map(String::as_str))
                 .filter(|u| !u.is_empty())
-                .map(super::auth::normalized_origin)
+                .map(super::token::normalized_origin)
                 .collect(),
             credentials,
             policy,

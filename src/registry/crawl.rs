@@ -19,10 +19,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 
-use super::auth::{Credentials, RequestError, TokenError, TokenSlot};
 use super::client::{lock, next_link, root_certs, Client, HttpError, Method, Policy};
 use super::resolve::{Facts, TagError};
 use super::single_flight::SingleFlight;
+use super::token::{Credentials, RequestError, TokenError, TokenSlot};
 use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};

@@ -9,12 +9,14 @@
 //! (with [`manifest`], the meaning of the registry's answers). It never serves HTTP and never
 //! replaces good data with a failed crawl's.
 
-pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
 mod resolve;
 mod single_flight;
+pub mod state;
+pub mod status;
+pub(crate) mod token;
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,12 +26,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::config;
-use crate::health::CollectorStatus;
+use crate::registry::status::CollectorStatus;
 use crate::snapshot::Snapshot;
 
-pub use auth::TokenError;
 pub use client::HttpError;
 pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
+pub use token::TokenError;
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
 /// data because GitLab restarted once would be a poor trade.
@@ -108,7 +110,7 @@ impl RequestStats {
         self.requests.iter().fold(0, |a, &n| a.saturating_add(n))
     }
 
-    /// `(name, count)` per kind, for [`crate::health::CollectorStatus::add_requests`].
+    /// `(name, count)` per kind, for [`crate::registry::status::CollectorStatus::add_requests`].
     pub(crate) fn by_name(&self) -> Vec<(&'static str, u64)> {
         Kind::ALL.iter().map(|&k| (k.name(), self[k])).collect()
     }
@@ -233,7 +235,7 @@ fn run(
                     panic!("deliberate collector panic (test hook)");
                 }
                 if !cfg.state_file.as_os_str().is_empty() {
-                    if let Err(e) = crate::state::save(&cfg.state_file, &snap) {
+                    if let Err(e) = crate::registry::state::save(&cfg.state_file, &snap) {
                         log::warn!(
                             "cannot save the state file ({e}); a restart will start without data \
                              until the first crawl: check [registry] state_file"

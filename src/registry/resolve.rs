@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use super::auth::{RequestError, TokenError};
 use super::client::{lock, HttpError, Method, Reply, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT};
 use super::crawl::{paginate, RepoWork, Shared};
 use super::manifest::{
     self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,
     Shape, MAX_BLOB_SIZE,
 };
+use super::token::{RequestError, TokenError};
 use super::Kind;
 use crate::snapshot::{Platform, TagInput};
 
@@ -164,7 +164,7 @@ impl Shared<'_> {
         let url = self.client().url(&format!(
             "/v2/{}/manifests/{}",
             encode_name(&work.name),
-            crate::percent::encode(tag)
+            crate::http::percent::encode(tag)
         ));
         let was_known = self
             .known_tags
@@ -509,7 +509,7 @@ fn absurd_size(digest: &str, size: u64) -> TagError {
 /// A repository name in a URL path: slashes kept, every segment percent-encoded.
 fn encode_name(name: &str) -> String {
     name.split('/')
-        .map(crate::percent::encode)
+        .map(crate::http::percent::encode)
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -15,14 +15,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
-use crate::cache::RenderCache;
 use crate::cleanup;
-use crate::dashboard;
-use crate::health::{self, CollectorStatus, Health, SnapshotFacts};
 use crate::http;
+use crate::http::ipnet::IpNet;
 pub(crate) use crate::http::{Body, Request};
-use crate::ipnet::IpNet;
 use crate::metrics::{self, Metrics};
+use crate::registry::status::{CollectorStatus, Health, SnapshotFacts};
+use crate::server::cache::RenderCache;
 use crate::snapshot::Snapshot;
 
 /// The snapshot being served, with the render cache that belongs to it; both are replaced
@@ -270,7 +269,7 @@ fn client_addr(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
         .filter(|(k, _)| k.eq_ignore_ascii_case("X-Forwarded-For"))
         .map(|(_, v)| v.as_str());
     let client = address::client_address(peer, forwarded.clone(), trusted);
-    if client == crate::ipnet::canonical(peer) && forwarded.count() > 0 {
+    if client == crate::http::ipnet::canonical(peer) && forwarded.count() > 0 {
         warn_untrusted_forwarding(client, trusted);
     }
     Some(client)
@@ -381,7 +380,8 @@ fn health_response(app: &App, now: u64) -> Response {
         repositories: s.repositories.len(),
         tags: s.tag_count(),
     });
-    let verdict = health::judge(&app.status.get(), facts, app.update_interval, now as f64);
+    let verdict =
+        crate::registry::status::judge(&app.status.get(), facts, app.update_interval, now as f64);
     let body = serde_json::to_vec(&verdict.body()).unwrap_or_default();
     let resp = match verdict {
         Health::Ok { .. } => Response::new(200, "application/json", body),
@@ -590,6 +590,8 @@ fn path_only(url: &str) -> &str {
     url.split_once('?').map_or(url, |(p, _)| p)
 }
 
+pub mod cache;
+pub(crate) mod dashboard;
 mod resources;
 pub use resources::cleanup_resource;
 #[cfg(test)]

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use super::{ApiError, Request, Response, Route, Served};
-use crate::cache::{accepts_gzip, http_date, not_modified, CacheKey, Encoding};
+use crate::cleanup::view;
 use crate::cleanup::{self, CleanupError, Rule};
-use crate::cleanup_view;
 use crate::hal::{self, Listing, Paths, Query, Resource};
 use crate::http::Body;
+use crate::server::cache::{accepts_gzip, http_date, not_modified, CacheKey, Encoding};
 use crate::snapshot::Snapshot;
 
 /// Headers of every cacheable response and of its `304`: per-user data, to be revalidated;
@@ -191,13 +191,13 @@ pub fn cleanup_resource(
         Response::new(
             200,
             "text/html; charset=utf-8",
-            cleanup_view::render_html(snap, &rule, &report, prefix).into_bytes(),
+            view::render_html(snap, &rule, &report, prefix).into_bytes(),
         )
     } else {
         Response::new(
             200,
             "application/hal+json",
-            cleanup_view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
+            view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),
         )
     })
 }

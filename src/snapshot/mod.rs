@@ -15,19 +15,20 @@
 //! blobs; every distinct blob of the registry is charged to exactly one tag (the one with the
 //! fewest blobs, ties broken by repository name, then tag name) and a tag's `disk_size` is
 //! what it is charged. A repository's numbers are the sums over its tags. Namespaces and the
-//! exclusive ("freeable") sizes are computed by [`crate::usage`] when the snapshot is built.
+//! exclusive ("freeable") sizes are computed by [`crate::snapshot::usage`] when the snapshot is built.
 
 mod digest;
 mod state_json;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use crate::usage::Namespace;
 pub(crate) use digest::Digest;
 pub(crate) use state_json::STATE_VERSION;
+pub(crate) use usage::Namespace;
 
 /// One platform of a multi-arch tag (a child of a manifest list / image index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +92,7 @@ pub struct Tag {
     pub blobs: Vec<u32>,
     pub size: u64,
     pub disk_size: u64,
-    /// Bytes of the blobs no other tag refers to (see [`crate::usage`]).
+    /// Bytes of the blobs no other tag refers to (see [`crate::snapshot::usage`]).
     pub(crate) exclusive_size: u64,
     /// See [`TagInput::created`].
     pub created: Option<i64>,
@@ -131,7 +132,7 @@ pub struct Snapshot {
     pub timestamp: f64,
     pub repositories: Vec<Repository>,
     pub blobs: Vec<Blob>,
-    /// Every proper path prefix of a repository name, sorted by name (see [`crate::usage`]).
+    /// Every proper path prefix of a repository name, sorted by name (see [`crate::snapshot::usage`]).
     pub(crate) namespaces: Vec<Namespace>,
     /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
     /// run's starting point (a blob is freed when every tag referring to it is deleted).
@@ -437,7 +438,7 @@ impl Builder {
         compute_sizes(&mut snap);
         snap.blob_refs = count_blob_refs(&snap);
         snap.namespaces =
-            crate::usage::compute(&mut snap.repositories, &snap.blobs, &snap.blob_refs);
+            crate::snapshot::usage::compute(&mut snap.repositories, &snap.blobs, &snap.blob_refs);
         Ok(snap)
     }
 }

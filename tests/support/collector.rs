@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use gitlab_registry_usage_rest::config;
-use gitlab_registry_usage_rest::health::CollectorStatus;
+use gitlab_registry_usage_rest::registry::status::CollectorStatus;
 use gitlab_registry_usage_rest::registry::{spawn_collector_with, CrawlOptions};
 use gitlab_registry_usage_rest::snapshot::{
     Platform, RepositoryInput, Snapshot, SnapshotInput, TagInput,
@@ -63,10 +63,9 @@ pub fn start_collector(
 }
 
 /// A fresh status for a collector under test.
-pub fn new_status() -> std::sync::Arc<gitlab_registry_usage_rest::health::CollectorStatus> {
-    std::sync::Arc::new(gitlab_registry_usage_rest::health::CollectorStatus::new(
-        true,
-    ))
+pub fn new_status() -> std::sync::Arc<gitlab_registry_usage_rest::registry::status::CollectorStatus>
+{
+    std::sync::Arc::new(gitlab_registry_usage_rest::registry::status::CollectorStatus::new(true))
 }
 
 /// Small pages and token batches, quick retries: every code path in a small registry.

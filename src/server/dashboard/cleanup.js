@@ -3,7 +3,7 @@
 // else of the page is app.js's.
 //
 // GET <api>/cleanup?name_regex_delete=&name_regex_keep=&keep_n=&older_than=&(repository|namespace)=
-// (src/cleanup_view.rs) -> {timestamp, freed_bytes, tags_deleted, tags_kept, tags_not_matched,
+// (src/cleanup/view.rs) -> {timestamp, freed_bytes, tags_deleted, tags_kept, tags_not_matched,
 //   repositories (in scope, tags known), _embedded: {items: [{name, freed_bytes, delete: [tag],
 //   keep: [{name, reason: latest|regex|keep_n|age}], tags_not_matched}]}}, items by name;
 // 400 {message: "<parameter>: <reason>"}; 404 {message: "The resource ... does not exist"} for

@@ -1,4 +1,4 @@
-//! The built-in dashboard: one page (HTML, CSS, JS in `src/dashboard/`, embedded at compile
+//! The built-in dashboard: one page (HTML, CSS, JS in `src/server/dashboard/`, embedded at compile
 //! time) that a browser user opens at `<prefix>/`. This module owns those files, the paths they
 //! answer on and the headers they are served with (a strict Content-Security-Policy, so the
 //! page can run only its own script and load nothing from another origin).
@@ -39,7 +39,7 @@ pub(crate) const HEADERS: [(&str, &str); 4] = [
 
 const PAGE: Asset = Asset {
     content_type: "text/html; charset=utf-8",
-    body: include_bytes!("dashboard/index.html"),
+    body: include_bytes!("index.html"),
 };
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -50,42 +50,42 @@ const ASSETS: [(&str, Asset); 6] = [
         "app.js",
         Asset {
             content_type: JS,
-            body: include_bytes!("dashboard/app.js"),
+            body: include_bytes!("app.js"),
         },
     ),
     (
         "common.js",
         Asset {
             content_type: JS,
-            body: include_bytes!("dashboard/common.js"),
+            body: include_bytes!("common.js"),
         },
     ),
     (
         "cleanup.js",
         Asset {
             content_type: JS,
-            body: include_bytes!("dashboard/cleanup.js"),
+            body: include_bytes!("cleanup.js"),
         },
     ),
     (
         "health.js",
         Asset {
             content_type: JS,
-            body: include_bytes!("dashboard/health.js"),
+            body: include_bytes!("health.js"),
         },
     ),
     (
         "app.css",
         Asset {
             content_type: "text/css; charset=utf-8",
-            body: include_bytes!("dashboard/app.css"),
+            body: include_bytes!("app.css"),
         },
     ),
     (
         "icon.svg",
         Asset {
             content_type: "image/svg+xml",
-            body: include_bytes!("dashboard/icon.svg"),
+            body: include_bytes!("icon.svg"),
         },
     ),
 ];

@@ -319,13 +319,13 @@ impl Client {
         if let Some(s) = service {
             url.push(sep);
             url.push_str("service=");
-            url.push_str(&crate::percent::encode(s));
+            url.push_str(&crate::http::percent::encode(s));
             sep = '&';
         }
         for s in scopes {
             url.push(sep);
             url.push_str("scope=");
-            url.push_str(&crate::percent::encode(s));
+            url.push_str(&crate::http::percent::encode(s));
             sep = '&';
         }
         let auth = (!self.credentials.is_empty()).then(|| AuthHeader {
@@ -526,7 +526,7 @@ mod tests {
     #[test]
     fn encodings() {
         assert_eq!(
-            crate::percent::encode("repository:a/b:pull"),
+            crate::http::percent::encode("repository:a/b:pull"),
             "repository%3Aa%2Fb%3Apull"
         );
         let c = Credentials {

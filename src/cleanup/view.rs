@@ -241,7 +241,7 @@ pub(crate) fn render_html(
             item.delete.len(),
             item.keep.len(),
             item.not_matched,
-            id = e(&crate::percent::encode(item.name)),
+            id = e(&crate::http::percent::encode(item.name)),
             name = e(item.name),
         );
     }
@@ -250,7 +250,7 @@ pub(crate) fn render_html(
         let _ = writeln!(
             body,
             "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
-            e(&crate::percent::encode(item.name)),
+            e(&crate::http::percent::encode(item.name)),
             e(&paths.repository(item.name)),
             e(item.name)
         );

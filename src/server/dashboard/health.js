@@ -2,7 +2,7 @@
 // shows on the login form too): when the served data was collected and how the collector is
 // doing ("collector ok", a crawl running, stale data, the last error). Owns #health only.
 //
-// /health (src/health.rs `judge`, src/server.rs `health_response`):
+// /health (src/registry/status.rs `judge`, src/server/mod.rs `health_response`):
 //   200 {status: "ok", last_success: <unix s | null>, snapshot_timestamp, repositories, tags,
 //        crawl_running_for: <s | null>, warning?: "crawl running for N s, longer than usual ..."}
 //   503 {status: "unavailable", reason: "no data yet" | "stale: last success at <RFC 3339>"
