@@ -1,22 +1,18 @@
 //! gitlab-registry-usage-rest: tells the administrators of a GitLab container registry where
 //! their disk space goes, through a secured RESTful HAL API.
 //!
-//! The modules mirror the architecture: [`config`] reads the INI file; [`registry`] crawls the
-//! registry and builds [`snapshot`]s, which [`state`] keeps on disk; [`server`] answers
-//! requests with [`hal`] renderings of the current snapshot (kept per snapshot by [`cache`]),
-//! guarded by [`auth`], and serves the browser [`dashboard`] built into the binary; [`http`]
-//! is the connection layer it runs on (sockets, threads, limits), as do the [`demo`] registry
-//! for `--demo` and the tests' fake registries. [`doctor`] is `--check-config`, which tries
-//! what the service will need; [`logging`] formats what goes to stderr (journal or
-//! timestamped). [`usage`] computes namespaces and freeable ("exclusive") sizes for each
-//! snapshot. [`health`] is what the collector reports about itself and the `/health` verdict;
-//! [`metrics`] counts HTTP requests and writes the Prometheus exposition; [`cleanup`] is the
-//! clean-up dry run (GitLab's tag-deletion rules over a snapshot), [`cleanup_view`] its JSON
-//! and HTML; [`timefmt`] converts RFC 3339 times; [`ipnet`] is IP networks
-//! (`trusted_proxies`). [`percent`] fixes the API's percent-encoding rules (on the
-//! `percent-encoding` crate). Dependencies point inward: `snapshot`, `usage`, `hal`, `cache`,
-//! `cleanup`, `cleanup_view`, `health`, `metrics`, `timefmt`, `ipnet`, `dashboard` and
-//! `percent` do no I/O.
+//! One module per concept (ARCHITECTURE.md draws the arrows): [`service`] is the daemon (it
+//! wires the others and supervises them); [`config`] reads the INI file; [`registry`] is the
+//! collector: it crawls the registry, builds [`snapshot`]s, keeps the last one on disk
+//! (`registry::state`) and reports on itself (`registry::status`); [`snapshot`] is the
+//! immutable data and its arithmetic (sizes, namespaces, freeable bytes); [`hal`] renders it
+//! as HAL JSON and HTML; [`cleanup`] is the clean-up what-if over a snapshot and its views;
+//! [`server`] routes requests to those renderings (render cache, dashboard, `/health`),
+//! guarded by [`auth`] (LDAP login, JWTs, login guards); [`http`] is the connection layer it
+//! runs on (poller, worker pool, limits, parsing, IP networks, percent-encoding);
+//! [`metrics`] is `/metrics`; [`doctor`] is `--check-config`; [`demo`] is `--demo`'s
+//! built-in registry. Dependencies point inward: `snapshot`, `hal`, `cleanup` and `metrics`
+//! do no I/O (no sockets, files, clocks or threads).
 
 #![forbid(unsafe_code)]
 
@@ -32,4 +28,3 @@ pub mod registry;
 pub mod server;
 pub mod service;
 pub mod snapshot;
-pub mod timefmt;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gitlab_registry_usage_rest::timefmt::format_rfc3339;
+use gitlab_registry_usage_rest::snapshot::time::format_rfc3339;
 use serde_json::{json, Value};
 
 use support::collector::{blob, push_image, push_index, Pushed, Target};

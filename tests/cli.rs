@@ -205,7 +205,7 @@ fn log_lines_carry_priorities_only_for_the_journal_and_timestamps_otherwise() {
             // 2026-11-30T19:26:34Z warning: ...
             let (ts, rest) = l.split_once(' ').unwrap();
             assert!(
-                gitlab_registry_usage_rest::timefmt::parse_rfc3339(ts).is_some()
+                gitlab_registry_usage_rest::snapshot::time::parse_rfc3339(ts).is_some()
                     && ts.ends_with('Z'),
                 "{l}"
             );

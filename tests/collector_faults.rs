@@ -223,7 +223,7 @@ fn creation_times_come_from_configs_schema1_and_the_newest_platform() {
     capture_logs();
     let (reg, truth) = populated(fake_options());
     let cfg = cfg_for(&reg);
-    let t = gitlab_registry_usage_rest::timefmt::parse_rfc3339;
+    let t = gitlab_registry_usage_rest::snapshot::time::parse_rfc3339;
 
     // A config whose descriptor says it is larger than 4 MiB is not read; one that is larger
     // than it says is read up to the limit only. Both tags count, with no creation time.

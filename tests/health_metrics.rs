@@ -105,7 +105,7 @@ fn health_with_the_collector_on_fresh_then_stale() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("Retry-After"), Some("60"));
     let body = r.json();
-    let at = gitlab_registry_usage_rest::timefmt::format_rfc3339(old as i64);
+    let at = gitlab_registry_usage_rest::snapshot::time::format_rfc3339(old as i64);
     assert!(
         body["reason"]
             .as_str()

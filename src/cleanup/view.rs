@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::cleanup::{Reason, RepoReport, Report, Rule, Scope};
 use crate::hal::{html_escape, human_bytes, Paths};
+use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::Snapshot;
-use crate::timefmt::format_rfc3339;
 
 struct Href(String);
 

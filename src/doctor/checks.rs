@@ -183,7 +183,7 @@ pub(super) fn check_state(r: &config::Registry) -> Vec<Finding> {
             path.display(),
             s.repositories.len(),
             s.tag_count(),
-            crate::timefmt::format_rfc3339(s.timestamp as i64)
+            crate::snapshot::time::format_rfc3339(s.timestamp as i64)
         ))),
         Ok(None) if collector_off => out.push(warning(format!(
             "[registry] state_file: {} does not exist and registry_base_url is empty: the API answers \
@@ -213,7 +213,7 @@ pub(super) fn ldap_finding(a: &LdapAuthenticator) -> Finding {
 /// access token) one token for the catalog scope and one catalog request with it.
 pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Finding {
     use crate::registry::client::{root_certs, Client, Method, Policy};
-    use crate::registry::token::{AuthMode, Credentials, RequestError, TokenError, TokenSlot};
+    use crate::registry::token::{AuthMode, Credentials, RealmError, RequestError, TokenSlot};
     use crate::registry::Kind;
     let timeout = r.timeout.min(REGISTRY_TIMEOUT);
     let policy = Policy {
@@ -293,11 +293,11 @@ pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Findin
             "{key}: the catalog ({catalog}) answered {}",
             reply.status
         )),
-        Err(RequestError::Token(e @ TokenError::Denied { .. })) => {
+        Err(RequestError::Token(e @ RealmError::Denied { .. })) => {
             failed(format!("[registry] access_token: {e}"))
         }
         Err(RequestError::Token(
-            e @ (TokenError::UntrustedRealm { .. } | TokenError::InsecureRealm { .. }),
+            e @ (RealmError::UntrustedRealm { .. } | RealmError::InsecureRealm { .. }),
         )) => failed(format!("[registry] trusted_realms: {e}")),
         Err(RequestError::Token(e)) => failed(format!("[registry] gitlab_base_url: {e}")),
         Err(RequestError::Http(e)) => failed(format!("{key}: {e}")),

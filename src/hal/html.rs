@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use super::listing::Listing;
 use super::{Paths, Resource};
+use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::{Namespace, Repository, Snapshot};
-use crate::timefmt::format_rfc3339;
 
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn html_escape(s: &str) -> String {

@@ -23,8 +23,8 @@ pub(crate) use namespaces::resolve_namespace;
 
 use namespaces::{NamespaceView, NamespacesView};
 
+use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
-use crate::timefmt::format_rfc3339;
 
 /// What the query string asks for: embedding depth and links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -40,10 +40,8 @@ pub(crate) const TICK: Duration = Duration::from_millis(250);
 /// Pause after an accept error that closing an idle connection cannot cure.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Linux errno values (the same on the BSDs and macOS) that `io::ErrorKind` does not name.
-const ENFILE: i32 = 23;
-const EMFILE: i32 = 24;
-const EPROTO: i32 = 71;
+// errno values that `io::ErrorKind` does not name.
+use libc::{EMFILE, ENFILE, EPROTO};
 
 enum Phase {
     /// No byte of the next request yet (a fresh connection or after a response).

@@ -22,7 +22,7 @@ use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use super::client::{lock, next_link, root_certs, Client, HttpError, Method, Policy};
 use super::resolve::{Facts, TagError};
 use super::single_flight::SingleFlight;
-use super::token::{Credentials, RequestError, TokenError, TokenSlot};
+use super::token::{Credentials, RealmError, RequestError, TokenSlot};
 use super::{Kind, RequestStats};
 use crate::config;
 use crate::snapshot::{RepositoryInput, Snapshot, SnapshotInput, StateError, TagInput};
@@ -108,7 +108,7 @@ pub enum CrawlError {
     /// The catalog could not be read completely.
     Catalog(String),
     /// No registry token could be had.
-    Token(TokenError),
+    Token(RealmError),
     /// A stop was requested.
     Cancelled,
     /// The crawl ran longer than `[registry] crawl_timeout`.

@@ -195,7 +195,7 @@ pub(crate) fn created_in(config: &[u8]) -> Option<i64> {
         created: Option<Value>,
     }
     let c: Config = serde_json::from_slice(config).ok()?;
-    crate::timefmt::parse_rfc3339(c.created?.as_str()?)
+    crate::snapshot::time::parse_rfc3339(c.created?.as_str()?)
 }
 
 /// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and

@@ -18,7 +18,7 @@ use super::manifest::{
     self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,
     Shape, MAX_BLOB_SIZE,
 };
-use super::token::{RequestError, TokenError};
+use super::token::{RealmError, RequestError};
 use super::Kind;
 use crate::snapshot::{Platform, TagInput};
 
@@ -38,7 +38,7 @@ pub(super) enum TagError {
         reason: String,
     },
     Http(HttpError),
-    Token(TokenError),
+    Token(RealmError),
     /// A crawl thread panicked on this repository (a bug; the others go on).
     Panic(String),
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::timefmt::format_rfc3339;
+use crate::snapshot::time::format_rfc3339;
 
 /// A copy of the collector's state at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -61,7 +61,7 @@ impl fmt::Debug for AuthHeader {
 
 /// No registry token could be had: the crawl cannot go on.
 #[derive(Debug)]
-pub enum TokenError {
+pub enum RealmError {
     /// The token endpoint refused the credentials.
     Denied {
         realm: String,
@@ -88,33 +88,33 @@ pub enum TokenError {
     },
 }
 
-impl fmt::Display for TokenError {
+impl fmt::Display for RealmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TokenError::Denied { realm, status } => write!(
+            RealmError::Denied { realm, status } => write!(
                 f,
                 "the token endpoint {realm} refused the credentials ({status}): check [registry] \
                  username and access_token (a GitLab personal access token with the read_registry \
                  scope, of an administrator to list the catalog)"
             ),
-            TokenError::Status { realm, status } => write!(
+            RealmError::Status { realm, status } => write!(
                 f,
                 "the token endpoint {realm} answered {status}: check [registry] gitlab_base_url \
                  and that GitLab is up"
             ),
-            TokenError::BadResponse { realm, reason } => write!(
+            RealmError::BadResponse { realm, reason } => write!(
                 f,
                 "the token endpoint {realm} gave no usable token ({reason}): is it a registry \
                  token endpoint?"
             ),
-            TokenError::Http(e) => write!(f, "the token endpoint cannot be reached: {e}"),
-            TokenError::UntrustedRealm { realm } => write!(
+            RealmError::Http(e) => write!(f, "the token endpoint cannot be reached: {e}"),
+            RealmError::UntrustedRealm { realm } => write!(
                 f,
                 "the registry asks for tokens from {realm}, which is neither [registry] \
                  gitlab_base_url nor the registry itself, so the access token was not sent \
                  there; if that token endpoint is right, add {realm} to [registry] trusted_realms"
             ),
-            TokenError::InsecureRealm { realm } => write!(
+            RealmError::InsecureRealm { realm } => write!(
                 f,
                 "the registry is https but asks for tokens from {realm} over plain http, so the \
                  access token was not sent there; the token endpoint (GitLab's external_url, \
@@ -124,13 +124,13 @@ impl fmt::Display for TokenError {
     }
 }
 
-impl std::error::Error for TokenError {}
+impl std::error::Error for RealmError {}
 
 /// Either side of an authenticated registry request failed.
 #[derive(Debug)]
 pub(crate) enum RequestError {
     Http(HttpError),
-    Token(TokenError),
+    Token(RealmError),
 }
 
 impl From<HttpError> for RequestError {
@@ -139,8 +139,8 @@ impl From<HttpError> for RequestError {
     }
 }
 
-impl From<TokenError> for RequestError {
-    fn from(e: TokenError) -> Self {
+impl From<RealmError> for RequestError {
+    fn from(e: RealmError) -> Self {
         RequestError::Token(e)
     }
 }
@@ -257,13 +257,13 @@ impl Client {
     /// The access token goes only where it is trusted, whatever the registry's challenge
     /// (or a redirect target's) says: GitLab's origin, the registry's, `trusted_realms`; and
     /// never over plain http when the registry is https.
-    fn check_realm(&self, realm: &str) -> Result<(), TokenError> {
+    fn check_realm(&self, realm: &str) -> Result<(), RealmError> {
         let o = normalized_origin(realm);
         if realm.starts_with("http://") && self.base.starts_with("https://") {
-            return Err(TokenError::InsecureRealm { realm: o });
+            return Err(RealmError::InsecureRealm { realm: o });
         }
         if !self.trusted.contains(&o) {
-            return Err(TokenError::UntrustedRealm { realm: o });
+            return Err(RealmError::UntrustedRealm { realm: o });
         }
         Ok(())
     }
@@ -274,7 +274,7 @@ impl Client {
         &self,
         slot: &TokenSlot,
         rejected: Option<&str>,
-    ) -> Result<Option<AuthHeader>, TokenError> {
+    ) -> Result<Option<AuthHeader>, RealmError> {
         let mode = self.auth_mode();
         match mode {
             AuthMode::Unknown => Ok(None),
@@ -313,7 +313,7 @@ impl Client {
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
-    ) -> Result<Token, TokenError> {
+    ) -> Result<Token, RealmError> {
         let mut url = realm.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         if let Some(s) = service {
@@ -335,18 +335,18 @@ impl Client {
         let asked = Instant::now();
         let reply = self
             .execute(Kind::Token, Method::Get, &url, auth.as_ref(), None)
-            .map_err(TokenError::Http)?;
+            .map_err(RealmError::Http)?;
         let realm_shown = strip_query(realm).to_string();
         match reply.status {
             200 => {}
             401 | 403 => {
-                return Err(TokenError::Denied {
+                return Err(RealmError::Denied {
                     realm: realm_shown,
                     status: reply.status,
                 })
             }
             s => {
-                return Err(TokenError::Status {
+                return Err(RealmError::Status {
                     realm: realm_shown,
                     status: s,
                 })
@@ -359,7 +359,7 @@ impl Client {
             expires_in: Option<u64>,
         }
         let body: Body =
-            serde_json::from_slice(&reply.body).map_err(|e| TokenError::BadResponse {
+            serde_json::from_slice(&reply.body).map_err(|e| RealmError::BadResponse {
                 realm: realm_shown.clone(),
                 reason: format!("not JSON: {e}"),
             })?;
@@ -367,7 +367,7 @@ impl Client {
             .token
             .or(body.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| TokenError::BadResponse {
+            .ok_or_else(|| RealmError::BadResponse {
                 realm: realm_shown,
                 reason: "no \"token\" field".into(),
             })?;
@@ -511,15 +511,15 @@ mod tests {
         assert!(c.check_realm("https://auth.example/token?x=1").is_ok());
         assert!(matches!(
             c.check_realm("https://evil.example/jwt/auth"),
-            Err(TokenError::UntrustedRealm { realm }) if realm == "https://evil.example"
+            Err(RealmError::UntrustedRealm { realm }) if realm == "https://evil.example"
         ));
         assert!(matches!(
             c.check_realm("http://gitlab.example/jwt/auth"),
-            Err(TokenError::InsecureRealm { .. })
+            Err(RealmError::InsecureRealm { .. })
         ));
         assert!(matches!(
             c.check_realm("http://legacy.example/jwt/auth"),
-            Err(TokenError::InsecureRealm { .. })
+            Err(RealmError::InsecureRealm { .. })
         ));
     }
 

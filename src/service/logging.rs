@@ -63,7 +63,7 @@ pub(crate) fn format_line(
         Style::Timestamped => {
             let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
             let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-            let whole = crate::timefmt::format_rfc3339(secs);
+            let whole = crate::snapshot::time::format_rfc3339(secs);
             let stamp = format!(
                 "{}.{:03}Z",
                 whole.trim_end_matches('Z'),
@@ -173,7 +173,10 @@ mod tests {
         );
         assert_eq!(l, "2027-01-15T08:00:00.007Z warning: slow");
         let stamp = l.split(' ').next().unwrap();
-        assert_eq!(crate::timefmt::parse_rfc3339(stamp), Some(1_800_000_000));
+        assert_eq!(
+            crate::snapshot::time::parse_rfc3339(stamp),
+            Some(1_800_000_000)
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod digest;
 mod state_json;
+pub mod time;
 pub mod usage;
 
 use std::collections::HashMap;

@@ -198,7 +198,7 @@ pub fn created_of(config: &(Desc, Vec<u8>)) -> Option<i64> {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&config.1).ok()?;
-    gitlab_registry_usage_rest::timefmt::parse_rfc3339(v.get("created")?.as_str()?)
+    gitlab_registry_usage_rest::snapshot::time::parse_rfc3339(v.get("created")?.as_str()?)
 }
 
 /// Pushes config + layers and an image manifest of `media_type` under `reference`.
