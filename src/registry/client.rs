@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use url::{Position, Url};
+
 use super::token::{AuthHeader, AuthMode, Credentials};
 use super::{Kind, RequestStats};
 
@@ -170,14 +172,14 @@ impl Client {
         let base = registry_base_url.trim_end_matches('/').to_string();
         Client {
             agent,
-            origin: origin(&base).to_string(),
+            origin: origin(&base),
             base,
             gitlab_base_url: gitlab_base_url.trim_end_matches('/').to_string(),
             trusted: [registry_base_url, gitlab_base_url]
                 .into_iter()
                 .chain(trusted_realms.iter().map(String::as_str))
                 .filter(|u| !u.is_empty())
-                .map(super::token::normalized_origin)
+                .map(origin)
                 .collect(),
             credentials,
             policy,
@@ -192,8 +194,8 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
-    /// Resolves a `Link` or `Location` target against the registry.
-    pub(crate) fn resolve(&self, reference: &str, current: &str) -> String {
+    /// Resolves a `Link` or `Location` target against the URL it came with.
+    pub(crate) fn resolve(&self, reference: &str, current: &str) -> Option<String> {
         resolve(reference, current)
     }
 
@@ -336,8 +338,8 @@ impl Client {
                 (!vals.is_empty()).then(|| vals.join(", "))
             };
             if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                if let Some(loc) = header("location") {
-                    url = resolve(&loc, &url);
+                if let Some(next) = header("location").and_then(|loc| resolve(&loc, &url)) {
+                    url = next;
                     continue;
                 }
             }
@@ -481,11 +483,10 @@ fn transport(what: String, e: ureq::Error) -> HttpError {
 /// What a request is called in logs and errors: no scheme/host, and for the token endpoint
 /// no query (it lists scopes and is long; credentials are never in URLs).
 fn shown(kind: Kind, url: &str) -> String {
-    let rest = &url[origin(url).len()..];
     if kind == Kind::Token {
-        format!("{}{}", origin(url), strip_query(rest))
+        format!("{}{}", origin(url), strip_query(path_and_query(url)))
     } else {
-        rest.to_string()
+        path_and_query(url).to_string()
     }
 }
 
@@ -493,34 +494,36 @@ pub(super) fn strip_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(a, _)| a)
 }
 
-/// `scheme://host[:port]` of an absolute URL (the whole string if it has no path).
-pub(crate) fn origin(url: &str) -> &str {
-    let Some(i) = url.find("://") else {
-        return "";
-    };
-    let rest = &url[i + 3..];
-    let end = rest.find(['/', '?', '#']).map_or(url.len(), |j| i + 3 + j);
-    &url[..end]
+/// The path and query of an absolute URL as written (what logs show); the whole text when it
+/// does not parse.
+pub(crate) fn path_and_query(url: &str) -> &str {
+    match Url::parse(url) {
+        // `Url` keeps the text it parsed; find the same path+query in the original.
+        Ok(u) => {
+            let tail = &u[Position::BeforePath..Position::AfterQuery];
+            url.find(tail).map_or(url, |i| &url[i..])
+        }
+        Err(_) => url,
+    }
 }
 
-/// Resolves a `Location` / `Link` reference against the URL it came with.
-pub(crate) fn resolve(reference: &str, current: &str) -> String {
-    let reference = reference.trim();
-    if reference.contains("://") {
-        return reference.to_string();
+/// `scheme://host[:port]` of an absolute URL, as compared for trust: host lower-cased, the
+/// scheme's default port left out. Empty when `url` is not an absolute http(s) URL.
+pub(crate) fn origin(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(u) if u.has_host() => u.origin().ascii_serialization(),
+        _ => String::new(),
     }
-    if let Some(rest) = reference.strip_prefix("//") {
-        let scheme = current.split("://").next().unwrap_or("http");
-        return format!("{scheme}://{rest}");
-    }
-    let o = origin(current);
-    if reference.starts_with('/') {
-        return format!("{o}{reference}");
-    }
-    // Relative path: against the current path's directory.
-    let path = strip_query(&current[o.len()..]);
-    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-    format!("{o}{dir}/{reference}")
+}
+
+/// Resolves a `Location` / `Link` reference against the URL it came with (RFC 3986 §5);
+/// `None` when either is not a URL.
+pub(crate) fn resolve(reference: &str, current: &str) -> Option<String> {
+    Url::parse(current)
+        .ok()?
+        .join(reference.trim())
+        .ok()
+        .map(String::from)
 }
 
 /// The target of `rel="next"` in a `Link` header.
@@ -609,15 +612,29 @@ mod tests {
         );
         assert_eq!(origin("http://h"), "http://h");
         assert_eq!(
-            resolve("/v2/_catalog?n=1&last=a", "http://h:1/v2/_catalog?n=1"),
+            origin("HTTPS://Git.Example:443/jwt/auth"),
+            "https://git.example"
+        );
+        assert_eq!(origin("http://h:80"), "http://h");
+        assert_eq!(origin("http://h:8080/x"), "http://h:8080");
+        assert_eq!(origin("not a url"), "");
+        let r = |a, b| resolve(a, b).unwrap_or_default();
+        assert_eq!(
+            r("/v2/_catalog?n=1&last=a", "http://h:1/v2/_catalog?n=1"),
             "http://h:1/v2/_catalog?n=1&last=a"
         );
         assert_eq!(
-            resolve("https://s3/x?sig=1", "http://h/v2/a"),
+            r("https://s3/x?sig=1", "http://h/v2/a"),
             "https://s3/x?sig=1"
         );
-        assert_eq!(resolve("//cdn/x", "https://h/v2/a"), "https://cdn/x");
-        assert_eq!(resolve("b?x", "http://h/v2/a?q"), "http://h/v2/b?x");
+        assert_eq!(r("//cdn/x", "https://h/v2/a"), "https://cdn/x");
+        assert_eq!(r("b?x", "http://h/v2/a?q"), "http://h/v2/b?x");
+        // RFC 3986 §5.4: a query-only reference keeps the current path.
+        assert_eq!(
+            r("?last=ok%2Fa&n=1", "http://h/v2/_catalog?n=1"),
+            "http://h/v2/_catalog?last=ok%2Fa&n=1"
+        );
+        assert_eq!(resolve("/x", "no base"), None);
         assert_eq!(
             shown(Kind::Token, "https://g/jwt/auth?scope=x"),
             "https://g/jwt/auth"

@@ -774,7 +774,11 @@ pub(super) fn paginate<E>(
         let Some(next) = link.as_deref().and_then(next_link) else {
             return Ok(names);
         };
-        let next = client.resolve(next, &url);
+        let Some(next) = client.resolve(next, &url) else {
+            return Err(invalid(format!(
+                "names a next page that is not a URL: {next}"
+            )));
+        };
         if !visited.insert(next.clone()) {
             return Err(invalid(format!(
                 "loops: its next page {} was read before",
@@ -790,7 +794,7 @@ pub(super) fn paginate<E>(
 
 /// A URL as logs show it: without scheme and host.
 fn shown_path(url: &str) -> &str {
-    &url[super::client::origin(url).len()..]
+    super::client::path_and_query(url)
 }
 
 fn unix_now() -> f64 {

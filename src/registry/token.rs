@@ -258,7 +258,7 @@ impl Client {
     /// (or a redirect target's) says: GitLab's origin, the registry's, `trusted_realms`; and
     /// never over plain http when the registry is https.
     fn check_realm(&self, realm: &str) -> Result<(), RealmError> {
-        let o = normalized_origin(realm);
+        let o = origin(realm);
         if realm.starts_with("http://") && self.base.starts_with("https://") {
             return Err(RealmError::InsecureRealm { realm: o });
         }
@@ -330,7 +330,7 @@ impl Client {
         }
         let auth = (!self.credentials.is_empty()).then(|| AuthHeader {
             value: self.credentials.basic(),
-            origin: origin(realm).to_string(),
+            origin: origin(realm),
         });
         let asked = Instant::now();
         let reply = self
@@ -384,19 +384,6 @@ impl Client {
             renew_at: asked + Duration::from_secs(life.saturating_sub(margin)),
         })
     }
-}
-
-/// `origin(url)` lower-cased, without the scheme's default port: what trust compares.
-pub(super) fn normalized_origin(url: &str) -> String {
-    let o = origin(url.trim()).to_ascii_lowercase();
-    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
-        if o.starts_with(scheme) {
-            if let Some(bare) = o.strip_suffix(port) {
-                return bare.to_string();
-            }
-        }
-    }
-    o
 }
 
 #[derive(Debug, PartialEq)]
@@ -479,11 +466,11 @@ mod tests {
     #[test]
     fn realms_are_trusted_by_origin_and_never_over_http_from_https() {
         assert_eq!(
-            normalized_origin("HTTPS://Git.Example:443/jwt/auth"),
+            origin("HTTPS://Git.Example:443/jwt/auth"),
             "https://git.example"
         );
-        assert_eq!(normalized_origin("http://h:80"), "http://h");
-        assert_eq!(normalized_origin("http://h:8080/x"), "http://h:8080");
+        assert_eq!(origin("http://h:80"), "http://h");
+        assert_eq!(origin("http://h:8080/x"), "http://h:8080");
         let policy = Policy {
             timeout: Duration::from_secs(1),
             concurrency: 1,
