@@ -560,6 +560,10 @@ fn pkgbuild_package_installs_what_the_deb_installs() {
         "packaging/arch/gitlab-registry-usage-rest.sysusers",
         "packaging/arch/gitlab-registry-usage-rest.tmpfiles",
         "README.md",
+        "ARCHITECTURE.md",
+        "docs/API.md",
+        "docs/CONFIGURATION.md",
+        "docs/PERFORMANCE.md",
         "LICENSE",
     ] {
         let to = tree.join(rel);
