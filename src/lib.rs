@@ -10,7 +10,7 @@
 //! [`server`] routes requests to those renderings (render cache, dashboard, `/health`),
 //! guarded by [`auth`] (LDAP login, JWTs, login guards); [`http`] is the connection layer it
 //! runs on (poller, worker pool, limits, parsing, IP networks, percent-encoding);
-//! [`metrics`] is `/metrics`; [`doctor`] is `--check-config`; [`demo`] is `--demo`'s
+//! [`metrics`] is `/metrics`; [`tls`] is which CAs outgoing TLS trusts; [`doctor`] is `--check-config`; [`demo`] is `--demo`'s
 //! built-in registry. Dependencies point inward: `snapshot`, `hal`, `cleanup` and `metrics`
 //! do no I/O (no sockets, files, clocks or threads).
 
@@ -28,3 +28,4 @@ pub mod registry;
 pub mod server;
 pub mod service;
 pub mod snapshot;
+pub mod tls;
