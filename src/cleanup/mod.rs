@@ -417,7 +417,12 @@ pub(crate) fn freed_by<'a>(snap: &Snapshot, deleted: impl IntoIterator<Item = &'
     refs.sort_unstable();
     refs.chunk_by(|a, b| a == b)
         .filter(|run| {
-            run.len() as u32 >= snap.blob_refs.get(run[0] as usize).copied().unwrap_or(u32::MAX)
+            run.len() as u32
+                >= snap
+                    .blob_refs
+                    .get(run[0] as usize)
+                    .copied()
+                    .unwrap_or(u32::MAX)
         })
         .map(|run| snap.blobs[run[0] as usize].size)
         .sum()

@@ -127,7 +127,9 @@ pub(crate) fn policy_rule(
                 .map_err(|e| {
                     let why = e.to_string();
                     let why = why.lines().last().unwrap_or_default().trim().to_string();
-                    format!("tag protection pattern {p:?} is not a valid RE2 regular expression: {why}")
+                    format!(
+                        "tag protection pattern {p:?} is not a valid RE2 regular expression: {why}"
+                    )
                 })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -352,7 +354,10 @@ mod tests {
     fn disabled_and_missing_policies_free_nothing_but_say_what_they_would() {
         let s = snap(
             vec![
-                ("a/off/img", vec![t("old", 100, &["a"]), t("new", 1, &["b"])]),
+                (
+                    "a/off/img",
+                    vec![t("old", 100, &["a"]), t("new", 1, &["b"])],
+                ),
                 (
                     "b/none",
                     (0..12)

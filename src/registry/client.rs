@@ -73,6 +73,8 @@ pub(crate) struct Reply {
     pub(crate) link: Option<String>,
     pub(crate) www_authenticate: Option<String>,
     retry_after: Option<String>,
+    /// GitLab's `X-Next-Page` (offset pagination of its REST API).
+    pub(crate) next_page: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -324,7 +326,7 @@ impl Client {
                 req = req.header("Accept", a);
             }
             if let Some(a) = auth.filter(|a| a.origin == origin(&url)) {
-                req = req.header("Authorization", &a.value);
+                req = req.header(a.name, &a.value);
             }
             let what = || format!("{method} {}", shown(kind, &url));
             let mut resp = req.call().map_err(|e| transport(what(), e))?;
@@ -352,6 +354,7 @@ impl Client {
                 header("link"),
                 header("www-authenticate"),
                 header("retry-after"),
+                header("x-next-page"),
             );
             let limit = match kind {
                 Kind::ConfigGet => CONFIG_BODY_LIMIT,
@@ -372,8 +375,15 @@ impl Client {
                         e => transport(what(), e),
                     })?,
             };
-            let (content_type, digest, content_length, link, www_authenticate, retry_after) =
-                reply_headers;
+            let (
+                content_type,
+                digest,
+                content_length,
+                link,
+                www_authenticate,
+                retry_after,
+                next_page,
+            ) = reply_headers;
             return Ok(Reply {
                 status,
                 content_type,
@@ -382,6 +392,7 @@ impl Client {
                 link,
                 www_authenticate,
                 retry_after,
+                next_page,
                 body,
             });
         }

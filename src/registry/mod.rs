@@ -12,6 +12,7 @@
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
+pub(crate) mod projects;
 mod resolve;
 mod single_flight;
 pub mod state;
@@ -48,11 +49,15 @@ pub enum Kind {
     BlobHead,
     /// An image config blob, read for the image's creation time.
     ConfigGet,
+    /// A page of GitLab's project list (REST API).
+    Projects,
+    /// One project's tag protection rules (REST API).
+    ProtectionRules,
 }
 
 impl Kind {
     /// Every kind, in the order the statistics show them.
-    pub(crate) const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::Token,
         Kind::Catalog,
         Kind::Tags,
@@ -60,6 +65,8 @@ impl Kind {
         Kind::ManifestHead,
         Kind::BlobHead,
         Kind::ConfigGet,
+        Kind::Projects,
+        Kind::ProtectionRules,
     ];
 
     /// A short fixed word (metrics label, `/health`).
@@ -72,6 +79,8 @@ impl Kind {
             Kind::ManifestHead => "manifest_head",
             Kind::BlobHead => "blob_head",
             Kind::ConfigGet => "config_get",
+            Kind::Projects => "projects",
+            Kind::ProtectionRules => "protection_rules",
         }
     }
 
@@ -85,6 +94,8 @@ impl Kind {
             Kind::ManifestHead => "manifest HEAD",
             Kind::BlobHead => "blob HEAD",
             Kind::ConfigGet => "config GET",
+            Kind::Projects => "projects",
+            Kind::ProtectionRules => "protection rules",
         }
     }
 }

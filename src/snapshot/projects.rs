@@ -154,9 +154,7 @@ mod tests {
         ];
         assert_eq!(
             got,
-            want.iter()
-                .map(|w| w.map(String::from))
-                .collect::<Vec<_>>()
+            want.iter().map(|w| w.map(String::from)).collect::<Vec<_>>()
         );
     }
 
