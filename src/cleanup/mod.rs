@@ -22,6 +22,7 @@ use crate::snapshot::{Repository, Snapshot, Tag};
 
 mod older_than;
 pub(crate) mod policies;
+pub(crate) mod policies_view;
 pub(crate) mod view;
 
 pub(crate) use older_than::parse_older_than;
