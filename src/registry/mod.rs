@@ -32,6 +32,7 @@ use crate::snapshot::Snapshot;
 
 pub use client::HttpError;
 pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
+pub use projects::{ProjectsMode, ProjectsState};
 pub use token::RealmError;
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale

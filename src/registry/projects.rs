@@ -111,6 +111,11 @@ pub(crate) enum ProjectsError {
 impl fmt::Display for ProjectsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ProjectsError::Refused { what, status: 404 } => write!(
+                f,
+                "GitLab has no project API at {what} (404): check [registry] gitlab_base_url \
+                 (GitLab's external_url), or set [registry] projects = false"
+            ),
             ProjectsError::Refused { what, status } => write!(
                 f,
                 "GitLab refused the access token for {what} ({status}): give [registry] \
@@ -236,7 +241,7 @@ impl Client {
             let reply = self.gitlab_get(Kind::Projects, &url)?;
             match reply.status {
                 200 => {}
-                401 | 403 => {
+                401 | 403 | 404 => {
                     return Err(ProjectsError::Refused {
                         what,
                         status: reply.status,
