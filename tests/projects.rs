@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use gitlab_registry_usage_rest::config;
 use gitlab_registry_usage_rest::registry::{CrawlOutcome, Crawler, Kind, ProjectsMode};
 use gitlab_registry_usage_rest::snapshot::Snapshot;
-use gitlab_registry_usage_rest::timefmt::format_rfc3339;
+use gitlab_registry_usage_rest::snapshot::time::format_rfc3339;
 use serde_json::{json, Value};
 
 use support::collector::{blob, config_blob, push_image, test_options, Pushed};

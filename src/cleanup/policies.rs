@@ -12,7 +12,7 @@
 
 use super::{compile, parse_older_than, run, Limits, Report, Rule, Scope};
 use crate::snapshot::{ExpirationPolicy, Project, Repository, Snapshot, Tag};
-use crate::timefmt::parse_rfc3339;
+use crate::snapshot::time::parse_rfc3339;
 
 /// Where a project's rules come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,7 +446,7 @@ mod tests {
         let mut later = policy(true);
         later.name_regex_keep = None;
         // in 20 days a tag 15 days old is 35 days old: older than 30d
-        later.next_run_at = Some(crate::timefmt::format_rfc3339(NOW + 20 * DAY));
+        later.next_run_at = Some(crate::snapshot::time::format_rfc3339(NOW + 20 * DAY));
         let s = snap(
             vec![
                 ("a", vec![t("old", 100, &["a"])]),

@@ -15,7 +15,7 @@ use super::policies::{Previews, ProjectPreview};
 use super::{Reason, RepoReport};
 use crate::hal::{html_escape, human_bytes, Listing, Paths};
 use crate::snapshot::Snapshot;
-use crate::timefmt::format_rfc3339;
+use crate::snapshot::time::format_rfc3339;
 
 /// A kept tag's reason as `/policies` names it: GitLab's parameter that kept it.
 fn reason_word(r: Reason) -> &'static str {

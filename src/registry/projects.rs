@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::auth::TokenError;
+use super::token::RealmError;
 use super::client::{lock, next_link, origin, Client, HttpError, Method, Reply};
 use super::Kind;
 use crate::snapshot::{ExpirationPolicy, Project};
@@ -101,7 +101,7 @@ pub(crate) enum ProjectsError {
     },
     Http(HttpError),
     /// The URL's origin may not receive the token.
-    Untrusted(TokenError),
+    Untrusted(RealmError),
     /// The pages loop or never end.
     Loops {
         what: String,
@@ -210,7 +210,7 @@ impl Client {
     /// `GET url` with `PRIVATE-TOKEN`, if the URL's origin is trusted with the token.
     fn gitlab_get(&self, kind: Kind, url: &str) -> Result<Reply, ProjectsError> {
         self.check_realm(url).map_err(ProjectsError::Untrusted)?;
-        let auth = (!self.credentials.access_token.is_empty()).then(|| super::auth::AuthHeader {
+        let auth = (!self.credentials.access_token.is_empty()).then(|| super::token::AuthHeader {
             name: "PRIVATE-TOKEN",
             value: self.credentials.access_token.clone(),
             origin: origin(url).to_string(),
