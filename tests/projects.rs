@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::config;
 use gitlab_registry_usage_rest::registry::{CrawlOutcome, Crawler, Kind, ProjectsMode};
-use gitlab_registry_usage_rest::snapshot::Snapshot;
 use gitlab_registry_usage_rest::snapshot::time::format_rfc3339;
+use gitlab_registry_usage_rest::snapshot::Snapshot;
 use serde_json::{json, Value};
 
 use support::collector::{blob, config_blob, push_image, test_options, Pushed};
@@ -165,7 +165,11 @@ fn every_page_and_the_rules_of_enabled_policies_are_read() {
         assert_eq!(out.stats[Kind::Projects], pages, "{what}");
         assert_eq!(out.stats[Kind::ProtectionRules], 2, "{what}");
         assert_eq!(gl.requests("/api/v4/projects/41/registry"), 1);
-        assert_eq!(gl.requests("/api/v4/projects/42/"), 0, "disabled: not asked");
+        assert_eq!(
+            gl.requests("/api/v4/projects/42/"),
+            0,
+            "disabled: not asked"
+        );
         let st = gl.state.lock().unwrap();
         assert!(st.log.iter().all(|(_, t)| t.as_deref() == Some(API_TOKEN)));
     }
@@ -206,9 +210,17 @@ fn refusals_faults_and_foreign_hosts() {
     gl.state.lock().unwrap().token_scope = "read_registry";
     let first = crawl(&c, None);
     assert_eq!(first.projects.status, "refused");
-    assert!(first.projects.message.as_deref().unwrap().contains("read_api"));
+    assert!(first
+        .projects
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("read_api"));
     assert!(first.snapshot.projects.is_empty());
-    assert!(first.snapshot.repository("group/project/releases").is_some());
+    assert!(first
+        .snapshot
+        .repository("group/project/releases")
+        .is_some());
     gl.state.lock().unwrap().token_scope = "revoked";
     let second = crawl(&c, Some(&first.snapshot));
     assert_eq!(second.projects.status, "refused");
@@ -242,7 +254,12 @@ fn refusals_faults_and_foreign_hosts() {
     let started = Instant::now();
     let slow = crawl(&c, Some(&failed.snapshot));
     assert_eq!(slow.projects.status, "failed");
-    assert!(slow.projects.message.as_deref().unwrap().contains("timed out"));
+    assert!(slow
+        .projects
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("timed out"));
     assert_eq!(slow.snapshot.projects, ok.snapshot.projects);
     assert!(started.elapsed() < Duration::from_secs(30));
     // Without previous projects, a failure leaves none.
@@ -252,12 +269,14 @@ fn refusals_faults_and_foreign_hosts() {
     // A `Link` to another host: the token stays home, the previous projects stay.
     let foreign_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
     let fl = foreign_log.clone();
-    let foreign = MiniServer::start(std::sync::Arc::new(move |rq: &support::fake_registry::Req| {
-        fl.lock()
-            .unwrap()
-            .push(rq.header("private-token").map(String::from));
-        Reply::Send(Resp::json(200, "[]"))
-    }));
+    let foreign = MiniServer::start(std::sync::Arc::new(
+        move |rq: &support::fake_registry::Req| {
+            fl.lock()
+                .unwrap()
+                .push(rq.header("private-token").map(String::from));
+            Reply::Send(Resp::json(200, "[]"))
+        },
+    ));
     {
         let mut st = many.state.lock().unwrap();
         st.slow_page = None;
@@ -266,14 +285,23 @@ fn refusals_faults_and_foreign_hosts() {
     let away = crawl(&c, Some(&ok.snapshot));
     assert_eq!(away.projects.status, "failed");
     assert!(
-        away.projects.message.as_deref().unwrap().contains("trusted_realms"),
+        away.projects
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("trusted_realms"),
         "{:?}",
         away.projects.message
     );
-    assert!(foreign_log.lock().unwrap().is_empty(), "the foreign host was asked");
+    assert!(
+        foreign_log.lock().unwrap().is_empty(),
+        "the foreign host was asked"
+    );
     assert_eq!(away.snapshot.projects, ok.snapshot.projects);
     // No log line holds the token.
-    assert!(support::logs::logged().iter().all(|l| !l.contains(CRAWL_TOKEN)));
+    assert!(support::logs::logged()
+        .iter()
+        .all(|l| !l.contains(CRAWL_TOKEN)));
 }
 
 #[test]
@@ -302,16 +330,24 @@ fn policies_and_projects_over_http() {
     }
 
     // A repository's project, old fields unchanged.
-    let r = svc.get_auth("/repositories/group%2Fproject%2Freleases").json();
+    let r = svc
+        .get_auth("/repositories/group%2Fproject%2Freleases")
+        .json();
     assert_eq!(r["name"], "group/project/releases");
     assert!(r["size"].is_u64() && r["disk_size"].is_u64());
     assert_eq!(
         r["project"],
         json!({"id": 3, "path": "group/project", "web_url": format!("{}/group/project", gl.url())})
     );
-    assert_eq!(svc.get_auth("/repositories/group%2Fproject").json()["project"]["id"], 3);
+    assert_eq!(
+        svc.get_auth("/repositories/group%2Fproject").json()["project"]["id"],
+        3
+    );
     // "legacy/img" belongs to "legacy"; nobody owns nothing here, but the field is there.
-    assert_eq!(svc.get_auth("/repositories/legacy%2Fimg").json()["project"]["id"], 6);
+    assert_eq!(
+        svc.get_auth("/repositories/legacy%2Fimg").json()["project"]["id"],
+        6
+    );
 
     let v = svc.get_auth("/policies").json();
     println!("/policies: {}", serde_json::to_string_pretty(&v).unwrap());
@@ -349,10 +385,19 @@ fn policies_and_projects_over_http() {
     assert_eq!(on["tags_deleted"], 3);
 
     let off = item("other/app");
-    assert_eq!((off["enabled"].clone(), off["freed_bytes"].clone()), (json!(false), json!(0)));
-    assert_eq!(off["freed_bytes_if_enabled"], pushes.own_bytes("other/app", "old"));
+    assert_eq!(
+        (off["enabled"].clone(), off["freed_bytes"].clone()),
+        (json!(false), json!(0))
+    );
+    assert_eq!(
+        off["freed_bytes_if_enabled"],
+        pushes.own_bytes("other/app", "old")
+    );
     let bad = item("tools/bad");
-    assert!(bad["error"].as_str().unwrap().contains("name_regex"), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("name_regex"),
+        "{bad}"
+    );
     assert_eq!(bad["freed_bytes"], 0);
     let legacy = item("legacy");
     assert_eq!(legacy["policy"], "gitlab_default");

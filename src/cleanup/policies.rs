@@ -11,8 +11,8 @@
 //! as `error`, with nothing deleted. Pure: no I/O, no clock.
 
 use super::{compile, parse_older_than, run, Limits, Report, Rule, Scope};
-use crate::snapshot::{ExpirationPolicy, Project, Repository, Snapshot, Tag};
 use crate::snapshot::time::parse_rfc3339;
+use crate::snapshot::{ExpirationPolicy, Project, Repository, Snapshot, Tag};
 
 /// Where a project's rules come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::policies::{Previews, ProjectPreview};
 use super::{Reason, RepoReport};
 use crate::hal::{html_escape, human_bytes, Listing, Paths};
-use crate::snapshot::Snapshot;
 use crate::snapshot::time::format_rfc3339;
+use crate::snapshot::Snapshot;
 
 /// A kept tag's reason as `/policies` names it: GitLab's parameter that kept it.
 fn reason_word(r: Reason) -> &'static str {

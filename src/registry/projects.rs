@@ -23,8 +23,8 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::token::RealmError;
 use super::client::{lock, next_link, origin, Client, HttpError, Method, Reply};
+use super::token::RealmError;
 use super::Kind;
 use crate::snapshot::{ExpirationPolicy, Project};
 

@@ -242,14 +242,23 @@ fn projects_page(st: &GitlabState, base: &str, query: &str) -> Reply {
         ((page - 1) * per_page, page)
     };
     if st.fail_page == Some(page_no) {
-        return Reply::Send(json_resp(500, json!({"message": "500 Internal Server Error"})));
+        return Reply::Send(json_resp(
+            500,
+            json!({"message": "500 Internal Server Error"}),
+        ));
     }
     if let Some((n, d)) = st.slow_page {
         if n == page_no {
             return Reply::Hang(d);
         }
     }
-    let items: Vec<Value> = st.projects.iter().skip(start).take(per_page).cloned().collect();
+    let items: Vec<Value> = st
+        .projects
+        .iter()
+        .skip(start)
+        .take(per_page)
+        .cloned()
+        .collect();
     let end = start + items.len();
     let url = |extra: String| {
         let kept: Vec<&str> = query
@@ -308,4 +317,3 @@ fn projects_page(st: &GitlabState, base: &str, query: &str) -> Reply {
     }
     Reply::Send(resp)
 }
-
