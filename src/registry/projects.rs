@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::client::{lock, next_link, origin, Client, HttpError, Method, Reply};
+use super::client::{lock, next_link, origin, resolve, Client, HttpError, Method, Reply};
 use super::token::RealmError;
 use super::Kind;
 use crate::snapshot::{ExpirationPolicy, Project};
@@ -185,24 +185,34 @@ fn parse_rules(body: &[u8]) -> Result<Vec<String>, String> {
 
 /// The next page: `Link: <..>; rel="next"` (keyset and offset pagination), else
 /// `X-Next-Page: N` (empty on the last page) as `page=N` on the current URL.
-fn next_page(reply: &Reply, current: &str, client: &Client) -> Option<String> {
+fn next_page(reply: &Reply, current: &str) -> Option<String> {
     if let Some(next) = reply.link.as_deref().and_then(next_link) {
-        return Some(client.resolve(next, current));
+        return resolve(next, current);
     }
-    let n = reply
-        .next_page
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())?;
+    let n = reply.next_page.as_deref().map(str::trim).filter(|n| !n.is_empty())?;
     let n: u64 = n.parse().ok()?;
-    let (path, query) = current.split_once('?').unwrap_or((current, ""));
-    let mut parts: Vec<String> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("page="))
-        .map(String::from)
+    let mut url = url::Url::parse(current).ok()?;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "page")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    parts.push(format!("page={n}"));
-    Some(format!("{path}?{}", parts.join("&")))
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("page", &n.to_string());
+    Some(url.into())
+}
+
+/// A URL as logs and messages show it: its path and query (GitLab's origin is configured).
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
 }
 
 /// The GitLab side of [`Client`].
@@ -234,7 +244,7 @@ impl Client {
         let mut projects = Vec::new();
         let mut visited = HashSet::new();
         for _ in 0..MAX_PAGES {
-            let what = format!("GET {}", &url[origin(&url).len()..]);
+            let what = format!("GET {}", shown(&url));
             if !visited.insert(url.clone()) {
                 return Err(ProjectsError::Loops { what });
             }
@@ -252,7 +262,7 @@ impl Client {
             let page = parse_projects(&reply.body)
                 .map_err(|reason| ProjectsError::BadResponse { what, reason })?;
             projects.extend(page);
-            match next_page(&reply, &url, self) {
+            match next_page(&reply, &url) {
                 Some(next) => url = next,
                 None => return Ok(projects),
             }
