@@ -98,6 +98,8 @@ pub struct Registry {
     pub ca_file: Option<PathBuf>,
     /// Token endpoints trusted with the credentials besides GitLab's and the registry's.
     pub trusted_realms: Vec<String>,
+    /// Whether each crawl reads GitLab's projects and clean-up policies.
+    pub projects: crate::registry::ProjectsMode,
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
     pub crawl_timeout: Duration,
     pub state_file: PathBuf,
@@ -254,6 +256,8 @@ pub(crate) enum Kind {
     AutoPositive,
     /// A time span above zero or `auto`.
     AutoDuration,
+    /// `auto` or a strict boolean.
+    AutoBool,
     /// An `http://` or `https://` URL.
     Url,
     /// An `http(s)://` URL or empty.
@@ -284,6 +288,7 @@ impl Kind {
             Kind::Positive => "a positive integer",
             Kind::AutoPositive => "a positive integer or auto",
             Kind::AutoDuration => "a time span above zero, e.g. \"2 hours\", or auto",
+            Kind::AutoBool => "auto, true or false",
             Kind::Url => "an http:// or https:// URL, e.g. https://gitlab.example.com/",
             Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
             Kind::Path => "a file path",
@@ -311,6 +316,7 @@ impl Kind {
             Kind::Positive => positive(v).is_some(),
             Kind::AutoPositive => auto_or_positive(v, 1).is_some(),
             Kind::AutoDuration => auto_or_duration(v, Duration::ZERO).is_some(),
+            Kind::AutoBool => projects_mode(v).is_some(),
             Kind::Url => http_url(v).is_some(),
             Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
             Kind::Prefix => normalise_prefix(v).is_some(),
@@ -433,6 +439,8 @@ pub const KEYS: &[Key] = &[
         "A PEM file with CAs to trust for https to the registry and GitLab, in addition to the\nsystem's roots (a private CA: add it here or with update-ca-certificates)."),
     key("registry", "trusted_realms", "", Kind::Urls,
         "Token endpoints (comma-separated URLs; their origins count) that may receive username and\naccess_token besides gitlab_base_url's and the registry's own origin. Never plain http\nwhen the registry is https."),
+    key("registry", "projects", "auto", Kind::AutoBool,
+        "Read GitLab's projects and clean-up policies with each crawl (token scope read_api):\nauto (a refusal is warned about once, then ignored), true, or false (never ask)."),
     key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
         "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
@@ -580,6 +588,21 @@ fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
     }
 }
 
+/// `[registry] projects`: `auto` or a strict boolean.
+fn projects_mode(v: &str) -> Option<crate::registry::ProjectsMode> {
+    use crate::registry::ProjectsMode;
+    if v.trim().eq_ignore_ascii_case("auto") {
+        return Some(ProjectsMode::Auto);
+    }
+    parse_bool_strict(v).map(|on| {
+        if on {
+            ProjectsMode::On
+        } else {
+            ProjectsMode::Off
+        }
+    })
+}
+
 fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
     if v.trim().eq_ignore_ascii_case("auto") {
         Some(auto)
@@ -710,6 +733,7 @@ impl Config {
             timeout: r.duration("registry", "timeout")?,
             ca_file: r.path("registry", "ca_file")?,
             trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
+            projects: r.get("registry", "projects", projects_mode)?,
             crawl_timeout: r.get("registry", "crawl_timeout", |v| {
                 auto_or_duration(v, default_crawl_timeout(update_interval))
             })?,
@@ -810,6 +834,29 @@ mod tests {
         for bad in ["0 s", "soon", ""] {
             let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn projects_auto_true_false() {
+        use crate::registry::ProjectsMode;
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.projects);
+        assert_eq!(t(""), Ok(ProjectsMode::Auto));
+        for (v, want) in [
+            ("auto", ProjectsMode::Auto),
+            ("AUTO", ProjectsMode::Auto),
+            ("true", ProjectsMode::On),
+            ("yes", ProjectsMode::On),
+            ("false", ProjectsMode::Off),
+            ("0", ProjectsMode::Off),
+        ] {
+            assert_eq!(t(&format!("[registry]\nprojects = {v}\n")), Ok(want), "{v}");
+        }
+        for bad in ["sometimes", "", "2"] {
+            let e = t(&format!("[registry]\nprojects = {bad}\n")).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("[registry] projects"), "{text}");
+            assert!(text.contains("auto, true or false"), "{text}");
         }
     }
 

@@ -270,7 +270,7 @@ impl Crawler {
             created_collected: AtomicBool::new(false),
             crawl_timeout: cfg.crawl_timeout,
             deadline_hit: AtomicBool::new(false),
-            projects: ProjectsReader::new(super::projects::ProjectsMode::Auto, concurrency), // WIRE: cfg.projects
+            projects: ProjectsReader::new(cfg.projects, concurrency),
         })
     }
 

@@ -47,16 +47,6 @@ pub enum ProjectsMode {
 }
 
 impl ProjectsMode {
-    /// `auto`, `true`/`yes`/`on`/`1`, `false`/`no`/`off`/`0` (case-insensitive).
-    pub fn parse(text: &str) -> Option<ProjectsMode> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "auto" => Some(ProjectsMode::Auto),
-            "true" | "yes" | "on" | "1" => Some(ProjectsMode::On),
-            "false" | "no" | "off" | "0" => Some(ProjectsMode::Off),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             ProjectsMode::Auto => "auto",
@@ -189,7 +179,11 @@ fn next_page(reply: &Reply, current: &str) -> Option<String> {
     if let Some(next) = reply.link.as_deref().and_then(next_link) {
         return resolve(next, current);
     }
-    let n = reply.next_page.as_deref().map(str::trim).filter(|n| !n.is_empty())?;
+    let n = reply
+        .next_page
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())?;
     let n: u64 = n.parse().ok()?;
     let mut url = url::Url::parse(current).ok()?;
     let kept: Vec<(String, String)> = url
@@ -446,21 +440,6 @@ impl ProjectsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes() {
-        for (t, m) in [
-            ("auto", ProjectsMode::Auto),
-            (" TRUE ", ProjectsMode::On),
-            ("yes", ProjectsMode::On),
-            ("0", ProjectsMode::Off),
-            ("off", ProjectsMode::Off),
-        ] {
-            assert_eq!(ProjectsMode::parse(t), Some(m), "{t}");
-        }
-        assert_eq!(ProjectsMode::parse("sometimes"), None);
-        assert_eq!(ProjectsMode::default().as_str(), "auto");
-    }
 
     #[test]
     fn a_gitlab_page_is_read_with_its_policies() {
