@@ -24,7 +24,7 @@ pub(crate) use namespaces::resolve_namespace;
 use namespaces::{NamespaceView, NamespacesView};
 
 use crate::snapshot::time::format_rfc3339;
-use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
+use crate::snapshot::{Namespace, Project, Repository, Snapshot, Tag};
 
 /// What the query string asks for: embedding depth and links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,6 +168,8 @@ pub(crate) fn resolve<'a>(
 struct Ctx<'a> {
     paths: Paths<'a>,
     links: bool,
+    /// For each repository's GitLab project.
+    snap: &'a Snapshot,
 }
 
 struct Href<'a> {
@@ -372,6 +374,7 @@ impl Serialize for RepoView<'_> {
         if let Some(since) = repo.stale_since {
             m.serialize_entry("stale_since", &since)?;
         }
+        m.serialize_entry("project", &ProjectRef(ctx.snap.project_of(&repo.name)))?;
         if ctx.links {
             m.serialize_entry("_links", &RepoLinks { ctx, repo })?;
         }
@@ -388,6 +391,22 @@ impl Serialize for RepoView<'_> {
                 ),
             )?;
         }
+        m.end()
+    }
+}
+
+/// A repository's GitLab project: `{"id", "path", "web_url"}`, or `null`.
+struct ProjectRef<'a>(Option<&'a Project>);
+
+impl Serialize for ProjectRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(p) = self.0 else {
+            return s.serialize_none();
+        };
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("id", &p.id)?;
+        m.serialize_entry("path", &p.path)?;
+        m.serialize_entry("web_url", &p.web_url)?;
         m.end()
     }
 }
@@ -539,6 +558,7 @@ pub(crate) fn write_json(
     let ctx = Ctx {
         paths,
         links: query.links,
+        snap,
     };
     let embed = query.embed;
     let written = match res {

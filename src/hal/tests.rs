@@ -124,12 +124,12 @@ fn shapes_match_the_contract_examples() {
     );
     assert_eq!(
         json_of(&s, "/base%2Falpine", "", ""),
-        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2})
+        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2, "project": null})
     );
     assert_eq!(json_of(&s, "/base%2Falpine/tags", "", ""), json!({}));
     assert_eq!(
         json_of(&s, "/base%2Falpine", "links=true&embed=1", ""),
-        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2,
+        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2, "project": null,
             "_links": {"self": {"href": "/repositories/base%2Falpine"},
                        "collection": {"href": "/repositories"},
                        "related": {"href": "/repositories/base%2Falpine/tags", "title": "tags"}},
@@ -361,4 +361,25 @@ fn html_dates_the_crawl_and_shows_namespaces_and_pages() {
     assert!(html.contains("Namespace base") && html.contains("/repositories/base%2Falpine"));
     let html = render_html(&s, Resource::Namespaces, &Listing::default(), "", now);
     assert!(html.contains("2 namespaces.") && html.contains("/namespaces/base"));
+}
+
+#[test]
+fn repositories_carry_their_gitlab_project() {
+    let s = snap().with_projects(vec![Project {
+        id: 9,
+        path: "base".into(),
+        web_url: "https://gitlab.example/base".into(),
+        policy: None,
+        protected: vec![],
+    }]);
+    let want = json!({"id": 9, "path": "base", "web_url": "https://gitlab.example/base"});
+    assert_eq!(json_of(&s, "/base%2Falpine", "", "")["project"], want);
+    let all = json_of(&s, "", "embed=1", "");
+    for item in all["_embedded"]["items"].as_array().unwrap() {
+        let owned = item["name"].as_str().unwrap().starts_with("base/");
+        assert_eq!(
+            item["project"],
+            if owned { want.clone() } else { Value::Null }
+        );
+    }
 }

@@ -239,6 +239,8 @@ fn run(
         status.add_requests(&crawler.stats().by_name());
         let next = match result {
             Ok(outcome) => {
+                let projects = outcome.projects;
+                status.update(|s| s.projects = Some(projects));
                 let snap = Arc::new(outcome.snapshot);
                 // The status first: whoever sees the new data sees it counted.
                 status.crawl_succeeded(unix_now());

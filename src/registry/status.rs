@@ -33,6 +33,8 @@ pub struct CollectorState {
     pub crawls_failed: BTreeMap<&'static str, u64>,
     /// Requests made to the registry since start, by kind (`token`, `catalog`, `tags`, ...).
     pub registry_requests: BTreeMap<&'static str, u64>,
+    /// How the last successful crawl read GitLab's projects; `None` before one.
+    pub projects: Option<super::ProjectsState>,
 }
 
 /// The shared, updatable state.
@@ -87,6 +89,18 @@ impl CollectorStatus {
             }
         });
     }
+}
+
+/// `/health`'s `projects`: how the last crawl read GitLab's projects (`mode`, `status`:
+/// `ok`, `off`, `refused` or `failed`, `projects`, `message`); `None` before any crawl.
+pub(crate) fn projects_body(state: &CollectorState) -> Option<serde_json::Value> {
+    let p = state.projects.as_ref()?;
+    Some(serde_json::json!({
+        "mode": p.mode.as_str(),
+        "status": p.status,
+        "projects": p.projects,
+        "message": p.message,
+    }))
 }
 
 /// The facts about the served snapshot that the verdict needs.

@@ -380,9 +380,16 @@ fn health_response(app: &App, now: u64) -> Response {
         repositories: s.repositories.len(),
         tags: s.tag_count(),
     });
-    let verdict =
-        crate::registry::status::judge(&app.status.get(), facts, app.update_interval, now as f64);
-    let body = serde_json::to_vec(&verdict.body()).unwrap_or_default();
+    let state = app.status.get();
+    let verdict = crate::registry::status::judge(&state, facts, app.update_interval, now as f64);
+    let mut json = verdict.body();
+    if let (Some(p), Some(m)) = (
+        crate::registry::status::projects_body(&state),
+        json.as_object_mut(),
+    ) {
+        m.insert("projects".into(), p);
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_default();
     let resp = match verdict {
         Health::Ok { .. } => Response::new(200, "application/json", body),
         Health::Unavailable { retry_after, .. } => Response::new(503, "application/json", body)

@@ -125,7 +125,7 @@ fn login_then_use_the_token() {
     assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
     assert_eq!(
         body(&r),
-        json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1})
+        json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1, "project": null})
     );
 }
 
