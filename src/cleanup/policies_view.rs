@@ -13,9 +13,35 @@ use serde::Serialize;
 
 use super::policies::{Previews, ProjectPreview};
 use super::{Reason, RepoReport};
+use crate::hal::listing::{Listed, SortKey};
 use crate::hal::{html_escape, human_bytes, Listing, Paths};
 use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::Snapshot;
+
+/// `/policies?sort=`: the project path, or one of the figures.
+pub(crate) const SORT_KEYS: [(&str, SortKey); 5] = [
+    ("name", SortKey::Name),
+    ("project", SortKey::Name),
+    ("freed_bytes", SortKey::FreedBytes),
+    ("freed_bytes_if_enabled", SortKey::FreedBytesIfEnabled),
+    ("tags_deleted", SortKey::TagsDeleted),
+];
+pub(crate) const SORT_EXPECTED: &str =
+    "one of name, project, freed_bytes, freed_bytes_if_enabled, tags_deleted";
+
+impl Listed for ProjectPreview<'_> {
+    fn name(&self) -> &str {
+        &self.project.path
+    }
+    fn key(&self, key: SortKey) -> u64 {
+        match key {
+            SortKey::FreedBytes => self.freed_bytes(),
+            SortKey::FreedBytesIfEnabled => self.freed_if_enabled(),
+            SortKey::TagsDeleted => self.tags_deleted_if_enabled() as u64,
+            _ => 0,
+        }
+    }
+}
 
 /// A kept tag's reason as `/policies` names it: GitLab's parameter that kept it.
 fn reason_word(r: Reason) -> &'static str {
@@ -25,16 +51,6 @@ fn reason_word(r: Reason) -> &'static str {
         Reason::KeepN => "keep_n",
         Reason::Age => "older_than",
         Reason::Protected(_) => "protected",
-    }
-}
-
-struct Href(String);
-
-impl Serialize for Href {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("href", &self.0)?;
-        m.end()
     }
 }
 

@@ -21,7 +21,21 @@ pub(crate) enum SortKey {
     Size,
     DiskSize,
     ExclusiveSize,
+    /// `/policies`: what a policy frees at its next run.
+    FreedBytes,
+    /// `/policies`: what a policy would free were it enabled.
+    FreedBytesIfEnabled,
+    /// `/policies`: the tags a policy would delete were it enabled.
+    TagsDeleted,
 }
+
+/// The sort keys of `/repositories` and `/namespaces`.
+const COLLECTION_KEYS: [(&str, SortKey); 4] = [
+    ("name", SortKey::Name),
+    ("size", SortKey::Size),
+    ("disk_size", SortKey::DiskSize),
+    ("exclusive_size", SortKey::ExclusiveSize),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Order {
@@ -77,6 +91,7 @@ impl Listed for Repository {
             SortKey::Size => self.size.unwrap_or(0),
             SortKey::DiskSize => self.disk_size.unwrap_or(0),
             SortKey::ExclusiveSize => self.exclusive_size.unwrap_or(0),
+            _ => 0,
         }
     }
 }
@@ -91,6 +106,7 @@ impl Listed for Namespace {
             SortKey::Size => self.size,
             SortKey::DiskSize => self.disk_size,
             SortKey::ExclusiveSize => self.exclusive_size,
+            _ => 0,
         }
     }
 }
@@ -113,6 +129,19 @@ impl Listing {
     /// Reads the listing parameters from a raw query string. The first occurrence of a key
     /// wins (as for `embed` and `links`); words match case-insensitively.
     pub fn parse(raw: &str) -> Result<Listing, ParamError> {
+        Listing::parse_with(
+            raw,
+            &COLLECTION_KEYS,
+            "one of name, size, disk_size, exclusive_size",
+        )
+    }
+
+    /// [`Listing::parse`] with another resource's sort keys (`expected` lists them).
+    pub(crate) fn parse_with(
+        raw: &str,
+        keys: &[(&str, SortKey)],
+        expected: &'static str,
+    ) -> Result<Listing, ParamError> {
         let mut l = Listing::default();
         let mut seen = [false; PARAMS.len()];
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
@@ -134,15 +163,11 @@ impl Listing {
             let word = value.as_deref().unwrap_or("").trim().to_ascii_lowercase();
             match key.as_str() {
                 "sort" => {
-                    l.sort = match word.as_str() {
-                        "name" => SortKey::Name,
-                        "size" => SortKey::Size,
-                        "disk_size" => SortKey::DiskSize,
-                        "exclusive_size" => SortKey::ExclusiveSize,
-                        _ => {
-                            return Err(bad("sort", "one of name, size, disk_size, exclusive_size"))
-                        }
-                    }
+                    l.sort = keys
+                        .iter()
+                        .find(|(k, _)| *k == word)
+                        .map(|(_, key)| *key)
+                        .ok_or(bad("sort", expected))?;
                 }
                 "order" => {
                     l.order = match word.as_str() {

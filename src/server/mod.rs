@@ -218,6 +218,8 @@ enum Route<'a> {
     Dashboard(dashboard::Lookup),
     /// The clean-up dry run.
     Cleanup,
+    /// Every GitLab project's clean-up policy, previewed.
+    Policies,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
@@ -230,6 +232,9 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     }
     if rest == "/cleanup" || rest == "/cleanup/" {
         return Some(Route::Cleanup);
+    }
+    if rest == "/policies" || rest == "/policies/" {
+        return Some(Route::Policies);
     }
     if let Some(found) = dashboard::lookup(rest) {
         return Some(Route::Dashboard(found));
@@ -357,6 +362,11 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             let html = prefers_html(req.header("Accept"));
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             resources::cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
+        }
+        Route::Policies => {
+            authorize(&app.tokens, req, now)?;
+            let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
+            resources::policies(&served, req, query, &app.prefix, app.cleanup_limits)
         }
     }
 }
@@ -600,6 +610,6 @@ fn path_only(url: &str) -> &str {
 pub mod cache;
 pub(crate) mod dashboard;
 mod resources;
-pub use resources::cleanup_resource;
+pub use resources::{cleanup_resource, policies_resource};
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{ApiError, Request, Response, Route, Served};
 use crate::cleanup::view;
-use crate::cleanup::{self, CleanupError, Rule};
+use crate::cleanup::{self, policies, policies_view, CleanupError, Rule};
 use crate::hal::{self, Listing, Paths, Query, Resource};
 use crate::http::Body;
 use crate::server::cache::{accepts_gzip, http_date, not_modified, CacheKey, Encoding};
@@ -59,10 +59,30 @@ pub(super) fn resource(
         query: format!("{q:?} {listing:?}"),
         html: false,
     };
+    Ok(cached_json(
+        served,
+        req,
+        key,
+        || hal::render_json(snap, res, q, &listing, prefix),
+        || stream(snap.clone(), namespaces, rest, q, listing.clone(), prefix),
+    ))
+}
+
+/// A JSON resource of the served snapshot from its render cache: gzip when accepted,
+/// validators, `304` for a conditional request; a body too big for the cache comes from
+/// `oversize` (not compressed).
+fn cached_json(
+    served: &Served,
+    req: &Request,
+    key: CacheKey,
+    render: impl FnOnce() -> Vec<u8>,
+    oversize: impl FnOnce() -> Body,
+) -> Response {
+    let snap = &served.snap;
     let cache = &served.cache;
-    let oversize = cache.is_oversize(&key);
+    let is_oversize = cache.is_oversize(&key);
     // Only cached bodies are compressed (once); streamed ones go out as they are.
-    let enc = if !oversize && accepts_gzip(req.header("Accept-Encoding")) {
+    let enc = if !is_oversize && accepts_gzip(req.header("Accept-Encoding")) {
         Encoding::Gzip
     } else {
         Encoding::Identity
@@ -87,20 +107,12 @@ pub(super) fn resource(
             headers: Vec::new(),
             body: Body::empty(),
         };
-        return Ok(validators(empty, enc));
+        return validators(empty, enc);
     }
-    let (body, enc) = if oversize {
-        (
-            stream(snap.clone(), namespaces, rest, q, listing, prefix),
-            enc,
-        )
+    let (body, enc) = if is_oversize {
+        (oversize(), enc)
     } else {
-        let rendered = cache.get_or_render(&key, || {
-            (
-                "application/hal+json",
-                hal::render_json(snap, res, q, &listing, prefix),
-            )
-        });
+        let rendered = cache.get_or_render(&key, || ("application/hal+json", render()));
         // Just found too big to keep: not worth compressing for one response.
         let enc = if cache.is_oversize(&key) {
             Encoding::Identity
@@ -113,7 +125,87 @@ pub(super) fn resource(
     if enc == Encoding::Gzip {
         resp = resp.with("Content-Encoding", "gzip");
     }
-    Ok(resp)
+    resp
+}
+
+/// `/policies`: every GitLab project's clean-up policy previewed over the served snapshot,
+/// cached with it like the other resources (the answer depends on the snapshot only).
+pub(super) fn policies(
+    served: &Served,
+    req: &Request,
+    query: &str,
+    prefix: &str,
+    limits: cleanup::Limits,
+) -> Result<Response, ApiError> {
+    let snap = &served.snap;
+    let listing = policies_listing(query)?;
+    if super::prefers_html(req.header("Accept")) {
+        return policies_resource(snap, query, true, prefix, limits);
+    }
+    let links = Query::parse(query).links;
+    let key = CacheKey {
+        resource: "/policies".into(),
+        query: format!("{links:?} {listing:?}"),
+        html: false,
+    };
+    let body = || policies_body(snap, prefix, limits, &listing, links, false);
+    Ok(cached_json(served, req, key, body, || Body::Bytes(body())))
+}
+
+/// The listing parameters of `/policies` (sorted by project path, or a figure).
+fn policies_listing(query: &str) -> Result<Listing, ApiError> {
+    Listing::parse_with(
+        query,
+        &policies_view::SORT_KEYS,
+        policies_view::SORT_EXPECTED,
+    )
+    .map_err(|e| ApiError::BadParameter(e.to_string()))
+}
+
+fn policies_body(
+    snap: &Snapshot,
+    prefix: &str,
+    limits: cleanup::Limits,
+    listing: &Listing,
+    links: bool,
+    html: bool,
+) -> Vec<u8> {
+    let previews = policies::preview(snap, limits);
+    let page = listing.page(&previews.items);
+    if html {
+        policies_view::render_html(snap, &previews, &page.items).into_bytes()
+    } else {
+        policies_view::render_json(
+            snap,
+            &previews,
+            &page.items,
+            listing,
+            page.total,
+            prefix,
+            links,
+        )
+    }
+}
+
+/// `/policies` rendered afresh (the HTML view, and the benchmark's measure of a cache miss).
+/// Pure.
+pub fn policies_resource(
+    snap: &Snapshot,
+    query: &str,
+    html: bool,
+    prefix: &str,
+    limits: cleanup::Limits,
+) -> Result<Response, ApiError> {
+    let listing = policies_listing(query)?;
+    let links = Query::parse(query).links;
+    let body = policies_body(snap, prefix, limits, &listing, links, html);
+    Ok(if html {
+        Response::new(200, "text/html; charset=utf-8", body)
+            .with("Cache-Control", CACHE_CONTROL)
+            .with("Vary", VARY)
+    } else {
+        Response::new(200, "application/hal+json", body)
+    })
 }
 
 fn resolve<'a>(
