@@ -4,6 +4,7 @@
 // below any server_prefix. Every name from the API is rendered with textContent, never as HTML.
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
 // common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
+// policies.js the Policies panel (and the GitLab project links used in the tables);
 // health.js the service's health in the header.
 
 import {
@@ -11,6 +12,7 @@ import {
   session, setStatus,
 } from './common.js';
 import { initCleanup } from './cleanup.js';
+import { initPolicies, projectLink } from './policies.js';
 import { initHealth } from './health.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
@@ -91,6 +93,7 @@ function forget() {
   repoTable.reset();
   nsTable.reset();
   cleanup.reset();
+  policies.reset();
   $('who').textContent = '';
   selectTab('tab-repositories');
 }
@@ -186,6 +189,7 @@ async function load() {
   }, 0));
   setStatus(`Loaded ${fmtCount(state.repos.length)} repositories.`);
   loadNamespaces();
+  policies.load();
 }
 
 function loadFailed(e, again) {
@@ -214,11 +218,25 @@ function ingest(coll) {
     exclusive_size: num(r.exclusive_size),
     tags: num(r.tags),
     stale_since: num(r.stale_since),
+    project: r.project && typeof r.project === 'object' ? r.project : null,
   }));
   state.tags.clear();
   state.namespaces = namespacesFromRepos(state.repos);
   repoTable.setRows(state.repos, state.hasExclusive);
   nsTable.setRows(state.namespaces, false);
+}
+
+// The GitLab page of a namespace that is a project or one of its groups: GitLab's base URL
+// is a project's web_url without its path, and a group's page is <base>/<group path>.
+function groupUrl(ns) {
+  for (const r of state.repos) {
+    const p = r.project;
+    if (!p || typeof p.path !== 'string' || typeof p.web_url !== 'string') continue;
+    if (p.path !== ns && !p.path.startsWith(`${ns}/`)) continue;
+    if (!p.web_url.endsWith(`/${p.path}`)) continue;
+    return `${p.web_url.slice(0, p.web_url.length - p.path.length)}${ns}`;
+  }
+  return null;
 }
 
 // Namespace totals computed here when the server has no /namespaces: every proper path
@@ -534,6 +552,13 @@ const repoTable = makeTable({
     el('span', { className: 'repo-name', text: r.name }));
     const frag = document.createDocumentFragment();
     frag.append(b);
+    if (r.project) {
+      const a = projectLink(r.project.web_url, 'GitLab');
+      if (a) {
+        a.setAttribute('aria-label', `GitLab project ${r.project.path}`);
+        frag.append(' ', a);
+      }
+    }
     if (r.stale_since !== null) {
       frag.append(el('span', {
         className: 'badge',
@@ -562,7 +587,13 @@ const nsTable = makeTable({
     { key: 'show', label: 'Repositories below', kind: 'text', sortable: false },
   ],
   cell: (r, c) => {
-    if (c.key === 'name') return el('span', { className: 'repo-name', text: r.name });
+    if (c.key === 'name') {
+      const url = groupUrl(r.name);
+      const a = url && projectLink(url, 'GitLab');
+      if (a) a.setAttribute('aria-label', `${r.name} in GitLab`);
+      return a ? el('span', null, el('span', { className: 'repo-name', text: r.name }), ' ', a)
+        : el('span', { className: 'repo-name', text: r.name });
+    }
     if (c.key !== 'show') return null;
     return el('button', {
       type: 'button', className: 'link', dataset: { ns: r.name },
@@ -657,7 +688,7 @@ $('ns-body').addEventListener('click', (ev) => {
 
 // ---------- tabs ----------
 
-const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup'];
+const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-policies'];
 
 function selectTab(id) {
   for (const t of TABS) {
@@ -675,22 +706,25 @@ document.querySelector('.tabs').addEventListener('click', (ev) => {
   if (b) selectTab(b.id);
 });
 document.querySelector('.tabs').addEventListener('keydown', (ev) => {
-  const i = TABS.indexOf(document.activeElement && document.activeElement.id);
+  // Hidden tabs (Policies on a service without /policies) are skipped.
+  const tabs = TABS.filter((t) => !$(t).hidden);
+  const i = tabs.indexOf(document.activeElement && document.activeElement.id);
   if (i < 0) return;
   let j = null;
-  if (ev.key === 'ArrowRight') j = (i + 1) % TABS.length;
-  else if (ev.key === 'ArrowLeft') j = (i + TABS.length - 1) % TABS.length;
+  if (ev.key === 'ArrowRight') j = (i + 1) % tabs.length;
+  else if (ev.key === 'ArrowLeft') j = (i + tabs.length - 1) % tabs.length;
   else if (ev.key === 'Home') j = 0;
-  else if (ev.key === 'End') j = TABS.length - 1;
+  else if (ev.key === 'End') j = tabs.length - 1;
   if (j === null) return;
   ev.preventDefault();
-  selectTab(TABS[j]);
-  $(TABS[j]).focus();
+  selectTab(tabs[j]);
+  $(tabs[j]).focus();
 });
 
 // ---------- Clean-up what-if (cleanup.js) and the service's health (health.js) ----------
 
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
+const policies = initPolicies({ onAuthError: (e) => sessionLost(e) });
 const health = initHealth({ loaded: () => state.timestamp });
 
 // ---------- units and start-up ----------
@@ -706,6 +740,7 @@ function rerender() {
   repoTable.render();
   if (!$('panel-namespaces').hidden) nsTable.render();
   cleanup.render();
+  policies.render();
 }
 
 document.querySelector('.units').addEventListener('change', (ev) => {
