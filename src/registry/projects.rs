@@ -396,40 +396,45 @@ impl ProjectsReader {
             .collect();
         let before: HashMap<u64, &Vec<String>> =
             previous.iter().map(|p| (p.id, &p.protected)).collect();
-        let next = AtomicUsize::new(0);
-        let no_endpoint = AtomicBool::new(false);
-        let found: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
         let ids: Vec<u64> = wanted.iter().map(|&i| projects[i].id).collect();
+        // One project's patterns; `None`: this GitLab has no such API (ask nobody else).
+        let ask = |k: usize| -> Option<Vec<String>> {
+            match client.protection_rules(ids[k]) {
+                Ok(r) => Some(r.unwrap_or_default()),
+                Err(RulesError::NoEndpoint) => None,
+                Err(RulesError::Failed(e)) => {
+                    let kept = before.get(&ids[k]).map_or(0, |r| r.len());
+                    log::warn!(
+                        "project {}: {e}; keeping its {kept} tag protection rules of the \
+                         previous crawl",
+                        ids[k]
+                    );
+                    Some(before.get(&ids[k]).map(|r| r.to_vec()).unwrap_or_default())
+                }
+            }
+        };
+        let found: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
+        // The first alone: on a GitLab without the API it is the only request.
+        match ids.first().map(|_| ask(0)) {
+            None => return 0,
+            Some(None) => {
+                log::info!("GitLab has no tag protection API (before 17.x): no protected tags");
+                return 1;
+            }
+            Some(Some(rules)) => lock(&found).push((wanted[0], rules)),
+        }
+        let next = AtomicUsize::new(1);
         std::thread::scope(|s| {
-            for _ in 0..self.concurrency.min(wanted.len()) {
+            for _ in 0..self.concurrency.min(ids.len() - 1) {
                 s.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::SeqCst);
-                    if k >= ids.len() || no_endpoint.load(Ordering::SeqCst) {
+                    let Some(rules) = ids.get(k).and_then(|_| ask(k)) else {
                         return;
-                    }
-                    let rules = match client.protection_rules(ids[k]) {
-                        Ok(r) => r.unwrap_or_default(),
-                        Err(RulesError::NoEndpoint) => {
-                            no_endpoint.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        Err(RulesError::Failed(e)) => {
-                            let kept = before.get(&ids[k]).map_or(0, |r| r.len());
-                            log::warn!(
-                                "project {}: {e}; keeping its {kept} tag protection rules of \
-                                 the previous crawl",
-                                ids[k]
-                            );
-                            before.get(&ids[k]).map(|r| r.to_vec()).unwrap_or_default()
-                        }
                     };
                     lock(&found).push((wanted[k], rules));
                 });
             }
         });
-        if no_endpoint.load(Ordering::SeqCst) {
-            log::info!("GitLab has no tag protection API (GitLab before 17.x): no protected tags");
-        }
         for (i, rules) in found.into_inner().unwrap_or_else(|e| e.into_inner()) {
             projects[i].protected = rules;
         }
