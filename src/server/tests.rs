@@ -452,3 +452,59 @@ fn a_panic_is_a_500_for_that_request_only() {
         200
     );
 }
+
+#[test]
+fn policies_need_a_token_are_cached_and_sorted() {
+    let a = app("/p", true);
+    let s = a.snapshot.get().unwrap();
+    let with = (*s).clone().with_projects(vec![crate::snapshot::Project {
+        id: 7,
+        path: "g/p".into(),
+        web_url: "https://gitlab.example/g/p".into(),
+        policy: Some(crate::snapshot::ExpirationPolicy {
+            enabled: true,
+            name_regex: Some(".*".into()),
+            ..Default::default()
+        }),
+        protected: vec![],
+    }]);
+    a.snapshot.set(Arc::new(with));
+    assert_eq!(handle(&a, &get("/p/policies", &[]), NOW).status, 401);
+    let r = get_auth(&a, "/p/policies");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
+    let v = body(&r);
+    assert_eq!(v["_embedded"]["items"][0]["project"], "g/p");
+    // "latest" is never deleted
+    assert_eq!(v["tags_deleted"], 0);
+    let etag = r.header("ETag").unwrap().to_string();
+    let again = handle(
+        &a,
+        &get(
+            "/p/policies",
+            &[("Authorization", &bearer(&a)), ("If-None-Match", &etag)],
+        ),
+        NOW,
+    );
+    assert_eq!(again.status, 304);
+    let r = get_auth(&a, "/p/policies?sort=freed_bytes&order=desc&limit=1");
+    assert_eq!(body(&r)["total"], 1);
+    let bad = get_auth(&a, "/p/policies?sort=size");
+    assert_eq!(bad.status, 400);
+    assert!(body(&bad)["message"]
+        .as_str()
+        .unwrap()
+        .contains("freed_bytes"));
+    let html = handle(
+        &a,
+        &get(
+            "/p/policies",
+            &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
+        ),
+        NOW,
+    );
+    assert_eq!(
+        html.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+}
