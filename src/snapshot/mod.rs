@@ -233,8 +233,13 @@ impl Snapshot {
 
     /// The same snapshot with these GitLab projects, each repository given its project.
     pub fn with_projects(mut self, mut projects: Vec<Project>) -> Snapshot {
-        let names: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
-        self.repo_projects = projects::assign(&mut projects, &names);
+        // No projects, no table: equal to a snapshot that never had any.
+        self.repo_projects = if projects.is_empty() {
+            Vec::new()
+        } else {
+            let names: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
+            projects::assign(&mut projects, &names)
+        };
         self.projects = projects;
         self
     }
