@@ -207,10 +207,10 @@ pub(crate) fn preview(snap: &Snapshot, limits: Limits) -> Previews<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cleanup::Reason;
-    use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
+    use crate::snapshot::{fixtures, TagInput};
 
     const NOW: i64 = 1_800_000_000;
     const DAY: i64 = 86_400;
@@ -226,7 +226,8 @@ mod tests {
         }
     }
 
-    fn policy(enabled: bool) -> ExpirationPolicy {
+    /// The example policy: older than 30 days, any name but `v1.1.0`.
+    pub(crate) fn policy(enabled: bool) -> ExpirationPolicy {
         ExpirationPolicy {
             enabled,
             cadence: Some("1month".into()),
@@ -248,28 +249,18 @@ mod tests {
         }
     }
 
-    /// Blob sizes: a = 1, b = 2, c = 4, ... (by first letter).
+    /// Blob sizes: a = 1, b = 2, c = 4, ... (by first letter); crawled at NOW.
     fn snap(repos: Vec<(&str, Vec<TagInput>)>, projects: Vec<Project>) -> Snapshot {
-        let mut blobs = std::collections::HashMap::new();
-        for (_, tags) in &repos {
-            for b in tags.iter().flat_map(|t| &t.blobs) {
-                blobs.insert(b.clone(), 1u64 << (b.as_bytes()[0] - b'a'));
-            }
-        }
-        Snapshot::build(SnapshotInput {
-            timestamp: NOW as f64,
-            repositories: repos
-                .into_iter()
-                .map(|(n, tags)| RepositoryInput {
-                    name: n.into(),
-                    tags: Some(tags),
-                    stale_since: None,
-                })
-                .collect(),
-            blobs,
-        })
-        .unwrap()
-        .with_projects(projects)
+        let sizes: Vec<(String, u64)> = repos
+            .iter()
+            .flat_map(|(_, tags)| tags.iter().flat_map(|t| t.blobs.iter()))
+            .map(|b| (b.clone(), 1u64 << (b.as_bytes()[0] - b'a')))
+            .collect();
+        let sizes: Vec<(&str, u64)> = sizes.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+        let repos = repos.into_iter().map(|(n, t)| fixtures::repo(n, Some(t)));
+        let mut s = fixtures::build(repos.collect(), &sizes);
+        s.timestamp = NOW as f64;
+        s.with_projects(projects)
     }
 
     fn names(tags: &[&Tag]) -> Vec<String> {

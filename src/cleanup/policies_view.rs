@@ -329,15 +329,7 @@ mod tests {
     }
 
     fn snap() -> Snapshot {
-        let policy = ExpirationPolicy {
-            enabled: true,
-            cadence: Some("1month".into()),
-            keep_n: None,
-            older_than: Some("30d".into()),
-            name_regex: Some(".*".into()),
-            name_regex_keep: Some(r"v1\.1\.0".into()),
-            next_run_at: None,
-        };
+        let policy = crate::cleanup::policies::tests::policy(true);
         let off = ExpirationPolicy {
             enabled: false,
             ..policy.clone()

@@ -217,7 +217,7 @@ impl Client {
         let auth = (!self.credentials.access_token.is_empty()).then(|| super::token::AuthHeader {
             name: "PRIVATE-TOKEN",
             value: self.credentials.access_token.clone(),
-            origin: origin(url).to_string(),
+            origin: origin(url),
         });
         self.execute(
             kind,
@@ -268,7 +268,7 @@ impl Client {
 
     /// One project's tag protection patterns: `Ok(None)` when GitLab has no such rules
     /// for it (404, 403: an older GitLab, or a registry without the metadata database).
-    /// `Err(true)` when the endpoint does not exist at all (ask no other project).
+    /// `Err(NoEndpoint)` when the endpoint does not exist at all (ask no other project).
     fn protection_rules(&self, id: u64) -> Result<Option<Vec<String>>, RulesError> {
         let url = format!(
             "{}/api/v4/projects/{id}/registry/protection/tag/rules",

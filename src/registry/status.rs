@@ -244,6 +244,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn projects_line_after_a_crawl_only() {
+        let st = CollectorStatus::new(true);
+        assert_eq!(projects_body(&st.get()), None);
+        st.update(|s| {
+            s.projects = Some(crate::registry::ProjectsState {
+                mode: crate::registry::ProjectsMode::Auto,
+                status: "refused",
+                projects: 0,
+                message: Some("GitLab refused the access token".into()),
+            })
+        });
+        assert_eq!(
+            projects_body(&st.get()),
+            Some(
+                serde_json::json!({"mode": "auto", "status": "refused", "projects": 0,
+                "message": "GitLab refused the access token"})
+            )
+        );
+    }
+
+    #[test]
     fn a_crawl_cycle_is_recorded() {
         let st = CollectorStatus::new(true);
         st.crawl_started(100.0);
