@@ -8,11 +8,11 @@
 
 use std::fmt::Write as _;
 
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::policies::{Previews, ProjectPreview};
-use super::{Reason, RepoReport};
+use super::view::{RepoItem, Words};
 use crate::hal::listing::{Listed, SortKey};
 use crate::hal::{html_escape, human_bytes, Listing, Paths};
 use crate::snapshot::time::format_rfc3339;
@@ -40,91 +40,6 @@ impl Listed for ProjectPreview<'_> {
             SortKey::TagsDeleted => self.tags_deleted_if_enabled() as u64,
             _ => 0,
         }
-    }
-}
-
-/// A kept tag's reason as `/policies` names it: GitLab's parameter that kept it.
-fn reason_word(r: Reason) -> &'static str {
-    match r {
-        Reason::Latest => "latest",
-        Reason::Regex => "name_regex_keep",
-        Reason::KeepN => "keep_n",
-        Reason::Age => "older_than",
-        Reason::Protected(_) => "protected",
-    }
-}
-
-struct Kept<'a> {
-    item: &'a RepoReport<'a>,
-    patterns: &'a [String],
-}
-
-impl Serialize for Kept<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.item.keep.len()))?;
-        for (tag, why) in &self.item.keep {
-            seq.serialize_element(&KeptTag {
-                name: &tag.name,
-                why: *why,
-                patterns: self.patterns,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-struct KeptTag<'a> {
-    name: &'a str,
-    why: Reason,
-    patterns: &'a [String],
-}
-
-impl Serialize for KeptTag<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("name", self.name)?;
-        m.serialize_entry("reason", reason_word(self.why))?;
-        if let Reason::Protected(i) = self.why {
-            if let Some(p) = self.patterns.get(i as usize) {
-                m.serialize_entry("pattern", p)?;
-            }
-        }
-        m.end()
-    }
-}
-
-struct Repo<'a> {
-    item: &'a RepoReport<'a>,
-    patterns: &'a [String],
-    paths: Paths<'a>,
-    links: bool,
-}
-
-impl Serialize for Repo<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let item = self.item;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("name", item.name)?;
-        m.serialize_entry("freed_bytes", &item.freed_bytes)?;
-        let delete: Vec<&str> = item.delete.iter().map(|t| t.name.as_str()).collect();
-        m.serialize_entry("delete", &delete)?;
-        m.serialize_entry(
-            "keep",
-            &Kept {
-                item,
-                patterns: self.patterns,
-            },
-        )?;
-        m.serialize_entry("tags_not_matched", &item.not_matched)?;
-        if self.links {
-            let mut l = serde_json::Map::new();
-            l.insert(
-                "repository".into(),
-                serde_json::json!({"href": self.paths.repository(item.name)}),
-            );
-            m.serialize_entry("_links", &l)?;
-        }
-        m.end()
     }
 }
 
@@ -161,15 +76,15 @@ impl Serialize for Item<'_> {
             m.serialize_entry("freed_bytes_if_enabled", &p.freed_if_enabled())?;
             m.serialize_entry("tags_deleted_if_enabled", &p.tags_deleted_if_enabled())?;
         }
-        let repos: Vec<Repo> = p
+        let repos: Vec<RepoItem> = p
             .report
             .iter()
             .flat_map(|r| &r.items)
-            .map(|item| Repo {
+            .map(|item| RepoItem {
                 item,
-                patterns: &p.project.protected,
                 paths: self.paths,
                 links: self.links,
+                words: Words::Policy(&p.project.protected),
             })
             .collect();
         m.serialize_entry("repositories", &repos)?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::fake_registry::{MiniServer, Reply, Req, Resp};
+use super::fake_registry::{query_param, MiniServer, Reply, Req, Resp};
 
 /// The one token GitLab knows: the crawl's, so the real registry's issuer takes it too.
 pub const API_TOKEN: &str = super::real_registry::CRAWL_TOKEN;
@@ -111,14 +111,6 @@ pub fn policy_json(
         "name_regex_keep": name_regex_keep,
         "next_run_at": "2026-12-04T01:00:00.000Z",
     })
-}
-
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
 }
 
 impl FakeGitlab {
