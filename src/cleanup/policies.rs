@@ -10,6 +10,8 @@
 //! pattern that does not compile, an `older_than` it cannot read) is reported on its project
 //! as `error`, with nothing deleted. Pure: no I/O, no clock.
 
+use std::collections::HashMap;
+
 use super::{compile, parse_older_than, run, Limits, Report, Rule, Scope};
 use crate::snapshot::time::parse_rfc3339;
 use crate::snapshot::{ExpirationPolicy, Project, Repository, Snapshot, Tag};
@@ -145,6 +147,16 @@ pub(crate) fn policy_rule(
     })
 }
 
+/// What a policy's [`Rule`] is made of (its schedule and switch are not).
+#[derive(PartialEq, Eq, Hash)]
+struct RuleKey {
+    name_regex: Option<String>,
+    name_regex_keep: Option<String>,
+    keep_n: Option<u64>,
+    older_than: Option<String>,
+    protected: Vec<String>,
+}
+
 /// When a policy is evaluated: its next run, or the crawl's time if that is later.
 fn evaluation_time(policy: &ExpirationPolicy, crawled: i64) -> i64 {
     policy
@@ -156,7 +168,8 @@ fn evaluation_time(policy: &ExpirationPolicy, crawled: i64) -> i64 {
 
 /// Previews every policy of the projects that own at least one repository of `snap`.
 ///
-/// Cost: each repository's tags are evaluated once (under their project's rules), plus one
+/// Cost: each distinct rule compiled once; each repository's tags evaluated once (under
+/// their project's rules), plus one
 /// sort of the enabled policies' deleted blob references for the total.
 pub(crate) fn preview(snap: &Snapshot, limits: Limits) -> Previews<'_> {
     let crawled = snap.timestamp as i64;
@@ -170,6 +183,9 @@ pub(crate) fn preview(snap: &Snapshot, limits: Limits) -> Previews<'_> {
         }
     }
     let mut items = Vec::new();
+    // Compiled rules by what they are made of: most projects share a handful of policies
+    // (GitLab's default above all), and compiling a pattern costs far more than matching.
+    let mut rules: HashMap<RuleKey, Result<Rule, String>> = HashMap::new();
     for (project, repos) in snap.projects.iter().zip(owned) {
         if repos.is_empty() {
             continue;
@@ -179,9 +195,19 @@ pub(crate) fn preview(snap: &Snapshot, limits: Limits) -> Previews<'_> {
             None => (ExpirationPolicy::gitlab_default(), Source::GitlabDefault),
         };
         let at = evaluation_time(&policy, crawled);
-        let (error, report) = match policy_rule(&policy, &project.protected, limits) {
-            Ok(rule) => (None, Some(run(snap, repos, &rule, at))),
-            Err(e) => (Some(e), None),
+        let key = RuleKey {
+            name_regex: policy.name_regex.clone(),
+            name_regex_keep: policy.name_regex_keep.clone(),
+            keep_n: policy.keep_n,
+            older_than: policy.older_than.clone(),
+            protected: project.protected.clone(),
+        };
+        let rule = rules
+            .entry(key)
+            .or_insert_with(|| policy_rule(&policy, &project.protected, limits));
+        let (error, report) = match rule {
+            Ok(rule) => (None, Some(run(snap, repos, rule, at))),
+            Err(e) => (Some(e.clone()), None),
         };
         items.push(ProjectPreview {
             project,
