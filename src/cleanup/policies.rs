@@ -169,8 +169,8 @@ fn evaluation_time(policy: &ExpirationPolicy, crawled: i64) -> i64 {
 /// Previews every policy of the projects that own at least one repository of `snap`.
 ///
 /// Cost: each distinct rule compiled once; each repository's tags evaluated once (under
-/// their project's rules), plus one
-/// sort of the enabled policies' deleted blob references for the total.
+/// their project's rules); one sort of the enabled policies' deleted blob references for
+/// the total.
 pub(crate) fn preview(snap: &Snapshot, limits: Limits) -> Previews<'_> {
     let crawled = snap.timestamp as i64;
     // The repositories of each project, in name order.
