@@ -18,7 +18,7 @@ use gitlab_registry_usage_rest::config;
 use gitlab_registry_usage_rest::registry::{CrawlOutcome, Crawler, Kind, ProjectsMode};
 use gitlab_registry_usage_rest::snapshot::time::format_rfc3339;
 use gitlab_registry_usage_rest::snapshot::Snapshot;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use support::collector::{blob, config_blob, push_image, test_options, Pushed};
 use support::fake_gitlab::{policy_json, FakeGitlab, API_TOKEN};
@@ -226,6 +226,19 @@ fn refusals_faults_and_foreign_hosts() {
     assert_eq!(second.projects.status, "refused");
     assert_eq!(refused(), 1, "warned once in auto mode");
 
+    // With projects = true, every refused crawl is warned about.
+    let mut strict = settings(&reg, &gl);
+    strict.projects = ProjectsMode::On;
+    let c_strict = Crawler::new(&strict, test_options()).unwrap();
+    let before = refused();
+    crawl(&c_strict, None);
+    crawl(&c_strict, None);
+    assert_eq!(
+        refused(),
+        before + 2,
+        "warned at every crawl with projects = true"
+    );
+
     // Back to a good token: projects.
     gl.state.lock().unwrap().token_scope = "read_api";
     let good = crawl(&c, Some(&second.snapshot));
@@ -343,7 +356,7 @@ fn policies_and_projects_over_http() {
         svc.get_auth("/repositories/group%2Fproject").json()["project"]["id"],
         3
     );
-    // "legacy/img" belongs to "legacy"; nobody owns nothing here, but the field is there.
+    // "legacy/img" belongs to "legacy" (a project without a policy).
     assert_eq!(
         svc.get_auth("/repositories/legacy%2Fimg").json()["project"]["id"],
         6
@@ -420,5 +433,4 @@ fn policies_and_projects_over_http() {
     let h = svc.get("/health", &[]).json();
     assert_eq!(h["projects"]["status"], "ok", "{h}");
     assert_eq!(h["projects"]["projects"], 6);
-    let _: &Value = &h;
 }
