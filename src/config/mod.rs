@@ -30,6 +30,7 @@ pub struct Config {
     pub jwt: Jwt,
     pub registry: Registry,
     pub metrics: MetricsConfig,
+    pub history: HistoryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +104,12 @@ pub struct Registry {
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
     pub crawl_timeout: Duration,
     pub state_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryConfig {
+    /// How long crawls are remembered (see `crate::history`); zero: no history is kept.
+    pub keep: Duration,
 }
 
 /// `crawl_timeout = auto`: four update intervals (a crawl that slow has missed three
@@ -196,6 +203,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
         "h" | "hour" | "hours" => 3600,
         "d" | "day" | "days" => 86_400,
         "w" | "week" | "weeks" => 604_800,
+        "y" | "year" | "years" => 365 * 86_400,
+        // A bare 0 needs no unit (`[history] keep = 0`).
+        "" if n == 0 => 0,
         _ => return None,
     };
     n.checked_mul(secs).map(Duration::from_secs)
@@ -227,7 +237,7 @@ pub(crate) fn default_workers() -> usize {
 }
 
 const DURATION_FORM: &str =
-    "an integer and a unit (s, m, h, d, w or their long forms), e.g. \"30 s\", \"5m\", \"2 weeks\"";
+    "an integer and a unit (s, m, h, d, w, y or their long forms), e.g. \"30 s\", \"5m\", \"2 weeks\"";
 
 /// What values a key takes: how it is checked, and the form named in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,6 +459,8 @@ pub const KEYS: &[Key] = &[
         "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
     key("metrics", "bearer_token", "", Kind::Raw,
         "When set, /metrics requires 'Authorization: Bearer <this token>' (empty: no authentication)."),
+    key("history", "keep", "2 years", Kind::Duration,
+        "How long crawls are remembered for since= and /history, in a file beside state_file\n(<state file name>.history): every crawl for 48 hours, one a day for 90 days, one a\nweek beyond. 0: no history. With an empty state_file it is kept in memory only."),
 ];
 
 /// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
@@ -744,12 +756,16 @@ impl Config {
             bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
                 .filter(|t| !t.is_empty()),
         };
+        let history = HistoryConfig {
+            keep: r.duration("history", "keep")?,
+        };
         Ok(Config {
             general,
             ldap,
             jwt,
             registry,
             metrics,
+            history,
         })
     }
 
@@ -807,6 +823,12 @@ mod tests {
         assert_eq!(parse_duration("5 Seconds"), Some(Duration::from_secs(5)));
         assert_eq!(parse_duration("1 HOUR"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2 fortnights"), None);
+        assert_eq!(
+            parse_duration("2 years"),
+            Some(Duration::from_secs(63_072_000))
+        );
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("weeks"), None);
         assert_eq!(parse_duration("-1 s"), None);
         assert_eq!(parse_duration("1.5 h"), None);
@@ -1105,6 +1127,19 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn history_keep() {
+        let k = |text: &str| Config::from_ini_text(text, p()).map(|c| c.history.keep);
+        assert_eq!(k(""), Ok(Duration::from_secs(2 * 365 * 86_400)));
+        assert_eq!(k("[history]\nkeep = 0\n"), Ok(Duration::ZERO));
+        assert_eq!(
+            k("[history]\nkeep = 30 days\n"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        let e = k("[history]\nkeep = forever\n").unwrap_err().to_string();
+        assert!(e.contains("[history] keep") && e.contains("a unit"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::snapshot::time::format_rfc3339;
 pub struct CollectorState {
     /// False when `registry_base_url` is empty (the service serves its state file only).
     pub enabled: bool,
+    /// `[registry] update_interval` in seconds, for `/metrics` (alerting rules compare crawl
+    /// durations and data age with it); `None` when not configured (unit tests).
+    pub update_interval: Option<f64>,
     /// Unix seconds when the last successful crawl finished.
     pub last_success: Option<f64>,
     /// Seconds the last finished crawl (successful or not) took.
@@ -47,6 +50,12 @@ impl CollectorStatus {
             enabled,
             ..CollectorState::default()
         }))
+    }
+
+    /// Records `[registry] update_interval` for `/metrics`.
+    pub fn with_interval(self, interval: Duration) -> CollectorStatus {
+        self.update(|s| s.update_interval = Some(interval.as_secs_f64()));
+        self
     }
 
     /// A copy of the current state.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
 use crate::cleanup;
+use crate::history::store::HistoryStore;
 use crate::http;
 use crate::http::ipnet::IpNet;
 pub(crate) use crate::http::{Body, Request};
@@ -89,6 +90,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Limits of `/cleanup` (see `config::General::cleanup_regex_size_limit`).
     pub cleanup_limits: cleanup::Limits,
+    /// The crawl history (`since=`, `/history`); [`HistoryStore::off`] when not kept.
+    pub history: Arc<HistoryStore>,
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -220,6 +223,8 @@ enum Route<'a> {
     Cleanup,
     /// Every GitLab project's clean-up policy, previewed.
     Policies,
+    /// The recorded crawls.
+    History,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
@@ -235,6 +240,9 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     }
     if rest == "/policies" || rest == "/policies/" {
         return Some(Route::Policies);
+    }
+    if rest == "/history" || rest == "/history/" {
+        return Some(Route::History);
     }
     if let Some(found) = dashboard::lookup(rest) {
         return Some(Route::Dashboard(found));
@@ -337,7 +345,11 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
-            resources::resource(&served, req, route, query, &app.prefix, now)
+            resources::resource(&served, &app.history, req, route, query, &app.prefix, now)
+        }
+        Route::History => {
+            authorize(&app.tokens, req, now)?;
+            resources::history_resource(&app.history, query)
         }
         Route::Health => Ok(health_response(app, now)),
         Route::Metrics => {

@@ -46,6 +46,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         update_interval: Duration::from_secs(3600),
         metrics: Metrics::default(),
         cleanup_limits: cleanup::Limits::default(),
+        history: Arc::new(HistoryStore::in_memory(Duration::from_secs(86_400 * 365))),
     };
     if with_snapshot {
         let s = Snapshot::build(SnapshotInput {
@@ -507,4 +508,55 @@ fn policies_need_a_token_are_cached_and_sorted() {
         html.header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
+}
+
+#[test]
+fn since_and_history() {
+    let a = app("", true);
+    // before anything is recorded: since has nothing to compare with
+    let r = get_auth(&a, "/repositories/g%2Fp?since=7d");
+    assert_eq!(r.status, 400);
+    assert!(body(&r)["message"]
+        .as_str()
+        .unwrap()
+        .contains("no crawl history"));
+    let snap = a.snapshot.get().unwrap();
+    a.history.record(&snap, NOW as f64);
+    let r = get_auth(&a, "/repositories/g%2Fp?since=7d");
+    assert_eq!(r.status, 200);
+    let b = body(&r);
+    assert_eq!(b["since"], json!({"timestamp": 12.5}));
+    assert_eq!(
+        (b["size_change"].clone(), b["new"].clone()),
+        (json!(0), Value::Null)
+    );
+    for bad in ["since=yesterday", "since=", "sort=disk_size_change"] {
+        let r = get_auth(&a, &format!("/repositories?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        let m = body(&r)["message"].as_str().unwrap().to_string();
+        assert!(m.contains("since"), "{bad}: {m}");
+    }
+    let r = get_auth(&a, "/repositories?since=yesterday");
+    assert!(body(&r)["message"].as_str().unwrap().contains("RFC 3339"));
+    // the cache keeps answers with and without since apart
+    let plain = body(&get_auth(&a, "/repositories?embed=1"));
+    assert!(plain.get("since").is_none());
+    let with = body(&get_auth(&a, "/repositories?embed=1&since=1"));
+    assert_eq!(with["gone"], json!([]));
+    assert_eq!(with["_embedded"]["items"][0]["tags_change"], json!(0));
+    let h = body(&get_auth(&a, "/history"));
+    assert_eq!(
+        h,
+        json!({"points": [{"timestamp": 12.5, "size": 10, "disk_size": 10, "exclusive_size": 10,
+                           "repositories": 1, "tags": 1}]})
+    );
+    let h = body(&get_auth(&a, "/history?namespace=g"));
+    assert_eq!(h["namespace"], json!("g"));
+    assert_eq!(h["points"][0]["repositories"], json!(1));
+    assert_eq!(get_auth(&a, "/history?repository=nope").status, 404);
+    assert_eq!(
+        get_auth(&a, "/history?repository=g%2Fp&namespace=g").status,
+        400
+    );
+    assert_eq!(handle(&a, &get("/history", &[]), NOW).status, 401);
 }

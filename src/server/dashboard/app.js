@@ -5,7 +5,8 @@
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
 // common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
 // policies.js the Policies panel (and the GitLab project links used in the tables);
-// health.js the service's health in the header.
+// health.js the service's health in the header; history.js the growth chart and the
+// "fastest growing" lists (the "since" selector here adds a change column from since=).
 
 import {
   $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
@@ -14,6 +15,7 @@ import {
 import { initCleanup } from './cleanup.js';
 import { initPolicies, projectLink } from './policies.js';
 import { initHealth } from './health.js';
+import { fmtChange, initHistory } from './history.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
 const UNITS_KEY = 'gitlab-registry-usage.units';
@@ -26,6 +28,7 @@ const state = {
   namespaces: [],
   tags: new Map(), // repository name -> Promise of its tag list
   retryTimer: null,
+  since: null, // {value: '7d', label: '7 days ago'} when a comparison is chosen
   generation: 0, // bumped on log-out, so answers to an old session are dropped
 };
 
@@ -90,6 +93,11 @@ function forget() {
   state.namespaces = [];
   state.tags.clear();
   state.timestamp = null;
+  state.since = null;
+  $('since').value = '';
+  repoTable.setSince(false);
+  nsTable.setSince(false);
+  growth.reset();
   repoTable.reset();
   nsTable.reset();
   cleanup.reset();
@@ -156,6 +164,21 @@ function enterApp() {
   renderSummary();
   $('main').focus();
   load();
+  growth.load();
+}
+
+/** The query suffix of the chosen comparison (`&since=7d`), or nothing. */
+const sinceQuery = () => (state.since ? `&since=${encodeURIComponent(state.since.value)}` : '');
+
+// A since= the service cannot answer (no history kept): back to no comparison, said once.
+function sinceRefused(e) {
+  if (!state.since || e.status !== 400) return false;
+  state.since = null;
+  $('since').value = '';
+  repoTable.setSince(false);
+  nsTable.setSince(false);
+  setStatus(`Changes cannot be shown: ${e.message}`, 'warn');
+  return true;
 }
 
 // ---------- loading ----------
@@ -168,8 +191,12 @@ async function load() {
   let coll;
   try {
     // One level: each repository with its totals and tag count (tags load on expanding).
-    coll = await api('repositories?embed=1');
+    coll = await api(`repositories?embed=1${sinceQuery()}`);
   } catch (e) {
+    if (generation === state.generation && sinceRefused(e)) {
+      load();
+      return;
+    }
     if (generation === state.generation) {
       loadFailed(e, load);
       health.check();
@@ -219,6 +246,8 @@ function ingest(coll) {
     tags: num(r.tags),
     stale_since: num(r.stale_since),
     project: r.project && typeof r.project === 'object' ? r.project : null,
+    disk_size_change: num(r.disk_size_change),
+    new: r.new === true,
   }));
   state.tags.clear();
   state.namespaces = namespacesFromRepos(state.repos);
@@ -265,7 +294,7 @@ async function loadNamespaces() {
   const generation = state.generation;
   let body;
   try {
-    body = await api('namespaces?embed=1');
+    body = await api(`namespaces?embed=1${sinceQuery()}`);
   } catch (e) {
     if (generation === state.generation && isAuthError(e)) sessionLost(e);
     // 404: an older server; the totals computed from the repositories stay.
@@ -282,9 +311,12 @@ async function loadNamespaces() {
     exclusive_size: num(n.exclusive_size),
     repositories: num(n.repositories),
     tags: num(n.tags),
+    disk_size_change: num(n.disk_size_change),
+    new: n.new === true,
   }));
   nsTable.setRows(state.namespaces, items.some((n) => n && 'exclusive_size' in n));
   nsTable.render();
+  growth.fastest(state.since, state.repos, state.namespaces);
 }
 
 function tagsOf(name) {
@@ -360,7 +392,21 @@ function makeTable(cfg) {
     expanded: new Set(),
   };
 
-  const columns = () => cfg.columns.filter((c) => !c.optional || t.withOptional);
+  const columns = () => cfg.columns.filter((c) => (!c.optional || t.withOptional)
+    && (!c.since || t.withSince));
+
+  // The change column (since=): shown and sorted by, largest growth first; gone again without.
+  t.setSince = (on) => {
+    t.withSince = on;
+    if (on) {
+      t.sort = 'disk_size_change';
+      t.order = 'desc';
+    } else if (t.sort === 'disk_size_change') {
+      t.sort = cfg.sort;
+      t.order = cfg.order;
+    }
+    t.page = 0;
+  };
 
   t.setRows = (rows, withOptional) => {
     t.rows = rows;
@@ -468,6 +514,13 @@ function makeTable(cfg) {
         if (custom) td.append(custom);
         else if (c.kind === 'bytes') td.append(c.bar ? bar(r[c.key], max[c.key], c.bar) : fmtBytes(r[c.key]));
         else if (c.kind === 'count') td.textContent = fmtCount(r[c.key]);
+        else if (c.kind === 'change') {
+          td.textContent = fmtChange(r[c.key]);
+          if (r[c.key] > 0) td.classList.add('grow');
+          else if (r[c.key] < 0) td.classList.add('shrink');
+          if (typeof r[c.key] === 'number') td.title = `${fmtCount(r[c.key])} bytes`;
+          if (r.new) td.append(' ', el('span', { className: 'badge', text: 'new' }));
+        }
         else td.textContent = r[c.key];
         tr.append(td);
       }
@@ -540,6 +593,7 @@ const repoTable = makeTable({
     { key: 'size', label: 'Size', kind: 'bytes', bar: 'size', help: 'The sum of its tags\' sizes: each tag counted as if it were alone' },
     { key: 'disk_size', label: 'Disk size', kind: 'bytes', bar: 'disk', help: 'What it is charged in the registry\'s storage: every shared layer counted once in the whole registry' },
     { key: 'exclusive_size', label: 'Freeable', kind: 'bytes', bar: 'free', optional: true, help: 'What deleting the repository (and garbage-collecting) would free: blobs no other repository uses' },
+    { key: 'disk_size_change', label: 'Change', kind: 'change', since: true, help: 'How its disk size changed since the chosen time' },
   ],
   cell: (r, c, t) => {
     if (c.key !== 'name') return null;
@@ -584,6 +638,7 @@ const nsTable = makeTable({
     { key: 'size', label: 'Size', kind: 'bytes', bar: 'size' },
     { key: 'disk_size', label: 'Disk size', kind: 'bytes', bar: 'disk' },
     { key: 'exclusive_size', label: 'Freeable', kind: 'bytes', bar: 'free', optional: true, help: 'What deleting every repository below it would free' },
+    { key: 'disk_size_change', label: 'Change', kind: 'change', since: true, help: 'How its disk size changed since the chosen time' },
     { key: 'show', label: 'Repositories below', kind: 'text', sortable: false },
   ],
   cell: (r, c) => {
@@ -726,6 +781,16 @@ document.querySelector('.tabs').addEventListener('keydown', (ev) => {
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
 const policies = initPolicies({ onAuthError: (e) => sessionLost(e) });
 const health = initHealth({ loaded: () => state.timestamp });
+const growth = initHistory({ onAuthError: (e) => sessionLost(e) });
+
+$('since').addEventListener('change', (ev) => {
+  const opt = ev.target.selectedOptions[0];
+  state.since = ev.target.value ? { value: ev.target.value, label: opt ? opt.textContent : ev.target.value } : null;
+  repoTable.setSince(Boolean(state.since));
+  nsTable.setSince(Boolean(state.since));
+  growth.fastest(null);
+  load();
+});
 
 // ---------- units and start-up ----------
 
@@ -741,6 +806,8 @@ function rerender() {
   if (!$('panel-namespaces').hidden) nsTable.render();
   cleanup.render();
   policies.render();
+  growth.render();
+  growth.fastest(state.since, state.repos, state.namespaces);
 }
 
 document.querySelector('.units').addEventListener('change', (ev) => {
@@ -755,6 +822,7 @@ $('logout').addEventListener('click', logout);
 $('refresh').addEventListener('click', () => {
   state.tags.clear();
   load();
+  growth.load();
 });
 setInterval(() => {
   if (document.hidden) return;
