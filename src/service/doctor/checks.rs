@@ -308,7 +308,7 @@ pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Findin
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::doctor::Verdict;
+    use crate::service::doctor::Verdict;
 
     fn cfg(text: &str) -> Config {
         Config::from_ini_text(text, Path::new("/t.conf")).unwrap()
