@@ -18,6 +18,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::auth::{Authenticator, LoginError};
 use crate::config::{Config, ConfigError};
 
+mod content;
 mod gitlab;
 mod registry;
 mod tree;

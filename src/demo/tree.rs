@@ -12,6 +12,8 @@ use std::sync::Arc;
 use ring::digest::{digest, SHA256};
 use serde_json::{json, Value};
 
+pub(super) use super::content::{Blob, Manifest, Repo, Store, Tags};
+
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -20,35 +22,6 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-/// What one repository answers.
-pub(super) struct Repo {
-    pub(super) tags: Tags,
-    /// By digest: every manifest of the repository, children of lists included.
-    pub(super) manifests: HashMap<String, Manifest>,
-    /// By digest: configs (with content) and layers (size only) linked to the repository.
-    pub(super) blobs: HashMap<String, Blob>,
-}
-
-/// The three ways a registry reports a repository's tags.
-pub(super) enum Tags {
-    Listed(BTreeMap<String, String>),
-    /// `"tags": null`: every tag was deleted.
-    Null,
-    /// `404 NAME_UNKNOWN` on the tag list: the repository never had a tag.
-    NeverTagged,
-}
-
-pub(super) struct Manifest {
-    pub(super) media_type: &'static str,
-    pub(super) bytes: Arc<[u8]>,
-}
-
-pub(super) struct Blob {
-    pub(super) size: u64,
-    /// Configs only: layers are sized, not stored (nobody crawling needs their bytes).
-    pub(super) content: Option<Arc<[u8]>>,
-}
 
 /// A layer as a manifest refers to it.
 #[derive(Clone)]
@@ -135,11 +108,6 @@ fn fixed(label: &str, size: u64) -> Layer {
 
 fn plus(base: &[Layer], more: &[Layer]) -> Vec<Layer> {
     base.iter().chain(more).cloned().collect()
-}
-
-/// All repositories, by name.
-pub(super) struct Store {
-    pub(super) repos: BTreeMap<String, Repo>,
 }
 
 impl Store {
