@@ -172,10 +172,7 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        shared::header(&self.headers, name)
     }
     pub fn path(&self) -> &str {
         self.url.split_once('?').map_or(&self.url, |(p, _)| p)
