@@ -257,7 +257,7 @@ fn a_64_mib_header_line_is_431_without_reading_it() {
     let mut s = service("");
     let rss = s.rss_kib();
     static A: [u8; 65536] = [b'a'; 65536];
-    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\nX-Big: ", &A, 64 << 20);
+    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Big: ", &A, 64 << 20);
     assert_eq!(e.statuses(), vec![431], "{}", e.text());
     assert!(e.closed);
     assert_healthy(&mut s, rss);
@@ -267,7 +267,7 @@ fn a_64_mib_header_line_is_431_without_reading_it() {
 fn a_hundred_thousand_headers_is_431() {
     let mut s = service("");
     let rss = s.rss_kib();
-    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\n", b"X: y\r\n", 600_000);
+    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\n", b"X: y\r\n", 600_000);
     assert_eq!(e.statuses(), vec![431], "{}", e.text());
     assert!(e.closed);
     assert_healthy(&mut s, rss);
@@ -297,7 +297,7 @@ fn slow_header_clients_hold_no_threads_and_others_are_answered_fast() {
         let mut conns: Vec<TcpStream> = (0..300)
             .map(|_| {
                 let mut c = TcpStream::connect(target).unwrap();
-                c.write_all(b"GET /auth_token HTTP/1.1\r\nX-Slow: ")
+                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Slow: ")
                     .unwrap();
                 c
             })
@@ -342,7 +342,7 @@ fn max_request_head_is_431_and_close() {
     let mut s = service("max_request_head = 4096\n");
     let rss = s.rss_kib();
     let head = |size: usize| {
-        let mut h = b"GET /auth_token HTTP/1.1\r\nX-Pad: ".to_vec();
+        let mut h = b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Pad: ".to_vec();
         h.resize(size - 4, b'p');
         h.extend_from_slice(b"\r\n\r\n");
         h
@@ -364,7 +364,7 @@ fn max_headers_is_431() {
     let mut s = service("max_headers = 10\n");
     let rss = s.rss_kib();
     let head = |n: usize| {
-        let mut h = b"GET /auth_token HTTP/1.1\r\n".to_vec();
+        let mut h = b"GET /auth_token HTTP/1.1\r\nHost: a\r\n".to_vec();
         for i in 0..n {
             h.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
@@ -384,7 +384,7 @@ fn header_timeout_counts_the_whole_head_not_each_read() {
     let rss = s.rss_kib();
     let mut c = TcpStream::connect(addr(&s)).unwrap();
     let started = Instant::now();
-    c.write_all(b"GET /auth_token HTTP/1.1\r\n").unwrap();
+    c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
     // a byte every 300 ms: each read is quick, the head never ends
     c.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -481,7 +481,7 @@ fn max_connections_closes_the_longest_idle_then_answers_503() {
     // a sixth: the first (longest idle) is closed to make room
     let e = exchange(
         &s,
-        b"GET /auth_token HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         Q,
     );
     assert_eq!(e.statuses(), vec![401]);
@@ -493,12 +493,12 @@ fn max_connections_closes_the_longest_idle_then_answers_503() {
     let busy: Vec<TcpStream> = (0..5)
         .map(|_| {
             let mut c = TcpStream::connect(addr(&s)).unwrap();
-            c.write_all(b"GET /auth_token HTTP/1.1\r\n").unwrap();
+            c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
             c
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let e = exchange(&s, b"GET /auth_token HTTP/1.1\r\n\r\n", Q);
+    let e = exchange(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n", Q);
     assert_eq!(e.statuses(), vec![503], "{}", e.text());
     assert!(e.closed);
     drop(busy);
@@ -515,7 +515,7 @@ fn keep_alive_pipelining_head_date_and_connection_close() {
     let auth = s.bearer();
     // three pipelined requests in one write, answered in order; the last asks to close
     let req = format!(
-        "GET /auth_token HTTP/1.1\r\nHost: x\r\n\r\nHEAD /repositories HTTP/1.1\r\nAuthorization: {auth}\r\n\r\nGET /repositories HTTP/1.1\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+        "GET /auth_token HTTP/1.1\r\nHost: x\r\n\r\nHEAD /repositories HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\n\r\nGET /repositories HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
     );
     let e = exchange(&s, req.as_bytes(), Q);
     assert_eq!(e.statuses(), vec![401, 200, 200], "{}", e.text());
@@ -543,7 +543,7 @@ fn keep_alive_pipelining_head_date_and_connection_close() {
     // keep-alive is the default in HTTP/1.1
     let mut c = TcpStream::connect(addr(&s)).unwrap();
     for _ in 0..3 {
-        c.write_all(b"GET /auth_token HTTP/1.1\r\n\r\n").unwrap();
+        c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
         let e = read_all(&mut c, Duration::from_millis(300));
         assert_eq!(e.statuses(), vec![401]);
         assert!(!e.closed);
@@ -570,7 +570,7 @@ fn http_1_0_closes_unless_asked_and_methods_are_case_sensitive() {
     let e = exchange(
         &s,
         format!(
-            "head /repositories HTTP/1.1\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+            "head /repositories HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
         )
         .as_bytes(),
         Q,
@@ -584,14 +584,17 @@ fn malformed_heads_and_raw_non_ascii_get_400_and_close() {
     let mut s = service("");
     let rss = s.rss_kib();
     for raw in [
-        &b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n"[..],
-        b"GET /auth_token HTTP/1.1\r\nX-Name: J\xf6rg\r\n\r\n",
-        b"GET /auth_token HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        &b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Name: J\xf6rg\r\n\r\n",
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
         b"GET /auth_token HTTP/9.9\r\n\r\n",
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
-        b"GET /auth_token HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n",
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nContent-Length: 12abc\r\n\r\n",
         b"GET\r\n\r\n",
+        // RFC 9112 section 3.2: no Host, or two
+        b"GET /auth_token HTTP/1.1\r\n\r\n",
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     ] {
         let e = exchange(&s, raw, Q);
         assert_eq!(
@@ -613,9 +616,9 @@ fn sigterm_closes_idle_connections_and_exits_zero_at_once() {
         .map(|i| {
             let mut c = TcpStream::connect(addr(&s)).unwrap();
             if i % 2 == 0 {
-                c.write_all(b"GET /auth_token HTTP/1.1\r\n\r\n").unwrap();
+                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
             } else {
-                c.write_all(b"GET /auth_token HTTP/1.1\r\n").unwrap();
+                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
             }
             c
         })

@@ -62,12 +62,14 @@ pub enum Reject {
     Timeout,
     /// `max_connections` reached and no idle connection to close (503).
     Busy,
+    /// An HTTP/1.1 request without `Host`, or any request with more than one (400).
+    Host,
 }
 
 impl Reject {
     pub fn status(self) -> u16 {
         match self {
-            Reject::Malformed | Reject::TransferEncoding => 400,
+            Reject::Malformed | Reject::TransferEncoding | Reject::Host => 400,
             Reject::HeadTooLarge | Reject::TooManyHeaders => 431,
             Reject::Body => 413,
             Reject::Timeout => 408,
@@ -84,6 +86,7 @@ impl Reject {
             Reject::TransferEncoding => "This API takes no request body (Transfer-Encoding).",
             Reject::Timeout => "The request head did not arrive in time.",
             Reject::Busy => "The server has too many connections; try again shortly.",
+            Reject::Host => "An HTTP/1.1 request needs exactly one Host header field.",
         }
     }
 }
@@ -165,6 +168,7 @@ fn build(req: &httparse::Request<'_, '_>, peer: Option<std::net::IpAddr>) -> Res
     let mut content_length: Option<u64> = None;
     let mut close = false;
     let mut keep_alive = false;
+    let mut hosts = 0usize;
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if !value_ascii(h.value) {
@@ -183,6 +187,8 @@ fn build(req: &httparse::Request<'_, '_>, peer: Option<std::net::IpAddr>) -> Res
             content_length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Reject::TransferEncoding);
+        } else if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 close |= token.eq_ignore_ascii_case("close");
@@ -195,6 +201,10 @@ fn build(req: &httparse::Request<'_, '_>, peer: Option<std::net::IpAddr>) -> Res
         return Err(Reject::Body);
     }
     let http10 = version == 0;
+    // RFC 9112 section 3.2: HTTP/1.1 requires one Host; two are never acceptable.
+    if hosts > 1 || (hosts == 0 && !http10) {
+        return Err(Reject::Host);
+    }
     Ok(Head {
         request: Request {
             method: method.to_string(),
@@ -232,13 +242,13 @@ mod tests {
     #[test]
     fn a_plain_get_and_pipelining() {
         let raw =
-            b"GET /repositories?x=1 HTTP/1.1\r\nHost: a\r\nAccept:  */* \r\n\r\nGET / HTTP/1.1\r\n";
+            b"GET /repositories?x=1 HTTP/1.1\r\nHost: a\r\nAccept:  */* \r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n";
         let (h, len) = head(raw);
         assert_eq!(h.request.method, "GET");
         assert_eq!(h.request.url, "/repositories?x=1");
         assert_eq!(h.request.header("accept"), Some("*/*"));
         assert!(h.keep_alive && !h.http10);
-        assert_eq!(&raw[len..], b"GET / HTTP/1.1\r\n");
+        assert_eq!(&raw[len..], b"GET / HTTP/1.1\r\nHost: a\r\n");
         assert!(matches!(parse(&raw[len..]), Parsed::Partial));
         assert!(ready(raw, 16 * 1024, 100));
         assert!(!ready(&raw[len..], 16 * 1024, 100));
@@ -247,12 +257,12 @@ mod tests {
     #[test]
     fn connection_semantics() {
         assert!(
-            !head(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            !head(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
                 .0
                 .keep_alive
         );
         assert!(
-            !head(b"GET / HTTP/1.1\r\nConnection: Keep-Alive, CLOSE\r\n\r\n")
+            !head(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n")
                 .0
                 .keep_alive
         );
@@ -267,51 +277,51 @@ mod tests {
 
     #[test]
     fn methods_are_kept_as_sent() {
-        assert_eq!(head(b"head / HTTP/1.1\r\n\r\n").0.request.method, "head");
+        assert_eq!(head(b"head / HTTP/1.1\r\nHost: a\r\n\r\n").0.request.method, "head");
     }
 
     #[test]
     fn bodies_are_refused() {
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"),
             Reject::Body
         );
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nContent-Length: 1125899906842624\r\n\r\n"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1125899906842624\r\n\r\n"),
             Reject::Body
         );
         // beyond u64: not a number we accept
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
             Reject::Malformed
         );
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n"),
             Reject::Malformed
         );
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n"),
             Reject::Malformed
         );
         assert_eq!(
-            reject(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
             Reject::TransferEncoding
         );
-        let (h, _) = head(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        let (h, _) = head(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
         assert!(h.keep_alive);
     }
 
     #[test]
     fn malformed_heads() {
         for raw in [
-            &b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n"[..],
-            b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n",
+            &b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n"[..],
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET / HTTP/2.0\r\n\r\n",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
-            b"GET\x01 / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+            b"GET\x01 / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
         ] {
             assert_eq!(
                 reject(raw),
@@ -324,7 +334,7 @@ mod tests {
 
     #[test]
     fn size_and_count_limits() {
-        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
         big.resize(300, b'a');
         assert!(matches!(
             parse_head(&big, 300, 100, None),
@@ -332,8 +342,8 @@ mod tests {
         ));
         assert!(ready(&big, 300, 100));
         assert!(matches!(parse_head(&big, 301, 100, None), Parsed::Partial));
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..5 {
+        let mut many = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..4 {
             many.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
         }
         assert!(matches!(
@@ -346,8 +356,8 @@ mod tests {
             Parsed::Complete { .. }
         ));
         // beyond the stack's header slots
-        let mut lots = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..150 {
+        let mut lots = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..149 {
             lots.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
         }
         lots.extend_from_slice(b"\r\n");
@@ -360,6 +370,24 @@ mod tests {
             Parsed::Reject(Reject::TooManyHeaders)
         ));
         assert!(ready(&lots, 16384, 149));
+    }
+
+    #[test]
+    fn host_is_required_exactly_once_in_http11() {
+        // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without Host or with more than
+        // one; HTTP/1.0 clients may omit it.
+        assert_eq!(reject(b"GET / HTTP/1.1\r\n\r\n"), Reject::Host);
+        assert_eq!(
+            reject(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Reject::Host
+        );
+        assert_eq!(
+            reject(b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Reject::Host
+        );
+        assert!(head(b"GET / HTTP/1.0\r\n\r\n").0.http10);
+        assert!(head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").0.keep_alive);
+        assert_eq!(Reject::Host.status(), 400);
     }
 
     #[test]

@@ -76,15 +76,15 @@ fn dechunk(mut b: &str) -> String {
 #[test]
 fn fixed_and_streamed_bodies() {
     let s = server(routes());
-    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: "));
     assert!(
         r.ends_with("Content-Length: 5\r\nConnection: close\r\n\r\nhello"),
         "{r}"
     );
-    let r = exchange(&s, b"GET /shared HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let r = exchange(&s, b"GET /shared HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert!(r.ends_with("\r\n\r\nshared"));
-    let r = exchange(&s, b"GET /stream HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let r = exchange(&s, b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
     let body = dechunk(body);
@@ -95,7 +95,7 @@ fn fixed_and_streamed_bodies() {
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     assert!(!head.contains("Transfer-Encoding") && head.contains("Connection: close"));
     assert_eq!(body.len(), 40_006);
-    let r = exchange(&s, b"GET /sized HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let r = exchange(&s, b"GET /sized HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert!(r.contains("Content-Length: 6\r\n") && r.ends_with("\r\n\r\nsized!"));
 }
 
@@ -104,7 +104,7 @@ fn head_of_a_stream_states_its_length_and_never_runs_it() {
     let s = server(routes());
     let r = exchange(
         &s,
-        b"HEAD /sized HTTP/1.1\r\n\r\nHEAD /stream HTTP/1.1\r\n\r\nGET /bytes HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"HEAD /sized HTTP/1.1\r\nHost: a\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
     let parts: Vec<&str> = r.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(parts.len(), 3, "{r}");
@@ -119,7 +119,7 @@ fn pipelined_requests_are_answered_in_order_across_body_kinds() {
     let s = server(routes());
     let r = exchange(
         &s,
-        b"GET /stream HTTP/1.1\r\n\r\nGET /bytes HTTP/1.1\r\n\r\nGET /nothing HTTP/1.1\r\n\r\nGET /shared HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\n\r\nGET /nothing HTTP/1.1\r\nHost: a\r\n\r\nGET /shared HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
     let statuses: Vec<&str> = r
         .match_indices("HTTP/1.1 ")
@@ -136,8 +136,8 @@ fn pipelined_requests_are_answered_in_order_across_body_kinds() {
 #[test]
 fn a_long_pipeline_is_answered_in_turns_without_waiting() {
     let s = server(routes());
-    let mut raw = b"GET /bytes HTTP/1.1\r\n\r\n".repeat(199);
-    raw.extend_from_slice(b"GET /bytes HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let mut raw = b"GET /bytes HTTP/1.1\r\nHost: a\r\n\r\n".repeat(199);
+    raw.extend_from_slice(b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     let started = std::time::Instant::now();
     let r = exchange(&s, &raw);
     assert_eq!(r.matches("HTTP/1.1 200 OK").count(), 200);
@@ -155,18 +155,18 @@ fn a_short_stream_a_raw_answer_and_a_panic_close_the_connection() {
     // five bytes of ten: the client sees a truncated body and the end of the connection
     let r = exchange(
         &s,
-        b"GET /short HTTP/1.1\r\n\r\nGET /bytes HTTP/1.1\r\n\r\n",
+        b"GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\n\r\n",
     );
     assert!(
         r.contains("Content-Length: 10\r\n") && r.ends_with("short"),
         "{r}"
     );
-    let r = exchange(&s, b"GET /raw HTTP/1.1\r\n\r\nGET /bytes HTTP/1.1\r\n\r\n");
+    let r = exchange(&s, b"GET /raw HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r, "HTTP/1.1 299 Raw\r\n\r\nanything");
-    let r = exchange(&s, b"GET /panic HTTP/1.1\r\n\r\n");
+    let r = exchange(&s, b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r, "");
     // the workers live on
-    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert!(r.ends_with("hello"));
 }
 
@@ -175,7 +175,7 @@ fn a_stop_lets_a_request_in_flight_finish_and_refuses_new_ones() {
     let s = server(routes());
     let addr = s.local_addr();
     let mut c = TcpStream::connect(addr).unwrap();
-    c.write_all(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let idle = TcpStream::connect(addr).unwrap();
     std::thread::sleep(Duration::from_millis(100));
