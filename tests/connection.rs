@@ -164,6 +164,8 @@ fn two_thousand_idle_connections_under_ulimit_1024() {
     );
     let mut s = Service::start_with_fd_limit(
         Options {
+            // all from one address: this test is about descriptors, not the per-client limit
+            general: "max_connections_per_client = 10000\n".into(),
             state: Some(small_state()),
             ..Options::default()
         },
@@ -257,7 +259,12 @@ fn a_64_mib_header_line_is_431_without_reading_it() {
     let mut s = service("");
     let rss = s.rss_kib();
     static A: [u8; 65536] = [b'a'; 65536];
-    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Big: ", &A, 64 << 20);
+    let e = flood(
+        &s,
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\nX-Big: ",
+        &A,
+        64 << 20,
+    );
     assert_eq!(e.statuses(), vec![431], "{}", e.text());
     assert!(e.closed);
     assert_healthy(&mut s, rss);
@@ -267,7 +274,12 @@ fn a_64_mib_header_line_is_431_without_reading_it() {
 fn a_hundred_thousand_headers_is_431() {
     let mut s = service("");
     let rss = s.rss_kib();
-    let e = flood(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\n", b"X: y\r\n", 600_000);
+    let e = flood(
+        &s,
+        b"GET /auth_token HTTP/1.1\r\nHost: a\r\n",
+        b"X: y\r\n",
+        600_000,
+    );
     assert_eq!(e.statuses(), vec![431], "{}", e.text());
     assert!(e.closed);
     assert_healthy(&mut s, rss);
@@ -290,7 +302,8 @@ fn a_chunked_body_cannot_smuggle_a_second_request() {
 
 #[test]
 fn slow_header_clients_hold_no_threads_and_others_are_answered_fast() {
-    let mut s = service("");
+    // all 300 from one address: this test is about threads, not the per-client limit
+    let mut s = service("max_connections_per_client = 1000\n");
     let (rss, threads) = (s.rss_kib(), s.threads());
     let target = addr(&s);
     let slow = std::thread::spawn(move || {
@@ -371,8 +384,9 @@ fn max_headers_is_431() {
         h.extend_from_slice(b"\r\n");
         h
     };
-    assert_eq!(exchange(&s, &head(10), Q).statuses(), vec![401]);
-    let e = exchange(&s, &head(11), Q);
+    // Host is one of the ten
+    assert_eq!(exchange(&s, &head(9), Q).statuses(), vec![401]);
+    let e = exchange(&s, &head(10), Q);
     assert_eq!(e.statuses(), vec![431]);
     assert!(e.closed);
     assert_healthy(&mut s, rss);
@@ -384,7 +398,8 @@ fn header_timeout_counts_the_whole_head_not_each_read() {
     let rss = s.rss_kib();
     let mut c = TcpStream::connect(addr(&s)).unwrap();
     let started = Instant::now();
-    c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
+    c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n")
+        .unwrap();
     // a byte every 300 ms: each read is quick, the head never ends
     c.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -468,7 +483,7 @@ fn write_timeout_closes_a_client_that_does_not_read() {
 }
 
 #[test]
-fn max_connections_closes_the_longest_idle_then_answers_503() {
+fn max_connections_closes_the_longest_idle_then_the_oldest_half_sent_head() {
     let mut s = service("max_connections = 5\n");
     let rss = s.rss_kib();
     let mut idle: Vec<TcpStream> = (0..5)
@@ -489,19 +504,104 @@ fn max_connections_closes_the_longest_idle_then_answers_503() {
     assert!(first.closed && first.data.is_empty());
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
-    // five connections in the middle of a head are not idle: a sixth gets 503
-    let busy: Vec<TcpStream> = (0..5)
+    // five connections in the middle of a head, none idle: the oldest head gets 503 and is
+    // closed to make room for a sixth
+    let mut busy: Vec<TcpStream> = (0..5)
         .map(|_| {
             let mut c = TcpStream::connect(addr(&s)).unwrap();
-            c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
+            c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
             c
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     let e = exchange(&s, b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n", Q);
-    assert_eq!(e.statuses(), vec![503], "{}", e.text());
-    assert!(e.closed);
+    assert_eq!(e.statuses(), vec![401], "{}", e.text());
+    let oldest = read_all(&mut busy[0], Duration::from_millis(500));
+    assert!(
+        oldest.closed && oldest.statuses() == vec![503],
+        "{}",
+        oldest.text()
+    );
     drop(busy);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_healthy(&mut s, rss);
+}
+
+/// A connection to the service from the local address `from` (loopback is a /8, so
+/// 127.0.0.2, 127.0.0.3, ... are other clients).
+fn connect_from(s: &Service, from: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    sock.bind(&local.into()).unwrap();
+    sock.connect(&addr(s).into()).unwrap();
+    sock.into()
+}
+
+/// Half-sent heads from `from`, opened one after the other; each connection either stays
+/// open or was refused (503 or closed) within `Q`.
+fn half_sent(s: &Service, from: &str, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = connect_from(s, from);
+            let _ = c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n");
+            c
+        })
+        .collect()
+}
+
+/// How many of `conns` the server still holds open (no byte and no close within a moment).
+fn still_open(conns: &mut [TcpStream]) -> usize {
+    conns
+        .iter_mut()
+        .map(|c| read_all(c, Duration::from_millis(20)))
+        .filter(|e| !e.closed && e.data.is_empty())
+        .count()
+}
+
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let mut s = service("max_connections = 300\nmax_connections_per_client = 50\n");
+    let rss = s.rss_kib();
+    let mut held = half_sent(&s, "127.0.0.1", 290);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = connect_from(&s, "127.0.0.2");
+    let get = format!(
+        "GET /repositories HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        s.bearer()
+    );
+    other.write_all(get.as_bytes()).unwrap();
+    let e = read_all(&mut other, Q);
+    assert_eq!(e.statuses(), vec![200], "{}", e.text());
+    // the server holds at most 50 of the first client's connections
+    let open = still_open(&mut held);
+    assert!(open <= 50, "{open} of 290 half-sent heads held");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_healthy(&mut s, rss);
+}
+
+#[test]
+fn half_sent_heads_are_closed_under_pressure() {
+    let mut s = service("max_connections = 300\nmax_connections_per_client = 50\n");
+    let rss = s.rss_kib();
+    // six clients of 50 half-sent heads each fill max_connections with nothing idle
+    let mut held: Vec<TcpStream> = (1..=6)
+        .flat_map(|i| half_sent(&s, &format!("127.0.0.{i}"), 50))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = connect_from(&s, "127.0.0.9");
+    let get = format!(
+        "GET /repositories HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        s.bearer()
+    );
+    other.write_all(get.as_bytes()).unwrap();
+    let e = read_all(&mut other, Q);
+    assert_eq!(e.statuses(), vec![200], "{}", e.text());
+    assert!(still_open(&mut held) < 300);
+    drop(held);
     std::thread::sleep(Duration::from_millis(300));
     assert_healthy(&mut s, rss);
 }
@@ -543,7 +643,8 @@ fn keep_alive_pipelining_head_date_and_connection_close() {
     // keep-alive is the default in HTTP/1.1
     let mut c = TcpStream::connect(addr(&s)).unwrap();
     for _ in 0..3 {
-        c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         let e = read_all(&mut c, Duration::from_millis(300));
         assert_eq!(e.statuses(), vec![401]);
         assert!(!e.closed);
@@ -616,9 +717,11 @@ fn sigterm_closes_idle_connections_and_exits_zero_at_once() {
         .map(|i| {
             let mut c = TcpStream::connect(addr(&s)).unwrap();
             if i % 2 == 0 {
-                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n\r\n")
+                    .unwrap();
             } else {
-                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n").unwrap();
+                c.write_all(b"GET /auth_token HTTP/1.1\r\nHost: a\r\n")
+                    .unwrap();
             }
             c
         })

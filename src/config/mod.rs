@@ -53,6 +53,7 @@ pub struct General {
     pub keepalive_timeout: Duration,
     pub write_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     /// Bytes of rendered responses kept per snapshot (see `cache::RenderCache`); 0: none.
     pub cache_budget: usize,
 }
@@ -409,6 +410,8 @@ pub const KEYS: &[Key] = &[
         "A client must take a whole response within this; else the connection is closed."),
     key("general", "max_connections", "10000", Kind::Positive,
         "Open connections at most: beyond, the longest-idle one is closed; with none idle,\nnew connections get 503. Keep below the open-files limit (LimitNOFILE)."),
+    key("general", "max_connections_per_client", "256", Kind::Positive,
+        "Open connections from one client (an IPv4 address or an IPv6 /64) at most: beyond,\nits longest-idle one is closed; with none idle, its new connections get 503. Behind a\nreverse proxy every connection comes from the proxy: raise this to max_connections."),
     key("general", "cache_budget", "64 MiB", Kind::Bytes,
         "Memory for rendered responses of the current snapshot (every JSON resource and its gzip\nform), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
     orig("ldap", "host", "myldap.com", Kind::Text,
@@ -709,6 +712,7 @@ impl Config {
             keepalive_timeout: r.duration("general", "keepalive_timeout")?,
             write_timeout: r.duration("general", "write_timeout")?,
             max_connections: r.get("general", "max_connections", positive)?,
+            max_connections_per_client: r.get("general", "max_connections_per_client", positive)?,
             cache_budget: r.get("general", "cache_budget", parse_bytes)?,
         };
         let half_workers = (workers / 2).max(1);
@@ -1028,8 +1032,10 @@ mod tests {
             (4096, 20, 50)
         );
         assert_eq!(g.write_timeout, Duration::from_secs(60));
+        assert_eq!(g.max_connections_per_client, 256);
         for bad in [
             "max_connections = 0",
+            "max_connections_per_client = 0",
             "header_timeout = 0 s",
             "max_headers = lots",
         ] {

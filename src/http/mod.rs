@@ -6,7 +6,7 @@
 //! parsed with `httparse`, status line, `Date`, framing, keep-alive, pipelining) and every
 //! limit ([`Limits`]). The poller (`poller.rs`) accepts, reads request heads into buffers of
 //! at most `max_request_head` bytes, keeps idle connections (a descriptor and no thread each),
-//! enforces the timeouts and `max_connections`, and finishes writing responses that a slow
+//! enforces the timeouts, `max_connections` and `max_connections_per_client`, and finishes writing responses that a slow
 //! client does not take at once. Workers (`worker.rs`) take connections whose head is complete
 //! through a bounded queue, call the [`Handler`], write the answer with a total deadline,
 //! and hand keep-alive connections back through a channel (waking the poller with a
@@ -81,6 +81,9 @@ pub struct Limits {
     /// Open connections at most: beyond, the longest-idle one is closed; with none idle,
     /// new connections get 503 and close.
     pub max_connections: usize,
+    /// Open connections from one client (an IPv4 address or an IPv6 /64) at most: beyond,
+    /// that client's longest-idle connection is closed; with none idle, 503 and close.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -92,6 +95,7 @@ impl Default for Limits {
             keepalive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_connections_per_client: 256,
         }
     }
 }

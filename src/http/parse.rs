@@ -62,6 +62,8 @@ pub enum Reject {
     Timeout,
     /// `max_connections` reached and no idle connection to close (503).
     Busy,
+    /// `max_connections_per_client` reached by this client, none of its connections idle (503).
+    ClientBusy,
     /// An HTTP/1.1 request without `Host`, or any request with more than one (400).
     Host,
 }
@@ -73,7 +75,7 @@ impl Reject {
             Reject::HeadTooLarge | Reject::TooManyHeaders => 431,
             Reject::Body => 413,
             Reject::Timeout => 408,
-            Reject::Busy => 503,
+            Reject::Busy | Reject::ClientBusy => 503,
         }
     }
 
@@ -86,6 +88,7 @@ impl Reject {
             Reject::TransferEncoding => "This API takes no request body (Transfer-Encoding).",
             Reject::Timeout => "The request head did not arrive in time.",
             Reject::Busy => "The server has too many connections; try again shortly.",
+            Reject::ClientBusy => "Too many connections from your address; try again shortly.",
             Reject::Host => "An HTTP/1.1 request needs exactly one Host header field.",
         }
     }
@@ -277,7 +280,10 @@ mod tests {
 
     #[test]
     fn methods_are_kept_as_sent() {
-        assert_eq!(head(b"head / HTTP/1.1\r\nHost: a\r\n\r\n").0.request.method, "head");
+        assert_eq!(
+            head(b"head / HTTP/1.1\r\nHost: a\r\n\r\n").0.request.method,
+            "head"
+        );
     }
 
     #[test]

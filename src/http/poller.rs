@@ -1,15 +1,19 @@
 //! The poller: one thread that owns the listening socket and every connection that is not
 //! with a worker — idle keep-alive connections, connections whose request head is still
 //! arriving, responses a slow client has not taken yet, and connections being closed. It
-//! accepts, reads heads into bounded buffers, enforces every timeout and the connection limit,
-//! and queues connections with a complete head for the workers.
+//! accepts, reads heads into bounded buffers, enforces every timeout and the connection limits
+//! (in all and per client), and queues connections with a complete head for the workers.
+//!
+//! Under pressure (`max_connections` reached) the longest-idle connection is closed first;
+//! with none idle, the oldest half-sent head of the client holding the most connections, so a
+//! flood of slow heads from one place cannot lock everyone else out.
 //!
 //! It must never block (no handler code, no blocking I/O) and never stop accepting for good:
 //! an accept error either is retried at once or pauses accepting briefly. Connections are
 //! edge-triggered; a connection coming back from a worker is read once at once, since bytes
 //! that arrived while it was away raised no new event.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -24,6 +28,13 @@ use super::parse::{self, Reject};
 use super::response::{self, Pending};
 use super::worker::{Back, Flags, Job, Jobs};
 use super::Limits;
+use super::ipnet::IpNet;
+
+/// The client a connection is counted under: its IPv4 address or its IPv6 /64 (one host
+/// usually has a whole /64).
+fn client_of(peer: &SocketAddr) -> IpNet {
+    IpNet::of(peer.ip(), 64)
+}
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -137,6 +148,9 @@ pub(crate) struct Poller {
     out_of_fds: Burst,
     accept_failing: Burst,
     refused_busy: Burst,
+    refused_client: Burst,
+    /// Open connections (here or away) per client; entries at zero are removed.
+    clients: HashMap<IpNet, usize>,
     stop_deadline: Option<Instant>,
 }
 
@@ -170,6 +184,8 @@ impl Poller {
             out_of_fds: Burst::default(),
             accept_failing: Burst::default(),
             refused_busy: Burst::default(),
+            refused_client: Burst::default(),
+            clients: HashMap::new(),
             stop_deadline: None,
         }
     }
@@ -243,6 +259,7 @@ impl Poller {
             self.out_of_fds.quiet_at(),
             self.accept_failing.quiet_at(),
             self.refused_busy.quiet_at(),
+            self.refused_client.quiet_at(),
         ]
         .into_iter()
         .flatten()
@@ -298,10 +315,28 @@ impl Poller {
         if let Some(n) = self.refused_busy.end_if_quiet(now) {
             log::info!("{n} connections were refused with 503 in the last burst (max_connections)");
         }
+        if let Some(n) = self.refused_client.end_if_quiet(now) {
+            log::info!(
+                "{n} connections were refused with 503 in the last burst (max_connections_per_client)"
+            );
+        }
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        if self.live >= self.limits.max_connections && !self.evict_idle() {
+        let client = client_of(&peer);
+        let per_client = self.limits.max_connections_per_client;
+        if self.clients.get(&client).copied().unwrap_or(0) >= per_client
+            && !self.evict_idle_of(client)
+        {
+            if self.refused_client.hit(Instant::now()) {
+                log::warn!(
+                    "[general] max_connections_per_client ({per_client}) reached by {client} and none of its connections idle: its new connections get 503"
+                );
+            }
+            refuse(&stream, Reject::ClientBusy);
+            return;
+        }
+        if self.live >= self.limits.max_connections && !self.evict_idle() && !self.evict_head() {
             if self.refused_busy.hit(Instant::now()) {
                 log::warn!(
                     "[general] max_connections ({}) reached and none idle: new connections get 503",
@@ -341,6 +376,7 @@ impl Poller {
             drained: true,
         });
         self.live += 1;
+        *self.clients.entry(client).or_insert(0) += 1;
         self.deadlines.insert((deadline, idx));
         self.idle.insert((now, idx));
     }
@@ -353,6 +389,60 @@ impl Poller {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Closes the longest-idle connection of `client`; false if none of its is idle.
+    fn evict_idle_of(&mut self, client: IpNet) -> bool {
+        let found = self
+            .idle
+            .iter()
+            .find_map(|&(_, idx)| match &self.slots[idx] {
+                Slot::Here(c) if client_of(&c.peer) == client => Some(idx),
+                _ => None,
+            });
+        found.map(|idx| self.close(idx)).is_some()
+    }
+
+    /// Under pressure with nothing idle: closes the oldest half-sent head of the client that
+    /// holds the most connections (with 503); false if no head is arriving anywhere. Scans
+    /// every slot, which only happens when `max_connections` is reached.
+    fn evict_head(&mut self) -> bool {
+        let clients = &self.clients;
+        let victim = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, slot)| match slot {
+                Slot::Here(c) if matches!(c.phase, Phase::Head) => {
+                    let held = clients.get(&client_of(&c.peer)).copied().unwrap_or(0);
+                    Some((held, std::cmp::Reverse(c.deadline), idx))
+                }
+                _ => None,
+            })
+            .max();
+        let Some((_, _, idx)) = victim else {
+            return false;
+        };
+        if let Some(c) = self.conn(idx) {
+            log::debug!(
+                "closing a half-sent request head from {} to make room",
+                c.peer
+            );
+            refuse(&c.stream, Reject::Busy);
+        }
+        self.close(idx);
+        true
+    }
+
+    /// One connection of `peer` fewer.
+    fn forget(&mut self, peer: &SocketAddr) {
+        let client = client_of(peer);
+        if let Some(n) = self.clients.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.clients.remove(&client);
+            }
         }
     }
 
@@ -387,12 +477,20 @@ impl Poller {
 
     fn close(&mut self, idx: usize) {
         if let Some(slot) = self.slots.get_mut(idx) {
-            if let Slot::Here(c) = std::mem::replace(slot, Slot::Free) {
-                self.deadlines.remove(&(c.deadline, idx));
-                if let Some(s) = c.idle_since {
-                    self.idle.remove(&(s, idx));
+            let peer = match std::mem::replace(slot, Slot::Free) {
+                Slot::Here(c) => {
+                    self.deadlines.remove(&(c.deadline, idx));
+                    if let Some(s) = c.idle_since {
+                        self.idle.remove(&(s, idx));
+                    }
+                    // Dropping the stream closes it, which also removes it from the poll.
+                    Some(c.peer)
                 }
-                // Dropping the stream closes it, which also removes it from the poll.
+                Slot::Away { peer, .. } => Some(peer),
+                Slot::Free => None,
+            };
+            if let Some(peer) = peer {
+                self.forget(&peer);
             }
             self.live -= 1;
             self.free.push(idx);
@@ -508,7 +606,9 @@ impl Poller {
                     if let Slot::Away { unread: true, .. } = slot {
                         self.unread_away -= 1;
                     }
-                    *slot = Slot::Free;
+                    if let Slot::Away { peer, .. } = std::mem::replace(slot, Slot::Free) {
+                        self.forget(&peer);
+                    }
                     self.live -= 1;
                     self.free.push(idx);
                 }

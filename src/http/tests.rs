@@ -76,15 +76,24 @@ fn dechunk(mut b: &str) -> String {
 #[test]
 fn fixed_and_streamed_bodies() {
     let s = server(routes());
-    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert!(r.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: "));
     assert!(
         r.ends_with("Content-Length: 5\r\nConnection: close\r\n\r\nhello"),
         "{r}"
     );
-    let r = exchange(&s, b"GET /shared HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /shared HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert!(r.ends_with("\r\n\r\nshared"));
-    let r = exchange(&s, b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
     let body = dechunk(body);
@@ -95,7 +104,10 @@ fn fixed_and_streamed_bodies() {
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     assert!(!head.contains("Transfer-Encoding") && head.contains("Connection: close"));
     assert_eq!(body.len(), 40_006);
-    let r = exchange(&s, b"GET /sized HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /sized HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert!(r.contains("Content-Length: 6\r\n") && r.ends_with("\r\n\r\nsized!"));
 }
 
@@ -161,12 +173,18 @@ fn a_short_stream_a_raw_answer_and_a_panic_close_the_connection() {
         r.contains("Content-Length: 10\r\n") && r.ends_with("short"),
         "{r}"
     );
-    let r = exchange(&s, b"GET /raw HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /raw HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
     assert_eq!(r, "HTTP/1.1 299 Raw\r\n\r\nanything");
     let r = exchange(&s, b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r, "");
     // the workers live on
-    let r = exchange(&s, b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let r = exchange(
+        &s,
+        b"GET /bytes HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
     assert!(r.ends_with("hello"));
 }
 
@@ -175,7 +193,8 @@ fn a_stop_lets_a_request_in_flight_finish_and_refuses_new_ones() {
     let s = server(routes());
     let addr = s.local_addr();
     let mut c = TcpStream::connect(addr).unwrap();
-    c.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let idle = TcpStream::connect(addr).unwrap();
     std::thread::sleep(Duration::from_millis(100));

@@ -172,6 +172,7 @@ impl Service {
             keepalive_timeout: g.keepalive_timeout,
             write_timeout: g.write_timeout,
             max_connections: g.max_connections,
+            max_connections_per_client: g.max_connections_per_client,
         };
         raise_fd_limit(limits.max_connections);
         let running = server::start(
