@@ -139,9 +139,23 @@ pub(crate) fn resolve<'a>(
     };
     // A first segment with an encoded slash is the canonical form: it is the whole name.
     let longest = if segs[0].contains('/') { 1 } else { segs.len() };
-    for k in (1..=longest).rev() {
-        let name = segs[..k].join("/");
-        let Some(repo) = snap.repository(&name) else {
+    // Candidate names grow one segment at a time and stop at the longest repository name,
+    // so a path of thousands of segments costs one pass, not one join per prefix.
+    let mut joined = String::new();
+    let mut ends = Vec::new();
+    for seg in &segs[..longest] {
+        if !ends.is_empty() {
+            joined.push('/');
+        }
+        joined.push_str(seg);
+        if joined.len() > snap.longest_name {
+            break;
+        }
+        ends.push(joined.len());
+    }
+    for (i, &end) in ends.iter().enumerate().rev() {
+        let k = i + 1;
+        let Some(repo) = snap.repository(&joined[..end]) else {
             continue;
         };
         match &segs[k..] {

@@ -145,6 +145,9 @@ pub struct Snapshot {
     pub projects: Vec<Project>,
     /// For each repository (same index), its project's index in `projects`.
     pub(crate) repo_projects: Vec<Option<u32>>,
+    /// Bytes of the longest repository name: a longer path prefix names none, which keeps
+    /// resolving a path of thousands of segments linear.
+    pub(crate) longest_name: usize,
 }
 
 /// Why a state file could not be used.
@@ -464,6 +467,7 @@ impl Builder {
             }
         }
         blobs.shrink_to_fit();
+        let longest_name = repos.iter().map(|r| r.name.len()).max().unwrap_or(0);
         let mut snap = Snapshot {
             timestamp,
             repositories: repos,
@@ -472,6 +476,7 @@ impl Builder {
             blob_refs: Vec::new(),
             projects: Vec::new(),
             repo_projects: Vec::new(),
+            longest_name,
         };
         compute_sizes(&mut snap);
         snap.blob_refs = count_blob_refs(&snap);
