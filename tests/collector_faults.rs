@@ -400,6 +400,69 @@ fn list_pages_that_point_at_each_other_end_the_list_at_once() {
     assert!(reg.count(|c| &c.catalog) - before < 10);
 }
 
+/// A server on another origin ("internal") that lists a repository and counts its requests.
+fn internal_server() -> (MiniServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    let server = MiniServer::start(std::sync::Arc::new(move |rq: &Req| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = if rq.path().contains("_catalog") {
+            r#"{"repositories":["from-internal/x"]}"#
+        } else {
+            r#"{"name":"many/tags","tags":["from-internal"]}"#
+        };
+        Reply::Send(Resp::json(200, body))
+    }));
+    (server, hits)
+}
+
+#[test]
+fn pages_and_redirects_to_other_origins_are_not_followed() {
+    capture_logs();
+    let (reg, _) = populated(fake_options());
+    let (internal, hits) = internal_server();
+    // A catalog page whose next page is on another host: the crawl is abandoned with a
+    // warning, nothing is asked there and nothing of it is served.
+    reg.rule(Rule::always(
+        "/v2/_catalog",
+        Fault::Page {
+            body: r#"{"repositories":["many/tags"]}"#.into(),
+            link: format!(r#"<{}/v2/_catalog?n=5&last=a>; rel="next""#, internal.url()),
+        },
+    ));
+    match crawl_once(&cfg_for(&reg), None, test_options()) {
+        Err(CrawlError::Catalog(e)) => assert!(e.contains("origin"), "{e}"),
+        Ok(o) => panic!(
+            "the other origin's page was used: {:?}",
+            o.snapshot
+                .repositories
+                .iter()
+                .map(|r| &r.name)
+                .collect::<Vec<_>>()
+        ),
+        Err(e) => panic!("expected a catalog error, got {e:?}"),
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // A tags list answered with a 307 to another host: only that repository fails.
+    reg.clear_rules();
+    reg.rule(Rule::always(
+        "/v2/many/tags/tags/list",
+        Fault::Redirect(format!("{}/v2/many/tags/tags/list", internal.url())),
+    ));
+    let out = crawl_once(&cfg_for(&reg), None, test_options()).unwrap();
+    assert!(out.snapshot.repository("from-internal/x").is_none());
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    assert_eq!(out.failed[0].0, "many/tags");
+    assert!(out.failed[0].1.contains("redirect"), "{:?}", out.failed);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let warned = |what: &str| {
+        logged()
+            .iter()
+            .any(|l| l.starts_with("WARN") && l.contains(what) && l.contains(&internal.url()))
+    };
+    assert!(warned("_catalog") && warned("tags/list"), "{:#?}", logged());
+}
+
 #[test]
 fn absurd_blob_sizes_fail_their_repository_and_nothing_overflows() {
     capture_logs();

@@ -3,6 +3,10 @@
 //! bounded exponential backoff, request counting, the CAs trusted for https, and the URL and
 //! `Link` arithmetic of the registry API.
 //!
+//! Redirects are followed only for blob reads (registries send those to storage); a redirect
+//! on any other request is an error with a warning, so a registry cannot make the crawl
+//! read (and serve) another server's answers.
+//!
 //! It knows nothing about manifests or snapshots, nor about how the registry wants to be
 //! authenticated (that is [`super::token`]): it sends an `Authorization` it is given only to
 //! that header's own origin, never to a redirect target elsewhere, and never logs it.
@@ -89,6 +93,11 @@ pub enum HttpError {
     TooManyRedirects {
         what: String,
     },
+    /// A redirect on a request that is not a blob read (not followed, not retried).
+    Redirect {
+        what: String,
+        location: String,
+    },
     /// The body is larger than the limit for its kind of request (not retried).
     TooLarge {
         what: String,
@@ -105,6 +114,11 @@ impl fmt::Display for HttpError {
             HttpError::TooManyRedirects { what } => {
                 write!(f, "{what}: more than {MAX_REDIRECTS} redirects")
             }
+            HttpError::Redirect { what, location } => write!(
+                f,
+                "{what}: the registry answered with a redirect to {location}, which is followed \
+                 only for blob reads (is [registry] registry_base_url the registry's own address?)"
+            ),
             HttpError::TooLarge { what, limit } => {
                 write!(f, "{what}: the answer is larger than {limit} bytes")
             }
@@ -343,8 +357,17 @@ impl Client {
             };
             if matches!(status, 301 | 302 | 303 | 307 | 308) {
                 if let Some(next) = header("location").and_then(|loc| resolve(&loc, &url)) {
-                    url = next;
-                    continue;
+                    if matches!(kind, Kind::BlobHead | Kind::ConfigGet) {
+                        url = next;
+                        continue;
+                    }
+                    // A query may carry a storage signature: never shown.
+                    let e = HttpError::Redirect {
+                        what: what(),
+                        location: strip_query(&next).to_string(),
+                    };
+                    log::warn!("{e}");
+                    return Err(e);
                 }
             }
             // The headers first: reading the body needs `resp` mutably.

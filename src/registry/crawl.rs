@@ -800,6 +800,19 @@ pub(super) fn paginate<E>(
                 "names a next page that is not a URL: {next}"
             )));
         };
+        // A next page elsewhere would let the registry make us read (and serve) another
+        // server's list: the list is not used.
+        if super::client::origin(&next) != client.origin {
+            let shown = super::client::strip_query(&next);
+            log::warn!(
+                "{}: its next page {shown} is not on the registry's origin ({}); the list is not used",
+                shown_path(&url),
+                client.origin
+            );
+            return Err(invalid(format!(
+                "its next page {shown} is on another origin than the registry"
+            )));
+        }
         if !visited.insert(next.clone()) {
             return Err(invalid(format!(
                 "loops: its next page {} was read before",

@@ -331,6 +331,8 @@ pub enum Fault {
     RevokeTokens,
     /// 200 with this JSON body and this `Link` header (a hand-made page of a list).
     Page { body: String, link: String },
+    /// 307 to this URL.
+    Redirect(String),
 }
 
 #[derive(Debug, Clone)]
@@ -722,6 +724,7 @@ impl Ctx {
                 ))
             }
             Fault::Page { body, link } => Reply::Send(Resp::json(200, body).header("Link", &link)),
+            Fault::Redirect(to) => Reply::Send(Resp::new(307, "").header("Location", &to)),
         }
     }
 
