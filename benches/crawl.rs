@@ -195,6 +195,8 @@ fn main() {
                 projects: gitlab_registry_usage_rest::registry::ProjectsMode::Off,
                 crawl_timeout: Duration::from_secs(3600),
                 state_file: Default::default(),
+                max_manifest_size: 4 << 20,
+                max_name_depth: 32,
             };
             let crawler = Crawler::new(&cfg, CrawlOptions::default()).expect("crawler");
             let never = crossbeam_channel::never();

@@ -464,6 +464,73 @@ fn pages_and_redirects_to_other_origins_are_not_followed() {
 }
 
 #[test]
+fn hostile_manifests_and_names_are_refused_with_a_warning_naming_the_repository() {
+    capture_logs();
+    let (reg, truth) = populated(fake_options());
+    // A manifest of 5 MiB (a huge annotation): above the default max_manifest_size of 4 MiB.
+    let config = Desc::of("application/vnd.oci.image.config.v1+json", b"{}");
+    reg.add_blob(&config);
+    let big = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config.media_type, "digest": config.digest, "size": config.size},
+        "layers": [],
+        "annotations": {"x": "a".repeat(5 << 20)},
+    }))
+    .unwrap();
+    reg.put_manifest(
+        "huge/manifest",
+        Some("latest"),
+        "application/vnd.oci.image.manifest.v1+json",
+        &big,
+    );
+    // Names outside Distribution's grammar, too long, or too deep.
+    let long = format!("long/{}", "a".repeat(300));
+    let deep = vec!["d"; 40].join("/");
+    let bad = [
+        "Upper/case",
+        "a//b",
+        "-lead/x",
+        "trail-/x",
+        "a/b/",
+        "x..y",
+        long.as_str(),
+        deep.as_str(),
+    ];
+    for name in bad {
+        reg.add_repo(name);
+    }
+    let out = crawl_once(&cfg_for(&reg), None, test_options()).unwrap();
+    for name in bad {
+        assert!(
+            out.snapshot.repository(name).is_none(),
+            "{name:.40} is served"
+        );
+        assert!(
+            out.failed.iter().all(|(n, _)| n != name),
+            "{name:.40} was crawled"
+        );
+        let shown: String = name.chars().take(40).collect();
+        assert!(
+            logged()
+                .iter()
+                .any(|l| l.starts_with("WARN") && l.contains(&shown)),
+            "no warning names {shown}"
+        );
+    }
+    assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+    assert_eq!(out.failed[0].0, "huge/manifest");
+    assert!(out.failed[0].1.contains("4194304"), "{:?}", out.failed);
+    assert!(logged()
+        .iter()
+        .any(|l| l.starts_with("WARN") && l.contains("huge/manifest")));
+    // every valid repository is there, with its data
+    for r in &truth.snapshot().repositories {
+        assert!(out.snapshot.repository(&r.name).is_some(), "{}", r.name);
+    }
+}
+
+#[test]
 fn absurd_blob_sizes_fail_their_repository_and_nothing_overflows() {
     capture_logs();
     let (reg, _) = populated(fake_options());

@@ -105,6 +105,10 @@ pub struct Registry {
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
     pub crawl_timeout: Duration,
     pub state_file: PathBuf,
+    /// Manifests larger than this are refused (their repository fails, with a warning).
+    pub max_manifest_size: u64,
+    /// Repository names with more `/`-separated components are skipped, with a warning.
+    pub max_name_depth: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +287,8 @@ pub(crate) enum Kind {
     Urls,
     /// A number of bytes: `64 MiB`, `512K`, `1 GB`, `1048576`.
     Bytes,
+    /// A number of bytes above zero.
+    PositiveBytes,
 }
 
 impl Kind {
@@ -309,6 +315,7 @@ impl Kind {
             }
             Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
             Kind::Bytes => "a number of bytes, e.g. 64 MiB, 512K, 1 GB or 0",
+            Kind::PositiveBytes => "a number of bytes above zero, e.g. 4 MiB, 512K",
         }
     }
 
@@ -334,6 +341,7 @@ impl Kind {
             Kind::Addresses => parse_addresses(v).is_some(),
             Kind::Urls => parse_urls(v).is_some(),
             Kind::Bytes => parse_bytes(v).is_some(),
+            Kind::PositiveBytes => parse_bytes(v).is_some_and(|n| n > 0),
         }
     }
 }
@@ -458,6 +466,10 @@ pub const KEYS: &[Key] = &[
         "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
         "Where the last crawl is kept, so a restart serves data at once (empty: no state file)."),
+    key("registry", "max_manifest_size", "4 MiB", Kind::PositiveBytes,
+        "Largest manifest read; a larger one fails its repository (real ones are a few KiB)."),
+    key("registry", "max_name_depth", "32", Kind::Positive,
+        "Most /-separated components in a repository name; deeper names are skipped with a\nwarning (GitLab allows 20 levels of groups, the project and 3 more components)."),
     key("metrics", "enabled", "False", Kind::Bool,
         "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
     key("metrics", "bearer_token", "", Kind::Raw,
@@ -754,6 +766,10 @@ impl Config {
                 auto_or_duration(v, default_crawl_timeout(update_interval))
             })?,
             state_file: r.path("registry", "state_file")?.unwrap_or_default(),
+            max_manifest_size: r.get("registry", "max_manifest_size", |v| {
+                parse_bytes(v).map(|n| n as u64)
+            })?,
+            max_name_depth: r.get("registry", "max_name_depth", positive)?,
         };
         let metrics = MetricsConfig {
             enabled: r.flag("metrics", "enabled")?,
@@ -1004,6 +1020,26 @@ mod tests {
             e.to_string().contains("hidden") && !e.to_string().contains("short"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn registry_limits() {
+        let r = Config::from_ini_text("", p()).unwrap().registry;
+        assert_eq!((r.max_manifest_size, r.max_name_depth), (4 << 20, 32));
+        let r = Config::from_ini_text(
+            "[registry]\nmax_manifest_size = 512K\nmax_name_depth = 8\n",
+            p(),
+        )
+        .unwrap()
+        .registry;
+        assert_eq!((r.max_manifest_size, r.max_name_depth), (512 << 10, 8));
+        for bad in ["max_manifest_size = 0", "max_name_depth = 0"] {
+            let e = Config::from_ini_text(&format!("[registry]\n{bad}\n"), p()).unwrap_err();
+            assert!(
+                e.to_string().contains(bad.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -24,11 +24,11 @@ use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+use super::ipnet::IpNet;
 use super::parse::{self, Reject};
 use super::response::{self, Pending};
 use super::worker::{Back, Flags, Job, Jobs};
 use super::Limits;
-use super::ipnet::IpNet;
 
 /// The client a connection is counted under: its IPv4 address or its IPv6 /64 (one host
 /// usually has a whole /64).

@@ -65,6 +65,8 @@ pub(crate) struct Policy {
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_cap: Duration,
     pub(crate) retry_after_cap: Duration,
+    /// Largest manifest body read (`[registry] max_manifest_size`).
+    pub(crate) manifest_limit: u64,
 }
 
 /// A response, read completely.
@@ -384,6 +386,7 @@ impl Client {
             };
             let limit = match kind {
                 Kind::ConfigGet => CONFIG_BODY_LIMIT,
+                Kind::ManifestGet => self.policy.manifest_limit,
                 _ => BODY_LIMIT,
             };
             if method == Method::Get {

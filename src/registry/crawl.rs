@@ -176,6 +176,8 @@ pub struct Crawler {
     stop_seen: AtomicBool,
     /// The longest a crawl may run (`[registry] crawl_timeout`).
     crawl_timeout: Duration,
+    /// `[registry] max_name_depth`: deeper catalog names are skipped.
+    max_name_depth: usize,
     /// The running crawl passed `crawl_timeout` and was cancelled.
     deadline_hit: AtomicBool,
     /// A crawl of this crawler succeeded: its snapshot's creation times were read, so a tag
@@ -249,6 +251,7 @@ impl Crawler {
             backoff_base: opts.backoff_base,
             backoff_cap: opts.backoff_cap,
             retry_after_cap: opts.retry_after_cap,
+            manifest_limit: cfg.max_manifest_size,
         };
         let client = Client::new(
             &cfg.registry_base_url,
@@ -269,6 +272,7 @@ impl Crawler {
             stop_seen: AtomicBool::new(false),
             created_collected: AtomicBool::new(false),
             crawl_timeout: cfg.crawl_timeout,
+            max_name_depth: cfg.max_name_depth,
             deadline_hit: AtomicBool::new(false),
             projects: ProjectsReader::new(cfg.projects, concurrency),
         })
@@ -340,6 +344,7 @@ impl Crawler {
 
         let catalog_slot = TokenSlot::new(vec!["registry:catalog:*".into()]);
         let names = self.catalog(&catalog_slot)?;
+        let names = self.valid_names(names);
         log::info!(
             "catalog: {} repositories in {:.1} s",
             names.len(),
@@ -498,6 +503,24 @@ impl Crawler {
             failed,
             projects: projects_state,
         })
+    }
+
+    /// The catalog's names that a registry can have (see `name.rs`); each other one is left
+    /// out with a warning naming it.
+    fn valid_names(&self, names: Vec<String>) -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| match super::name::check(n, self.max_name_depth) {
+                Ok(()) => true,
+                Err(why) => {
+                    log::warn!(
+                        "repository {} in the catalog is skipped: {why}",
+                        super::name::shown(n)
+                    );
+                    false
+                }
+            })
+            .collect()
     }
 
     /// Every repository name, following `Link: <..>; rel="next"` to the last page.

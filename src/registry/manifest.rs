@@ -7,7 +7,11 @@
 //! types and artifacts are counted by one rule. Pure functions: no requests (the crawl
 //! follows children and asks for sizes and configs), no clock, no I/O.
 
-use serde_json::Value;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 /// A blob claimed to be larger than this (1 PiB) is a registry error for its tag: no real
 /// layer is, and sums of such sizes would overflow.
@@ -61,45 +65,184 @@ pub(crate) struct Manifest {
     pub(crate) shape: Shape,
 }
 
+// ---------------------------------------------------------------- the body, typed
+//
+// Only the fields we use are kept; everything else (annotations, history beyond the first
+// entry's config, unknown keys) is skipped while parsing without being stored, so a manifest
+// costs about its descriptors, not a tree of every value in it (a generic JSON value took
+// about eight times the body's size).
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "mediaType", default)]
+    media_type: Text,
+    manifests: Option<Vec<RawChild>>,
+    #[serde(rename = "fsLayers")]
+    fs_layers: Option<Vec<RawLayer>>,
+    history: Option<Vec<RawHistory>>,
+    config: Option<RawDesc>,
+    layers: Option<Vec<RawDesc>>,
+    /// The draft OCI artifact manifest's list.
+    blobs: Option<Vec<RawDesc>>,
+}
+
+#[derive(Deserialize)]
+struct RawChild {
+    #[serde(default)]
+    digest: Text,
+    platform: Option<RawPlatform>,
+}
+
+#[derive(Deserialize)]
+struct RawPlatform {
+    #[serde(default)]
+    os: Text,
+    #[serde(default)]
+    architecture: Text,
+    #[serde(default)]
+    variant: Text,
+}
+
+#[derive(Deserialize)]
+struct RawLayer {
+    #[serde(rename = "blobSum", default)]
+    blob_sum: Text,
+}
+
+#[derive(Deserialize)]
+struct RawHistory {
+    #[serde(rename = "v1Compatibility", default)]
+    v1_compatibility: Text,
+}
+
+#[derive(Deserialize)]
+struct RawDesc {
+    #[serde(rename = "mediaType", default)]
+    media_type: Text,
+    #[serde(default)]
+    digest: Text,
+    #[serde(default)]
+    size: Size,
+}
+
+/// A string field; any other JSON value in its place is skipped and reads as absent (as
+/// registries and tools disagree on what optional fields may hold).
+#[derive(Default)]
+struct Text(Option<String>);
+
+/// A whole number of bytes; any other value (negative, fractional, text) reads as absent.
+#[derive(Default)]
+struct Size(Option<u64>);
+
+/// Skips a value of any kind without keeping it; what each field type does with the kinds it
+/// wants is its own `visit_*`.
+macro_rules! skip_others {
+    ($t:ty, $none:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_unit<E>(self) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<$t, A::Error> {
+            while a.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<$t, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text, E> {
+                Ok(Text(Some(v)))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+            skip_others!(Text, Text(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Size, E> {
+                Ok(Size(Some(v)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Size, E> {
+                Ok(Size(None))
+            }
+            skip_others!(Size, Size(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Reads a manifest body. `Err` is the reason it is invalid (for the tag's error).
 pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    if !v.is_object() {
+    // A struct would also accept an array (by position): only an object is a manifest.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') && serde_json::from_slice::<IgnoredAny>(body).is_ok() {
         return Err("not a JSON object".into());
     }
-    let declared = v
-        .get("mediaType")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| {
-            content_type
-                .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-                .filter(|c| !c.is_empty() && c != "application/json")
-        });
+    let v: Body = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            format!("not a manifest: {e}")
+        } else {
+            format!("not JSON: {e}")
+        }
+    })?;
+    let declared = v.media_type.0.clone().or_else(|| {
+        content_type
+            .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+            .filter(|c| !c.is_empty() && c != "application/json")
+    });
     let media_type = |usual: &str| declared.clone().unwrap_or_else(|| usual.to_string());
 
-    if let Some(children) = v.get("manifests").and_then(Value::as_array) {
+    if let Some(children) = v.manifests {
         let mut out = Vec::new();
         for child in children {
-            let Some(d) = child.get("digest").and_then(Value::as_str) else {
+            let Some(d) = child.digest.0 else {
                 continue;
             };
-            if !valid_digest(d) {
+            if !valid_digest(&d) {
                 return Err(format!("invalid child digest {d:?}"));
             }
-            let p = child.get("platform");
-            let field = |k: &str| {
-                p.and_then(|p| p.get(k))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
+            let (os, architecture, variant) = match child.platform {
+                Some(p) => (p.os.0, p.architecture.0, p.variant.0),
+                None => (None, None, None),
             };
-            let variant = field("variant");
             out.push(ChildRef {
-                digest: d.to_string(),
-                os: field("os"),
-                architecture: field("architecture"),
-                variant: (!variant.is_empty()).then_some(variant),
+                digest: d,
+                os: os.unwrap_or_default(),
+                architecture: architecture.unwrap_or_default(),
+                variant: variant.filter(|v| !v.is_empty()),
             });
         }
         return Ok(Manifest {
@@ -108,26 +251,22 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
         });
     }
 
-    if let Some(fs_layers) = v.get("fsLayers").and_then(Value::as_array) {
+    if let Some(fs_layers) = v.fs_layers {
         let mut layers: Vec<String> = Vec::new();
-        for l in fs_layers {
-            let Some(d) = l.get("blobSum").and_then(Value::as_str) else {
-                continue;
-            };
-            if !valid_digest(d) {
+        let mut seen = HashSet::new();
+        for d in fs_layers.into_iter().filter_map(|l| l.blob_sum.0) {
+            if !valid_digest(&d) {
                 return Err(format!("invalid layer digest {d:?}"));
             }
-            if !layers.iter().any(|x| x == d) {
-                layers.push(d.to_string());
+            if seen.insert(d.clone()) {
+                layers.push(d);
             }
         }
         // The newest history entry (the first) holds the image's v1 config as a JSON string.
         let created = v
-            .get("history")
-            .and_then(Value::as_array)
-            .and_then(|h| h.first())
-            .and_then(|e| e.get("v1Compatibility"))
-            .and_then(Value::as_str)
+            .history
+            .and_then(|h| h.into_iter().next())
+            .and_then(|e| e.v1_compatibility.0)
             .and_then(|c| created_in(c.as_bytes()));
         return Ok(Manifest {
             media_type: media_type("application/vnd.docker.distribution.manifest.v1+prettyjws"),
@@ -135,53 +274,42 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
         });
     }
 
+    let config = v.config.as_ref().and_then(|c| {
+        let digest = c.digest.0.clone()?;
+        let image = c
+            .media_type
+            .0
+            .as_deref()
+            .is_none_or(|m| IMAGE_CONFIG_TYPES.contains(&m));
+        image.then(|| BlobRef {
+            digest,
+            size: c.size.0,
+        })
+    });
     let descriptors = v
-        .get("config")
+        .config
         .into_iter()
-        .chain(
-            v.get("layers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        )
-        .chain(
-            v.get("blobs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        );
+        .chain(v.layers.into_iter().flatten())
+        .chain(v.blobs.into_iter().flatten());
     let mut blobs: Vec<BlobRef> = Vec::new();
+    let mut seen = HashSet::new();
     for desc in descriptors {
-        let Some(d) = desc.get("digest").and_then(Value::as_str) else {
+        let Some(d) = desc.digest.0 else {
             continue;
         };
-        if !valid_digest(d) {
+        if !valid_digest(&d) {
             return Err(format!("invalid blob digest {d:?}"));
         }
-        let size = desc.get("size").and_then(Value::as_u64);
+        let size = desc.size.0;
         if let Some(s) = size.filter(|s| *s > MAX_BLOB_SIZE) {
             return Err(format!(
                 "blob {d}: the registry says it has {s} bytes, more than 1 PiB"
             ));
         }
-        if !blobs.iter().any(|b| b.digest == d) {
-            blobs.push(BlobRef {
-                digest: d.to_string(),
-                size,
-            });
+        if seen.insert(d.clone()) {
+            blobs.push(BlobRef { digest: d, size });
         }
     }
-    let config = v.get("config").and_then(|c| {
-        let digest = c.get("digest").and_then(Value::as_str)?;
-        let image = c
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map_or(true, |m| IMAGE_CONFIG_TYPES.contains(&m));
-        image.then(|| BlobRef {
-            digest: digest.to_string(),
-            size: c.get("size").and_then(Value::as_u64),
-        })
-    });
     Ok(Manifest {
         media_type: media_type("application/vnd.oci.image.manifest.v1+json"),
         shape: Shape::Image { blobs, config },
@@ -190,12 +318,13 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
 
 /// The `created` field of an image config (JSON), as Unix seconds.
 pub(crate) fn created_in(config: &[u8]) -> Option<i64> {
-    #[derive(serde::Deserialize)]
+    #[derive(Deserialize)]
     struct Config {
-        created: Option<Value>,
+        #[serde(default)]
+        created: Text,
     }
     let c: Config = serde_json::from_slice(config).ok()?;
-    crate::snapshot::time::parse_rfc3339(c.created?.as_str()?)
+    crate::snapshot::time::parse_rfc3339(&c.created.0?)
 }
 
 /// `Some(actual digest)` when `body` does not have the content digest `digest` (sha256 and
@@ -281,6 +410,40 @@ mod tests {
         assert_eq!(content_mismatch(&d, b"{ }"), Some(sha256_digest(b"{ }")));
         assert_eq!(content_mismatch("sha256:ABC", b"{}"), Some(d));
         assert_eq!(content_mismatch("blake3:abc", b"{}"), None);
+    }
+
+    #[test]
+    fn odd_values_in_known_fields_read_as_absent_and_unknown_fields_are_skipped() {
+        let odd = r#"{"mediaType":{"x":[1,2]},"annotations":{"a":"b"},"config":{"digest":"sha256:c","size":-1},
+            "layers":[{"digest":"sha256:l","size":1.5,"mediaType":null,"urls":["u"]}]}"#;
+        let m = parse(
+            odd.as_bytes(),
+            Some("application/vnd.docker.distribution.manifest.v2+json"),
+        )
+        .unwrap();
+        assert_eq!(
+            m.media_type,
+            "application/vnd.docker.distribution.manifest.v2+json"
+        );
+        let Shape::Image { blobs, config } = m.shape else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            blobs,
+            vec![
+                BlobRef {
+                    digest: "sha256:c".into(),
+                    size: None
+                },
+                BlobRef {
+                    digest: "sha256:l".into(),
+                    size: None
+                },
+            ]
+        );
+        assert_eq!(config.map(|c| c.size), Some(None));
+        let e = parse(br#"{"layers":"not a list"}"#, None).unwrap_err();
+        assert!(e.contains("not a manifest"), "{e}");
     }
 
     #[test]

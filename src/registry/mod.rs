@@ -12,6 +12,7 @@
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
+mod name;
 pub(crate) mod projects;
 mod resolve;
 mod single_flight;

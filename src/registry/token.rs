@@ -484,6 +484,7 @@ mod tests {
             backoff_base: Duration::ZERO,
             backoff_cap: Duration::ZERO,
             retry_after_cap: Duration::ZERO,
+            manifest_limit: 4 << 20,
         };
         let c = Client::new(
             "https://registry.example",

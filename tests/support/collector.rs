@@ -39,6 +39,8 @@ pub fn registry_config(url: &str, user: &str, token: &str) -> config::Registry {
         projects: gitlab_registry_usage_rest::registry::ProjectsMode::Off,
         crawl_timeout: Duration::from_secs(600),
         state_file: PathBuf::new(),
+        max_manifest_size: 4 << 20,
+        max_name_depth: 32,
     }
 }
 

@@ -223,6 +223,7 @@ pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Findin
         backoff_base: Duration::from_millis(100),
         backoff_cap: Duration::from_secs(1),
         retry_after_cap: Duration::from_secs(1),
+        manifest_limit: r.max_manifest_size,
     };
     let credentials = if send_token {
         Credentials {
