@@ -310,8 +310,9 @@ pub(crate) fn render_html(
     }
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Clean-up dry run</title>\
-<style>body{{font-family:sans-serif}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style>\
-</head><body>\n<h1>Clean-up dry run</h1>\n{body}</body></html>\n"
+<style>{STYLE}</style>\
+</head><body>\n<h1>Clean-up dry run</h1>\n{body}</body></html>\n",
+        STYLE = crate::hal::html::STYLE
     )
 }
 

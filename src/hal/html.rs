@@ -274,11 +274,15 @@ pub(crate) fn render_html(
     }
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
-<style>body{{font-family:sans-serif}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style>\
+<style>{STYLE}</style>\
 </head><body>\n<h1>{t}</h1>\n{body}</body></html>\n",
         t = e(&title)
     )
 }
+
+/// The one inline style of the HTML views (this page's and the clean-up dry run's); their
+/// Content-Security-Policy allows exactly this text by its hash (see `server`).
+pub(crate) const STYLE: &str = "body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}";
 
 #[cfg(test)]
 mod tests {

@@ -329,7 +329,41 @@ pub fn handle(app: &App, req: &Request, now: u64) -> Response {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
-    cors(req, resp)
+    cors(req, protect(resp))
+}
+
+/// The policy of every response without its own: nothing may load, nothing may frame it.
+const CSP_NONE: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The HTML views' policy: [`CSP_NONE`] plus their one inline style, by its hash.
+fn csp_html_view() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        let hash = ring::digest::digest(&ring::digest::SHA256, crate::hal::html::STYLE.as_bytes());
+        let hash = base64::engine::general_purpose::STANDARD.encode(hash.as_ref());
+        format!("default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+    })
+}
+
+/// Headers that keep a browser from reading a response as anything but what it says: every
+/// response shares the dashboard's origin, where the token lives. The dashboard's files
+/// bring their own policy.
+fn protect(mut resp: Response) -> Response {
+    let has =
+        |r: &Response, name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    if !has(&resp, "X-Content-Type-Options") {
+        resp = resp.with("X-Content-Type-Options", "nosniff");
+    }
+    if !has(&resp, "Content-Security-Policy") {
+        let html = resp
+            .header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/html"));
+        let csp = if html { csp_html_view() } else { CSP_NONE };
+        resp = resp.with("Content-Security-Policy", csp);
+    }
+    resp
 }
 
 fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
@@ -517,7 +551,7 @@ pub(crate) fn respond(app: &App, req: &Request) -> Response {
             req.method,
             path_only(&req.url)
         );
-        cors(req, error_response(&ApiError::Internal))
+        cors(req, protect(error_response(&ApiError::Internal)))
     });
     app.metrics
         .http

@@ -560,3 +560,72 @@ fn since_and_history() {
     );
     assert_eq!(handle(&a, &get("/history", &[]), NOW).status, 401);
 }
+
+#[test]
+fn api_responses_say_nosniff_and_html_views_and_metrics_carry_a_csp() {
+    let mut a = app("", true);
+    a.metrics.enabled = true;
+    let html = [("Accept", "text/html")];
+    let auth = bearer(&a);
+    for (url, accept) in [
+        ("/repositories", &[][..]),
+        ("/repositories/g%2Fp/tags/latest", &[][..]),
+        ("/repositories", &html[..]),
+        ("/repositories/nope", &html[..]),
+        ("/cleanup?keep_n=1", &html[..]),
+        ("/metrics", &[][..]),
+        ("/health", &[][..]),
+        ("/auth_token", &[][..]),
+    ] {
+        let mut headers = accept.to_vec();
+        headers.push(("Authorization", &auth));
+        let r = handle(&a, &get(url, &headers), NOW);
+        let nosniff: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| *k == "X-Content-Type-Options")
+            .collect();
+        assert_eq!(nosniff.len(), 1, "{url}: {:?}", r.headers);
+        assert_eq!(nosniff[0].1, "nosniff");
+        let csp = r.header("Content-Security-Policy");
+        let html_view = r
+            .header("Content-Type")
+            .unwrap_or("")
+            .starts_with("text/html");
+        if html_view || url == "/metrics" {
+            let csp = csp.unwrap_or_else(|| panic!("{url}: no CSP {:?}", r.headers));
+            assert!(csp.starts_with("default-src 'none'"), "{url}: {csp}");
+            assert!(!csp.contains("unsafe"), "{url}: {csp}");
+        }
+    }
+    // the HTML view's one inline style is allowed by its hash, nothing else
+    let r = handle(
+        &a,
+        &get("/repositories", &[("Authorization", &auth), html[0]]),
+        NOW,
+    );
+    let csp = r.header("Content-Security-Policy").unwrap();
+    let page = String::from_utf8(r.body.bytes().unwrap().to_vec()).unwrap();
+    let style = page
+        .split("<style>")
+        .nth(1)
+        .unwrap()
+        .split("</style>")
+        .next()
+        .unwrap();
+    let hash =
+        base64_encode(ring::digest::digest(&ring::digest::SHA256, style.as_bytes()).as_ref());
+    assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+    // the dashboard keeps its own policy, once
+    let r = handle(&a, &get("/", &[]), NOW);
+    let csps = r
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == "Content-Security-Policy")
+        .count();
+    assert_eq!(csps, 1);
+    assert!(r
+        .header("Content-Security-Policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+}
