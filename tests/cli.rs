@@ -248,3 +248,31 @@ fn a_port_in_use_exits_1_so_that_systemd_retries() {
         "{err}"
     );
 }
+
+#[test]
+fn a_state_directory_others_may_write_exits_78_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("cli");
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let f = dir.path().join("open.conf");
+    std::fs::write(
+        &f,
+        format!(
+            "[general]\nsocket_host = 127.0.0.1\nsocket_port = {}\n[ldap]\nhost = ldap://127.0.0.1:1\nallow_insecure = true\n[jwt]\nsecret_key = {}\n[registry]\nregistry_base_url =\nstate_file = {}/state.json\n",
+            support::free_port(),
+            service::SECRET,
+            open.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["-c", f.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("state_file")
+            && err.contains(&open.display().to_string())
+            && err.contains("chmod go-w"),
+        "{err}"
+    );
+}

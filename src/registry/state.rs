@@ -3,6 +3,11 @@
 //! Loading never fails the service (a corrupt or incompatible file is reported and ignored by
 //! the caller); saving is atomic (temporary file in the same directory, fsync, rename), and
 //! the temporary files of processes killed while saving are removed at the next start.
+//!
+//! The temporary file is created exclusively under a random name, without following a
+//! symbolic link, with mode 0600 whatever the umask (the state names every repository). A
+//! state directory that the group or others may write is refused: whoever can write there can
+//! plant the state file the next start loads, or links where the service writes.
 
 use std::fs;
 use std::io::Write;
@@ -22,6 +27,8 @@ pub enum StateFileError {
         path: String,
         err: crate::snapshot::StateError,
     },
+    /// The directory is writable by others than the service's user.
+    Insecure { dir: String, mode: u32 },
 }
 
 impl std::fmt::Display for StateFileError {
@@ -29,6 +36,12 @@ impl std::fmt::Display for StateFileError {
         match self {
             StateFileError::Io { path, op, err } => write!(f, "{path}: cannot {op}: {err}"),
             StateFileError::Content { path, err } => write!(f, "{path}: {err}"),
+            StateFileError::Insecure { dir, mode } => write!(
+                f,
+                "[registry] state_file: its directory {dir} is writable by its group or others \
+                 (mode {mode:o}), who could plant the state it loads: make it writable by the \
+                 service's user only (chmod go-w {dir}) or choose another state_file"
+            ),
         }
     }
 }
@@ -55,6 +68,45 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
         .map_err(|err| StateFileError::Content { path: p, err })
 }
 
+/// The directory the state file at `path` lives in.
+fn directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Refuses a state directory that its group or others may write (see the module doc). A
+/// directory that does not exist yet passes: saving will say so.
+pub fn check_directory(path: &Path) -> Result<(), StateFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = directory(path);
+    match fs::metadata(dir) {
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => Err(StateFileError::Insecure {
+            dir: dir.display().to_string(),
+            mode: m.permissions().mode() & 0o7777,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a new file that nobody else can have prepared: a random name, `O_EXCL`, no
+/// symbolic link followed, mode 0600.
+fn create_private(dir: &Path, name: &str) -> std::io::Result<(std::path::PathBuf, fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut random = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| std::io::Error::other("no random numbers from the system"))?;
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{name}.tmp-{}.{suffix}", std::process::id()));
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    Ok((tmp, f))
+}
+
 /// Writes `snap` to `path` atomically: readers see the old file or the new one, never half.
 pub(crate) fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
     write_atomically(path, |w| {
@@ -74,17 +126,15 @@ pub(crate) fn write_atomically(
         let p = p.clone();
         move |err| StateFileError::Io { path: p, op, err }
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    check_directory(path)?;
+    let dir = directory(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (tmp, mut f) =
+        create_private(dir, &name).map_err(io("create a temporary file beside it"))?;
     let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io("create a temporary file beside it"))?;
         // Streamed: a large registry's state is tens of megabytes, never held twice.
         let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
         write(&mut w).map_err(io("write it"))?;
@@ -104,18 +154,15 @@ pub(crate) fn write_atomically(
     result
 }
 
-/// Removes the temporary files (`.<name>.tmp-<pid>`) that earlier processes killed while
+/// Removes the temporary files (`.<name>.tmp-<pid>.<random>`, or `.<name>.tmp-<pid>` of
+/// older versions) that earlier processes killed while
 /// saving left beside the state file at `path` (one per kill); ours, if any, stays. Returns
 /// how many were removed. Call it at start, before anything saves.
 pub fn remove_stale_temporaries(path: &Path) -> usize {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return 0;
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let Ok(entries) = fs::read_dir(dir) else {
+    let Ok(entries) = fs::read_dir(directory(path)) else {
         return 0;
     };
     let prefix = format!(".{name}.tmp-");
@@ -123,9 +170,13 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
             continue;
         };
+        let (pid, random) = rest.split_once('.').unwrap_or((rest, ""));
+        if !random.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
         if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == ours {
             continue;
         }
@@ -161,6 +212,55 @@ mod tests {
     }
 
     #[test]
+    fn the_temporary_file_is_private_and_never_follows_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("grur-state-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        // What a local attacker would plant: the old, predictable temporary name, linked to a
+        // file the service can write.
+        let path = dir.join("state.json");
+        std::os::unix::fs::symlink(
+            &victim,
+            dir.join(format!(".state.json.tmp-{}", std::process::id())),
+        )
+        .unwrap();
+        let snap = Snapshot::build(SnapshotInput::default()).unwrap();
+        save(&path, &snap).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        assert_eq!(load(&path).unwrap().unwrap(), snap);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_group_or_world_writable_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("grur-state-open-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let snap = Snapshot::build(SnapshotInput::default()).unwrap();
+        for mode in [0o770, 0o707, 0o777] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let e = save(&dir.join("state.json"), &snap)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("writable") && e.contains("chmod go-w"),
+                "{mode:o}: {e}"
+            );
+            assert!(!dir.join("state.json").exists());
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        save(&dir.join("state.json"), &snap).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn stale_temporaries_are_removed_and_nothing_else() {
         let dir = std::env::temp_dir().join(format!("grur-state-tmp-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
@@ -170,6 +270,7 @@ mod tests {
             "state.json",
             ".state.json.tmp-12345",
             ".state.json.tmp-1",
+            ".state.json.tmp-777.00ff",
             ours.as_str(),
             ".state.json.tmp-abc",
             ".other.json.tmp-12345",
@@ -178,7 +279,7 @@ mod tests {
         for f in files {
             fs::write(dir.join(f), b"x").unwrap();
         }
-        assert_eq!(remove_stale_temporaries(&path), 2);
+        assert_eq!(remove_stale_temporaries(&path), 3);
         let mut left: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -186,7 +287,14 @@ mod tests {
         left.sort();
         let mut want: Vec<String> = files
             .iter()
-            .filter(|f| ![".state.json.tmp-12345", ".state.json.tmp-1"].contains(f))
+            .filter(|f| {
+                ![
+                    ".state.json.tmp-12345",
+                    ".state.json.tmp-1",
+                    ".state.json.tmp-777.00ff",
+                ]
+                .contains(f)
+            })
             .map(|f| f.to_string())
             .collect();
         want.sort();

@@ -157,6 +157,10 @@ impl Service {
         authenticator: Arc<dyn Authenticator>,
         port_hint: &str,
     ) -> Result<Service, ServiceError> {
+        if !cfg.registry.state_file.as_os_str().is_empty() {
+            state::check_directory(&cfg.registry.state_file)
+                .map_err(|e| ServiceError::Settings(e.to_string()))?;
+        }
         let initial = load_state(&cfg);
         let app = Arc::new(build_app(&cfg, authenticator));
         if let Some(s) = &initial {
