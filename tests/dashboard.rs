@@ -427,7 +427,8 @@ fn dashboard_shows_stale_data_and_the_last_crawl_error() {
     });
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let h = svc.get("/health", &[]);
+        // the details need a token
+        let h = svc.get("/health", &[("Authorization", &svc.bearer())]);
         if h.status == 503 && h.json()["last_error"].is_string() {
             break;
         }

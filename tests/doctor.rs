@@ -76,6 +76,7 @@ fn write_config(dir: &TempDir, ldap: &str, registry: &str) -> std::path::PathBuf
         &f,
         format!(
             "[general]\nsocket_host = 127.0.0.1\nsocket_port = {}\n\
+             cors_allowed_origins = https://dashboard.example\n\
              [ldap]\n{ldap}\n[jwt]\nsecret_key = {SECRET}\nauth_token_expires = 14 d\n\
              [registry]\nstate_file = {}\n{registry}\n",
             support::free_port(),
@@ -104,6 +105,10 @@ fn the_default_configuration_is_not_called_ok() {
     r.line("error", "[registry] registry_base_url");
     r.line("error", "[registry] gitlab_base_url");
     r.line("error", "[registry] access_token");
+    // the original's permissive CORS is called out
+    assert!(r
+        .line("warning", "[general] cors_allowed_origins")
+        .contains("any web page"));
     assert!(!r.out.contains("xxx"), "the access token is never printed");
     // durations as written, not in seconds
     assert!(r.out.contains("tokens expire after 2 weeks"), "{}", r.out);
@@ -306,4 +311,17 @@ fn real_directory_and_registry() {
     assert_eq!(r.code, 1, "{}", r.out);
     r.line("error", "[registry] access_token");
     assert!(!r.out.contains("glpat-wrong"), "{}", r.out);
+}
+
+#[test]
+fn open_metrics_are_refused_naming_the_key() {
+    let dir = TempDir::new("doctor");
+    let f = write_config(
+        &dir,
+        "host = ldap://127.0.0.1:1\nallow_insecure = true",
+        "registry_base_url =\n[metrics]\nenabled = true\n",
+    );
+    let r = doctor(&f, &["--offline"]);
+    assert_eq!(r.code, 78, "{}", r.out);
+    assert!(r.out.contains("[metrics] bearer_token"), "{}", r.out);
 }

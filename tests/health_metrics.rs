@@ -58,6 +58,11 @@ fn health_without_data_is_503_no_data_yet() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(r.header("Retry-After"), Some("10"));
+    // anonymous: one word; the details need a token
+    assert_eq!(r.json(), json!({"status": "failing"}));
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
+    let r = s.get("/health", &[("Authorization", &s.bearer())]);
+    assert_eq!(r.status, 503);
     assert_eq!(
         r.json(),
         json!({"status": "unavailable", "reason": "no data yet", "last_error": null,
@@ -73,6 +78,9 @@ fn health_with_data_is_200_without_authentication() {
         ..Options::default()
     });
     let r = s.get("/ru/health", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    let r = s.get("/ru/health", &[("Authorization", &s.bearer())]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.json(),
@@ -104,6 +112,8 @@ fn health_with_the_collector_on_fresh_then_stale() {
     let r = stale.get("/health", &[]);
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("Retry-After"), Some("60"));
+    assert_eq!(r.json(), json!({"status": "stale"}));
+    let r = stale.get("/health", &[("Authorization", &stale.bearer())]);
     let body = r.json();
     let at = gitlab_registry_usage_rest::snapshot::time::format_rfc3339(old as i64);
     assert!(
@@ -129,10 +139,17 @@ fn metrics_are_off_by_default() {
 
 #[test]
 fn metrics_exposition_with_registry_collector_and_http_numbers() {
-    let s = metrics_service("enabled = true");
+    let s = metrics_service(&format!("enabled = true\nbearer_token = {TOKEN}"));
     assert_eq!(s.get_auth("/repositories?embed=1").status, 200);
     assert_eq!(s.get_auth("/repositories/nope").status, 404);
-    let r = s.get("/metrics", &[]);
+    let r = s.get(
+        "/metrics",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Origin", "https://evil.example"),
+        ],
+    );
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.header("Content-Type"),

@@ -56,6 +56,9 @@ pub struct General {
     pub max_connections_per_client: usize,
     /// Bytes of rendered responses kept per snapshot (see `cache::RenderCache`); 0: none.
     pub cache_budget: usize,
+    /// Origins whose pages may read API responses (lower-case `scheme://host[:port]`);
+    /// `None` (`*`): any origin, as the original allowed.
+    pub cors_allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +292,8 @@ pub(crate) enum Kind {
     Bytes,
     /// A number of bytes above zero.
     PositiveBytes,
+    /// `*`, or comma- or space-separated origins (`https://host[:port]`).
+    Origins,
 }
 
 impl Kind {
@@ -316,6 +321,7 @@ impl Kind {
             Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
             Kind::Bytes => "a number of bytes, e.g. 64 MiB, 512K, 1 GB or 0",
             Kind::PositiveBytes => "a number of bytes above zero, e.g. 4 MiB, 512K",
+            Kind::Origins => "* or comma-separated origins, e.g. https://dashboard.example.com",
         }
     }
 
@@ -342,6 +348,7 @@ impl Kind {
             Kind::Urls => parse_urls(v).is_some(),
             Kind::Bytes => parse_bytes(v).is_some(),
             Kind::PositiveBytes => parse_bytes(v).is_some_and(|n| n > 0),
+            Kind::Origins => parse_origins(v).is_some(),
         }
     }
 }
@@ -422,6 +429,8 @@ pub const KEYS: &[Key] = &[
         "Open connections from one client (an IPv4 address or an IPv6 /64) at most: beyond,\nits longest-idle one is closed; with none idle, its new connections get 503. Behind a\nreverse proxy every connection comes from the proxy: raise this to max_connections."),
     key("general", "cache_budget", "64 MiB", Kind::Bytes,
         "Memory for rendered responses of the current snapshot (every JSON resource and its gzip\nform), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
+    key("general", "cors_allowed_origins", "*", Kind::Origins,
+        "Origins whose web pages may read API responses (comma-separated, e.g.\nhttps://dashboard.example.com). * allows any page, as the original did: a page an\nemployee visits can then read whatever a token it holds can. /health and /metrics are\nnever readable cross-origin."),
     orig("ldap", "host", "myldap.com", Kind::Text,
         "A bare host name means ldaps://host; ldap://host needs starttls = true or allow_insecure = true."),
     orig("ldap", "base_dn", "dc=example,dc=com", Kind::Text, ""),
@@ -473,7 +482,7 @@ pub const KEYS: &[Key] = &[
     key("metrics", "enabled", "False", Kind::Bool,
         "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
     key("metrics", "bearer_token", "", Kind::Raw,
-        "When set, /metrics requires 'Authorization: Bearer <this token>' (empty: no authentication)."),
+        "/metrics requires 'Authorization: Bearer <this token>'; required when enabled = true\n(the metrics name every repository). It also shows /health's details."),
     key("history", "keep", "2 years", Kind::Duration,
         "How long crawls are remembered for since= and /history, in a file beside state_file\n(<state file name>.history): every crawl for 48 hours, one a day for 90 days, one a\nweek beyond. 0: no history. With an empty state_file it is kept in memory only."),
 ];
@@ -665,6 +674,23 @@ fn parse_urls(v: &str) -> Option<Vec<String>> {
         .collect()
 }
 
+/// `*` is `Some(None)`; a list of `http(s)://host[:port]` (no path) is lower-cased.
+fn parse_origins(v: &str) -> Option<Option<Vec<String>>> {
+    if v.trim() == "*" {
+        return Some(None);
+    }
+    let list: Option<Vec<String>> = v
+        .split([',', ' ', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let o = http_url(s)?.trim_end_matches('/').to_ascii_lowercase();
+            let host = o.split_once("://")?.1;
+            (!host.is_empty() && !host.contains(['/', '?', '#', '*'])).then_some(o)
+        })
+        .collect();
+    list.filter(|l| !l.is_empty()).map(Some)
+}
+
 fn parse_addresses(v: &str) -> Option<Vec<crate::http::ipnet::IpNet>> {
     v.split([',', ' ', '\n'])
         .filter(|s| !s.trim().is_empty())
@@ -726,6 +752,7 @@ impl Config {
             max_connections: r.get("general", "max_connections", positive)?,
             max_connections_per_client: r.get("general", "max_connections_per_client", positive)?,
             cache_budget: r.get("general", "cache_budget", parse_bytes)?,
+            cors_allowed_origins: r.get("general", "cors_allowed_origins", parse_origins)?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -779,6 +806,16 @@ impl Config {
         let history = HistoryConfig {
             keep: r.duration("history", "keep")?,
         };
+        // /metrics names every repository: never served to anyone who asks.
+        if metrics.enabled && metrics.bearer_token.is_none() {
+            return Err(r.error(
+                "metrics",
+                "bearer_token",
+                "",
+                "a token that scrapes must send (Authorization: Bearer <token>) when enabled = \
+                 true; make one with: head -c32 /dev/urandom | base64",
+            ));
+        }
         Ok(Config {
             general,
             ldap,
@@ -1020,6 +1057,54 @@ mod tests {
             e.to_string().contains("hidden") && !e.to_string().contains("short"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn cors_allowed_origins() {
+        let g = Config::from_ini_text("", p()).unwrap().general;
+        assert_eq!(g.cors_allowed_origins, None);
+        let g = Config::from_ini_text(
+            "[general]\ncors_allowed_origins = https://Dash.example/, http://127.0.0.1:8080\n",
+            p(),
+        )
+        .unwrap()
+        .general;
+        assert_eq!(
+            g.cors_allowed_origins,
+            Some(vec![
+                "https://dash.example".into(),
+                "http://127.0.0.1:8080".into()
+            ])
+        );
+        for bad in [
+            "dash.example",
+            "https://d.example/path",
+            "",
+            "https://*.example",
+        ] {
+            let e =
+                Config::from_ini_text(&format!("[general]\ncors_allowed_origins = {bad}\n"), p())
+                    .unwrap_err();
+            assert!(e.to_string().contains("cors_allowed_origins"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn metrics_enabled_needs_a_bearer_token() {
+        let e = Config::from_ini_text("[metrics]\nenabled = true\n", p()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("[metrics]") && msg.contains("bearer_token"),
+            "{msg}"
+        );
+        let m = Config::from_ini_text("[metrics]\nenabled = true\nbearer_token = t0k3n\n", p())
+            .unwrap()
+            .metrics;
+        assert_eq!(
+            (m.enabled, m.bearer_token.as_deref()),
+            (true, Some("t0k3n"))
+        );
+        assert!(!Config::from_ini_text("", p()).unwrap().metrics.enabled);
     }
 
     #[test]

@@ -138,10 +138,21 @@ pub(crate) enum Health {
         last_error: Option<String>,
         crawl_running_for: Option<u64>,
         retry_after: u64,
+        /// Data is served, only too old (else there is none).
+        stale: bool,
     },
 }
 
 impl Health {
+    /// The verdict in one word, for callers without a token: `ok`, `stale` or `failing`.
+    pub(crate) fn word(&self) -> &'static str {
+        match self {
+            Health::Ok { .. } => "ok",
+            Health::Unavailable { stale: true, .. } => "stale",
+            Health::Unavailable { .. } => "failing",
+        }
+    }
+
     /// The JSON body.
     pub(crate) fn body(&self) -> serde_json::Value {
         match self {
@@ -219,6 +230,7 @@ pub(crate) fn judge(
             last_error: state.last_error.as_ref().map(|(_, m)| m.clone()),
             crawl_running_for: running_for,
             retry_after: 10,
+            stale: false,
         };
     };
     let reference = state
@@ -236,6 +248,7 @@ pub(crate) fn judge(
                 .map(|(_, m)| m.clone()),
             crawl_running_for: running_for,
             retry_after: 60,
+            stale: true,
         };
     }
     Health::Ok {
@@ -323,8 +336,10 @@ mod tests {
                 last_error: Some("catalog: HTTP 500".into()),
                 crawl_running_for: Some(42),
                 retry_after: 10,
+                stale: false,
             }
         );
+        assert_eq!(h.word(), "failing");
         assert_eq!(h.body()["status"], "unavailable");
         assert_eq!(
             judge(&CollectorState::default(), None, HOUR, NOW).body(),
@@ -369,8 +384,10 @@ mod tests {
                 last_error: Some("token: HTTP 401".into()),
                 crawl_running_for: None,
                 retry_after: 60,
+                stale: true,
             }
         );
+        assert_eq!(h.word(), "stale");
         // an error older than the last success explains nothing
         st.last_error = Some((1_799_000_000.0, "old".into()));
         let Health::Unavailable { last_error, .. } = judge(&st, facts(0.0), HOUR, NOW) else {

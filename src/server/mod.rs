@@ -92,6 +92,8 @@ pub struct App {
     pub cleanup_limits: cleanup::Limits,
     /// The crawl history (`since=`, `/history`); [`HistoryStore::off`] when not kept.
     pub history: Arc<HistoryStore>,
+    /// `[general] cors_allowed_origins`: `None` lets any origin read the API.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -305,8 +307,19 @@ fn warn_untrusted_forwarding(peer: IpAddr, trusted: &[IpNet]) {
     );
 }
 
-fn cors(req: &Request, mut resp: Response) -> Response {
+/// The API's CORS headers: the request's `Origin` echoed when it may read the answer (any
+/// origin when `allowed` is `None`, the original's behaviour), `*` without an `Origin`.
+fn cors(req: &Request, mut resp: Response, allowed: Option<&[String]>) -> Response {
+    let permitted =
+        |o: &str| allowed.is_none_or(|list| list.iter().any(|a| a.eq_ignore_ascii_case(o)));
     match req.header("Origin") {
+        Some(origin) if !origin.is_empty() && !permitted(origin) => {
+            // Caches must still tell origins apart.
+            match resp.headers.iter_mut().find(|(k, _)| *k == "Vary") {
+                Some((_, v)) => v.push_str(", Origin"),
+                None => resp.headers.push(("Vary", "Origin".into())),
+            }
+        }
         Some(origin) if !origin.is_empty() => {
             resp.headers
                 .push(("Access-Control-Allow-Origin", origin.to_string()));
@@ -316,11 +329,31 @@ fn cors(req: &Request, mut resp: Response) -> Response {
                 None => resp.headers.push(("Vary", "Origin".into())),
             }
         }
+        _ if allowed.is_some() => {}
         _ => resp
             .headers
             .push(("Access-Control-Allow-Origin", "*".into())),
     }
     resp
+}
+
+/// Whether a request is for `/health` or `/metrics`, which no other origin may read: they
+/// get no CORS headers at all.
+fn same_origin_only(app: &App, req: &Request) -> bool {
+    let path = req.url.split_once('?').map_or(req.url.as_str(), |(p, _)| p);
+    matches!(
+        route(path, &app.prefix),
+        Some(Route::Health | Route::Metrics)
+    )
+}
+
+/// CORS where it applies (see [`cors`], [`same_origin_only`]).
+fn with_cors(app: &App, req: &Request, resp: Response) -> Response {
+    if same_origin_only(app, req) {
+        resp
+    } else {
+        cors(req, resp, app.cors_origins.as_deref())
+    }
 }
 
 /// Answers one request. `now` is the current time (Unix seconds), passed in for testing.
@@ -329,7 +362,7 @@ pub fn handle(app: &App, req: &Request, now: u64) -> Response {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
-    cors(req, protect(resp))
+    with_cors(app, req, protect(resp))
 }
 
 /// The policy of every response without its own: nothing may load, nothing may frame it.
@@ -385,7 +418,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             authorize(&app.tokens, req, now)?;
             resources::history_resource(&app.history, query)
         }
-        Route::Health => Ok(health_response(app, now)),
+        Route::Health => Ok(health_response(app, req, now)),
         Route::Metrics => {
             if !app.metrics.enabled {
                 return Err(ApiError::NoRoute);
@@ -429,8 +462,10 @@ fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
         .fold(resp, |r, (k, v)| r.with(k, *v))
 }
 
-/// `/health`: the verdict of [`health::judge`] as JSON, 200 or 503 with `Retry-After`.
-fn health_response(app: &App, now: u64) -> Response {
+/// `/health`: the verdict of [`health::judge`], 200 or 503 with `Retry-After`. Anonymous
+/// callers get one word (`ok`, `stale`, `failing`); the details (last error texts, which
+/// name addresses) need a user's token or the metrics token.
+fn health_response(app: &App, req: &Request, now: u64) -> Response {
     let facts = app.snapshot.get().map(|s| SnapshotFacts {
         timestamp: s.timestamp,
         repositories: s.repositories.len(),
@@ -438,13 +473,21 @@ fn health_response(app: &App, now: u64) -> Response {
     });
     let state = app.status.get();
     let verdict = crate::registry::status::judge(&state, facts, app.update_interval, now as f64);
-    let mut json = verdict.body();
-    if let (Some(p), Some(m)) = (
-        crate::registry::status::projects_body(&state),
-        json.as_object_mut(),
-    ) {
-        m.insert("projects".into(), p);
-    }
+    let detailed = authorize(&app.tokens, req, now).is_ok()
+        || (app.metrics.bearer_token.is_some()
+            && app.metrics.authorized(req.header("Authorization")));
+    let json = if detailed {
+        let mut json = verdict.body();
+        if let (Some(p), Some(m)) = (
+            crate::registry::status::projects_body(&state),
+            json.as_object_mut(),
+        ) {
+            m.insert("projects".into(), p);
+        }
+        json
+    } else {
+        serde_json::json!({ "status": verdict.word() })
+    };
     let body = serde_json::to_vec(&json).unwrap_or_default();
     let resp = match verdict {
         Health::Ok { .. } => Response::new(200, "application/json", body),
@@ -551,7 +594,7 @@ pub(crate) fn respond(app: &App, req: &Request) -> Response {
             req.method,
             path_only(&req.url)
         );
-        cors(req, protect(error_response(&ApiError::Internal)))
+        with_cors(app, req, protect(error_response(&ApiError::Internal)))
     });
     app.metrics
         .http

@@ -47,6 +47,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         metrics: Metrics::default(),
         cleanup_limits: cleanup::Limits::default(),
         history: Arc::new(HistoryStore::in_memory(Duration::from_secs(86_400 * 365))),
+        cors_origins: None,
     };
     if with_snapshot {
         let s = Snapshot::build(SnapshotInput {
@@ -628,4 +629,99 @@ fn api_responses_say_nosniff_and_html_views_and_metrics_carry_a_csp() {
         .header("Content-Security-Policy")
         .unwrap()
         .contains("script-src 'self'"));
+}
+
+#[test]
+fn health_and_metrics_carry_no_cors_and_anonymous_health_is_one_word() {
+    let mut a = app("", true);
+    a.metrics.enabled = true;
+    a.metrics.bearer_token = Some("m-token".into());
+    let origin = ("Origin", "https://evil.example");
+    for url in ["/health", "/metrics"] {
+        let r = handle(
+            &a,
+            &get(url, &[origin, ("Authorization", "Bearer m-token")]),
+            NOW,
+        );
+        assert_eq!(r.header("Access-Control-Allow-Origin"), None, "{url}");
+        let mut pre = get(url, &[origin]);
+        pre.method = "OPTIONS".into();
+        let r = handle(&a, &pre, NOW);
+        assert_eq!(
+            r.header("Access-Control-Allow-Origin"),
+            None,
+            "OPTIONS {url}"
+        );
+    }
+    // anonymous: one word; with a user's token or the metrics token: the details
+    let r = handle(&a, &get("/health", &[]), NOW);
+    assert_eq!(body(&r), json!({"status": "ok"}));
+    for auth in [bearer(&a), "Bearer m-token".to_string()] {
+        let r = handle(&a, &get("/health", &[("Authorization", &auth)]), NOW);
+        assert_eq!(body(&r)["repositories"], 1, "{auth}");
+    }
+    let r = handle(
+        &a,
+        &get("/health", &[("Authorization", "Bearer wrong")]),
+        NOW,
+    );
+    assert_eq!(body(&r), json!({"status": "ok"}));
+    // the collector on and 1970's data: stale; no data at all: failing
+    a.status = Arc::new(CollectorStatus::new(true));
+    a.status.crawl_failed(
+        NOW as f64,
+        "catalog",
+        "GET http://10.1.2.3/v2/_catalog: refused",
+    );
+    let r = handle(&a, &get("/health", &[]), NOW);
+    assert_eq!((r.status, body(&r)), (503, json!({"status": "stale"})));
+    let r = handle(&a, &get("/health", &[("Authorization", &bearer(&a))]), NOW);
+    assert!(body(&r)["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("10.1.2.3"));
+    let b = app("", false);
+    let r = handle(&b, &get("/health", &[]), NOW);
+    assert_eq!((r.status, body(&r)), (503, json!({"status": "failing"})));
+    // the API keeps its CORS
+    let r = handle(
+        &a,
+        &get("/repositories", &[origin, ("Authorization", &bearer(&a))]),
+        NOW,
+    );
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://evil.example")
+    );
+}
+
+#[test]
+fn cors_allowed_origins_limits_which_pages_may_read_the_api() {
+    let mut a = app("", true);
+    a.cors_origins = Some(vec!["https://dash.example".into()]);
+    let auth = bearer(&a);
+    let r = get_auth(&a, "/repositories");
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
+    let r = handle(
+        &a,
+        &get(
+            "/repositories",
+            &[("Authorization", &auth), ("Origin", "https://DASH.example")],
+        ),
+        NOW,
+    );
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://DASH.example")
+    );
+    let r = handle(
+        &a,
+        &get(
+            "/repositories",
+            &[("Authorization", &auth), ("Origin", "https://evil.example")],
+        ),
+        NOW,
+    );
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
+    assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding, Origin"));
 }

@@ -328,6 +328,7 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
             bearer_token: cfg.metrics.bearer_token.clone(),
             ..Metrics::default()
         },
+        cors_origins: cfg.general.cors_allowed_origins.clone(),
         cleanup_limits: cleanup::Limits {
             regex_size_limit: cfg.general.cleanup_regex_size_limit,
         },

@@ -1,8 +1,11 @@
-// The service's health in the page's header, from GET <api>/health (no token needed, so it
-// shows on the login form too): when the served data was collected and how the collector is
-// doing ("collector ok", a crawl running, stale data, the last error). Owns #health only.
+// The service's health in the page's header, from GET <api>/health: without a token (on the
+// login form) only its verdict in one word; logged in, with the session's token, when the
+// served data was collected and how the collector is doing ("collector ok", a crawl running,
+// stale data, the last error). Owns #health only.
 //
 // /health (src/registry/status.rs `judge`, src/server/mod.rs `health_response`):
+//   anonymous: 200 {status: "ok"} | 503 {status: "stale"} | 503 {status: "failing"}
+//   with a token:
 //   200 {status: "ok", last_success: <unix s | null>, snapshot_timestamp, repositories, tags,
 //        crawl_running_for: <s | null>, warning?: "crawl running for N s, longer than usual ..."}
 //   503 {status: "unavailable", reason: "no data yet" | "stale: last success at <RFC 3339>"
@@ -12,7 +15,7 @@
 // The line is not a live region: it is refreshed every 30 s and would keep interrupting a
 // screen reader; the state is in its words, not only in its colour.
 
-import { $, ago, apiUrl, num } from './common.js';
+import { $, ago, apiUrl, num, session } from './common.js';
 
 function duration(s) {
   if (s < 120) return `${s} s`;
@@ -47,6 +50,10 @@ export function describe(h, loaded, nowSeconds) {
       parts.push('ok, data from the state file');
     }
     if (ts !== null && loaded !== null && ts > loaded + 0.5) parts.push('newer data available: Refresh');
+  } else if (h && h.status === 'stale') {
+    return { kind: 'error', text: 'Stale data (log in for details)' };
+  } else if (h && h.status === 'failing') {
+    return { kind: 'error', text: 'No data (log in for details)' };
   } else if (h && h.status === 'unavailable') {
     kind = 'error';
     parts.push(capital(typeof h.reason === 'string' && h.reason ? h.reason : 'unavailable'));
@@ -83,8 +90,10 @@ export function initHealth({ loaded }) {
     try {
       let resp;
       try {
+        const headers = { Accept: 'application/json' };
+        if (session.token) headers.Authorization = `Bearer ${session.token}`;
         resp = await fetch(apiUrl('health'), {
-          headers: { Accept: 'application/json' }, credentials: 'omit', cache: 'no-store', redirect: 'error',
+          headers, credentials: 'omit', cache: 'no-store', redirect: 'error',
         });
       } catch (e) {
         show({ kind: 'error', text: 'The service cannot be reached' });

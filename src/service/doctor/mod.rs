@@ -250,6 +250,13 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
     for w in cfg.warnings() {
         findings.push(warning(w));
     }
+    if cfg.general.cors_allowed_origins.is_none() {
+        findings.push(warning(
+            "[general] cors_allowed_origins = *: any web page that a logged-in user opens may read \
+             the API with the token it holds (the original's behaviour); list your dashboards' \
+             origins instead",
+        ));
+    }
     let placeholders = placeholders(&cfg);
     let ldap_placeholder = placeholders.iter().any(|p| p.key == "[ldap] host");
     let registry_placeholder = placeholders
