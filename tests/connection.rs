@@ -483,6 +483,56 @@ fn write_timeout_closes_a_client_that_does_not_read() {
 }
 
 #[test]
+fn clients_that_do_not_read_big_streams_leave_health_answering_fast() {
+    // The scenario: a body too big for the render cache is streamed; eight clients
+    // ask for it (once in full, so it is known as too big) and then stop reading.
+    let mut s = Service::start(Options {
+        general: "write_timeout = 20 s\ncache_budget = 1 MiB\n".into(),
+        state: Some(big_state(6000, 10)),
+        ..Options::default()
+    });
+    let rss = s.rss_kib();
+    let auth = s.bearer();
+    let target = |i: usize| format!("/repositories?embed=true&links=true&x={i}");
+    let size = s.get_auth(&target(0)).body.len();
+    assert!(size > 8 << 20, "the response is only {size} bytes");
+    for i in 1..8 {
+        assert_eq!(s.get_auth(&target(i)).body.len(), size);
+    }
+    let stuck: Vec<TcpStream> = (0..8)
+        .map(|i| {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.set_recv_buffer_size(4096).unwrap();
+            sock.connect(&addr(&s).into()).unwrap();
+            let mut c: TcpStream = sock.into();
+            let get = format!(
+                "GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n",
+                target(i)
+            );
+            c.write_all(get.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    let tag = "/repositories/group-1%2Fproject-1/tags/tag-1";
+    for path in ["/health", tag].repeat(5) {
+        let t = Instant::now();
+        let get = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+        );
+        let e = exchange(&s, get.as_bytes(), Duration::from_secs(5));
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(e.statuses(), vec![200], "{path} after {:?}", t.elapsed());
+    }
+    eprintln!("slowest /health or tag with 8 stuck streams: {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    drop(stuck);
+    assert_healthy(&mut s, rss);
+}
+
+#[test]
 fn max_connections_closes_the_longest_idle_then_the_oldest_half_sent_head() {
     let mut s = service("max_connections = 5\n");
     let rss = s.rss_kib();

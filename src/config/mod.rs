@@ -59,6 +59,8 @@ pub struct General {
     /// Origins whose pages may read API responses (lower-case `scheme://host[:port]`);
     /// `None` (`*`): any origin, as the original allowed.
     pub cors_allowed_origins: Option<Vec<String>>,
+    /// Responses too big for the render cache streamed at once; more get 503.
+    pub max_streams: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -428,7 +430,9 @@ pub const KEYS: &[Key] = &[
     key("general", "max_connections_per_client", "256", Kind::Positive,
         "Open connections from one client (an IPv4 address or an IPv6 /64) at most: beyond,\nits longest-idle one is closed; with none idle, its new connections get 503. Behind a\nreverse proxy every connection comes from the proxy: raise this to max_connections."),
     key("general", "cache_budget", "64 MiB", Kind::Bytes,
-        "Memory for rendered responses of the current snapshot (every JSON resource and its gzip\nform), rendered once and shared; dropped when a new crawl is published.\nA response that does not fit is streamed instead (0: keep none)."),
+        "Memory for rendered responses of the current snapshot (every JSON resource and its gzip\nform), rendered once and shared; dropped when a new crawl is published.\nWhen full, the least recently used are dropped; a response larger than all of it is\nstreamed instead (0: keep none)."),
+    key("general", "max_streams", "auto", Kind::AutoPositive,
+        "Responses too big for cache_budget streamed at once (each holds a worker while its\nclient takes it); more answer 503 with Retry-After. auto: a quarter of the workers, at least 1."),
     key("general", "cors_allowed_origins", "*", Kind::Origins,
         "Origins whose web pages may read API responses (comma-separated, e.g.\nhttps://dashboard.example.com). * allows any page, as the original did: a page an\nemployee visits can then read whatever a token it holds can. /health and /metrics are\nnever readable cross-origin."),
     orig("ldap", "host", "myldap.com", Kind::Text,
@@ -753,6 +757,9 @@ impl Config {
             max_connections_per_client: r.get("general", "max_connections_per_client", positive)?,
             cache_budget: r.get("general", "cache_budget", parse_bytes)?,
             cors_allowed_origins: r.get("general", "cors_allowed_origins", parse_origins)?,
+            max_streams: r.get("general", "max_streams", |v| {
+                auto_or_positive(v, (workers / 4).max(1))
+            })?,
         };
         let half_workers = (workers / 2).max(1);
         let ldap = Ldap {
@@ -1154,6 +1161,10 @@ mod tests {
         );
         assert_eq!(g.write_timeout, Duration::from_secs(60));
         assert_eq!(g.max_connections_per_client, 256);
+        let g = Config::from_ini_text("[general]\nworkers = 8\n", p()).unwrap().general;
+        assert_eq!(g.max_streams, 2, "auto: a quarter of the workers");
+        let g = Config::from_ini_text("[general]\nmax_streams = 3\n", p()).unwrap().general;
+        assert_eq!(g.max_streams, 3);
         for bad in [
             "max_connections = 0",
             "max_connections_per_client = 0",

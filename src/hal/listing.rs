@@ -98,7 +98,8 @@ pub struct Listing {
     pub(crate) offset: usize,
     /// Whether any listing parameter was given: then the body carries `total`.
     pub(crate) present: bool,
-    /// The query string's other parameters, as sent, for `next`/`prev` links.
+    /// The query string's API parameters (`embed`, `links`, `since` and these), as sent, for the
+    /// `next`/`prev` links.
     others: Vec<String>,
 }
 
@@ -181,7 +182,12 @@ impl Listing {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let key = decode_component(k).unwrap_or_default();
             let Some(which) = PARAMS.iter().position(|p| *p == key) else {
-                l.others.push(pair.to_string());
+                // Unknown parameters are ignored, as the original did; they are not carried
+                // into links either, so they cannot make a response (or a cache entry) of
+                // their own.
+                if matches!(key.as_str(), "embed" | "links" | "since") {
+                    l.others.push(pair.to_string());
+                }
                 continue;
             };
             if key != "offset" {

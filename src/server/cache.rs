@@ -3,13 +3,15 @@
 //! request rules (`If-None-Match`, `If-Modified-Since`) that answer `304`.
 //!
 //! A [`RenderCache`] belongs to one snapshot and is dropped with it, so a new crawl never
-//! serves old bytes and no invalidation logic exists. It is bounded by a byte budget: a body
-//! that does not fit is still rendered (once per request) but not kept. Concurrent requests
+//! serves old bytes and no invalidation logic exists. It is bounded by a byte budget: when a
+//! new body does not fit, the least recently used ones are evicted to make room (so requests
+//! nobody repeats cannot push out the ones everybody makes); only a body larger than the whole
+//! budget is not kept (rendered per request, then streamed). Concurrent requests
 //! for the same body wait for the one rendering it instead of rendering it again.
 //!
 //! No I/O, no clock: callers pass the rendering function and the request's header values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -110,9 +112,49 @@ pub struct RenderCache {
 #[derive(Debug, Default)]
 struct Inner {
     used: usize,
-    entries: HashMap<CacheKey, Arc<OnceLock<Arc<Rendered>>>>,
-    /// Keys whose body did not fit: streamed from then on instead of rendered into memory.
+    /// Counts lookups: the recency of each kept entry.
+    tick: u64,
+    entries: HashMap<CacheKey, Entry>,
+    /// Kept entries by their last use (`Entry::used_at`): the first is evicted first.
+    recency: BTreeMap<u64, CacheKey>,
+    /// Keys whose body is larger than the whole budget: streamed from then on instead of
+    /// rendered into memory.
     oversize: HashSet<CacheKey>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    slot: Arc<OnceLock<Arc<Rendered>>>,
+    /// Bytes counted in `used` for it; 0 while it is being rendered (not evictable yet).
+    charged: usize,
+    used_at: u64,
+}
+
+impl Inner {
+    /// Marks `key` (a kept entry) as used now.
+    fn touch(&mut self, key: &CacheKey) {
+        self.tick += 1;
+        let now = self.tick;
+        if let Some(e) = self.entries.get_mut(key).filter(|e| e.charged > 0) {
+            self.recency.remove(&e.used_at);
+            e.used_at = now;
+            self.recency.insert(now, key.clone());
+        }
+    }
+
+    /// Evicts least recently used entries until `cost` more bytes fit in `budget`; false if
+    /// they cannot (entries being rendered are not counted yet and cannot be evicted).
+    fn make_room(&mut self, cost: usize, budget: usize) -> bool {
+        while self.used + cost > budget {
+            let Some((_, old)) = self.recency.pop_first() else {
+                return false;
+            };
+            if let Some(e) = self.entries.remove(&old) {
+                self.used -= e.charged;
+            }
+        }
+        true
+    }
 }
 
 impl RenderCache {
@@ -143,7 +185,8 @@ impl RenderCache {
     ) -> Arc<Rendered> {
         let slot = {
             let mut inner = self.lock();
-            inner.entries.entry(key.clone()).or_default().clone()
+            inner.touch(key);
+            inner.entries.entry(key.clone()).or_default().slot.clone()
         };
         let mut fresh = false;
         let rendered = slot
@@ -157,26 +200,40 @@ impl RenderCache {
             let mut inner = self.lock();
             let cost = rendered.cost();
             let cost = cost + key.resource.len() + key.query.len();
-            if inner.used + cost > self.budget {
+            if cost > self.budget {
                 // Too big to keep: later requests stream it (see `is_oversize`).
                 inner.entries.remove(key);
                 if inner.oversize.len() < MAX_OVERSIZE_KEYS {
                     inner.oversize.insert(key.clone());
                 }
-            } else {
+            } else if inner.make_room(cost, self.budget) {
                 inner.used += cost;
+                inner.tick += 1;
+                let now = inner.tick;
+                if let Some(e) = inner.entries.get_mut(key) {
+                    e.charged = cost;
+                    e.used_at = now;
+                }
+                inner.recency.insert(now, key.clone());
+            } else {
+                // Everything else is still being rendered: not kept this time.
+                inner.entries.remove(key);
             }
         }
         rendered
     }
 
-    /// Compressed bodies count against the budget too, once made.
-    pub fn body(&self, r: &Rendered, enc: Encoding) -> Arc<[u8]> {
+    /// `key`'s body `r` in `enc`. A compressed body counts against the budget too, once
+    /// made, while its entry is kept.
+    pub fn body(&self, key: &CacheKey, r: &Rendered, enc: Encoding) -> Arc<[u8]> {
         let had = r.gzip.get().is_some();
         let b = r.body(enc);
         if enc == Encoding::Gzip && !had {
             let mut inner = self.lock();
-            inner.used += b.len();
+            if let Some(e) = inner.entries.get_mut(key).filter(|e| e.charged > 0) {
+                e.charged += b.len();
+                inner.used += b.len();
+            }
         }
         b
     }
@@ -319,6 +376,34 @@ mod tests {
     }
 
     #[test]
+    fn a_full_cache_evicts_the_least_recently_used() {
+        // Room for two entries of 100 bytes (each costs ENTRY_OVERHEAD and its key more).
+        let budget = 2 * (ENTRY_OVERHEAD + 100 + "/a".len() + "embed=all".len());
+        let c = RenderCache::new(budget, 1);
+        let calls = AtomicUsize::new(0);
+        let render = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            ("x", vec![0; 100])
+        };
+        c.get_or_render(&key("/a"), render);
+        c.get_or_render(&key("/b"), render);
+        c.get_or_render(&key("/a"), render); // /a is now the most recently used
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        c.get_or_render(&key("/c"), render);
+        assert!(
+            !c.is_oversize(&key("/c")),
+            "a full cache refused a body that fits"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        c.get_or_render(&key("/a"), render);
+        c.get_or_render(&key("/c"), render);
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "/a and /c are kept");
+        c.get_or_render(&key("/b"), render);
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "/b was evicted");
+        assert!(c.used() <= budget);
+    }
+
+    #[test]
     fn keys_too_big_for_the_budget_are_remembered_up_to_a_bound() {
         let c = RenderCache::new(10, 1);
         for i in 0..MAX_OVERSIZE_KEYS + 10 {
@@ -337,8 +422,8 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         let r = c.get_or_render(&key("/r"), || ("x", body.clone()));
-        let gz = c.body(&r, Encoding::Gzip);
-        assert!(Arc::ptr_eq(&gz, &c.body(&r, Encoding::Gzip)));
+        let gz = c.body(&key("/r"), &r, Encoding::Gzip);
+        assert!(Arc::ptr_eq(&gz, &c.body(&key("/r"), &r, Encoding::Gzip)));
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut out)

@@ -94,6 +94,46 @@ pub struct App {
     pub history: Arc<HistoryStore>,
     /// `[general] cors_allowed_origins`: `None` lets any origin read the API.
     pub cors_origins: Option<Vec<String>>,
+    /// Bodies too big for the render cache being streamed at once (`[general] max_streams`).
+    pub streams: Arc<StreamGate>,
+}
+
+/// Bounds the responses streamed at once: a stream is written on its worker for as long as
+/// its client takes it (up to `write_timeout`), so without a bound a few clients that do not
+/// read could hold every worker.
+#[derive(Debug)]
+pub struct StreamGate {
+    max: usize,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// A place in the [`StreamGate`], given back when dropped (with the stream's body).
+pub(crate) struct StreamPass(Arc<StreamGate>);
+
+impl StreamGate {
+    pub fn new(max: usize) -> Arc<StreamGate> {
+        Arc::new(StreamGate {
+            max: max.max(1),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn try_enter(self: &Arc<Self>) -> Option<StreamPass> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.in_flight.fetch_add(1, SeqCst) >= self.max {
+            self.in_flight.fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(StreamPass(self.clone()))
+    }
+}
+
+impl Drop for StreamPass {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -136,6 +176,8 @@ pub enum ApiError {
     /// The directory could not judge the credentials; why is logged, never sent.
     LoginUnavailable,
     LoginBusy,
+    /// `max_streams` large responses are being streamed already.
+    StreamsBusy,
     TooManyFailures {
         retry_after: u64,
     },
@@ -178,6 +220,11 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
         ApiError::LoginBusy => {
             msg(503, "Too many logins are being checked; try again shortly").with("Retry-After", "1")
         }
+        ApiError::StreamsBusy => msg(
+            503,
+            "Too many large responses are being sent; try again shortly, or ask for less (limit, embed)",
+        )
+        .with("Retry-After", "2"),
         ApiError::TooManyFailures { retry_after } => msg(
             429,
             &format!("Too many failed logins from your address; try again in {retry_after} seconds"),
@@ -412,7 +459,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
-            resources::resource(&served, &app.history, req, route, query, &app.prefix, now)
+            resources::resource(&served, &app.history, &app.streams, req, route, query, &app.prefix, now)
         }
         Route::History => {
             authorize(&app.tokens, req, now)?;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{ApiError, Request, Response, Route, Served};
+use super::{ApiError, Request, Response, Route, Served, StreamGate, StreamPass};
 use crate::cleanup::view;
 use crate::cleanup::{self, policies, policies_view, CleanupError, Rule};
 use crate::hal::{self, Listing, Paths, Query, Resource};
@@ -55,6 +55,7 @@ pub(super) fn since(
 pub(super) fn resource(
     served: &Served,
     history: &HistoryStore,
+    streams: &Arc<StreamGate>,
     req: &Request,
     route: Route<'_>,
     query: &str,
@@ -93,16 +94,18 @@ pub(super) fn resource(
         ),
         html: false,
     };
-    Ok(cached_json(
+    cached_json(
         served,
         req,
         key,
         || hal::render_json_since(snap, res, q, &listing, prefix, baseline.as_deref()),
         || {
+            // A client that does not read keeps its stream's worker: only a few at once.
+            let pass = streams.try_enter().ok_or(ApiError::StreamsBusy)?;
             let (listing, baseline) = (listing.clone(), baseline.clone());
-            stream(snap.clone(), namespaces, rest, q, listing, prefix, baseline)
+            Ok(stream(snap.clone(), namespaces, rest, q, listing, prefix, baseline, pass))
         },
-    ))
+    )
 }
 
 /// A JSON resource of the served snapshot from its render cache: gzip when accepted,
@@ -113,8 +116,8 @@ fn cached_json(
     req: &Request,
     key: CacheKey,
     render: impl FnOnce() -> Vec<u8>,
-    oversize: impl FnOnce() -> Body,
-) -> Response {
+    oversize: impl FnOnce() -> Result<Body, ApiError>,
+) -> Result<Response, ApiError> {
     let snap = &served.snap;
     let cache = &served.cache;
     let is_oversize = cache.is_oversize(&key);
@@ -144,10 +147,10 @@ fn cached_json(
             headers: Vec::new(),
             body: Body::empty(),
         };
-        return validators(empty, enc);
+        return Ok(validators(empty, enc));
     }
     let (body, enc) = if is_oversize {
-        (oversize(), enc)
+        (oversize()?, enc)
     } else {
         let rendered = cache.get_or_render(&key, || ("application/hal+json", render()));
         // Just found too big to keep: not worth compressing for one response.
@@ -156,13 +159,13 @@ fn cached_json(
         } else {
             enc
         };
-        (Body::Shared(cache.body(&rendered, enc)), enc)
+        (Body::Shared(cache.body(&key, &rendered, enc)), enc)
     };
     let mut resp = validators(Response::new(200, "application/hal+json", body), enc);
     if enc == Encoding::Gzip {
         resp = resp.with("Content-Encoding", "gzip");
     }
-    resp
+    Ok(resp)
 }
 
 /// `/policies`: every GitLab project's clean-up policy previewed over the served snapshot,
@@ -186,7 +189,7 @@ pub(super) fn policies(
         html: false,
     };
     let body = || policies_body(snap, prefix, limits, &listing, links, false);
-    Ok(cached_json(served, req, key, body, || Body::Bytes(body())))
+    cached_json(served, req, key, body, || Ok(Body::Bytes(body())))
 }
 
 /// The listing parameters of `/policies` (sorted by project path, or a figure).
@@ -289,9 +292,12 @@ fn stream(
     listing: Listing,
     prefix: &str,
     since: Option<Arc<Baseline>>,
+    pass: StreamPass,
 ) -> Body {
     let (rest, prefix) = (rest.to_string(), prefix.to_string());
     Body::stream(None, move |w| {
+        // Held until the body is written (or the client is given up on).
+        let _pass = pass;
         let paths = Paths { prefix: &prefix };
         match resolve(&snap, namespaces, &rest, paths) {
             Ok(res) => hal::write_json(w, &snap, res, q, &listing, &prefix, since.as_deref()),

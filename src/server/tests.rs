@@ -48,6 +48,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         cleanup_limits: cleanup::Limits::default(),
         history: Arc::new(HistoryStore::in_memory(Duration::from_secs(86_400 * 365))),
         cors_origins: None,
+        streams: StreamGate::new(1),
     };
     if with_snapshot {
         let s = Snapshot::build(SnapshotInput {
@@ -724,4 +725,28 @@ fn cors_allowed_origins_limits_which_pages_may_read_the_api() {
     );
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
     assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding, Origin"));
+}
+
+#[test]
+fn unknown_query_parameters_do_not_enter_the_cache() {
+    let a = app("", true);
+    let used = || a.snapshot.served().unwrap().cache.used();
+    assert_eq!(
+        get_auth(&a, "/repositories?embed=true&links=true").status,
+        200
+    );
+    let one = used();
+    for n in 0..50 {
+        let r = get_auth(&a, &format!("/repositories?embed=true&links=true&x={n}"));
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(
+        used(),
+        one,
+        "each unknown parameter value took its own cache entry"
+    );
+    // listing links keep the API's parameters only
+    let r = get_auth(&a, "/repositories?limit=1&offset=0&_=12345&links=1");
+    let text = String::from_utf8(r.body.bytes().unwrap().to_vec()).unwrap();
+    assert!(!text.contains("12345"), "{text}");
 }

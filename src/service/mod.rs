@@ -329,6 +329,7 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
             ..Metrics::default()
         },
         cors_origins: cfg.general.cors_allowed_origins.clone(),
+        streams: server::StreamGate::new(cfg.general.max_streams),
         cleanup_limits: cleanup::Limits {
             regex_size_limit: cfg.general.cleanup_regex_size_limit,
         },
