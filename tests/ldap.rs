@@ -39,6 +39,7 @@ fn settings(s: &Slapd, url: &str) -> config::Ldap {
         max_concurrent: 4,
         max_failures_per_minute: 10,
         max_tracked_clients: 100,
+        max_failures_per_user: 30,
     }
 }
 

@@ -304,3 +304,65 @@ fn the_failure_limit_follows_the_client_through_trusted_proxies() {
         "{log}"
     );
 }
+
+/// Failed logins of one user name from many clients: beyond `max_failures_per_user` in a
+/// minute, that name gets 429 with Retry-After, whoever asks; other names are not affected.
+#[test]
+fn failed_logins_are_limited_per_user_name_across_clients() {
+    let Some(s) = slapd::shared() else { return };
+    let mut opts = ldaps_options(
+        s,
+        "max_failures_per_minute = 100\nmax_failures_per_user = 3\n",
+    );
+    opts.general.push_str("trusted_proxies = 127.0.0.1\n");
+    let svc = Service::start(opts);
+    let attempt = |user: &str, pw: &str, client: &str| {
+        svc.get(
+            "/auth_token",
+            &[
+                ("Authorization", &basic(user, pw)),
+                ("X-Forwarded-For", client),
+            ],
+        )
+    };
+    for (i, client) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+        let r = attempt("no-such-user", "guess", client);
+        assert_eq!(r.status, 401, "attempt {i}: {}", r.text());
+    }
+    let r = attempt("no-such-user", "guess", "10.0.0.4");
+    assert_eq!(r.status, 429, "{}\n{}", r.text(), svc.log_text());
+    let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // another name from the same clients is judged as usual
+    assert_eq!(attempt("alice", slapd::ALICE_PW, "10.0.0.4").status, 200);
+}
+
+/// `[jwt] not_before`: tokens issued earlier are refused (a global log-out); later ones work.
+#[test]
+fn tokens_issued_before_not_before_are_refused() {
+    let now = service::now();
+    let cut = gitlab_registry_usage_rest::snapshot::time::format_rfc3339(now as i64 - 60);
+    let svc = Service::start(Options {
+        jwt: format!("not_before = {cut}\n"),
+        state: Some(service::state_bytes(Default::default())),
+        ..Options::default()
+    });
+    let tokens = Tokens::new(service::SECRET.as_bytes(), Duration::from_secs(7200));
+    let old = tokens.issue("alice", now - 3600).unwrap();
+    let r = svc.get(
+        "/repositories",
+        &[("Authorization", &format!("Bearer {old}"))],
+    );
+    assert!(
+        r.status == 401 || r.status == 422,
+        "a token from before not_before: {} {}",
+        r.status,
+        r.text()
+    );
+    let fresh = tokens.issue("alice", now).unwrap();
+    let r = svc.get(
+        "/repositories",
+        &[("Authorization", &format!("Bearer {fresh}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

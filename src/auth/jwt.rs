@@ -122,6 +122,8 @@ pub struct Tokens {
     validation: Validation,
     lifetime: Duration,
     rng: SystemRandom,
+    /// `[jwt] not_before`: tokens issued earlier are refused.
+    not_before: Option<u64>,
 }
 
 impl Tokens {
@@ -139,7 +141,14 @@ impl Tokens {
             validation,
             lifetime,
             rng: SystemRandom::new(),
+            not_before: None,
         }
+    }
+
+    /// Refuses tokens issued before `not_before` (Unix seconds), if set.
+    pub fn with_not_before(mut self, not_before: Option<u64>) -> Tokens {
+        self.not_before = not_before;
+        self
     }
 
     /// A token for `user`, valid from `now` (Unix seconds) for the configured lifetime.
@@ -182,6 +191,11 @@ impl Tokens {
         }
         if c.nbf > now {
             return Err(TokenError::Invalid("The token is not yet valid (nbf)"));
+        }
+        if self.not_before.is_some_and(|nb| c.iat < nb) {
+            return Err(TokenError::Invalid(
+                "The token was issued before [jwt] not_before; log in again",
+            ));
         }
         Ok(c)
     }

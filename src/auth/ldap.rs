@@ -868,6 +868,7 @@ mod tests {
             max_concurrent: 1,
             max_failures_per_minute: 10,
             max_tracked_clients: 100,
+            max_failures_per_user: 30,
         }
     }
 

@@ -1,6 +1,7 @@
-//! The failed-login limit: at most `max_failures_per_minute` failures per client bucket (see
-//! [`super::address::bucket`]) in a sliding minute, then `429` until the oldest one is a
-//! minute old.
+//! The failed-login limits: at most `max_failures_per_minute` failures per client bucket (see
+//! [`super::address::bucket`]) in a sliding minute, and at most `max_failures_per_user` per
+//! user name whatever the clients, then `429` until the oldest one is a minute old. One
+//! [`FailureLimiter`] per kind of key.
 //!
 //! Memory is bounded and every call does O(1) work under one short lock: buckets live in a
 //! fixed-capacity table ordered by their last failure (least recent first, a doubly linked list
@@ -11,6 +12,7 @@
 //! again.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,14 +22,27 @@ use crate::http::ipnet::IpNet;
 
 const NIL: usize = usize::MAX;
 
-/// Failed logins per client bucket in a sliding minute, in a bounded table.
-pub struct FailureLimiter {
+/// Failed logins per key (a client bucket, or a user name) in a sliding minute, in a bounded
+/// table.
+pub struct FailureLimiter<K = IpNet> {
     max_per_minute: u32,
     window: Duration,
-    table: Mutex<Table>,
+    table: Mutex<Table<K>>,
 }
 
-impl FailureLimiter {
+impl FailureLimiter<IpNet> {
+    /// `Some(seconds to wait)` when `client`'s bucket has used up its failures.
+    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Option<u64> {
+        self.check_key(&bucket(client), now)
+    }
+
+    /// Counts one failure of `client` at `now`.
+    pub(crate) fn record_failure(&self, client: IpAddr, now: Instant) {
+        self.record_key(bucket(client), now)
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
     /// `max_per_minute == 0` disables the limit. `capacity` (at least 1) bounds the buckets
     /// remembered at once.
     pub fn new(max_per_minute: u32, capacity: usize) -> Self {
@@ -38,13 +53,13 @@ impl FailureLimiter {
         }
     }
 
-    /// `Some(seconds to wait)` when `client`'s bucket has used up its failures.
-    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Option<u64> {
+    /// `Some(seconds to wait)` when `key` has used up its failures.
+    pub(crate) fn check_key(&self, key: &K, now: Instant) -> Option<u64> {
         if self.max_per_minute == 0 {
             return None;
         }
         let mut t = self.lock();
-        let i = *t.index.get(&bucket(client))?;
+        let i = *t.index.get(key)?;
         let failures = &mut t.slots[i].failures;
         expire(failures, now, self.window);
         if failures.len() < self.max_per_minute as usize {
@@ -55,13 +70,12 @@ impl FailureLimiter {
         Some(wait.as_secs().max(1))
     }
 
-    /// Counts one failure of `client` at `now`.
-    pub(crate) fn record_failure(&self, client: IpAddr, now: Instant) {
+    /// Counts one failure of `key` at `now`.
+    pub(crate) fn record_key(&self, key: K, now: Instant) {
         if self.max_per_minute == 0 {
             return;
         }
         let max = self.max_per_minute as usize;
-        let key = bucket(client);
         let mut t = self.lock();
         let i = match t.index.get(&key) {
             Some(&i) => i,
@@ -82,7 +96,7 @@ impl FailureLimiter {
         self.lock().index.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table<K>> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -97,8 +111,8 @@ fn expire(failures: &mut VecDeque<Instant>, now: Instant, window: Duration) {
     }
 }
 
-struct Slot {
-    key: IpNet,
+struct Slot<K> {
+    key: K,
     failures: VecDeque<Instant>,
     /// Towards the least recently failed end.
     older: usize,
@@ -107,17 +121,17 @@ struct Slot {
 }
 
 /// Buckets in a slab, linked from `oldest` (least recent failure) to `newest`.
-struct Table {
+struct Table<K> {
     capacity: usize,
-    index: HashMap<IpNet, usize>,
-    slots: Vec<Slot>,
+    index: HashMap<K, usize>,
+    slots: Vec<Slot<K>>,
     free: Vec<usize>,
     oldest: usize,
     newest: usize,
 }
 
-impl Table {
-    fn new(capacity: usize) -> Table {
+impl<K: Hash + Eq + Clone> Table<K> {
+    fn new(capacity: usize) -> Table<K> {
         Table {
             capacity,
             index: HashMap::new(),
@@ -131,7 +145,7 @@ impl Table {
     /// A new, empty bucket for `key`, linked as the newest. Reclaims up to two aged-out buckets
     /// from the old end (amortised clean-up: each bucket is inserted once and reclaimed once),
     /// and the oldest one when the table is full.
-    fn insert(&mut self, key: IpNet, now: Instant, window: Duration) -> usize {
+    fn insert(&mut self, key: K, now: Instant, window: Duration) -> usize {
         for _ in 0..2 {
             let o = self.oldest;
             if o == NIL {
@@ -147,7 +161,7 @@ impl Table {
             self.remove(self.oldest);
         }
         let slot = Slot {
-            key,
+            key: key.clone(),
             failures: VecDeque::new(),
             older: NIL,
             newer: NIL,
@@ -169,7 +183,7 @@ impl Table {
 
     fn remove(&mut self, i: usize) {
         self.unlink(i);
-        let key = self.slots[i].key;
+        let key = self.slots[i].key.clone();
         self.index.remove(&key);
         self.slots[i].failures = VecDeque::new();
         self.free.push(i);

@@ -83,12 +83,16 @@ pub struct Ldap {
     pub max_failures_per_minute: u32,
     /// Client buckets the failed-login limit remembers at once.
     pub max_tracked_clients: usize,
+    /// Failed logins per user name and minute, across all clients (0: no limit).
+    pub max_failures_per_user: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jwt {
     pub auth_token_expires: Duration,
     pub secret_key: String,
+    /// Tokens issued before this (Unix seconds) are refused: a global log-out.
+    pub not_before: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -296,6 +300,8 @@ pub(crate) enum Kind {
     PositiveBytes,
     /// `*`, or comma- or space-separated origins (`https://host[:port]`).
     Origins,
+    /// An RFC 3339 time, or empty.
+    TimeOrEmpty,
 }
 
 impl Kind {
@@ -324,6 +330,7 @@ impl Kind {
             Kind::Bytes => "a number of bytes, e.g. 64 MiB, 512K, 1 GB or 0",
             Kind::PositiveBytes => "a number of bytes above zero, e.g. 4 MiB, 512K",
             Kind::Origins => "* or comma-separated origins, e.g. https://dashboard.example.com",
+            Kind::TimeOrEmpty => "an RFC 3339 time, e.g. 2026-12-03T08:00:00Z, or empty",
         }
     }
 
@@ -351,6 +358,7 @@ impl Kind {
             Kind::Bytes => parse_bytes(v).is_some(),
             Kind::PositiveBytes => parse_bytes(v).is_some_and(|n| n > 0),
             Kind::Origins => parse_origins(v).is_some(),
+            Kind::TimeOrEmpty => parse_time(v).is_some(),
         }
     }
 }
@@ -454,11 +462,15 @@ pub const KEYS: &[Key] = &[
         "Logins checked at once; more answer 503 at once. auto: half the workers, at least 1."),
     key("ldap", "max_failures_per_minute", "10", Kind::Count,
         "Failed logins per client address (IPv6: per /64) and minute before 429 (0: no limit)."),
+    key("ldap", "max_failures_per_user", "30", Kind::Count,
+        "Failed logins per user name and minute, from all clients together, before 429 for the\nrest of the minute (0: no limit). Someone who guesses a name can lock its owner out\nfor that long: the price of keeping many clients from guessing one password."),
     key("ldap", "max_tracked_clients", "10000", Kind::Positive,
         "Client addresses whose failed logins are remembered at once; when full, the one that\nfailed longest ago is forgotten."),
     orig("jwt", "auth_token_expires", "2 weeks", Kind::Duration, ""),
     orig("jwt", "secret_key", PLACEHOLDER_SECRET, Kind::Text,
         "At least 32 bytes; make one with: head -c32 /dev/urandom | base64"),
+    key("jwt", "not_before", "", Kind::TimeOrEmpty,
+        "Tokens issued before this time (RFC 3339, e.g. 2026-12-03T08:00:00Z) are refused: set it\nto now to log everybody out (empty: none)."),
     orig("registry", "gitlab_base_url", "https://mygitlab.com/", Kind::Url, ""),
     orig("registry", "registry_base_url", "https://registry.mygitlab.com/", Kind::UrlOrEmpty,
         "Empty disables the collector: the service then serves its state file only."),
@@ -678,6 +690,16 @@ fn parse_urls(v: &str) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Empty is `Some(None)`; an RFC 3339 time at or after 1970 is its Unix seconds.
+fn parse_time(v: &str) -> Option<Option<u64>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Some(None);
+    }
+    let secs = crate::snapshot::time::parse_rfc3339(t)?;
+    u64::try_from(secs).ok().map(Some)
+}
+
 /// `*` is `Some(None)`; a list of `http(s)://host[:port]` (no path) is lower-cased.
 fn parse_origins(v: &str) -> Option<Option<Vec<String>>> {
     if v.trim() == "*" {
@@ -779,10 +801,12 @@ impl Config {
             })?,
             max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
             max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
+            max_failures_per_user: r.number("ldap", "max_failures_per_user")?,
         };
         let jwt = Jwt {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
             secret_key: r.text("jwt", "secret_key")?,
+            not_before: r.get("jwt", "not_before", parse_time)?,
         };
         let update_interval = r.duration("registry", "update_interval")?;
         let registry = Registry {
@@ -1115,6 +1139,26 @@ mod tests {
     }
 
     #[test]
+    fn not_before_and_failures_per_user() {
+        let c = Config::from_ini_text("", p()).unwrap();
+        assert_eq!((c.jwt.not_before, c.ldap.max_failures_per_user), (None, 30));
+        let c = Config::from_ini_text(
+            "[jwt]\nnot_before = 2026-12-03T08:00:00Z\n[ldap]\nmax_failures_per_user = 0\n",
+            p(),
+        )
+        .unwrap();
+        assert_eq!(c.jwt.not_before, Some(1_796_284_800));
+        assert_eq!(c.ldap.max_failures_per_user, 0);
+        for bad in [
+            "not_before = yesterday",
+            "not_before = 1969-01-01T00:00:00Z",
+        ] {
+            let e = Config::from_ini_text(&format!("[jwt]\n{bad}\n"), p()).unwrap_err();
+            assert!(e.to_string().contains("not_before"), "{e}");
+        }
+    }
+
+    #[test]
     fn registry_limits() {
         let r = Config::from_ini_text("", p()).unwrap().registry;
         assert_eq!((r.max_manifest_size, r.max_name_depth), (4 << 20, 32));
@@ -1161,9 +1205,13 @@ mod tests {
         );
         assert_eq!(g.write_timeout, Duration::from_secs(60));
         assert_eq!(g.max_connections_per_client, 256);
-        let g = Config::from_ini_text("[general]\nworkers = 8\n", p()).unwrap().general;
+        let g = Config::from_ini_text("[general]\nworkers = 8\n", p())
+            .unwrap()
+            .general;
         assert_eq!(g.max_streams, 2, "auto: a quarter of the workers");
-        let g = Config::from_ini_text("[general]\nmax_streams = 3\n", p()).unwrap().general;
+        let g = Config::from_ini_text("[general]\nmax_streams = 3\n", p())
+            .unwrap()
+            .general;
         assert_eq!(g.max_streams, 3);
         for bad in [
             "max_connections = 0",

@@ -79,6 +79,8 @@ pub struct App {
     pub tokens: Tokens,
     pub authenticator: Arc<dyn Authenticator>,
     pub limiter: FailureLimiter,
+    /// Failed logins per (lower-cased) user name, across clients.
+    pub user_limiter: FailureLimiter<String>,
     pub gate: LoginGate,
     pub trusted_proxies: Vec<IpNet>,
     pub snapshot: SnapshotCell,
@@ -181,6 +183,9 @@ pub enum ApiError {
     TooManyFailures {
         retry_after: u64,
     },
+    TooManyFailuresForUser {
+        retry_after: u64,
+    },
     NotReady,
     /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
     BadParameter(String),
@@ -228,6 +233,11 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
         ApiError::TooManyFailures { retry_after } => msg(
             429,
             &format!("Too many failed logins from your address; try again in {retry_after} seconds"),
+        )
+        .with("Retry-After", retry_after.to_string()),
+        ApiError::TooManyFailuresForUser { retry_after } => msg(
+            429,
+            &format!("Too many failed logins for this user name; try again in {retry_after} seconds"),
         )
         .with("Retry-After", retry_after.to_string()),
         ApiError::NotReady => msg(
@@ -592,16 +602,29 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
         return Err(ApiError::LoginRefused);
     };
     let shown_addr = addr.map_or_else(|| "unknown address".to_string(), |a| a.to_string());
-    let failed = |user: &str| {
+    let failed = |user: Option<&str>| {
         if let Some(a) = addr {
             app.limiter.record_failure(a, when);
         }
-        log::info!("failed login for user {user:?} from {shown_addr}");
+        if let Some(u) = user {
+            app.user_limiter.record_key(u.to_lowercase(), when);
+        }
+        log::info!(
+            "failed login for user {:?} from {shown_addr}",
+            user.unwrap_or("<malformed credentials>")
+        );
         ApiError::LoginRefused
     };
     let Some((user, password)) = parse_basic(header) else {
-        return Err(failed("<malformed credentials>"));
+        return Err(failed(None));
     };
+    // Per name, whoever asks: many clients cannot share out the guesses at one password.
+    if let Some(retry_after) = app.user_limiter.check_key(&user.to_lowercase(), when) {
+        log::warn!(
+            "login for {user:?} refused: too many failed logins for this name in the last minute (from {shown_addr})"
+        );
+        return Err(ApiError::TooManyFailuresForUser { retry_after });
+    }
     let _pass = app.gate.try_enter().ok_or_else(|| {
         log::warn!(
             "login for {user:?} turned away: ldap.max_concurrent logins are already in flight"
@@ -619,7 +642,7 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
                 serde_json::to_vec(&serde_json::json!({ "auth_token": token })).unwrap_or_default();
             Ok(Response::new(200, "application/json", body).with("Cache-Control", "no-store"))
         }
-        Err(LoginError::Rejected) => Err(failed(&user)),
+        Err(LoginError::Rejected) => Err(failed(Some(&user))),
         Err(LoginError::Unavailable(why)) => {
             log::warn!("login for {user:?} could not be checked: {why}");
             Err(ApiError::LoginUnavailable)

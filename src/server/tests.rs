@@ -39,6 +39,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
             calls: AtomicUsize::new(0),
         }),
         limiter: FailureLimiter::new(4, 100),
+        user_limiter: FailureLimiter::new(6, 100),
         gate: LoginGate::new(2),
         trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
         snapshot: SnapshotCell::default(),

@@ -309,10 +309,15 @@ pub fn signals() -> Result<Signals, ServiceError> {
 fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
     App {
         prefix: cfg.general.server_prefix.clone(),
-        tokens: Tokens::new(cfg.jwt.secret_key.as_bytes(), cfg.jwt.auth_token_expires),
+        tokens: Tokens::new(cfg.jwt.secret_key.as_bytes(), cfg.jwt.auth_token_expires)
+            .with_not_before(cfg.jwt.not_before),
         authenticator,
         limiter: FailureLimiter::new(
             cfg.ldap.max_failures_per_minute,
+            cfg.ldap.max_tracked_clients,
+        ),
+        user_limiter: FailureLimiter::new(
+            cfg.ldap.max_failures_per_user,
             cfg.ldap.max_tracked_clients,
         ),
         gate: LoginGate::new(cfg.ldap.max_concurrent),

@@ -27,6 +27,8 @@ pub struct Options {
     pub general: String,
     pub ldap: String,
     pub registry: String,
+    /// Extra `[jwt]` keys.
+    pub jwt: String,
     /// Written to the state file before start.
     pub state: Option<Vec<u8>>,
 }
@@ -38,6 +40,7 @@ impl Default for Options {
             // Nothing listens on port 1: logins get "directory unavailable".
             ldap: "host = ldap://127.0.0.1:1\nallow_insecure = true\ntimeout = 1 s\n".into(),
             registry: "registry_base_url =\n".into(),
+            jwt: String::new(),
             state: None,
         }
     }
@@ -80,9 +83,10 @@ impl Service {
         }
         let config = dir.path().join("test.conf");
         let text = format!(
-            "[general]\nsocket_host = 127.0.0.1\nsocket_port = 0\nworkers = 4\n{}\n[ldap]\n{}\n[jwt]\nsecret_key = {SECRET}\nauth_token_expires = 1 hour\n\n[registry]\nstate_file = {}\n{}\n",
+            "[general]\nsocket_host = 127.0.0.1\nsocket_port = 0\nworkers = 4\n{}\n[ldap]\n{}\n[jwt]\nsecret_key = {SECRET}\nauth_token_expires = 1 hour\n{}\n[registry]\nstate_file = {}\n{}\n",
             opts.general,
             opts.ldap,
+            opts.jwt,
             state.display(),
             opts.registry
         );
