@@ -40,6 +40,8 @@ fn settings(s: &Slapd, url: &str) -> config::Ldap {
         max_failures_per_minute: 10,
         max_tracked_clients: 100,
         max_failures_per_user: 30,
+        recheck_interval: std::time::Duration::from_secs(900),
+        recheck_grace: std::time::Duration::from_secs(3600),
     }
 }
 

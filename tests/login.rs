@@ -366,3 +366,33 @@ fn tokens_issued_before_not_before_are_refused() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// `[ldap] recheck_interval`: a user taken out of `valid_gid` loses access with the token
+/// they already hold within that time, and gets it back when put back in.
+#[test]
+fn a_user_removed_from_the_group_loses_access_within_recheck_interval() {
+    let Some(s) = slapd::start() else { return };
+    let svc = Service::start(ldaps_options(&s, "recheck_interval = 1 s\n"));
+    let r = svc.get(
+        "/auth_token",
+        &[("Authorization", &basic("alice", slapd::ALICE_PW))],
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), svc.log_text());
+    let bearer = format!("Bearer {}", r.json()["auth_token"].as_str().unwrap());
+    let api = || svc.get("/repositories", &[("Authorization", &bearer)]);
+    assert_eq!(api().status, 200);
+    {
+        let _moved = s.set_gid("alice", "20000", slapd::VALID_GID);
+        std::thread::sleep(Duration::from_millis(1500));
+        let r = api();
+        assert_eq!(
+            r.status,
+            401,
+            "still allowed after leaving the group: {}",
+            r.text()
+        );
+        assert!(r.text().contains("log in again"), "{}", r.text());
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(api().status, 200, "{}", svc.log_text());
+}

@@ -293,13 +293,13 @@ impl LdapAuthenticator {
         }))
     }
 
-    /// The whole conversation on one open connection; the caller unbinds and closes it.
-    fn converse(
+    /// Binds as the service account (if any) and searches for `user` in the group: the
+    /// entries found (at most two) and how many matched.
+    fn search_user(
         &self,
         conn: &mut LdapConn,
         user: &str,
-        password: &str,
-    ) -> Result<String, LoginError> {
+    ) -> Result<(Vec<ResultEntry>, usize, String), LoginError> {
         if let Some((dn, pw)) = &self.service {
             debug!("LDAP: binding as the service account {dn:?}");
             let res = conn
@@ -365,6 +365,17 @@ impl LdapAuthenticator {
         } else {
             entries.len()
         };
+        Ok((entries, count, filter))
+    }
+
+    /// The whole conversation on one open connection; the caller unbinds and closes it.
+    fn converse(
+        &self,
+        conn: &mut LdapConn,
+        user: &str,
+        password: &str,
+    ) -> Result<String, LoginError> {
+        let (entries, count, filter) = self.search_user(conn, user)?;
         let entry = match count {
             1 => entries.into_iter().next().map(construct_entry),
             n => {
@@ -587,6 +598,17 @@ impl LdapAuthenticator {
 }
 
 impl Authenticator for LdapAuthenticator {
+    fn still_member(&self, user: &str) -> Result<bool, LoginError> {
+        let mut conn = self.connect()?;
+        let found = self.search_user(&mut conn, user);
+        if let Err(e) = conn.with_timeout(self.timeout).unbind() {
+            debug!("LDAP: unbind failed: {e}");
+        }
+        let (_, count, filter) = found?;
+        debug!("LDAP: re-check of {user:?}: {count} entries match {filter}");
+        Ok(count == 1)
+    }
+
     fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError> {
         // The HTTP layer refuses these already; refusing again keeps this type safe on its own
         // (an empty-password simple bind is an anonymous bind that servers call a success).
@@ -869,6 +891,8 @@ mod tests {
             max_failures_per_minute: 10,
             max_tracked_clients: 100,
             max_failures_per_user: 30,
+            recheck_interval: std::time::Duration::from_secs(900),
+            recheck_grace: std::time::Duration::from_secs(3600),
         }
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod address;
 pub mod jwt;
 pub mod ldap;
 mod limiter;
+pub mod recheck;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +48,14 @@ impl std::error::Error for LoginError {}
 /// it, which becomes the token's `sub`.
 pub trait Authenticator: Send + Sync {
     fn authenticate(&self, user: &str, password: &str) -> Result<String, LoginError>;
+
+    /// Whether `user` (a token's `sub`) would still be let in: it exists and is in the
+    /// group. Asked at most every `[ldap] recheck_interval` (see [`recheck`]); an
+    /// authenticator without a directory keeps everybody.
+    fn still_member(&self, user: &str) -> Result<bool, LoginError> {
+        let _ = user;
+        Ok(true)
+    }
 }
 
 /// Decodes an `Authorization: Basic ...` header into (user, password). `None` for anything

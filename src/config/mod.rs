@@ -85,6 +85,10 @@ pub struct Ldap {
     pub max_tracked_clients: usize,
     /// Failed logins per user name and minute, across all clients (0: no limit).
     pub max_failures_per_user: u32,
+    /// A token's user is checked again at most this often (0: never).
+    pub recheck_interval: Duration,
+    /// How long past its due time the last answer is kept while the directory is down.
+    pub recheck_grace: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -464,6 +468,10 @@ pub const KEYS: &[Key] = &[
         "Failed logins per client address (IPv6: per /64) and minute before 429 (0: no limit)."),
     key("ldap", "max_failures_per_user", "30", Kind::Count,
         "Failed logins per user name and minute, from all clients together, before 429 for the\nrest of the minute (0: no limit). Someone who guesses a name can lock its owner out\nfor that long: the price of keeping many clients from guessing one password."),
+    key("ldap", "recheck_interval", "15 minutes", Kind::Duration,
+        "A token's user is checked against the directory again (exists, still in valid_gid) at\nmost this often, so a user removed from the group loses access within it (0: never)."),
+    key("ldap", "recheck_grace", "1 hour", Kind::Duration,
+        "While the directory cannot be asked, a user's last answer is kept this long past its\nre-check; then that user's requests get 503 until the directory answers."),
     key("ldap", "max_tracked_clients", "10000", Kind::Positive,
         "Client addresses whose failed logins are remembered at once; when full, the one that\nfailed longest ago is forgotten."),
     orig("jwt", "auth_token_expires", "2 weeks", Kind::Duration, ""),
@@ -802,6 +810,8 @@ impl Config {
             max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
             max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
             max_failures_per_user: r.number("ldap", "max_failures_per_user")?,
+            recheck_interval: r.duration("ldap", "recheck_interval")?,
+            recheck_grace: r.duration("ldap", "recheck_grace")?,
         };
         let jwt = Jwt {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
@@ -1142,6 +1152,10 @@ mod tests {
     fn not_before_and_failures_per_user() {
         let c = Config::from_ini_text("", p()).unwrap();
         assert_eq!((c.jwt.not_before, c.ldap.max_failures_per_user), (None, 30));
+        assert_eq!(
+            (c.ldap.recheck_interval, c.ldap.recheck_grace),
+            (Duration::from_secs(900), Duration::from_secs(3600))
+        );
         let c = Config::from_ini_text(
             "[jwt]\nnot_before = 2026-12-03T08:00:00Z\n[ldap]\nmax_failures_per_user = 0\n",
             p(),

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::jwt::{TokenError, Tokens};
+use crate::auth::recheck::{Rechecks, Verdict};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
 use crate::cleanup;
 use crate::history::store::HistoryStore;
@@ -81,6 +82,8 @@ pub struct App {
     pub limiter: FailureLimiter,
     /// Failed logins per (lower-cased) user name, across clients.
     pub user_limiter: FailureLimiter<String>,
+    /// The directory's answers on tokens' users (`[ldap] recheck_interval`).
+    pub rechecks: Rechecks,
     pub gate: LoginGate,
     pub trusted_proxies: Vec<IpNet>,
     pub snapshot: SnapshotCell,
@@ -186,6 +189,8 @@ pub enum ApiError {
     TooManyFailuresForUser {
         retry_after: u64,
     },
+    /// The token's user is no longer in the directory's group.
+    UserRemoved,
     NotReady,
     /// A query parameter is missing or malformed: `<parameter>: <what is wrong>`.
     BadParameter(String),
@@ -240,6 +245,10 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
             &format!("Too many failed logins for this user name; try again in {retry_after} seconds"),
         )
         .with("Retry-After", retry_after.to_string()),
+        ApiError::UserRemoved => msg(
+            401,
+            "The user is no longer allowed to use this service; log in again",
+        ),
         ApiError::NotReady => msg(
             503,
             "No registry data has been collected yet; the first crawl is running. Try again shortly.",
@@ -467,7 +476,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
     match route {
         Route::AuthToken => login(app, req, now),
         Route::Repositories(_) | Route::Namespaces(_) => {
-            authorize(&app.tokens, req, now)?;
+            authorize_user(app, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
             resources::resource(&served, &app.history, &app.streams, req, route, query, &app.prefix, now)
         }
@@ -493,7 +502,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         }
         Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
         Route::Cleanup => {
-            authorize(&app.tokens, req, now)?;
+            authorize_user(app, req, now)?;
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
             let html = prefers_html(req.header("Accept"));
             let now = i64::try_from(now).unwrap_or(i64::MAX);
@@ -569,8 +578,33 @@ fn preflight() -> Response {
     .with("Access-Control-Max-Age", "600")
 }
 
+/// [`authorize`], then the token's user against the directory, at most every
+/// `[ldap] recheck_interval` (see `auth::recheck`).
+fn authorize_user(app: &App, req: &Request, now: u64) -> Result<String, ApiError> {
+    let claims = authorize_claims(&app.tokens, req, now)?;
+    let user = claims.sub;
+    match app.rechecks.check(&user, claims.iat, now, || {
+        app.authenticator.still_member(&user)
+    }) {
+        Verdict::Allowed => Ok(user),
+        Verdict::Removed => {
+            log::info!("refused a token of {user:?}: the directory no longer lets the user in");
+            Err(ApiError::UserRemoved)
+        }
+        Verdict::Unknown => Err(ApiError::LoginUnavailable),
+    }
+}
+
 /// Checks the `Authorization: Bearer` header and returns the user.
 fn authorize(tokens: &Tokens, req: &Request, now: u64) -> Result<String, ApiError> {
+    authorize_claims(tokens, req, now).map(|c| c.sub)
+}
+
+fn authorize_claims(
+    tokens: &Tokens,
+    req: &Request,
+    now: u64,
+) -> Result<crate::auth::jwt::Claims, ApiError> {
     let header = req
         .header("Authorization")
         .ok_or(ApiError::MissingAuthorization)?;
@@ -579,10 +613,7 @@ fn authorize(tokens: &Tokens, req: &Request, now: u64) -> Result<String, ApiErro
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::NotBearer);
     }
-    tokens
-        .verify(token.trim(), now)
-        .map(|c| c.sub)
-        .map_err(ApiError::Token)
+    tokens.verify(token.trim(), now).map_err(ApiError::Token)
 }
 
 /// `/auth_token`: HTTP Basic credentials in, a JWT out.

@@ -40,6 +40,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         }),
         limiter: FailureLimiter::new(4, 100),
         user_limiter: FailureLimiter::new(6, 100),
+        rechecks: crate::auth::recheck::Rechecks::new(0, 0, 1),
         gate: LoginGate::new(2),
         trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
         snapshot: SnapshotCell::default(),

@@ -316,6 +316,11 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
             cfg.ldap.max_failures_per_minute,
             cfg.ldap.max_tracked_clients,
         ),
+        rechecks: crate::auth::recheck::Rechecks::new(
+            cfg.ldap.recheck_interval.as_secs(),
+            cfg.ldap.recheck_grace.as_secs(),
+            cfg.ldap.max_tracked_clients,
+        ),
         user_limiter: FailureLimiter::new(
             cfg.ldap.max_failures_per_user,
             cfg.ldap.max_tracked_clients,

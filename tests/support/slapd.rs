@@ -46,6 +46,9 @@ pub const DAVE_PW: &str = "dave-pw";
 pub const TWIN_PW: &str = "twin-pw";
 pub const SVC_DN: &str = "cn=svc,dc=example,dc=com";
 pub const SVC_PW: &str = "svc-pw";
+/// The directory's administrator (slapd's `rootdn`), for tests that change entries.
+pub const ROOT_DN: &str = "cn=admin,dc=example,dc=com";
+pub const ROOT_PW: &str = "root-pw";
 
 /// How long `slapd` may take to listen after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -78,6 +81,59 @@ impl Slapd {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default()
+    }
+
+    /// Sets `uid`'s `gidNumber` under [`PEOPLE`] (with `ldapmodify` as the rootdn) until the
+    /// guard is dropped, which restores `restore`: a failing test leaves the directory as it
+    /// was.
+    pub fn set_gid(&self, uid: &str, gid: &str, restore: &str) -> GidGuard<'_> {
+        self.modify_gid(uid, gid).unwrap();
+        GidGuard {
+            slapd: self,
+            uid: uid.to_string(),
+            restore: restore.to_string(),
+        }
+    }
+
+    fn modify_gid(&self, uid: &str, gid: &str) -> Result<(), String> {
+        let ldif = format!(
+            "dn: uid={uid},{PEOPLE}\nchangetype: modify\nreplace: gidNumber\ngidNumber: {gid}\n"
+        );
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.ldap_url(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ldapmodify (Debian package ldap-utils): {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(ldif.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "ldapmodify failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Restores a user's `gidNumber` when dropped (see [`Slapd::set_gid`]).
+pub struct GidGuard<'a> {
+    slapd: &'a Slapd,
+    uid: String,
+    restore: String,
+}
+
+impl Drop for GidGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.slapd.modify_gid(&self.uid, &self.restore) {
+            eprintln!("could not restore the gidNumber of {}: {e}", self.uid);
+        }
     }
 }
 
@@ -288,6 +344,7 @@ database mdb
 maxsize 10485760
 suffix "{SUFFIX}"
 rootdn "cn=admin,{SUFFIX}"
+rootpw {ROOT_PW}
 directory {d}/db
 access to attrs=userPassword
     by anonymous auth
