@@ -280,8 +280,8 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
             .media_type
             .0
             .as_deref()
-            .is_none_or(|m| IMAGE_CONFIG_TYPES.contains(&m));
-        image.then(|| BlobRef {
+            .map_or(true, |m| IMAGE_CONFIG_TYPES.contains(&m));
+        image.then_some(BlobRef {
             digest,
             size: c.size.0,
         })

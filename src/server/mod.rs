@@ -377,7 +377,7 @@ fn warn_untrusted_forwarding(peer: IpAddr, trusted: &[IpNet]) {
 /// origin when `allowed` is `None`, the original's behaviour), `*` without an `Origin`.
 fn cors(req: &Request, mut resp: Response, allowed: Option<&[String]>) -> Response {
     let permitted =
-        |o: &str| allowed.is_none_or(|list| list.iter().any(|a| a.eq_ignore_ascii_case(o)));
+        |o: &str| allowed.map_or(true, |list| list.iter().any(|a| a.eq_ignore_ascii_case(o)));
     match req.header("Origin") {
         Some(origin) if !origin.is_empty() && !permitted(origin) => {
             // Caches must still tell origins apart.
