@@ -445,6 +445,17 @@ fn keepalive_timeout_closes_idle_connections_only_when_idle_that_long() {
     assert_healthy(&mut s, rss);
 }
 
+/// A connection with a 4 KiB receive buffer that sends `GET target` and then never reads.
+fn non_reading_client(s: &Service, target: &str, auth: &str) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr(s).into()).unwrap();
+    let mut c: TcpStream = sock.into();
+    let get = format!("GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n");
+    c.write_all(get.as_bytes()).unwrap();
+    c
+}
+
 #[test]
 fn write_timeout_closes_a_client_that_does_not_read() {
     let mut s = Service::start(Options {
@@ -456,17 +467,7 @@ fn write_timeout_closes_a_client_that_does_not_read() {
     let auth = s.bearer();
     let size = s.get_auth("/repositories?embed=true").body.len();
     assert!(size > 8 << 20, "the response is only {size} bytes");
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&addr(&s).into()).unwrap();
-    let mut c: TcpStream = sock.into();
-    c.write_all(
-        format!(
-            "GET /repositories?embed=true HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let mut c = non_reading_client(&s, "/repositories?embed=true", &auth);
     // the stuck client holds no worker: others are answered meanwhile
     for _ in 0..10 {
         assert_eq!(s.get("/auth_token", &[]).status, 401);
@@ -500,19 +501,7 @@ fn clients_that_do_not_read_big_streams_leave_health_answering_fast() {
         assert_eq!(s.get_auth(&target(i)).body.len(), size);
     }
     let stuck: Vec<TcpStream> = (0..8)
-        .map(|i| {
-            let sock =
-                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-            sock.set_recv_buffer_size(4096).unwrap();
-            sock.connect(&addr(&s).into()).unwrap();
-            let mut c: TcpStream = sock.into();
-            let get = format!(
-                "GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n",
-                target(i)
-            );
-            c.write_all(get.as_bytes()).unwrap();
-            c
-        })
+        .map(|i| non_reading_client(&s, &target(i), &auth))
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     let mut slowest = Duration::ZERO;

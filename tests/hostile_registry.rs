@@ -50,14 +50,19 @@ fn two_manifests_of_32_mib_cost_the_crawl_little_memory() {
     }
     let (user, pass) = reg.opts.auth.clone().unwrap();
     let cfg = registry_config(&reg.url, &user, &pass);
-    let before = peak_kib();
-    let out = crawl_once(&cfg, None, test_options()).unwrap();
-    let grown = peak_kib().saturating_sub(before);
-    eprintln!(
-        "max_manifest_size 4 MiB: peak RSS grew by {} MiB during the crawl; failed: {:?}",
-        grown / 1024,
-        out.failed
-    );
+    let measured = |cfg: &gitlab_registry_usage_rest::config::Registry| {
+        let before = peak_kib();
+        let out = crawl_once(cfg, None, test_options()).unwrap();
+        let grown = peak_kib().saturating_sub(before);
+        eprintln!(
+            "max_manifest_size {} MiB: peak RSS grew by {} MiB during the crawl; failed: {:?}",
+            cfg.max_manifest_size >> 20,
+            grown / 1024,
+            out.failed
+        );
+        (out, grown)
+    };
+    let (out, grown) = measured(&cfg);
     assert!(grown < 100 * 1024, "peak RSS grew by {} MiB", grown / 1024);
     // both refused, by size, before any parsing
     assert_eq!(out.failed.len(), 2, "{:?}", out.failed);
@@ -65,13 +70,6 @@ fn two_manifests_of_32_mib_cost_the_crawl_little_memory() {
     // With the limit raised, the typed parse keeps only the descriptors (~64 MiB of bodies).
     let mut cfg = cfg;
     cfg.max_manifest_size = 64 << 20;
-    let before = peak_kib();
-    let out = crawl_once(&cfg, None, test_options()).unwrap();
-    let grown = peak_kib().saturating_sub(before);
-    eprintln!(
-        "max_manifest_size 64 MiB: peak RSS grew by {} MiB during the crawl; failed: {:?}",
-        grown / 1024,
-        out.failed
-    );
+    let (out, _) = measured(&cfg);
     assert!(out.failed.is_empty(), "{:?}", out.failed);
 }
