@@ -478,7 +478,16 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize_user(app, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
-            resources::resource(&served, &app.history, &app.streams, req, route, query, &app.prefix, now)
+            resources::resource(
+                &served,
+                &app.history,
+                &app.streams,
+                req,
+                route,
+                query,
+                &app.prefix,
+                now,
+            )
         }
         Route::History => {
             authorize(&app.tokens, req, now)?;

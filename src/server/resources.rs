@@ -103,7 +103,16 @@ pub(super) fn resource(
             // A client that does not read keeps its stream's worker: only a few at once.
             let pass = streams.try_enter().ok_or(ApiError::StreamsBusy)?;
             let (listing, baseline) = (listing.clone(), baseline.clone());
-            Ok(stream(snap.clone(), namespaces, rest, q, listing, prefix, baseline, pass))
+            Ok(stream(
+                snap.clone(),
+                namespaces,
+                rest,
+                q,
+                listing,
+                prefix,
+                baseline,
+                pass,
+            ))
         },
     )
 }
