@@ -478,19 +478,10 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize_user(app, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
-            resources::resource(
-                &served,
-                &app.history,
-                &app.streams,
-                req,
-                route,
-                query,
-                &app.prefix,
-                now,
-            )
+            resources::resource(app, &served, req, route, query, now)
         }
         Route::History => {
-            authorize(&app.tokens, req, now)?;
+            authorize_user(app, req, now)?;
             resources::history_resource(&app.history, query)
         }
         Route::Health => Ok(health_response(app, req, now)),
@@ -518,7 +509,7 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             resources::cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
         }
         Route::Policies => {
-            authorize(&app.tokens, req, now)?;
+            authorize_user(app, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
             resources::policies(&served, req, query, &app.prefix, app.cleanup_limits)
         }

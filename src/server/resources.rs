@@ -53,15 +53,15 @@ pub(super) fn since(
 /// A resource below `/repositories` or `/namespaces`. `now` (Unix seconds) dates the crawl in
 /// the HTML view and anchors a relative `since=`.
 pub(super) fn resource(
+    app: &super::App,
     served: &Served,
-    history: &HistoryStore,
-    streams: &Arc<StreamGate>,
     req: &Request,
     route: Route<'_>,
     query: &str,
-    prefix: &str,
     now: u64,
 ) -> Result<Response, ApiError> {
+    let (history, streams, prefix): (&HistoryStore, &Arc<StreamGate>, &str) =
+        (&app.history, &app.streams, &app.prefix);
     let snap = &served.snap;
     let paths = Paths { prefix };
     let (namespaces, rest) = match route {
@@ -103,16 +103,8 @@ pub(super) fn resource(
             // A client that does not read keeps its stream's worker: only a few at once.
             let pass = streams.try_enter().ok_or(ApiError::StreamsBusy)?;
             let (listing, baseline) = (listing.clone(), baseline.clone());
-            Ok(stream(
-                snap.clone(),
-                namespaces,
-                rest,
-                q,
-                listing,
-                prefix,
-                baseline,
-                pass,
-            ))
+            let view = (q, listing, baseline);
+            Ok(stream(snap.clone(), namespaces, rest, view, prefix, pass))
         },
     )
 }
@@ -297,10 +289,8 @@ fn stream(
     snap: Arc<Snapshot>,
     namespaces: bool,
     rest: &str,
-    q: Query,
-    listing: Listing,
+    (q, listing, since): (Query, Listing, Option<Arc<Baseline>>),
     prefix: &str,
-    since: Option<Arc<Baseline>>,
     pass: StreamPass,
 ) -> Body {
     let (rest, prefix) = (rest.to_string(), prefix.to_string());
