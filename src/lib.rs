@@ -11,8 +11,9 @@
 //! guarded by [`auth`] (LDAP login, JWTs, login guards); [`http`] is the connection layer it
 //! runs on (poller, worker pool, limits, parsing, IP networks, percent-encoding);
 //! [`metrics`] is `/metrics`; [`doctor`] is `--check-config`; [`demo`] is `--demo`'s
-//! built-in registry. Dependencies point inward: `snapshot`, `hal`, `cleanup` and `metrics`
-//! do no I/O (no sockets, files, clocks or threads).
+//! built-in registry; [`storage`] scans the registry's own storage (read-only) for what its
+//! garbage collection would free. Dependencies point inward: `snapshot`, `hal`, `cleanup`
+//! and `metrics` do no I/O (no sockets, files, clocks or threads).
 
 #![forbid(unsafe_code)]
 
@@ -28,3 +29,4 @@ pub mod registry;
 pub mod server;
 pub mod service;
 pub mod snapshot;
+pub mod storage;
