@@ -72,7 +72,9 @@ impl FsStore {
             Err(e) => {
                 warn(Warning {
                     path: rel.to_string(),
-                    problem: format!("a symlink that cannot be resolved ({e}; a loop?): not followed"),
+                    problem: format!(
+                        "a symlink that cannot be resolved ({e}; a loop?): not followed"
+                    ),
                     fix: "remove or repair the symlink".into(),
                 });
                 None

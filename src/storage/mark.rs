@@ -393,7 +393,10 @@ fn per_repository(facts: &Facts, only_untagged: &HashMap<u32, u64>) -> Vec<RepoG
                 .copied()
                 .unwrap_or(0),
             uploads: r.uploads.len() as u64,
-            upload_bytes: r.uploads.iter().fold(0u64, |n, u| n.saturating_add(u.bytes)),
+            upload_bytes: r
+                .uploads
+                .iter()
+                .fold(0u64, |n, u| n.saturating_add(u.bytes)),
         })
         .filter(|r| r.untagged_manifests > 0 || r.uploads > 0)
         .collect();
@@ -458,7 +461,9 @@ mod tests {
             .unwrap_err()
             .contains("text/plain"));
         assert!(references(b"{\"schemaVersion\":3}").is_err());
-        assert!(references(b"\x00garbage").unwrap_err().starts_with("not a manifest"));
+        assert!(references(b"\x00garbage")
+            .unwrap_err()
+            .starts_with("not a manifest"));
     }
 
     #[test]
@@ -471,9 +476,28 @@ mod tests {
             uploads: vec![],
         });
         let rep = analyse(&f);
-        assert_eq!(rep.blobs, BlobCount { count: 5, bytes: 150 });
-        assert_eq!(rep.gc, Deleted { blobs: 2, bytes: 90 });
-        assert_eq!(rep.gc_untagged, DeletedUntagged { manifests: 0, blobs: 2, bytes: 90 });
+        assert_eq!(
+            rep.blobs,
+            BlobCount {
+                count: 5,
+                bytes: 150
+            }
+        );
+        assert_eq!(
+            rep.gc,
+            Deleted {
+                blobs: 2,
+                bytes: 90
+            }
+        );
+        assert_eq!(
+            rep.gc_untagged,
+            DeletedUntagged {
+                manifests: 0,
+                blobs: 2,
+                bytes: 90
+            }
+        );
         assert!(rep.repositories.is_empty());
     }
 
@@ -486,7 +510,16 @@ mod tests {
         f.repos.push(RepoFacts {
             name: "app".into(),
             revisions: vec![tagged, old],
-            uploads: vec![Upload { bytes: 7, started: Some(100) }, Upload { bytes: 1, started: Some(50) }],
+            uploads: vec![
+                Upload {
+                    bytes: 7,
+                    started: Some(100),
+                },
+                Upload {
+                    bytes: 1,
+                    started: Some(50),
+                },
+            ],
         });
         f.repos.push(RepoFacts {
             name: "other".into(),
@@ -496,7 +529,14 @@ mod tests {
         let rep = analyse(&f);
         assert_eq!(rep.gc, Deleted::default());
         // -m: manifests 4 and 6 and blob 5 go.
-        assert_eq!(rep.gc_untagged, DeletedUntagged { manifests: 2, blobs: 3, bytes: 40 + 50 + 60 });
+        assert_eq!(
+            rep.gc_untagged,
+            DeletedUntagged {
+                manifests: 2,
+                blobs: 3,
+                bytes: 40 + 50 + 60
+            }
+        );
         // Blob 5 is held by untagged manifests of both repositories: charged to neither.
         let by: Vec<(&str, u64, u64)> = rep
             .repositories
@@ -504,7 +544,14 @@ mod tests {
             .map(|r| (r.name.as_str(), r.untagged_manifests, r.untagged_bytes))
             .collect();
         assert_eq!(by, vec![("other", 1, 60), ("app", 1, 40)]);
-        assert_eq!(rep.uploads, Uploads { count: 2, bytes: 8, oldest: Some(50) });
+        assert_eq!(
+            rep.uploads,
+            Uploads {
+                count: 2,
+                bytes: 8,
+                oldest: Some(50)
+            }
+        );
         assert!(rep.breaks.is_empty());
     }
 
@@ -520,9 +567,22 @@ mod tests {
             uploads: vec![],
         });
         let rep = analyse(&f);
-        assert_eq!(rep.gc, Deleted { blobs: 1, bytes: 60 });
+        assert_eq!(
+            rep.gc,
+            Deleted {
+                blobs: 1,
+                bytes: 60
+            }
+        );
         // The children's manifest blobs stay (the list marks them), their layers go.
-        assert_eq!(rep.gc_untagged, DeletedUntagged { manifests: 2, blobs: 3, bytes: 40 + 50 + 60 });
+        assert_eq!(
+            rep.gc_untagged,
+            DeletedUntagged {
+                manifests: 2,
+                blobs: 3,
+                bytes: 40 + 50 + 60
+            }
+        );
         assert_eq!(
             rep.breaks,
             vec![Break {
@@ -540,11 +600,21 @@ mod tests {
         let c = ix(&f, 1);
         f.repos.push(RepoFacts {
             name: "r".into(),
-            revisions: vec![Revision { digest: Some(c), content: c, tags: vec!["t".into()] }],
+            revisions: vec![Revision {
+                digest: Some(c),
+                content: c,
+                tags: vec!["t".into()],
+            }],
             uploads: vec![],
         });
         let rep = analyse(&f);
         assert_eq!(rep.unreadable_manifests, 1);
-        assert_eq!(rep.gc, Deleted { blobs: 2, bytes: 50 });
+        assert_eq!(
+            rep.gc,
+            Deleted {
+                blobs: 2,
+                bytes: 50
+            }
+        );
     }
 }

@@ -16,7 +16,7 @@ pub mod scan;
 
 use std::fmt;
 
-pub use mark::{Break, Report, RepoGarbage};
+pub use mark::{Break, RepoGarbage, Report};
 pub use scan::{scan, Known, Limits, Scan};
 
 /// Where Distribution keeps everything, below the driver's root directory / key prefix.

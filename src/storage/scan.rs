@@ -25,7 +25,12 @@ impl Known {
     /// known: the snapshot does not keep their children's digests.
     pub fn from_snapshot(s: &Snapshot) -> Known {
         let mut map = HashMap::new();
-        for t in s.repositories.iter().filter_map(|r| r.tags.as_ref()).flatten() {
+        for t in s
+            .repositories
+            .iter()
+            .filter_map(|r| r.tags.as_ref())
+            .flatten()
+        {
             if matches!(&*t.media_type, mark::DOCKER_V2 | mark::OCI_MANIFEST) {
                 map.entry(t.digest.clone()).or_insert_with(|| {
                     t.blobs
@@ -317,7 +322,10 @@ fn read_link(store: &dyn Store, path: &str, w: &mut Warnings) -> Option<Digest> 
             } else {
                 w.add(
                     path,
-                    format!("holds {:?}, not a digest (garbage-collect stops here)", text),
+                    format!(
+                        "holds {:?}, not a digest (garbage-collect stops here)",
+                        text
+                    ),
                     "restore the link from a backup or delete its directory",
                 );
                 None
@@ -364,7 +372,9 @@ fn read_repository(
         let Some(content) = blobs.index(target) else {
             w.add(
                 &format!("{base}/revisions/{mid}/link"),
-                format!("points at {target}, which is not in the blob store (garbage-collect skips it)"),
+                format!(
+                    "points at {target}, which is not in the blob store (garbage-collect skips it)"
+                ),
                 "delete the revision's directory, or push the image again",
             );
             continue;
@@ -479,7 +489,9 @@ mod tests {
         fn c(p: &str) -> Option<(String, Part<'_>)> {
             classify(p).map(|(r, part)| (r.to_string(), part))
         }
-        assert!(matches!(c("repositories/a/b/_layers/sha256/x/link"), Some((r, Part::Layers)) if r == "a/b"));
+        assert!(
+            matches!(c("repositories/a/b/_layers/sha256/x/link"), Some((r, Part::Layers)) if r == "a/b")
+        );
         assert!(matches!(
             c("repositories/a/_manifests/revisions/sha256/ff/link"),
             Some((r, Part::Revision("sha256/ff"))) if r == "a"

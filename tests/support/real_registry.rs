@@ -9,7 +9,7 @@
 //! `fake_registry.rs`). A [`RealRegistry`] stops its processes when dropped, so it must not live
 //! in a `static`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -274,6 +274,12 @@ impl RealRegistry {
         self.pusher.delete_manifest(repo, digest);
     }
 
+    /// Starts a blob upload in `repo` and sends `bytes` of it, never finishing it: a
+    /// half-done upload (`_uploads/<id>/` in the storage).
+    pub fn start_upload(&mut self, repo: &str, bytes: &[u8]) {
+        self.pusher.start_upload(repo, bytes);
+    }
+
     /// Stops the registry (for garbage collection, which needs it stopped or read-only).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -307,6 +313,24 @@ impl Target for RealRegistry {
     fn manifest(&mut self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
         self.pusher.manifest(repo, reference, media_type, body)
     }
+}
+
+/// Every blob file of the registry's storage: digest → bytes.
+pub fn blob_files(root: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let dir = root.join("docker/registry/v2/blobs/sha256");
+    let Ok(prefixes) = std::fs::read_dir(&dir) else {
+        return out;
+    };
+    for p in prefixes.flatten() {
+        for b in std::fs::read_dir(p.path()).unwrap().flatten() {
+            if let Ok(meta) = std::fs::metadata(b.path().join("data")) {
+                let hex = b.file_name().to_string_lossy().into_owned();
+                out.insert(format!("sha256:{hex}"), meta.len());
+            }
+        }
+    }
+    out
 }
 
 fn make_key(dir: &Path) -> IssuerKey {
@@ -480,12 +504,12 @@ impl Pusher {
         t
     }
 
-    fn blob(&mut self, repo: &str, desc: &Desc, bytes: &[u8]) {
-        let auth = self.token(repo);
+    /// The upload's absolute location after `POST /v2/<repo>/blobs/uploads/`.
+    fn upload_location(&mut self, repo: &str, auth: &str) -> String {
         let r = self
             .agent
             .post(&format!("{}/v2/{repo}/blobs/uploads/", self.url))
-            .header("Authorization", &auth)
+            .header("Authorization", auth)
             .send_empty()
             .unwrap();
         assert_eq!(r.status().as_u16(), 202, "upload start in {repo}");
@@ -496,11 +520,29 @@ impl Pusher {
             .to_str()
             .unwrap()
             .to_string();
-        let loc = if loc.starts_with('/') {
+        if loc.starts_with('/') {
             format!("{}{loc}", self.url)
         } else {
             loc
-        };
+        }
+    }
+
+    fn start_upload(&mut self, repo: &str, bytes: &[u8]) {
+        let auth = self.token(repo);
+        let loc = self.upload_location(repo, &auth);
+        let r = self
+            .agent
+            .patch(&loc)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "upload chunk in {repo}");
+    }
+
+    fn blob(&mut self, repo: &str, desc: &Desc, bytes: &[u8]) {
+        let auth = self.token(repo);
+        let loc = self.upload_location(repo, &auth);
         let sep = if loc.contains('?') { '&' } else { '?' };
         let mut r = self
             .agent

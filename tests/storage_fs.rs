@@ -1,0 +1,338 @@
+//! The storage scan against a real registry's filesystem storage: Debian's `docker-registry`
+//! gets the tests' standard content (a manifest list, an OCI index, shared layers) plus four
+//! kinds of garbage (a tag pushed twice, a manifest deleted by digest, a lone blob, a
+//! half-done upload); then, with the registry stopped, our scan is compared with
+//! `docker-registry garbage-collect --dry-run` (the eligible digests' `data` sizes) with and
+//! without `--delete-untagged`, and a real `garbage-collect` runs on copies of the storage:
+//! the bytes that disappear must equal ours to the byte, and a scan after it shows the drop.
+//!
+//! Also bad input on a copy: a non-JSON manifest blob, a link to a missing blob, a symlink
+//! loop and a symlink out of the root are warnings naming the path, and the scan goes on.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gitlab_registry_usage_rest::storage::fs::FsStore;
+use gitlab_registry_usage_rest::storage::{scan, Known, Limits, Scan};
+
+use support::collector::{blob, config_blob, push_image, push_standard, Target, Truth};
+use support::fake_registry::{
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+};
+use support::real_registry::{blob_files, registry_binary, RealRegistry};
+use support::TempDir;
+
+fn full_crypto() {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+/// The standard content plus the four kinds of garbage; returns the stopped registry and
+/// what a crawl would have found.
+fn registry_with_garbage() -> Option<(RealRegistry, Truth)> {
+    full_crypto();
+    let mut reg = RealRegistry::start()?;
+    let mut truth = Truth::default();
+    push_standard(&mut reg, &mut truth, 2);
+
+    // A tag pushed twice: the first manifest stays as an untagged revision.
+    let c1 = config_blob(DOCKER_CONFIG, "garbage-app-1", Some("2025-06-01T00:00:00Z"));
+    let l1 = blob(DOCKER_LAYER, "garbage-app-layer-1", 2100);
+    let shared = blob(DOCKER_LAYER, "garbage-app-shared", 1300);
+    push_image(
+        &mut reg,
+        "garbage/app",
+        "latest",
+        DOCKER_V2,
+        &c1,
+        &[&shared, &l1],
+    );
+    let c2 = config_blob(DOCKER_CONFIG, "garbage-app-2", Some("2025-06-02T00:00:00Z"));
+    let l2 = blob(DOCKER_LAYER, "garbage-app-layer-2", 2200);
+    let second = push_image(
+        &mut reg,
+        "garbage/app",
+        "latest",
+        DOCKER_V2,
+        &c2,
+        &[&shared, &l2],
+    );
+    truth.tag("garbage/app", "latest", &second);
+
+    // A manifest deleted by digest (and with it its tag).
+    let c3 = config_blob(OCI_CONFIG, "garbage-gone", Some("2025-06-03T00:00:00Z"));
+    let l3 = blob(OCI_LAYER, "garbage-gone-layer", 1800);
+    let gone = push_image(&mut reg, "garbage/gone", "v1", OCI_MANIFEST, &c3, &[&l3]);
+    reg.delete_manifest("garbage/gone", &gone.digest);
+    let c4 = config_blob(OCI_CONFIG, "garbage-kept", Some("2025-06-04T00:00:00Z"));
+    let kept = push_image(&mut reg, "garbage/gone", "v2", OCI_MANIFEST, &c4, &[&l3]);
+    truth.tag("garbage/gone", "v2", &kept);
+
+    // A lone blob: uploaded, never referenced.
+    let lone = blob(DOCKER_LAYER, "garbage-lone", 5000);
+    reg.blob("garbage/app", &lone.0, &lone.1);
+
+    // A half-done upload.
+    reg.start_upload("garbage/app", &[7u8; 4096]);
+    reg.stop();
+    Some((reg, truth))
+}
+
+/// Runs `docker-registry garbage-collect` on a filesystem storage at `root`.
+fn garbage_collect(root: &Path, flags: &[&str]) -> String {
+    let binary = registry_binary().expect("the registry ran");
+    let config = root.with_extension("gc.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary)
+        .arg("garbage-collect")
+        .args(flags)
+        .arg(&config)
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .expect("docker-registry garbage-collect runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "garbage-collect {flags:?} failed: {text}"
+    );
+    text
+}
+
+/// The digests after `what eligible for deletion: ` in garbage-collect's output.
+fn eligible(output: &str, what: &str) -> BTreeSet<String> {
+    let key = format!("{what} eligible for deletion: ");
+    output
+        .lines()
+        .filter_map(|l| l.split_once(key.as_str()))
+        .map(|(_, d)| d.trim().to_string())
+        .collect()
+}
+
+fn copy_of(root: &Path, dir: &TempDir, name: &str) -> PathBuf {
+    let to = dir.0.join(name);
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(root)
+        .arg(&to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {}", root.display());
+    to
+}
+
+fn scan_dir(root: &Path, known: &Known) -> Scan {
+    let store = FsStore::open(root).unwrap_or_else(|e| panic!("{e}"));
+    scan(&store, known, &Limits::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn bytes_of(files: &BTreeMap<String, u64>, digests: &BTreeSet<String>) -> u64 {
+    digests.iter().map(|d| files[d]).sum()
+}
+
+#[test]
+fn scan_equals_what_garbage_collect_deletes() {
+    let Some((reg, truth)) = registry_with_garbage() else {
+        return;
+    };
+    let root = reg.storage_root();
+    let known = Known::from_snapshot(&truth.snapshot());
+    let s = scan_dir(&root, &known);
+    let r = &s.report;
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let files = blob_files(&root);
+    assert_eq!(r.blobs.count, files.len() as u64);
+    assert_eq!(r.blobs.bytes, files.values().sum::<u64>());
+
+    // The dry runs name the same blobs (and, with -m, as many manifests).
+    let dry = garbage_collect(&root, &["--dry-run"]);
+    let plain = eligible(&dry, "blob");
+    assert_eq!(
+        (r.gc.blobs, r.gc.bytes),
+        (plain.len() as u64, bytes_of(&files, &plain)),
+        "{dry}"
+    );
+    let dry_m = garbage_collect(&root, &["--dry-run", "--delete-untagged"]);
+    let with_m = eligible(&dry_m, "blob");
+    let manifests = dry_m.matches("manifest eligible for deletion: ").count() as u64;
+    assert_eq!(
+        (
+            r.gc_untagged.manifests,
+            r.gc_untagged.blobs,
+            r.gc_untagged.bytes
+        ),
+        (manifests, with_m.len() as u64, bytes_of(&files, &with_m)),
+        "{dry_m}"
+    );
+    assert!(r.gc.bytes > 0 && r.gc_untagged.bytes > r.gc.bytes);
+
+    // Both tagged multi-arch images break under -m.
+    let breaks: Vec<(&str, Vec<&str>, u64)> = r
+        .breaks
+        .iter()
+        .map(|b| {
+            (
+                b.repository.as_str(),
+                b.tags.iter().map(String::as_str).collect(),
+                b.manifests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        breaks,
+        vec![
+            ("multi/oci", vec!["v2.0.1"], 3),
+            ("multi/tool", vec!["latest", "stable"], 2)
+        ]
+    );
+    assert_eq!((r.uploads.count, r.uploads.bytes >= 4096), (1, true));
+    assert!(r.uploads.oldest.is_some());
+    let app = r
+        .repositories
+        .iter()
+        .find(|x| x.name == "garbage/app")
+        .unwrap();
+    assert_eq!((app.untagged_manifests, app.uploads), (1, 1));
+    assert!(app.untagged_bytes > 2100, "{app:?}");
+    // The crawl's snapshot spares reading the tagged image manifests: only the lists, their
+    // children and the untagged manifest are read.
+    assert_eq!(
+        (s.manifests_read, s.manifests_known),
+        (2 + 5 + 1, known.len() as u64)
+    );
+    let cold = scan_dir(&root, &Known::default());
+    assert_eq!(
+        cold.report, s.report,
+        "the same figures without the snapshot"
+    );
+
+    // Real garbage collections on copies free exactly what we said.
+    let copies = TempDir::new("storage-gc");
+    for (flags, want) in [
+        (&[][..], r.gc.bytes),
+        (&["--delete-untagged"][..], r.gc_untagged.bytes),
+    ] {
+        let copy = copy_of(
+            &root,
+            &copies,
+            if flags.is_empty() {
+                "plain"
+            } else {
+                "untagged"
+            },
+        );
+        let out = garbage_collect(&copy, flags);
+        let left: u64 = blob_files(&copy).values().sum();
+        assert_eq!(
+            r.blobs.bytes - left,
+            want,
+            "garbage-collect {flags:?} freed:\n{out}"
+        );
+        let after = scan_dir(&copy, &known);
+        assert_eq!(
+            after.report.blobs.bytes,
+            r.blobs.bytes - want,
+            "the next scan shows the drop"
+        );
+        assert_eq!(after.report.gc.bytes, 0);
+    }
+    eprintln!(
+        "storage of the test registry: {} blobs, {} bytes; garbage-collect frees {} blobs / {} bytes, \
+         --delete-untagged {} manifests / {} blobs / {} bytes (garbage-collect's own output agreed)",
+        r.blobs.count, r.blobs.bytes, r.gc.blobs, r.gc.bytes,
+        r.gc_untagged.manifests, r.gc_untagged.blobs, r.gc_untagged.bytes
+    );
+}
+
+/// Writes `rel` below the v2 root of `root`, making directories.
+fn put(root: &Path, rel: &str, bytes: &[u8]) {
+    let p = root.join("docker/registry/v2").join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_warning_and_the_scan_goes_on() {
+    let Some((reg, truth)) = registry_with_garbage() else {
+        return;
+    };
+    let known = Known::from_snapshot(&truth.snapshot());
+    let good = scan_dir(&reg.storage_root(), &known).report;
+    let dir = TempDir::new("storage-bad");
+    let root = copy_of(&reg.storage_root(), &dir, "root");
+
+    // A revision whose blob is not JSON.
+    let junk = b"\x00 not a manifest".to_vec();
+    let junk_digest = support::fake_registry::sha256(&junk);
+    let hex = junk_digest.trim_start_matches("sha256:").to_string();
+    let junk_path = format!("blobs/sha256/{}/{hex}/data", &hex[..2]);
+    put(&root, &junk_path, &junk);
+    let revs = "repositories/garbage/app/_manifests/revisions/sha256";
+    put(&root, &format!("{revs}/{hex}/link"), junk_digest.as_bytes());
+    // A revision link to a blob that is not there.
+    let missing = format!("sha256:{}", "ab".repeat(32));
+    put(
+        &root,
+        &format!("{revs}/{}/link", "ab".repeat(32)),
+        missing.as_bytes(),
+    );
+    // A symlink loop, and a symlink out of the root.
+    let v2 = root.join("docker/registry/v2");
+    std::os::unix::fs::symlink("..", v2.join("repositories/garbage/app/loop")).unwrap();
+    let outside = TempDir::new("storage-outside");
+    std::os::unix::fs::symlink(&outside.0, v2.join("repositories/elsewhere")).unwrap();
+
+    let s = scan_dir(&root, &known);
+    let text: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+    let has = |path: &str, word: &str| text.iter().any(|w| w.starts_with(path) && w.contains(word));
+    assert!(has(&junk_path, "not a manifest"), "{text:#?}");
+    assert!(
+        has(
+            &format!("{revs}/{}/link", "ab".repeat(32)),
+            "not in the blob store"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has("repositories/garbage/app/loop", "not followed"),
+        "{text:#?}"
+    );
+    assert!(
+        has("repositories/elsewhere", "outside the root"),
+        "{text:#?}"
+    );
+    assert_eq!(s.warning_count, 4, "{text:#?}");
+    // The rest is as before: one more blob (the junk, marked by its own revision), one more
+    // untagged manifest.
+    let r = &s.report;
+    assert_eq!(r.blobs.count, good.blobs.count + 1);
+    assert_eq!(r.gc, good.gc);
+    assert_eq!(r.gc_untagged.manifests, good.gc_untagged.manifests + 1);
+    assert_eq!(r.unreadable_manifests, 1);
+    assert_eq!(r.breaks, good.breaks);
+
+    // No storage at all: an error naming the path and the key to fix.
+    let e = FsStore::open(&dir.0.join("nowhere"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("nowhere"), "{e}");
+    let e = FsStore::open(&outside.0).err().unwrap().to_string();
+    assert!(
+        e.contains("docker/registry/v2") && e.contains("rootdirectory"),
+        "{e}"
+    );
+}
