@@ -134,7 +134,7 @@ fn copy_of(root: &Path, dir: &TempDir, name: &str) -> PathBuf {
     to
 }
 
-fn scan_dir(root: &Path, known: &Known) -> Scan {
+fn scan_dir(root: &Path, known: &Known<'_>) -> Scan {
     let store = FsStore::open(root).unwrap_or_else(|e| panic!("{e}"));
     scan(&store, known, &Limits::default()).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -149,7 +149,8 @@ fn scan_equals_what_garbage_collect_deletes() {
         return;
     };
     let root = reg.storage_root();
-    let known = Known::from_snapshot(&truth.snapshot());
+    let snapshot = truth.snapshot();
+    let known = Known::from_snapshot(&snapshot);
     let s = scan_dir(&root, &known);
     let r = &s.report;
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
@@ -269,7 +270,8 @@ fn bad_input_is_a_warning_and_the_scan_goes_on() {
     let Some((reg, truth)) = registry_with_garbage() else {
         return;
     };
-    let known = Known::from_snapshot(&truth.snapshot());
+    let snapshot = truth.snapshot();
+    let known = Known::from_snapshot(&snapshot);
     let good = scan_dir(&reg.storage_root(), &known).report;
     let dir = TempDir::new("storage-bad");
     let root = copy_of(&reg.storage_root(), &dir, "root");

@@ -19,8 +19,10 @@ pub const PLACEHOLDER_SECRET: &str = "CHANGE-ME-generate-with-head-c32-dev-urand
 pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 mod ini;
+mod storage;
 
 pub use ini::{parse_ini, Ini};
+pub use storage::{Storage, StorageDriver};
 
 /// Every setting the service knows, with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub jwt: Jwt,
     pub registry: Registry,
     pub metrics: MetricsConfig,
+    pub storage: Storage,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +271,8 @@ pub(crate) enum Kind {
     Urls,
     /// A number of bytes: `64 MiB`, `512K`, `1 GB`, `1048576`.
     Bytes,
+    /// One of these words (exactly); the string is the expected form.
+    Choice(&'static [&'static str], &'static str),
 }
 
 impl Kind {
@@ -293,6 +298,7 @@ impl Kind {
             }
             Kind::Urls => "comma-separated http:// or https:// URLs, e.g. https://auth.example.com",
             Kind::Bytes => "a number of bytes, e.g. 64 MiB, 512K, 1 GB or 0",
+            Kind::Choice(_, what) => what,
         }
     }
 
@@ -317,6 +323,7 @@ impl Kind {
             Kind::Addresses => parse_addresses(v).is_some(),
             Kind::Urls => parse_urls(v).is_some(),
             Kind::Bytes => parse_bytes(v).is_some(),
+            Kind::Choice(words, _) => words.contains(&v),
         }
     }
 }
@@ -441,6 +448,23 @@ pub const KEYS: &[Key] = &[
         "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
     key("metrics", "bearer_token", "", Kind::Raw,
         "When set, /metrics requires 'Authorization: Bearer <this token>' (empty: no authentication)."),
+    key("storage", "driver", "", Kind::Choice(&["", "filesystem", "s3"], "filesystem, s3 or empty (off)"),
+        "Scan the registry's own storage (read-only) for what garbage-collect would free:\nfilesystem or s3, as in the registry's config.yml (empty: off). The keys below have\nDistribution's names: copy them from storage.filesystem / storage.s3 there."),
+    key("storage", "rootdirectory", "", Kind::Text,
+        "filesystem: the directory holding docker/registry/v2 (GitLab omnibus:\n/var/opt/gitlab/gitlab-rails/shared/registry); s3: the key prefix (empty: the bucket's root)."),
+    key("storage", "bucket", "", Kind::Text, "s3: the bucket."),
+    key("storage", "region", "us-east-1", Kind::Text, "s3: the bucket's region."),
+    key("storage", "regionendpoint", "", Kind::UrlOrEmpty,
+        "s3: a custom endpoint (MinIO, Ceph, ...): path-style requests (empty: AWS)."),
+    key("storage", "accesskey", "", Kind::Text, "s3: the access key id (read-only access is enough)."),
+    key("storage", "secretkey", "", Kind::Raw, "s3: the secret access key (never logged)."),
+    key("storage", "scan_interval", "auto", Kind::AutoDuration,
+        "Time between the starts of two scans; auto: one scan after every published crawl."),
+    key("storage", "timeout", "30 s", Kind::PositiveDuration, "s3: limit for each request."),
+    key("storage", "max_manifest_size", "4 MiB", Kind::Bytes,
+        "A manifest blob larger than this is not read (a warning; Distribution accepts 4 MiB)."),
+    key("storage", "max_warnings", "100", Kind::Positive,
+        "Problems found in the storage kept per scan (served with /storage and logged); more are\nonly counted."),
 ];
 
 /// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
@@ -720,12 +744,14 @@ impl Config {
             bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
                 .filter(|t| !t.is_empty()),
         };
+        let storage = storage::read(&r)?;
         Ok(Config {
             general,
             ldap,
             jwt,
             registry,
             metrics,
+            storage,
         })
     }
 

@@ -95,6 +95,7 @@ impl Store for FsStore {
     fn walk(
         &self,
         prefix: &str,
+        prune: &dyn Fn(&str) -> bool,
         f: &mut dyn FnMut(&str, u64),
         warn: &mut dyn FnMut(Warning),
     ) -> Result<(), StoreError> {
@@ -147,7 +148,9 @@ impl Store for FsStore {
                     ty = meta.file_type();
                     path = target;
                 }
-                if ty.is_dir() {
+                if ty.is_dir() && prune(&child) {
+                    f(&format!("{child}/"), 0);
+                } else if ty.is_dir() {
                     match std::fs::read_dir(&path) {
                         Ok(d) => stack.push((d, child)),
                         Err(e) => warn(Warning {

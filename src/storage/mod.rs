@@ -72,9 +72,12 @@ pub trait Store: Send + Sync {
     fn location(&self) -> String;
     /// Calls `f(path, size)` for every object below `prefix` (which ends in `/`). A part that
     /// cannot be listed is a warning and skipped; `Err` only when `prefix` itself cannot.
+    /// A directory for which `prune(path)` holds need not be entered: a driver that skips it
+    /// reports it as `f("<path>/", 0)` instead (a flat listing may ignore `prune`).
     fn walk(
         &self,
         prefix: &str,
+        prune: &dyn Fn(&str) -> bool,
         f: &mut dyn FnMut(&str, u64),
         warn: &mut dyn FnMut(Warning),
     ) -> Result<(), StoreError>;

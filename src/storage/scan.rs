@@ -13,18 +13,22 @@ use std::collections::HashMap;
 
 use super::mark::{self, BlobTable, Content, Facts, RepoFacts, Report, Revision, Upload};
 use super::{Store, StoreError, Warning};
-use crate::snapshot::{Digest, Snapshot};
+use crate::snapshot::{Digest, Snapshot, Tag};
 
-/// What the crawl already read: image manifest digest → its config and layers.
+/// What the crawl already read: image manifest digest → its tag in the snapshot, whose blobs
+/// are the manifest's config and layers. Borrows the snapshot: nothing is copied.
 #[derive(Debug, Default, Clone)]
-pub struct Known(HashMap<Digest, Vec<Digest>>);
+pub struct Known<'a> {
+    snap: Option<&'a Snapshot>,
+    by_digest: HashMap<&'a Digest, &'a Tag>,
+}
 
-impl Known {
+impl<'a> Known<'a> {
     /// The tagged image manifests of a snapshot (Docker schema 2 and OCI image manifests:
     /// their blobs are exactly Distribution's `References()`). Lists and indexes are not
     /// known: the snapshot does not keep their children's digests.
-    pub fn from_snapshot(s: &Snapshot) -> Known {
-        let mut map = HashMap::new();
+    pub fn from_snapshot(s: &'a Snapshot) -> Known<'a> {
+        let mut by_digest = HashMap::new();
         for t in s
             .repositories
             .iter()
@@ -32,23 +36,32 @@ impl Known {
             .flatten()
         {
             if matches!(&*t.media_type, mark::DOCKER_V2 | mark::OCI_MANIFEST) {
-                map.entry(t.digest.clone()).or_insert_with(|| {
-                    t.blobs
-                        .iter()
-                        .map(|&b| s.blobs[b as usize].digest.clone())
-                        .collect()
-                });
+                by_digest.entry(&t.digest).or_insert(t);
             }
         }
-        Known(map)
+        Known {
+            snap: Some(s),
+            by_digest,
+        }
+    }
+
+    fn get(&self, d: &Digest) -> Option<Vec<Digest>> {
+        let (snap, tag) = (self.snap?, self.by_digest.get(d)?);
+        Some(
+            tag.blobs
+                .iter()
+                .filter_map(|&b| snap.blobs.get(b as usize))
+                .map(|b| b.digest.clone())
+                .collect(),
+        )
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.by_digest.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.by_digest.is_empty()
     }
 }
 
@@ -120,7 +133,7 @@ struct Listed {
 }
 
 /// Scans `store`. `Err` when the blobs or repositories cannot be listed at all.
-pub fn scan(store: &dyn Store, known: &Known, limits: &Limits) -> Result<Scan, StoreError> {
+pub fn scan(store: &dyn Store, known: &Known<'_>, limits: &Limits) -> Result<Scan, StoreError> {
     let mut w = Warnings {
         limits,
         kept: Vec::new(),
@@ -207,6 +220,7 @@ fn list_blobs(store: &dyn Store, w: &mut Warnings) -> Result<BlobTable, StoreErr
     let mut bad: Vec<String> = Vec::new();
     store.walk(
         "blobs/",
+        &|_| false,
         &mut |path, size| {
             if !path.ends_with("/data") {
                 return;
@@ -274,6 +288,12 @@ fn classify(path: &str) -> Option<(&str, Part<'_>)> {
     Some((repo, part))
 }
 
+/// Directories whose contents the scan ignores: `_layers` (only its existence matters, as
+/// for Distribution's catalog) and the tags' history (`tags/<tag>/index`).
+fn prune(dir: &str) -> bool {
+    dir.ends_with("/_layers") || (dir.ends_with("/index") && dir.contains("/_manifests/tags/"))
+}
+
 fn list_repositories(
     store: &dyn Store,
     w: &mut Warnings,
@@ -281,6 +301,7 @@ fn list_repositories(
     let mut listed: HashMap<String, Listed> = HashMap::new();
     let walked = store.walk(
         "repositories/",
+        &prune,
         &mut |path, size| {
             let Some((repo, part)) = classify(path) else {
                 return;
@@ -411,7 +432,7 @@ fn read_repository(
 /// Fills `facts.contents` for every revision's content blob.
 fn read_contents(
     store: &dyn Store,
-    known: &Known,
+    known: &Known<'_>,
     limits: &Limits,
     facts: &mut Facts,
     out: &mut Scan,
@@ -426,12 +447,12 @@ fn read_contents(
     wanted.dedup();
     for c in wanted {
         let digest = facts.blobs.digest(c);
-        let refs = match known.0.get(digest) {
-            Some(blobs) => {
+        let refs = match known.get(digest) {
+            Some(digests) => {
                 out.manifests_known += 1;
                 mark::Refs {
                     list: false,
-                    digests: blobs.clone(),
+                    digests,
                 }
             }
             None => {
