@@ -338,3 +338,144 @@ fn bad_input_is_a_warning_and_the_scan_goes_on() {
         "{e}"
     );
 }
+
+/// Polls `GET /storage` until `done` holds for its body (bounded).
+fn wait_storage(
+    svc: &support::service::Service,
+    what: &str,
+    done: impl Fn(u16, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = svc.get_auth("/storage");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        if done(r.status, &v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: /storage is still {} {v}\n{}",
+            r.status,
+            svc.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn storage_over_http_through_the_real_binary() {
+    use support::service::{state_bytes, Options, Service};
+    let Some((reg, truth)) = registry_with_garbage() else {
+        return;
+    };
+    let dir = TempDir::new("storage-http");
+    let root = copy_of(&reg.storage_root(), &dir, "root");
+    let snapshot = truth.snapshot();
+    let want = scan_dir(&root, &Known::from_snapshot(&snapshot)).report;
+    let svc = Service::start(Options {
+        general: format!(
+            "[storage]\ndriver = filesystem\nrootdirectory = {}\nscan_interval = 1 s\n\
+             [metrics]\nenabled = true\n",
+            root.display()
+        ),
+        state: Some(state_bytes(truth.input())),
+        ..Options::default()
+    });
+    assert_eq!(
+        svc.get("/storage", &[]).status,
+        401,
+        "Bearer like every resource"
+    );
+    let v = wait_storage(&svc, "first scan", |s, _| s == 200);
+    assert_eq!(v["driver"], "filesystem");
+    assert_eq!(v["blobs"]["bytes"], want.blobs.bytes);
+    assert_eq!(v["gc"]["bytes"], want.gc.bytes);
+    assert_eq!(v["gc_untagged"]["bytes"], want.gc_untagged.bytes);
+    assert_eq!(v["gc_untagged"]["manifests"], want.gc_untagged.manifests);
+    assert_eq!(v["breaks"].as_array().unwrap().len(), 2);
+    assert_eq!(v["uploads"]["count"], 1);
+    assert!(v["uploads"]["oldest"].as_str().unwrap().ends_with('Z'));
+    assert!(v["_embedded"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["name"] == "garbage/app"));
+    assert_eq!(v["_links"]["self"]["href"], "/storage");
+    assert!(
+        svc.log_text().contains("storage scan (filesystem)"),
+        "{}",
+        svc.log_text()
+    );
+
+    // Cached per scan, with validators.
+    let b = svc.bearer();
+    let r = svc.get("/storage", &[("Authorization", &b)]);
+    let etag = r.header("etag").unwrap().to_string();
+    let r2 = svc.get(
+        "/storage",
+        &[("Authorization", &b), ("If-None-Match", &etag)],
+    );
+    // 200 only when a newer scan came in between (scan_interval is 1 s here).
+    assert!(
+        r2.status == 304 || (r2.status == 200 && r2.header("etag") != Some(etag.as_str())),
+        "{}",
+        r2.status
+    );
+
+    let m = svc.get("/metrics", &[]).text();
+    let line = format!(
+        "gitlab_registry_usage_storage_gc_reclaimable_bytes{{mode=\"plain\"}} {}",
+        want.gc.bytes
+    );
+    assert!(m.contains(&line), "{m}");
+    assert!(m.contains("gitlab_registry_usage_storage_blobs "), "{m}");
+
+    // A real garbage collection: the next scan shows what went.
+    garbage_collect(&root, &[]);
+    let v = wait_storage(&svc, "scan after gc", |_, v| v["gc"]["bytes"] == 0);
+    assert_eq!(v["blobs"]["bytes"], want.blobs.bytes - want.gc.bytes);
+
+    // A failing scan keeps the last good one served.
+    let gone = dir.0.join("moved-away");
+    std::fs::rename(&root, &gone).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !svc
+        .get("/metrics", &[])
+        .text()
+        .contains("storage_scan_failures_total 1")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", svc.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let r = svc.get_auth("/storage");
+    assert_eq!(r.status, 200);
+    assert!(
+        svc.log_text().contains("the last good scan stays served"),
+        "{}",
+        svc.log_text()
+    );
+}
+
+#[test]
+fn storage_off_and_storage_missing_over_http() {
+    use support::service::{Options, Service};
+    let svc = Service::start(Options::default());
+    let r = svc.get_auth("/storage");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("[storage] driver"), "{}", r.text());
+    let dir = TempDir::new("storage-none");
+    let svc = Service::start(Options {
+        general: format!(
+            "[storage]\ndriver = filesystem\nrootdirectory = {}/nowhere\n",
+            dir.0.display()
+        ),
+        ..Options::default()
+    });
+    let v = wait_storage(&svc, "failed first scan", |s, v| {
+        s == 503 && v["message"].as_str().is_some_and(|m| m.contains("nowhere"))
+    });
+    assert!(
+        v["message"].as_str().unwrap().contains("last one failed"),
+        "{v}"
+    );
+}

@@ -89,6 +89,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Limits of `/cleanup` (see `config::General::cleanup_regex_size_limit`).
     pub cleanup_limits: cleanup::Limits,
+    /// The storage scans (`/storage`), published by the scan thread.
+    pub storage: Arc<StorageCell>,
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -139,6 +141,10 @@ pub enum ApiError {
     BadParameter(String),
     /// `/metrics` without the configured bearer token.
     MetricsUnauthorized,
+    /// `/storage` with `[storage] driver` unset.
+    StorageOff,
+    /// `/storage` before the first good scan; the last scan's error, if one failed.
+    StorageNotReady(Option<String>),
     /// Canonical path of the missing resource.
     NotFound(String),
     NoRoute,
@@ -189,6 +195,18 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
             "/metrics needs 'Authorization: Bearer <token>' with the token of [metrics] bearer_token",
         )
         .with("WWW-Authenticate", "Bearer realm=\"metrics\""),
+        ApiError::StorageOff => message(
+            404,
+            "The storage is not scanned: set [storage] driver (filesystem or s3) and its keys in the configuration",
+        ),
+        ApiError::StorageNotReady(None) => {
+            message(503, "The first storage scan is running. Try again shortly.").with("Retry-After", "10")
+        }
+        ApiError::StorageNotReady(Some(why)) => message(
+            503,
+            &format!("No storage scan has succeeded yet; the last one failed: {why}"),
+        )
+        .with("Retry-After", "60"),
         ApiError::NotFound(path) => {
             let text = format!("The resource \"{path}\" does not exist");
             Response::new(404, "application/json", json_msg("message", &text))
@@ -218,6 +236,8 @@ enum Route<'a> {
     Dashboard(dashboard::Lookup),
     /// The clean-up dry run.
     Cleanup,
+    /// The last storage scan.
+    Storage,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
@@ -226,6 +246,7 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
         "/auth_token" => return Some(Route::AuthToken),
         "/health" => return Some(Route::Health),
         "/metrics" => return Some(Route::Metrics),
+        "/storage" => return Some(Route::Storage),
         _ => {}
     }
     if rest == "/cleanup" || rest == "/cleanup/" {
@@ -342,15 +363,21 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             if !app.metrics.authorized(req.header("Authorization")) {
                 return Err(ApiError::MetricsUnauthorized);
             }
+            let storage = app.storage.get();
             let text = metrics::render(
                 app.snapshot.get().as_deref(),
                 &app.status.get(),
                 &app.metrics.http,
+                &storage::metrics_view(&storage),
             );
             Ok(Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
                 .with("Cache-Control", "no-store"))
         }
         Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
+        Route::Storage => {
+            authorize(&app.tokens, req, now)?;
+            storage::storage_resource(&app.storage, req, &app.prefix)
+        }
         Route::Cleanup => {
             authorize(&app.tokens, req, now)?;
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
@@ -593,6 +620,8 @@ fn path_only(url: &str) -> &str {
 pub mod cache;
 pub(crate) mod dashboard;
 mod resources;
+mod storage;
 pub use resources::cleanup_resource;
+pub use storage::{StorageCell, StorageState};
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         update_interval: Duration::from_secs(3600),
         metrics: Metrics::default(),
         cleanup_limits: cleanup::Limits::default(),
+        storage: Default::default(),
     };
     if with_snapshot {
         let s = Snapshot::build(SnapshotInput {

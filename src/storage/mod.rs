@@ -6,18 +6,22 @@
 //! prefix with its size, and read one small object. [`fs`] implements it on a directory; an
 //! S3 bucket implements it on `s3::S3Client` (LIST pages for sizes, a GET only for links and
 //! for manifests the crawl never read). [`scan`] walks the layout through a [`Store`] and
-//! gathers plain facts; [`mark`] applies Distribution's marking rules to them, without I/O.
+//! gathers plain facts; [`mark`] applies Distribution's marking rules to them, without I/O;
+//! [`scanner`] is the thread that scans after every crawl; [`view`] is `/storage`'s body.
 //! This module must never write to the storage, and a driver must never follow a symlink out
-//! of the root. Serving the figures is [`crate::hal`]'s and the server's business.
+//! of the root. Serving the figures is the server's business (`server::storage`).
 
 pub mod fs;
 pub(crate) mod mark;
 pub mod scan;
+pub mod scanner;
+pub mod view;
 
 use std::fmt;
 
 pub use mark::{Break, RepoGarbage, Report};
 pub use scan::{scan, Known, Limits, Scan};
+pub use scanner::{open_store, run_once, spawn_scanner, Finished};
 
 /// Where Distribution keeps everything, below the driver's root directory / key prefix.
 pub const V2_ROOT: &str = "docker/registry/v2";
@@ -88,4 +92,12 @@ pub trait Store: Send + Sync {
     fn pending_uploads(&self, _prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(Vec::new())
     }
+}
+
+/// The S3 driver (see `s3`).
+fn s3_store(_cfg: &crate::config::Storage) -> Result<Box<dyn Store>, StoreError> {
+    Err(StoreError::Failed {
+        path: String::new(),
+        message: "[storage] driver = s3 is not available in this build yet: use filesystem".into(),
+    })
 }
