@@ -479,3 +479,53 @@ fn storage_off_and_storage_missing_over_http() {
         "{v}"
     );
 }
+
+#[test]
+fn check_config_lists_the_root_and_counts_its_blobs() {
+    use support::service::{BIN, SECRET};
+    let Some((reg, _)) = registry_with_garbage() else {
+        return;
+    };
+    let root = reg.storage_root();
+    let dir = TempDir::new("storage-doctor");
+    let run = |rootdirectory: &Path| {
+        let conf = dir.0.join("test.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[general]\nsocket_host = 127.0.0.1\nsocket_port = 0\n[ldap]\nhost = ldap://127.0.0.1:1\n\
+                 allow_insecure = true\n[jwt]\nsecret_key = {SECRET}\n[registry]\nregistry_base_url =\n\
+                 state_file = {}\n[storage]\ndriver = filesystem\nrootdirectory = {}\n",
+                dir.0.join("state.json").display(),
+                rootdirectory.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["--check-config", "--offline", "-c"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let files = blob_files(&root);
+    let (code, out) = run(&root);
+    let want = format!(
+        "ok: [storage] rootdirectory: {} is readable: {} blobs, {} bytes",
+        std::fs::canonicalize(&root).unwrap().display(),
+        files.len(),
+        files.values().sum::<u64>()
+    );
+    assert!(out.contains(&want), "{out}");
+    assert!(out.contains("storage scan:       filesystem"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&dir.0.join("nowhere"));
+    assert!(
+        out.contains("error: [storage] rootdirectory: ") && out.contains("nowhere"),
+        "{out}"
+    );
+    assert_eq!(code, Some(1), "{out}");
+}

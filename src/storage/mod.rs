@@ -20,7 +20,7 @@ pub mod view;
 use std::fmt;
 
 pub use mark::{Break, RepoGarbage, Report};
-pub use scan::{scan, Known, Limits, Scan};
+pub use scan::{census, scan, Census, Known, Limits, Scan};
 pub use scanner::{open_store, run_once, spawn_scanner, Finished};
 
 /// Where Distribution keeps everything, below the driver's root directory / key prefix.

@@ -180,6 +180,37 @@ pub fn scan(store: &dyn Store, known: &Known<'_>, limits: &Limits) -> Result<Sca
     Ok(out)
 }
 
+/// What `--check-config` reports: the blobs it sees and the first problem met.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    pub blobs: u64,
+    pub bytes: u64,
+    pub warnings: u64,
+    pub first_warning: Option<Warning>,
+}
+
+/// Counts the blobs of `store` (a listing only: nothing is read).
+pub fn census(store: &dyn Store) -> Result<Census, StoreError> {
+    let mut c = Census::default();
+    let mut warnings = (0u64, None);
+    store.walk(
+        "blobs/",
+        &|_| false,
+        &mut |path, size| {
+            if path.ends_with("/data") {
+                c.blobs += 1;
+                c.bytes = c.bytes.saturating_add(size);
+            }
+        },
+        &mut |w| {
+            warnings.0 += 1;
+            warnings.1.get_or_insert(w);
+        },
+    )?;
+    (c.warnings, c.first_warning) = warnings;
+    Ok(c)
+}
+
 /// Distribution's `digestFromPath`: `.../<algo>/<xx>/<hex>/data` or `.../<algo>/<hex>/data`.
 fn digest_from_path(path: &str) -> Option<Digest> {
     let dir = path.strip_suffix("/data")?;
