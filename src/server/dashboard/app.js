@@ -4,7 +4,8 @@
 // below any server_prefix. Every name from the API is rendered with textContent, never as HTML.
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
 // common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
-// health.js the service's health in the header.
+// storage.js the storage panel (the registry's own disk); health.js the service's health in
+// the header.
 
 import {
   $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
@@ -12,6 +13,7 @@ import {
 } from './common.js';
 import { initCleanup } from './cleanup.js';
 import { initHealth } from './health.js';
+import { initStorage } from './storage.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
 const UNITS_KEY = 'gitlab-registry-usage.units';
@@ -91,6 +93,7 @@ function forget() {
   repoTable.reset();
   nsTable.reset();
   cleanup.reset();
+  storage.reset();
   $('who').textContent = '';
   selectTab('tab-repositories');
 }
@@ -657,7 +660,7 @@ $('ns-body').addEventListener('click', (ev) => {
 
 // ---------- tabs ----------
 
-const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup'];
+const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-storage'];
 
 function selectTab(id) {
   for (const t of TABS) {
@@ -668,6 +671,7 @@ function selectTab(id) {
     $(tab.getAttribute('aria-controls')).hidden = !on;
   }
   if (id === 'tab-namespaces') nsTable.render();
+  if (id === 'tab-storage') storage.load();
 }
 
 document.querySelector('.tabs').addEventListener('click', (ev) => {
@@ -691,6 +695,7 @@ document.querySelector('.tabs').addEventListener('keydown', (ev) => {
 // ---------- Clean-up what-if (cleanup.js) and the service's health (health.js) ----------
 
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
+const storage = initStorage({ onAuthError: (e) => sessionLost(e) });
 const health = initHealth({ loaded: () => state.timestamp });
 
 // ---------- units and start-up ----------
@@ -706,6 +711,7 @@ function rerender() {
   repoTable.render();
   if (!$('panel-namespaces').hidden) nsTable.render();
   cleanup.render();
+  storage.render();
 }
 
 document.querySelector('.units').addEventListener('change', (ev) => {
@@ -720,6 +726,7 @@ $('logout').addEventListener('click', logout);
 $('refresh').addEventListener('click', () => {
   state.tags.clear();
   load();
+  if (!$('panel-storage').hidden) storage.load();
 });
 setInterval(() => {
   if (document.hidden) return;
