@@ -1,7 +1,8 @@
 //! Measures the storage scan (`[storage] driver = filesystem`) on a generated storage tree of
 //! 1,000,000 blobs: `cargo bench --bench storage` (optionally `-- BLOBS`, at least 100,000).
-//! Prints the generation time, the scan's seconds and its peak extra memory (VmHWM after the
-//! scan minus VmRSS before it, the peak reset through /proc/self/clear_refs).
+//! Prints the generation time, the scan's seconds (wall and CPU) and its peak extra memory
+//! (VmHWM after the scan minus VmRSS before it, the peak reset through /proc/self/clear_refs).
+//! `STORAGE_BENCH_DIR=/some/dir` keeps the generated tree there for reruns.
 //!
 //! The tree, in a temp dir removed at the end: 1,000 repositories of 10 manifest revisions,
 //! 5 of them tagged (and in the crawl's snapshot, so not read) and 5 untagged (read from
@@ -33,6 +34,18 @@ fn status(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) this process used so far (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: utime and stime are the 12th and 13th fields.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 struct Plan {
@@ -173,36 +186,43 @@ fn main() {
         layers_per_manifest: (blobs - 2 * REPOS * REVISIONS) / (REPOS * REVISIONS),
     };
     let total = 2 * plan.manifests() + plan.manifests() * plan.layers_per_manifest;
-    let root: PathBuf =
-        std::env::temp_dir().join(format!("grur-bench-storage-{}", std::process::id()));
+    // STORAGE_BENCH_DIR: generate there once and keep it (a rerun skips the generation).
+    let kept = std::env::var_os("STORAGE_BENCH_DIR").map(PathBuf::from);
+    let root: PathBuf = kept.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("grur-bench-storage-{}", std::process::id()))
+    });
     let v2 = root.join("docker/registry/v2");
-    let cleanup = Cleanup(root.clone());
+    let cleanup = kept.is_none().then(|| Cleanup(root.clone()));
     let t = Instant::now();
     let n = plan.manifests();
-    std::thread::scope(|s| {
-        let (v2, plan) = (&v2, &plan);
-        s.spawn(move || generate_part(v2, plan, 0..n / 2));
-        s.spawn(move || generate_part(v2, plan, n / 2..n));
-    });
-    println!(
-        "generated {total} blobs in {} repositories: {:.1} s",
-        REPOS,
-        t.elapsed().as_secs_f64()
-    );
+    if !v2.join("repositories").exists() {
+        std::thread::scope(|s| {
+            let (v2, plan) = (&v2, &plan);
+            s.spawn(move || generate_part(v2, plan, 0..n / 2));
+            s.spawn(move || generate_part(v2, plan, n / 2..n));
+        });
+        println!(
+            "generated {total} blobs in {} repositories: {:.1} s",
+            REPOS,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let snap = snapshot(&plan);
 
     // Peak memory from here on.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = status("VmRSS:");
+    let cpu = cpu_seconds();
     let t = Instant::now();
     let known = Known::from_snapshot(&snap);
     let store = FsStore::open(&root).unwrap();
     let result = scan(&store, &known, &Limits::default()).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     let peak = status("VmHWM:");
     let r = &result.report;
     println!(
-        "scan: {secs:.1} s, peak extra memory {:.1} MiB; {} blobs, {} bytes; gc {} blobs, \
+        "scan: {secs:.1} s ({cpu:.1} s of CPU), peak extra memory {:.1} MiB; {} blobs, {} bytes; gc {} blobs, \
          -m {} manifests / {} blobs; {} manifests read, {} from the snapshot; {} warnings",
         peak.saturating_sub(rss_before) as f64 / 1024.0,
         r.blobs.count,

@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use crate::registry::status::CollectorState;
 use crate::snapshot::Snapshot;
-use crate::storage::Finished;
+
+mod storage;
+
+pub use storage::StorageView;
+use storage::storage_scans;
 
 /// The common prefix of every metric name.
 pub(crate) const PREFIX: &str = "gitlab_registry_usage_";
@@ -220,16 +224,6 @@ fn float(v: f64) -> String {
     }
 }
 
-/// What `/metrics` shows of the storage scans (see [`crate::storage`]).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StorageView<'a> {
-    pub enabled: bool,
-    pub scans: u64,
-    pub failures: u64,
-    /// The last good scan.
-    pub last: Option<&'a Finished>,
-}
-
 /// The whole exposition. `snapshot` is `None` before the first crawl.
 pub fn render(
     snapshot: Option<&Snapshot>,
@@ -247,134 +241,6 @@ pub fn render(
     storage_scans(&mut o, storage);
     http_requests(&mut o, http);
     o.0
-}
-
-fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
-    o.gauge(
-        "storage_scan_enabled",
-        "1 when the registry's storage is scanned ([storage] driver is set).",
-        u8::from(s.enabled),
-    );
-    if !s.enabled {
-        return;
-    }
-    o.family(
-        "storage_scans_total",
-        "counter",
-        "Storage scans finished since the service started, good or failed.",
-    );
-    o.sample("storage_scans_total", "", s.scans);
-    o.family(
-        "storage_scan_failures_total",
-        "counter",
-        "Storage scans that failed (the last good one stays served).",
-    );
-    o.sample("storage_scan_failures_total", "", s.failures);
-    let Some(f) = s.last else {
-        return;
-    };
-    let r = &f.scan.report;
-    o.gauge(
-        "storage_last_scan_timestamp_seconds",
-        "Unix time when the served storage scan finished.",
-        float(f.finished),
-    );
-    o.gauge(
-        "storage_last_scan_duration_seconds",
-        "How long the served storage scan took.",
-        float(f.finished - f.started),
-    );
-    o.gauge(
-        "storage_blobs",
-        "Blobs in the registry's storage.",
-        r.blobs.count,
-    );
-    o.gauge(
-        "storage_blob_bytes",
-        "Bytes of the blobs in the registry's storage (their data files).",
-        r.blobs.bytes,
-    );
-    let modes = [
-        ("plain", r.gc.blobs, r.gc.bytes),
-        ("delete_untagged", r.gc_untagged.blobs, r.gc_untagged.bytes),
-    ];
-    o.family(
-        "storage_gc_reclaimable_blobs",
-        "gauge",
-        "Blobs garbage-collect would delete now, without and with --delete-untagged.",
-    );
-    for (mode, blobs, _) in modes {
-        o.sample(
-            "storage_gc_reclaimable_blobs",
-            &format!("mode=\"{mode}\""),
-            blobs,
-        );
-    }
-    o.family(
-        "storage_gc_reclaimable_bytes",
-        "gauge",
-        "Bytes garbage-collect would free now, without and with --delete-untagged.",
-    );
-    for (mode, _, bytes) in modes {
-        o.sample(
-            "storage_gc_reclaimable_bytes",
-            &format!("mode=\"{mode}\""),
-            bytes,
-        );
-    }
-    o.gauge(
-        "storage_untagged_manifests",
-        "Manifest revisions no tag points at (deleted by --delete-untagged).",
-        r.gc_untagged.manifests,
-    );
-    o.gauge("storage_gc_breaking_lists", "Tagged manifest lists / indexes whose children --delete-untagged would delete (Distribution 2.x).", r.breaks.len());
-    o.gauge(
-        "storage_uploads",
-        "Half-done uploads in the storage.",
-        r.uploads.count,
-    );
-    o.gauge(
-        "storage_upload_bytes",
-        "Bytes of half-done uploads.",
-        r.uploads.bytes,
-    );
-    o.family(
-        "storage_oldest_upload_timestamp_seconds",
-        "gauge",
-        "Unix time when the oldest half-done upload started (absent without one).",
-    );
-    if let Some(t) = r.uploads.oldest {
-        o.sample("storage_oldest_upload_timestamp_seconds", "", t);
-    }
-    o.gauge(
-        "storage_scan_warnings",
-        "Problems the served scan found in the storage (see the log or /storage).",
-        f.scan.warning_count,
-    );
-    o.family(
-        "storage_repository_untagged_bytes",
-        "gauge",
-        "Bytes only a repository's untagged manifests hold, by repository.",
-    );
-    for g in &r.repositories {
-        o.sample(
-            "storage_repository_untagged_bytes",
-            &format!("repository=\"{}\"", escape_label(&g.name)),
-            g.untagged_bytes,
-        );
-    }
-    o.family(
-        "storage_repository_untagged_manifests",
-        "gauge",
-        "Untagged manifest revisions, by repository.",
-    );
-    for g in &r.repositories {
-        o.sample(
-            "storage_repository_untagged_manifests",
-            &format!("repository=\"{}\"", escape_label(&g.name)),
-            g.untagged_manifests,
-        );
-    }
 }
 
 fn registry(o: &mut Out, s: &Snapshot) {
@@ -568,6 +434,7 @@ fn collector_state(o: &mut Out, c: &CollectorState) {
         );
     }
 }
+
 
 fn http_requests(o: &mut Out, h: &HttpMetrics) {
     let name = "http_requests_total";

@@ -57,6 +57,82 @@ impl FsStore {
         }
     }
 
+    /// The walk; with `leaf = Some((depth, name))`, directories `depth` levels below `prefix`
+    /// are not listed: only their file `name` is looked at.
+    fn walk_with(
+        &self,
+        prefix: &str,
+        prune: &dyn Fn(&str) -> bool,
+        leaf: Option<(usize, &str)>,
+        f: &mut dyn FnMut(&str, u64),
+        warn: &mut dyn FnMut(Warning),
+    ) -> Result<(), StoreError> {
+        let base = prefix.trim_end_matches('/');
+        let top = self.v2.join(base);
+        let top_real = std::fs::canonicalize(&top).map_err(|e| io_error(&top, &e))?;
+        std::fs::read_dir(&top).map_err(|e| io_error(&top, &e))?;
+        let mut w = Walk {
+            store: self,
+            top_real,
+            followed: HashSet::new(),
+            warn,
+        };
+        // Paths, not open directories: a wide tree must not hold thousands of descriptors.
+        let mut stack = vec![(top, base.to_string(), 0usize)];
+        while let Some((dir, rel, depth)) = stack.pop() {
+            if leaf.is_some_and(|(d, _)| d == depth) {
+                let name = leaf.map_or("", |(_, n)| n);
+                let child = format!("{rel}/{name}");
+                let path = dir.join(name);
+                match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_file() => f(&child, m.len()),
+                    Ok(m) if m.file_type().is_symlink() => {
+                        if let Some((p, ty)) = w.follow(&path, &child) {
+                            w.visit(p, child, ty, depth, prune, f, &mut stack);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => w.cannot(&child, "read", &e),
+                }
+                continue;
+            }
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    w.cannot(&rel, "list", &e);
+                    continue;
+                }
+            };
+            for entry in entries {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        w.cannot(&rel, "list", &e);
+                        break;
+                    }
+                };
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue; // Distribution writes ASCII names only
+                };
+                let child = format!("{rel}/{name}");
+                let Ok(ty) = entry.file_type() else {
+                    continue;
+                };
+                let path = entry.path();
+                if ty.is_symlink() {
+                    if let Some((p, ty)) = w.follow(&path, &child) {
+                        w.visit(p, child, ty, depth, prune, f, &mut stack);
+                    }
+                } else {
+                    w.visit(path, child, ty, depth, prune, f, &mut stack);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves a symlink met in the walk: `Some(target)` when it is inside the root.
     fn resolve(&self, link: &Path, rel: &str, warn: &mut dyn FnMut(Warning)) -> Option<PathBuf> {
         match std::fs::canonicalize(link) {
@@ -99,79 +175,17 @@ impl Store for FsStore {
         f: &mut dyn FnMut(&str, u64),
         warn: &mut dyn FnMut(Warning),
     ) -> Result<(), StoreError> {
-        let top = self.v2.join(prefix.trim_end_matches('/'));
-        let first = std::fs::read_dir(&top).map_err(|e| io_error(&top, &e))?;
-        let top_real = std::fs::canonicalize(&top).map_err(|e| io_error(&top, &e))?;
-        // Directories reached through symlinks (resolved), against loops.
-        let mut followed: HashSet<PathBuf> = HashSet::new();
-        let mut stack = vec![(first, prefix.trim_end_matches('/').to_string())];
-        while let Some((dir, rel)) = stack.pop() {
-            for entry in dir {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        warn(Warning {
-                            path: rel.clone(),
-                            problem: format!("cannot be listed: {e}"),
-                            fix: READ_FIX.into(),
-                        });
-                        break;
-                    }
-                };
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else {
-                    continue; // Distribution writes ASCII names only
-                };
-                let child = format!("{rel}/{name}");
-                let Ok(mut ty) = entry.file_type() else {
-                    continue;
-                };
-                let mut path = entry.path();
-                if ty.is_symlink() {
-                    let Some(target) = self.resolve(&path, &child, warn) else {
-                        continue;
-                    };
-                    let Ok(meta) = std::fs::metadata(&target) else {
-                        continue;
-                    };
-                    let walked = target.starts_with(&top_real) || top_real.starts_with(&target);
-                    if meta.is_dir() && (walked || !followed.insert(target.clone())) {
-                        warn(Warning {
-                            path: child,
-                            problem: "a symlink to a directory walked anyway (a loop, or a second \
-                                      path to the same data): not followed"
-                                .into(),
-                            fix: "remove the symlink".into(),
-                        });
-                        continue;
-                    }
-                    ty = meta.file_type();
-                    path = target;
-                }
-                if ty.is_dir() && prune(&child) {
-                    f(&format!("{child}/"), 0);
-                } else if ty.is_dir() {
-                    match std::fs::read_dir(&path) {
-                        Ok(d) => stack.push((d, child)),
-                        Err(e) => warn(Warning {
-                            path: child,
-                            problem: format!("cannot be listed: {e}"),
-                            fix: READ_FIX.into(),
-                        }),
-                    }
-                } else if ty.is_file() {
-                    match std::fs::metadata(&path) {
-                        Ok(m) => f(&child, m.len()),
-                        Err(e) => warn(Warning {
-                            path: child,
-                            problem: format!("cannot be read: {e}"),
-                            fix: READ_FIX.into(),
-                        }),
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.walk_with(prefix, prune, None, f, warn)
+    }
+
+    fn blob_data(
+        &self,
+        f: &mut dyn FnMut(&str, u64),
+        warn: &mut dyn FnMut(Warning),
+    ) -> Result<(), StoreError> {
+        // `blobs/<algo>/<xx>/<hex>/data`: a stat of each `data` instead of a listing of each
+        // `<hex>` directory (one system call per blob instead of four).
+        self.walk_with("blobs/", &|_| false, Some((3, "data")), f, warn)
     }
 
     fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, StoreError> {
@@ -205,5 +219,68 @@ impl Store for FsStore {
             });
         }
         Ok(out)
+    }
+}
+
+/// The state of one walk.
+struct Walk<'a, 'w> {
+    store: &'a FsStore,
+    top_real: PathBuf,
+    /// Directories reached through symlinks (resolved), against loops.
+    followed: HashSet<PathBuf>,
+    warn: &'w mut dyn FnMut(Warning),
+}
+
+type Stack = Vec<(PathBuf, String, usize)>;
+
+impl Walk<'_, '_> {
+    fn cannot(&mut self, path: &str, what: &str, e: &std::io::Error) {
+        (self.warn)(Warning {
+            path: path.to_string(),
+            problem: format!("cannot be {what}: {e}"),
+            fix: READ_FIX.into(),
+        });
+    }
+
+    /// A symlink's target and its type, when it may be followed.
+    fn follow(&mut self, link: &Path, rel: &str) -> Option<(PathBuf, std::fs::FileType)> {
+        let target = self.store.resolve(link, rel, self.warn)?;
+        let meta = std::fs::metadata(&target).ok()?;
+        let walked = target.starts_with(&self.top_real) || self.top_real.starts_with(&target);
+        if meta.is_dir() && (walked || !self.followed.insert(target.clone())) {
+            (self.warn)(Warning {
+                path: rel.to_string(),
+                problem: "a symlink to a directory walked anyway (a loop, or a second path to \
+                          the same data): not followed"
+                    .into(),
+                fix: "remove the symlink".into(),
+            });
+            return None;
+        }
+        Some((target, meta.file_type()))
+    }
+
+    /// A directory is queued (or reported when pruned), a file reported with its size.
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        path: PathBuf,
+        child: String,
+        ty: std::fs::FileType,
+        depth: usize,
+        prune: &dyn Fn(&str) -> bool,
+        f: &mut dyn FnMut(&str, u64),
+        stack: &mut Stack,
+    ) {
+        if ty.is_dir() && prune(&child) {
+            f(&format!("{child}/"), 0);
+        } else if ty.is_dir() {
+            stack.push((path, child, depth + 1));
+        } else if ty.is_file() {
+            match std::fs::metadata(&path) {
+                Ok(m) => f(&child, m.len()),
+                Err(e) => self.cannot(&child, "read", &e),
+            }
+        }
     }
 }

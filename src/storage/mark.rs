@@ -21,44 +21,43 @@ use serde::Serialize;
 
 use crate::snapshot::Digest;
 
-/// Every blob in the storage, sorted by digest: an index into it is a blob's identity.
+/// Every blob in the storage, sorted by digest: an index into it is a blob's identity. One
+/// vector of pairs (48 bytes a blob), sorted in place: no second copy while it is built.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct BlobTable {
-    digests: Vec<Digest>,
-    sizes: Vec<u64>,
+    blobs: Vec<(Digest, u64)>,
 }
 
 impl BlobTable {
     /// Sorts and removes duplicates (a digest seen twice keeps its first size).
     pub(crate) fn new(mut blobs: Vec<(Digest, u64)>) -> BlobTable {
-        blobs.sort_by(|a, b| a.0.cmp(&b.0));
+        blobs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         blobs.dedup_by(|a, b| a.0 == b.0);
-        let sizes = blobs.iter().map(|b| b.1).collect();
-        let digests = blobs.into_iter().map(|b| b.0).collect();
-        BlobTable { digests, sizes }
+        blobs.shrink_to_fit();
+        BlobTable { blobs }
     }
 
     pub(crate) fn index(&self, d: &Digest) -> Option<u32> {
-        self.digests
-            .binary_search(d)
+        self.blobs
+            .binary_search_by(|b| b.0.cmp(d))
             .ok()
             .and_then(|i| u32::try_from(i).ok())
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.digests.len()
+        self.blobs.len()
     }
 
     pub(crate) fn digest(&self, i: u32) -> &Digest {
-        &self.digests[i as usize]
+        &self.blobs[i as usize].0
     }
 
     fn size(&self, i: u32) -> u64 {
-        self.sizes[i as usize]
+        self.blobs[i as usize].1
     }
 
     fn bytes(&self) -> u64 {
-        self.sizes.iter().fold(0u64, |n, s| n.saturating_add(*s))
+        self.blobs.iter().fold(0u64, |n, b| n.saturating_add(b.1))
     }
 }
 

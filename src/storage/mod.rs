@@ -85,6 +85,24 @@ pub trait Store: Send + Sync {
         f: &mut dyn FnMut(&str, u64),
         warn: &mut dyn FnMut(Warning),
     ) -> Result<(), StoreError>;
+    /// Calls `f(path, size)` for every `blobs/.../data` object (a driver may know a faster way
+    /// than [`Store::walk`]: it must report the same objects).
+    fn blob_data(
+        &self,
+        f: &mut dyn FnMut(&str, u64),
+        warn: &mut dyn FnMut(Warning),
+    ) -> Result<(), StoreError> {
+        self.walk(
+            "blobs/",
+            &|_| false,
+            &mut |p, size| {
+                if p.ends_with("/data") {
+                    f(p, size)
+                }
+            },
+            warn,
+        )
+    }
     /// The bytes of one object, refusing more than `max`.
     fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, StoreError>;
     /// Uploads that are not objects (S3 multipart uploads) below `prefix`: the path their

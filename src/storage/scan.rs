@@ -193,14 +193,10 @@ pub struct Census {
 pub fn census(store: &dyn Store) -> Result<Census, StoreError> {
     let mut c = Census::default();
     let mut warnings = (0u64, None);
-    store.walk(
-        "blobs/",
-        &|_| false,
-        &mut |path, size| {
-            if path.ends_with("/data") {
-                c.blobs += 1;
-                c.bytes = c.bytes.saturating_add(size);
-            }
+    store.blob_data(
+        &mut |_, size| {
+            c.blobs += 1;
+            c.bytes = c.bytes.saturating_add(size);
         },
         &mut |w| {
             warnings.0 += 1;
@@ -249,13 +245,8 @@ fn blob_path(d: &Digest) -> String {
 fn list_blobs(store: &dyn Store, w: &mut Warnings) -> Result<BlobTable, StoreError> {
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     let mut bad: Vec<String> = Vec::new();
-    store.walk(
-        "blobs/",
-        &|_| false,
+    store.blob_data(
         &mut |path, size| {
-            if !path.ends_with("/data") {
-                return;
-            }
             match digest_from_path(path) {
                 Some(d) => blobs.push((d, size)),
                 None => bad.push(path.to_string()),
