@@ -15,8 +15,8 @@ use crate::snapshot::Snapshot;
 
 mod storage;
 
-pub use storage::StorageView;
 use storage::storage_scans;
+pub use storage::StorageView;
 
 /// The common prefix of every metric name.
 pub(crate) const PREFIX: &str = "gitlab_registry_usage_";
@@ -434,7 +434,6 @@ fn collector_state(o: &mut Out, c: &CollectorState) {
         );
     }
 }
-
 
 fn http_requests(o: &mut Out, h: &HttpMetrics) {
     let name = "http_requests_total";

@@ -22,7 +22,7 @@ use support::collector::{blob, config_blob, push_image, push_standard, Target, T
 use support::fake_registry::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
-use support::real_registry::{blob_files, registry_binary, RealRegistry};
+use support::real_registry::{blob_files, garbage_collect_with, RealRegistry};
 use support::TempDir;
 
 fn full_crypto() {
@@ -82,7 +82,6 @@ fn registry_with_garbage() -> Option<(RealRegistry, Truth)> {
 
 /// Runs `docker-registry garbage-collect` on a filesystem storage at `root`.
 fn garbage_collect(root: &Path, flags: &[&str]) -> String {
-    let binary = registry_binary().expect("the registry ran");
     let config = root.with_extension("gc.yml");
     std::fs::write(
         &config,
@@ -92,23 +91,7 @@ fn garbage_collect(root: &Path, flags: &[&str]) -> String {
         ),
     )
     .unwrap();
-    let out = Command::new(binary)
-        .arg("garbage-collect")
-        .args(flags)
-        .arg(&config)
-        .env_remove("AWS_CA_BUNDLE")
-        .output()
-        .expect("docker-registry garbage-collect runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "garbage-collect {flags:?} failed: {text}"
-    );
-    text
+    garbage_collect_with(&config, flags)
 }
 
 /// The digests after `what eligible for deletion: ` in garbage-collect's output.

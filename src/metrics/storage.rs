@@ -116,29 +116,24 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
         "Problems the served scan found in the storage (see the log or /storage).",
         f.scan.warning_count,
     );
-    o.family(
-        "storage_repository_untagged_bytes",
-        "gauge",
-        "Bytes only a repository's untagged manifests hold, by repository.",
-    );
-    for g in &r.repositories {
-        o.sample(
+    let per_repo: [(&str, &str, fn(&crate::storage::RepoGarbage) -> u64); 2] = [
+        (
             "storage_repository_untagged_bytes",
-            &format!("repository=\"{}\"", escape_label(&g.name)),
-            g.untagged_bytes,
-        );
-    }
-    o.family(
-        "storage_repository_untagged_manifests",
-        "gauge",
-        "Untagged manifest revisions, by repository.",
-    );
-    for g in &r.repositories {
-        o.sample(
+            "Bytes only a repository's untagged manifests hold, by repository.",
+            |g| g.untagged_bytes,
+        ),
+        (
             "storage_repository_untagged_manifests",
-            &format!("repository=\"{}\"", escape_label(&g.name)),
-            g.untagged_manifests,
-        );
+            "Untagged manifest revisions, by repository.",
+            |g| g.untagged_manifests,
+        ),
+    ];
+    for (name, help, value) in per_repo {
+        o.family(name, "gauge", help);
+        for g in &r.repositories {
+            let labels = format!("repository=\"{}\"", escape_label(&g.name));
+            o.sample(name, &labels, value(g));
+        }
     }
 }
 
@@ -205,6 +200,10 @@ mod tests {
         }
         let mut o = Out(String::new());
         storage_scans(&mut o, &StorageView::default());
-        assert!(o.0.ends_with("gitlab_registry_usage_storage_scan_enabled 0\n"), "{}", o.0);
+        assert!(
+            o.0.ends_with("gitlab_registry_usage_storage_scan_enabled 0\n"),
+            "{}",
+            o.0
+        );
     }
 }

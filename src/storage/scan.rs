@@ -246,11 +246,9 @@ fn list_blobs(store: &dyn Store, w: &mut Warnings) -> Result<BlobTable, StoreErr
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     let mut bad: Vec<String> = Vec::new();
     store.blob_data(
-        &mut |path, size| {
-            match digest_from_path(path) {
-                Some(d) => blobs.push((d, size)),
-                None => bad.push(path.to_string()),
-            }
+        &mut |path, size| match digest_from_path(path) {
+            Some(d) => blobs.push((d, size)),
+            None => bad.push(path.to_string()),
         },
         &mut |warning| w.push(warning),
     )?;
