@@ -39,5 +39,6 @@ pub mod registry;
 pub mod server;
 pub mod snapshot;
 pub mod state;
+pub mod storage;
 pub mod timefmt;
 pub mod usage;

@@ -1,0 +1,1175 @@
+//! The storage scanner's S3 client: lists, reads and checks the objects of a registry's S3
+//! bucket (Distribution's `storage.s3` driver: the filesystem layout as keys under
+//! `rootdirectory`), read-only.
+//!
+//! Requests are presigned URLs made by `rusty-s3` (which does no I/O) and sent with ureq,
+//! one at a time, each bounded by `timeout`. A custom `regionendpoint` (MinIO, Ceph, moto)
+//! means path-style URLs; AWS gets virtual-host ones. Keys given to and by this module are
+//! relative to `rootdirectory`. It must never write to the bucket, and never log a URL: the
+//! signature in it is a credential, so logs and errors name the bucket and key only.
+
+use std::fmt;
+use std::time::Duration;
+
+use instant_xml::FromXml;
+use rusty_s3::actions::{ListObjectsV2, S3Action};
+use rusty_s3::{Bucket, Credentials, Method, UrlStyle};
+use url::Url;
+
+/// S3 answers at most 1,000 keys (and uploads) a page.
+const PAGE: usize = 1000;
+/// S3 error bodies and listing pages we read: a page of 1,000 keys of 1 KiB each fits.
+const XML_LIMIT: u64 = 8 << 20;
+const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// `[storage]` for `driver = s3`, with Distribution's parameter names.
+#[derive(Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// Empty: AWS (`https://s3.<region>.amazonaws.com`, virtual-host style).
+    pub regionendpoint: String,
+    pub accesskey: String,
+    pub secretkey: String,
+    /// `/` or empty: the registry's keys start at the bucket's top.
+    pub rootdirectory: String,
+    /// Each request as a whole, connect to last byte.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("regionendpoint", &self.regionendpoint)
+            .field("accesskey", &self.accesskey)
+            .field("secretkey", &"<hidden>")
+            .field("rootdirectory", &self.rootdirectory)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What went wrong, naming the bucket (and key) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Error {
+    /// A `[storage]` value this client cannot use (`key` is the configuration key).
+    Config {
+        key: &'static str,
+        reason: String,
+    },
+    /// The endpoint did not answer (DNS, refused connection, TLS).
+    Unreachable {
+        bucket: String,
+        endpoint: String,
+        reason: String,
+    },
+    /// No complete answer within the timeout.
+    Timeout {
+        bucket: String,
+        key: String,
+        after: Duration,
+    },
+    NoSuchBucket {
+        bucket: String,
+    },
+    NoSuchKey {
+        bucket: String,
+        key: String,
+    },
+    /// 403 InvalidAccessKeyId / SignatureDoesNotMatch (or a bare 403 to HEAD bucket).
+    Credentials {
+        bucket: String,
+        code: String,
+    },
+    /// 403 AccessDenied: the credentials are right, the bucket policy does not allow the action.
+    AccessDenied {
+        bucket: String,
+        key: String,
+        action: &'static str,
+    },
+    /// The bucket lives in another region than `region`.
+    WrongRegion {
+        bucket: String,
+        configured: String,
+        actual: String,
+    },
+    /// RequestTimeTooSkewed: the signature's time is off.
+    ClockSkew {
+        bucket: String,
+    },
+    /// An object larger than the caller accepts.
+    TooLarge {
+        bucket: String,
+        key: String,
+        max: u64,
+    },
+    /// A response that is not the XML S3 sends.
+    Xml {
+        bucket: String,
+        what: &'static str,
+        reason: String,
+    },
+    /// Any other refusal (5xx, throttling, ...): `code` and `message` as S3 sent them.
+    Status {
+        bucket: String,
+        key: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            S3Error::Config { key, reason } => write!(f, "[storage] {key}: {reason}"),
+            S3Error::Unreachable {
+                bucket,
+                endpoint,
+                reason,
+            } => write!(
+                f,
+                "S3 bucket {bucket}: cannot reach {endpoint} ({reason}); check [storage] \
+                 regionendpoint / region and that the endpoint is up and reachable from here"
+            ),
+            S3Error::Timeout { bucket, key, after } => write!(
+                f,
+                "S3 bucket {bucket}: no complete answer for {} within {} s; check the \
+                 endpoint's health and network, or raise the storage timeout",
+                shown(key),
+                after.as_secs_f64()
+            ),
+            S3Error::NoSuchBucket { bucket } => write!(
+                f,
+                "S3 bucket {bucket} does not exist at this endpoint; set [storage] bucket (and \
+                 region / regionendpoint) to the values of the registry's config.yml"
+            ),
+            S3Error::NoSuchKey { bucket, key } => {
+                write!(f, "S3 bucket {bucket}: no object {key}")
+            }
+            S3Error::Credentials { bucket, code } => write!(
+                f,
+                "S3 bucket {bucket}: the endpoint refused the credentials ({code}); set \
+                 [storage] accesskey and secretkey to a valid key pair (those of the \
+                 registry's config.yml work)"
+            ),
+            S3Error::AccessDenied {
+                bucket,
+                key,
+                action,
+            } => write!(
+                f,
+                "S3 bucket {bucket}: access denied to {action} on {}; allow the key \
+                 s3:ListBucket, s3:GetObject and s3:ListBucketMultipartUploads on the bucket",
+                shown(key)
+            ),
+            S3Error::WrongRegion {
+                bucket,
+                configured,
+                actual,
+            } => write!(
+                f,
+                "S3 bucket {bucket} is not in region {configured:?}{}; set [storage] region",
+                if actual.is_empty() {
+                    String::new()
+                } else {
+                    format!(" but in {actual:?}")
+                }
+            ),
+            S3Error::ClockSkew { bucket } => write!(
+                f,
+                "S3 bucket {bucket}: the endpoint says this machine's clock is off \
+                 (RequestTimeTooSkewed); synchronise the clock (NTP)"
+            ),
+            S3Error::TooLarge { bucket, key, max } => write!(
+                f,
+                "S3 bucket {bucket}: object {key} is larger than {max} bytes; not read"
+            ),
+            S3Error::Xml {
+                bucket,
+                what,
+                reason,
+            } => write!(
+                f,
+                "S3 bucket {bucket}: the answer to {what} is not S3's XML ({reason}); is \
+                 [storage] regionendpoint an S3 endpoint?"
+            ),
+            S3Error::Status {
+                bucket,
+                key,
+                status,
+                code,
+                message,
+            } => write!(
+                f,
+                "S3 bucket {bucket}: {} answered HTTP {status} {code} {message:?}; retried at \
+                 the next scan",
+                shown(key)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+fn shown(key: &str) -> String {
+    if key.is_empty() {
+        "the bucket".into()
+    } else {
+        format!("key {key}")
+    }
+}
+
+/// One bucket, its credentials and an HTTP agent. Cheap to share behind `&`.
+pub struct S3Client {
+    bucket: Bucket,
+    credentials: Credentials,
+    /// `rootdirectory` as a key prefix: empty or ending in `/`.
+    root: String,
+    endpoint: String,
+    region: String,
+    timeout: Duration,
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for S3Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Client")
+            .field("bucket", &self.bucket.name())
+            .field("endpoint", &self.endpoint)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Distribution's key of a path: `rootdirectory` without trailing `/`, then the path, without
+/// leading `/`. As a prefix: empty for `/` or nothing, else `dir/`.
+pub(crate) fn root_prefix(rootdirectory: &str) -> String {
+    let r = rootdirectory.trim_end_matches('/').trim_start_matches('/');
+    if r.is_empty() {
+        String::new()
+    } else {
+        format!("{r}/")
+    }
+}
+
+/// The endpoint URL and URL style for a configuration.
+pub(crate) fn endpoint(cfg: &S3Config) -> Result<(Url, UrlStyle), S3Error> {
+    let config = |key, reason: String| S3Error::Config { key, reason };
+    if cfg.regionendpoint.is_empty() {
+        if cfg.region.is_empty() {
+            return Err(config(
+                "region",
+                "needed for AWS (no regionendpoint): e.g. us-east-1".into(),
+            ));
+        }
+        let url =
+            Url::parse(&format!("https://s3.{}.amazonaws.com/", cfg.region)).map_err(|e| {
+                config(
+                    "region",
+                    format!("{:?} is not a region name ({e})", cfg.region),
+                )
+            })?;
+        // A dotted bucket name breaks the wildcard certificate of virtual-host URLs.
+        let style = if cfg.bucket.contains('.') {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        return Ok((url, style));
+    }
+    let text = if cfg.regionendpoint.contains("://") {
+        cfg.regionendpoint.clone()
+    } else {
+        format!("https://{}", cfg.regionendpoint)
+    };
+    let url = Url::parse(&text).map_err(|e| {
+        config(
+            "regionendpoint",
+            format!(
+                "{:?} is not a URL ({e}); e.g. https://minio.example:9000",
+                cfg.regionendpoint
+            ),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(config(
+            "regionendpoint",
+            format!(
+                "{:?} must be an http:// or https:// URL with a host",
+                cfg.regionendpoint
+            ),
+        ));
+    }
+    Ok((url, UrlStyle::Path))
+}
+
+impl S3Client {
+    /// Checks the configuration and builds the agent; does no I/O but loading the system CAs
+    /// for an https endpoint.
+    pub fn new(cfg: &S3Config) -> Result<S3Client, S3Error> {
+        if cfg.bucket.is_empty() {
+            return Err(S3Error::Config {
+                key: "bucket",
+                reason: "empty: name the registry's bucket".into(),
+            });
+        }
+        if cfg.accesskey.is_empty() != cfg.secretkey.is_empty() {
+            return Err(S3Error::Config {
+                key: "secretkey",
+                reason: "accesskey and secretkey go together: set both".into(),
+            });
+        }
+        if cfg.timeout.is_zero() {
+            return Err(S3Error::Config {
+                key: "timeout",
+                reason: "must be above 0".into(),
+            });
+        }
+        let (url, style) = endpoint(cfg)?;
+        let endpoint = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+            + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let region = if cfg.region.is_empty() {
+            "us-east-1".to_string()
+        } else {
+            cfg.region.clone()
+        };
+        let https = url.scheme() == "https";
+        let bucket = Bucket::new(url, style, cfg.bucket.clone(), region.clone()).map_err(|e| {
+            S3Error::Config {
+                key: "bucket",
+                reason: format!("{:?} cannot be used with this endpoint ({e:?})", cfg.bucket),
+            }
+        })?;
+        let mut builder = ureq::Agent::config_builder()
+            // 4xx/5xx bodies carry S3's error code.
+            .http_status_as_error(false)
+            // A redirect is S3 naming another region: reported, not followed.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_global(Some(cfg.timeout))
+            .user_agent(concat!(
+                "gitlab-registry-usage-rest/",
+                env!("CARGO_PKG_VERSION")
+            ));
+        if https {
+            let roots =
+                crate::registry::client::root_certs(None).map_err(|reason| S3Error::Config {
+                    key: "regionendpoint",
+                    reason,
+                })?;
+            builder = builder.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::from(roots))
+                    .build(),
+            );
+        }
+        Ok(S3Client {
+            bucket,
+            credentials: Credentials::new(cfg.accesskey.clone(), cfg.secretkey.clone()),
+            root: root_prefix(&cfg.rootdirectory),
+            endpoint,
+            region,
+            timeout: cfg.timeout,
+            agent: builder.build().into(),
+        })
+    }
+
+    /// How long a signed URL stays valid: enough for its one request, and no more.
+    fn expiry(&self) -> Duration {
+        self.timeout
+            .saturating_mul(2)
+            .clamp(Duration::from_secs(60), Duration::from_secs(3600))
+    }
+
+    fn creds(&self) -> Option<&Credentials> {
+        // No key pair: anonymous requests (a public bucket).
+        (!self.credentials.key().is_empty()).then_some(&self.credentials)
+    }
+
+    /// The signed URL of one ListObjectsV2 page.
+    pub(crate) fn list_url(&self, prefix: &str, token: Option<&str>) -> Url {
+        let mut action = ListObjectsV2::new(&self.bucket, self.creds());
+        action.with_prefix(format!("{}{prefix}", self.root));
+        action.with_max_keys(PAGE);
+        if let Some(t) = token {
+            action.with_continuation_token(t.to_string());
+        }
+        action.sign(self.expiry())
+    }
+
+    /// The signed URL of one ListMultipartUploads page.
+    pub(crate) fn uploads_url(&self, prefix: &str, markers: Option<(&str, &str)>) -> Url {
+        let mut q = rusty_s3::Map::new();
+        let full = format!("{}{prefix}", self.root);
+        q.insert("encoding-type", "url");
+        q.insert("max-uploads", PAGE.to_string());
+        q.insert("prefix", full);
+        q.insert("uploads", "");
+        if let Some((key, id)) = markers {
+            q.insert("key-marker", key.to_string());
+            q.insert("upload-id-marker", id.to_string());
+        }
+        self.sign(Method::Get, self.bucket.base_url().clone(), &q)
+    }
+
+    fn sign(&self, method: Method, url: Url, query: &rusty_s3::Map<'_>) -> Url {
+        match self.creds() {
+            Some(c) => rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                method,
+                url,
+                c.key(),
+                c.secret(),
+                c.token(),
+                self.bucket.region(),
+                self.expiry().as_secs(),
+                query.iter(),
+                std::iter::empty(),
+            ),
+            None => {
+                let mut url = url;
+                url.query_pairs_mut().extend_pairs(query.iter());
+                url
+            }
+        }
+    }
+
+    /// ListObjectsV2 of every key under `prefix` (relative to rootdirectory, no leading '/'),
+    /// all pages, 1,000 keys a page; calls `f(key_relative_to_root, size)`.
+    pub fn list(&self, prefix: &str, f: &mut dyn FnMut(&str, u64)) -> Result<u64, S3Error> {
+        let mut token: Option<String> = None;
+        let mut pages = 0u64;
+        loop {
+            let body = self.read_xml(
+                self.list_url(prefix, token.as_deref()),
+                prefix,
+                "ListObjectsV2",
+            )?;
+            pages += 1;
+            let page =
+                ListObjectsV2::parse_response(&body).map_err(|e| self.xml("ListObjectsV2", e))?;
+            for obj in &page.contents {
+                let size = obj.size.ok_or_else(|| S3Error::Xml {
+                    bucket: self.bucket.name().into(),
+                    what: "ListObjectsV2",
+                    reason: format!("no Size for key {}", obj.key),
+                })?;
+                match obj.key.strip_prefix(&self.root) {
+                    Some(rel) => f(rel, size),
+                    None => log::debug!(
+                        "s3: bucket {}: skipping key {} outside the root",
+                        self.bucket.name(),
+                        obj.key
+                    ),
+                }
+            }
+            match page.next_continuation_token {
+                // A server repeating its token would make this loop forever.
+                Some(next) if token.as_deref() == Some(next.as_str()) => {
+                    return Err(self.xml("ListObjectsV2", "the same continuation token twice"));
+                }
+                Some(next) => token = Some(next),
+                None => return Ok(pages),
+            }
+        }
+    }
+
+    /// GET of one object, refusing bodies over `max` bytes.
+    pub fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, S3Error> {
+        let full = format!("{}{key}", self.root);
+        let url = self
+            .bucket
+            .get_object(self.creds(), &full)
+            .sign(self.expiry());
+        let mut resp = self.send(Method::Get, url, key, "GetObject")?;
+        if resp.status().as_u16() != 200 {
+            return Err(self.refusal(resp, key, "s3:GetObject"));
+        }
+        let too_large = || S3Error::TooLarge {
+            bucket: self.bucket.name().into(),
+            key: key.into(),
+            max,
+        };
+        let declared = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(max)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => too_large(),
+                e => self.transport(e, key),
+            })
+    }
+
+    /// ListMultipartUploads under prefix: (key, upload id, initiated epoch seconds).
+    pub fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String, i64)>, S3Error> {
+        let mut out = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let url = self.uploads_url(
+                prefix,
+                markers.as_ref().map(|(k, i)| (k.as_str(), i.as_str())),
+            );
+            let body = self.read_xml(url, prefix, "ListMultipartUploads")?;
+            let page = parse_uploads(&body).map_err(|e| self.xml("ListMultipartUploads", e))?;
+            for u in page.uploads {
+                let Some(rel) = u.key.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let initiated = crate::timefmt::parse_rfc3339(&u.initiated).ok_or_else(|| {
+                    self.xml(
+                        "ListMultipartUploads",
+                        format!("Initiated {:?} is not a time", u.initiated),
+                    )
+                })?;
+                out.push((rel.to_string(), u.upload_id, initiated));
+            }
+            match page.next {
+                Some(next) if markers.as_ref() == Some(&next) => {
+                    return Err(self.xml("ListMultipartUploads", "the same markers twice"));
+                }
+                Some(next) => markers = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// HEAD bucket (for --check-config).
+    pub fn check(&self) -> Result<(), S3Error> {
+        let url = self.bucket.head_bucket(self.creds()).sign(self.expiry());
+        let resp = self.send(Method::Head, url, "", "HeadBucket")?;
+        match resp.status().as_u16() {
+            200 => Ok(()),
+            // HEAD has no body to tell a bad key from a missing permission: a one-key
+            // listing says which.
+            403 => match self.read_xml(self.list_url_one(), "", "ListObjectsV2") {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            },
+            _ => Err(self.refusal(resp, "", "s3:ListBucket")),
+        }
+    }
+
+    fn list_url_one(&self) -> Url {
+        let mut action = ListObjectsV2::new(&self.bucket, self.creds());
+        action.with_max_keys(1);
+        action.sign(self.expiry())
+    }
+
+    /// Sends a signed request; a transport failure becomes a typed error. Logs bucket and key.
+    fn send(
+        &self,
+        method: Method,
+        url: Url,
+        key: &str,
+        action: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, S3Error> {
+        log::debug!(
+            "s3: {action} bucket {} key {:?}",
+            self.bucket.name(),
+            format!("{}{key}", self.root)
+        );
+        let result = match method {
+            Method::Head => self.agent.head(url.as_str()).call(),
+            _ => self.agent.get(url.as_str()).call(),
+        };
+        result.map_err(|e| self.transport(e, key))
+    }
+
+    /// The body of a 200 answer to a listing, or the error S3 gave.
+    fn read_xml(&self, url: Url, key: &str, action: &'static str) -> Result<String, S3Error> {
+        let mut resp = self.send(Method::Get, url, key, action)?;
+        if resp.status().as_u16() != 200 {
+            let needs = if action == "ListMultipartUploads" {
+                "s3:ListBucketMultipartUploads"
+            } else {
+                "s3:ListBucket"
+            };
+            return Err(self.refusal(resp, key, needs));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(XML_LIMIT)
+            .read_to_string()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => {
+                    self.xml(action, format!("more than {XML_LIMIT} bytes"))
+                }
+                e => self.transport(e, key),
+            })
+    }
+
+    fn xml(&self, what: &'static str, reason: impl fmt::Display) -> S3Error {
+        S3Error::Xml {
+            bucket: self.bucket.name().into(),
+            what,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A transport error, without ureq's text where it could hold the URL.
+    fn transport(&self, e: ureq::Error, key: &str) -> S3Error {
+        let bucket = self.bucket.name().to_string();
+        let unreachable = |reason: String| S3Error::Unreachable {
+            bucket: bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        match e {
+            ureq::Error::Timeout(_) => S3Error::Timeout {
+                bucket,
+                key: key.into(),
+                after: self.timeout,
+            },
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => S3Error::Timeout {
+                bucket,
+                key: key.into(),
+                after: self.timeout,
+            },
+            ureq::Error::Io(io) => unreachable(io.to_string()),
+            ureq::Error::HostNotFound => unreachable("host not found".into()),
+            ureq::Error::ConnectionFailed => unreachable("connection failed".into()),
+            ureq::Error::Tls(m) => unreachable(format!("TLS: {m}")),
+            ureq::Error::Rustls(r) => unreachable(format!("TLS: {r}")),
+            ureq::Error::Protocol(p) => unreachable(format!("not HTTP: {p}")),
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
+                unreachable("the request URL is invalid".into())
+            }
+            other => unreachable(format!("{}", kind_only(&other))),
+        }
+    }
+
+    /// The typed error for a non-2xx answer (consumes its body, at most `XML_LIMIT`).
+    fn refusal(
+        &self,
+        mut resp: ureq::http::Response<ureq::Body>,
+        key: &str,
+        action: &'static str,
+    ) -> S3Error {
+        let status = resp.status().as_u16();
+        let region_header = resp
+            .headers()
+            .get("x-amz-bucket-region")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(XML_LIMIT)
+            .read_to_string()
+            .unwrap_or_default();
+        let parsed = parse_error(&body);
+        classify(
+            status,
+            &parsed,
+            &region_header,
+            &Ctx {
+                bucket: self.bucket.name(),
+                key,
+                region: &self.region,
+                action,
+            },
+        )
+    }
+}
+
+/// A ureq error's variant name only: some variants' texts hold the URL.
+fn kind_only(e: &ureq::Error) -> String {
+    let text = format!("{e:?}");
+    text.split(['(', ' ', '{'])
+        .next()
+        .unwrap_or("error")
+        .to_string()
+}
+
+/// What the request was, for [`classify`].
+pub(crate) struct Ctx<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub region: &'a str,
+    pub action: &'static str,
+}
+
+/// S3's `<Error>` body (every field may be missing: HEAD answers have no body).
+#[derive(Debug, Default, Clone, PartialEq, Eq, FromXml)]
+#[xml(rename = "Error")]
+pub(crate) struct ErrorBody {
+    #[xml(rename = "Code")]
+    pub code: Option<String>,
+    #[xml(rename = "Message")]
+    pub message: Option<String>,
+    #[xml(rename = "Region")]
+    pub region: Option<String>,
+}
+
+pub(crate) fn parse_error(body: &str) -> ErrorBody {
+    instant_xml::from_str(body).unwrap_or_default()
+}
+
+/// The typed error for HTTP `status` with S3's error body.
+pub(crate) fn classify(
+    status: u16,
+    body: &ErrorBody,
+    region_header: &str,
+    cx: &Ctx<'_>,
+) -> S3Error {
+    let bucket = cx.bucket.to_string();
+    let code = body.code.clone().unwrap_or_default();
+    match (status, code.as_str()) {
+        (_, "NoSuchBucket") => S3Error::NoSuchBucket { bucket },
+        (404, "") if cx.key.is_empty() => S3Error::NoSuchBucket { bucket },
+        (_, "NoSuchKey") | (404, "") => S3Error::NoSuchKey {
+            bucket,
+            key: cx.key.into(),
+        },
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken") => {
+            S3Error::Credentials { bucket, code }
+        }
+        (_, "AccessDenied") => S3Error::AccessDenied {
+            bucket,
+            key: cx.key.into(),
+            action: cx.action,
+        },
+        (403, "") => S3Error::Credentials {
+            bucket,
+            code: "HTTP 403 without a reason".into(),
+        },
+        (_, "RequestTimeTooSkewed") => S3Error::ClockSkew { bucket },
+        (
+            301 | 307 | 400,
+            "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException"
+            | "",
+        ) if !region_header.is_empty() || body.region.is_some() || status == 301 => {
+            let actual = body
+                .region
+                .clone()
+                .unwrap_or_else(|| region_header.to_string());
+            S3Error::WrongRegion {
+                bucket,
+                configured: cx.region.into(),
+                actual,
+            }
+        }
+        _ => S3Error::Status {
+            bucket,
+            key: cx.key.into(),
+            status,
+            code,
+            message: body.message.clone().unwrap_or_default(),
+        },
+    }
+}
+
+#[derive(FromXml)]
+#[xml(rename = "ListMultipartUploadsResult", ns(S3_NS))]
+struct UploadsXml {
+    #[xml(rename = "IsTruncated")]
+    is_truncated: Option<bool>,
+    #[xml(rename = "NextKeyMarker")]
+    next_key_marker: Option<String>,
+    #[xml(rename = "NextUploadIdMarker")]
+    next_upload_id_marker: Option<String>,
+    #[xml(rename = "EncodingType")]
+    encoding_type: Option<String>,
+    uploads: Vec<UploadXml>,
+}
+
+#[derive(FromXml)]
+#[xml(rename = "Upload", ns(S3_NS))]
+struct UploadXml {
+    #[xml(rename = "Key")]
+    key: String,
+    #[xml(rename = "UploadId")]
+    upload_id: String,
+    #[xml(rename = "Initiated")]
+    initiated: String,
+}
+
+/// One page of ListMultipartUploads, keys decoded.
+pub(crate) struct UploadsPage {
+    pub uploads: Vec<Upload>,
+    /// (key marker, upload id marker) of the next page, when truncated.
+    pub next: Option<(String, String)>,
+}
+
+pub(crate) struct Upload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: String,
+}
+
+pub(crate) fn parse_uploads(body: &str) -> Result<UploadsPage, String> {
+    let x: UploadsXml = instant_xml::from_str(body).map_err(|e| e.to_string())?;
+    let encoded = x.encoding_type.as_deref() == Some("url");
+    let decode = |s: String| if encoded { url_decode(&s) } else { s };
+    let next = match (x.is_truncated, x.next_key_marker, x.next_upload_id_marker) {
+        (Some(true), Some(k), Some(i)) if !k.is_empty() => Some((decode(k), i)),
+        (Some(true), _, _) => {
+            return Err("truncated without NextKeyMarker / NextUploadIdMarker".into())
+        }
+        _ => None,
+    };
+    let uploads = x
+        .uploads
+        .into_iter()
+        .map(|u| Upload {
+            key: decode(u.key),
+            upload_id: u.upload_id,
+            initiated: u.initiated,
+        })
+        .collect();
+    Ok(UploadsPage { uploads, next })
+}
+
+/// `encoding-type=url` values: form encoding (`+` is a space), as AWS sends them.
+fn url_decode(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    match percent_encoding::percent_decode_str(&plus).decode_utf8() {
+        Ok(d) => d.into_owned(),
+        Err(_) => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str, root: &str) -> S3Config {
+        S3Config {
+            bucket: "registry-bucket".into(),
+            region: "eu-west-1".into(),
+            regionendpoint: endpoint.into(),
+            accesskey: "AKIDEXAMPLE".into(),
+            secretkey: "wJalrXUtnFEMI-secret".into(),
+            rootdirectory: root.into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn client(endpoint: &str, root: &str) -> S3Client {
+        S3Client::new(&cfg(endpoint, root)).unwrap()
+    }
+
+    fn query(url: &Url) -> Vec<(String, String)> {
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn param(url: &Url, name: &str) -> Option<String> {
+        query(url)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn root_prefix_follows_distribution() {
+        assert_eq!(root_prefix(""), "");
+        assert_eq!(root_prefix("/"), "");
+        assert_eq!(root_prefix("//"), "");
+        assert_eq!(root_prefix("/registry"), "registry/");
+        assert_eq!(root_prefix("registry/"), "registry/");
+        assert_eq!(root_prefix("/a/b/"), "a/b/");
+    }
+
+    #[test]
+    fn aws_is_virtual_host_and_custom_endpoints_path_style() {
+        let (url, style) = endpoint(&cfg("", "/")).unwrap();
+        assert_eq!(url.as_str(), "https://s3.eu-west-1.amazonaws.com/");
+        assert!(matches!(style, UrlStyle::VirtualHost));
+        let c = client("", "/");
+        assert_eq!(
+            c.bucket.base_url().as_str(),
+            "https://registry-bucket.s3.eu-west-1.amazonaws.com/"
+        );
+
+        let c = client("http://127.0.0.1:9000", "/");
+        assert_eq!(
+            c.bucket.base_url().as_str(),
+            "http://127.0.0.1:9000/registry-bucket/"
+        );
+        let c = client("minio.example:9000", "/");
+        assert_eq!(
+            c.bucket.base_url().as_str(),
+            "https://minio.example:9000/registry-bucket/"
+        );
+
+        let mut dotted = cfg("", "/");
+        dotted.bucket = "reg.example.com".into();
+        assert!(matches!(endpoint(&dotted).unwrap().1, UrlStyle::Path));
+    }
+
+    #[test]
+    fn bad_configuration_names_the_key() {
+        let mut c = cfg("", "/");
+        c.region.clear();
+        assert!(matches!(
+            S3Client::new(&c),
+            Err(S3Error::Config { key: "region", .. })
+        ));
+        for bad in ["ftp://x", "http://", "http://[::1"] {
+            let e = S3Client::new(&cfg(bad, "/")).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    S3Error::Config {
+                        key: "regionendpoint",
+                        ..
+                    }
+                ),
+                "{bad}: {e}"
+            );
+        }
+        let mut c = cfg("http://127.0.0.1:1", "/");
+        c.bucket.clear();
+        assert!(matches!(
+            S3Client::new(&c),
+            Err(S3Error::Config { key: "bucket", .. })
+        ));
+        let mut c = cfg("http://127.0.0.1:1", "/");
+        c.secretkey.clear();
+        assert!(matches!(
+            S3Client::new(&c),
+            Err(S3Error::Config {
+                key: "secretkey",
+                ..
+            })
+        ));
+        let mut c = cfg("http://127.0.0.1:1", "/");
+        c.timeout = Duration::ZERO;
+        assert!(matches!(
+            S3Client::new(&c),
+            Err(S3Error::Config { key: "timeout", .. })
+        ));
+    }
+
+    #[test]
+    fn list_url_prefixes_the_root_and_encodes_prefix_and_token() {
+        let c = client("http://127.0.0.1:9000", "/registry/");
+        let url = c.list_url("docker/registry/v2/blobs/", None);
+        assert_eq!(url.path(), "/registry-bucket/");
+        assert_eq!(
+            param(&url, "prefix").as_deref(),
+            Some("registry/docker/registry/v2/blobs/")
+        );
+        assert_eq!(param(&url, "max-keys").as_deref(), Some("1000"));
+        assert_eq!(param(&url, "list-type").as_deref(), Some("2"));
+        assert_eq!(param(&url, "encoding-type").as_deref(), Some("url"));
+        assert!(param(&url, "continuation-token").is_none());
+        assert!(param(&url, "X-Amz-Signature").is_some());
+        assert!(
+            !url.as_str().contains("wJalrXUtnFEMI"),
+            "the secret is never in a URL"
+        );
+
+        let odd = "a b+c/ü&=%?#";
+        let token = "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=";
+        let url = c.list_url(odd, Some(token));
+        // Encoded on the wire (no raw space, '+', '&', '#'), decoded back to the same text.
+        let raw = url.query().unwrap();
+        assert!(
+            raw.contains("prefix=registry%2Fa%20b%2Bc%2F%C3%BC%26%3D%25%3F%23"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("continuation-token=1ueGcxLPRx1Tr%2FXYExHnhbYLgveDs2J%2Fwm36Hy4vbOwM%3D"),
+            "{raw}"
+        );
+        assert_eq!(param(&url, "prefix"), Some(format!("registry/{odd}")));
+        assert_eq!(param(&url, "continuation-token").as_deref(), Some(token));
+    }
+
+    #[test]
+    fn uploads_url_is_signed_with_markers() {
+        let c = client("http://127.0.0.1:9000", "/");
+        let url = c.uploads_url("docker/registry/v2/repositories/", None);
+        assert_eq!(param(&url, "uploads").as_deref(), Some(""));
+        assert_eq!(
+            param(&url, "prefix").as_deref(),
+            Some("docker/registry/v2/repositories/")
+        );
+        assert_eq!(param(&url, "max-uploads").as_deref(), Some("1000"));
+        assert!(param(&url, "key-marker").is_none());
+        assert!(param(&url, "X-Amz-Signature").is_some());
+        let url = c.uploads_url("p/", Some(("p/k y", "id+1")));
+        assert_eq!(param(&url, "key-marker").as_deref(), Some("p/k y"));
+        assert_eq!(param(&url, "upload-id-marker").as_deref(), Some("id+1"));
+    }
+
+    #[test]
+    fn anonymous_without_a_key_pair() {
+        let mut c = cfg("http://127.0.0.1:9000", "/");
+        c.accesskey.clear();
+        c.secretkey.clear();
+        let c = S3Client::new(&c).unwrap();
+        let url = c.uploads_url("x/", None);
+        assert!(param(&url, "X-Amz-Signature").is_none());
+        assert_eq!(param(&url, "prefix").as_deref(), Some("x/"));
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let c = cfg("", "/");
+        assert!(!format!("{c:?}").contains("wJalrXUtnFEMI"));
+        let cl = client("", "/");
+        assert!(!format!("{cl:?}").contains("wJalrXUtnFEMI"));
+    }
+
+    fn cx<'a>(key: &'a str) -> Ctx<'a> {
+        Ctx {
+            bucket: "b",
+            key,
+            region: "eu-west-1",
+            action: "s3:GetObject",
+        }
+    }
+
+    fn aws_error(code: &str) -> ErrorBody {
+        parse_error(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>m</Message>\
+             <RequestId>4442587FB7D0A2F9</RequestId><HostId>h</HostId></Error>"
+        ))
+    }
+
+    #[test]
+    fn errors_are_typed_from_status_and_code() {
+        let e = classify(403, &aws_error("InvalidAccessKeyId"), "", &cx(""));
+        assert_eq!(
+            e,
+            S3Error::Credentials {
+                bucket: "b".into(),
+                code: "InvalidAccessKeyId".into()
+            }
+        );
+        assert!(e.to_string().contains("accesskey and secretkey"), "{e}");
+        let e = classify(403, &aws_error("SignatureDoesNotMatch"), "", &cx(""));
+        assert!(matches!(e, S3Error::Credentials { .. }));
+        let e = classify(403, &ErrorBody::default(), "", &cx(""));
+        assert!(
+            matches!(e, S3Error::Credentials { .. }),
+            "a bare 403 (HEAD)"
+        );
+        let e = classify(403, &aws_error("AccessDenied"), "", &cx("k"));
+        assert!(e.to_string().contains("s3:GetObject on key k"), "{e}");
+        let e = classify(404, &aws_error("NoSuchBucket"), "", &cx("k"));
+        assert_eq!(e, S3Error::NoSuchBucket { bucket: "b".into() });
+        assert!(e.to_string().contains("S3 bucket b does not exist"), "{e}");
+        assert_eq!(
+            classify(404, &ErrorBody::default(), "", &cx("")),
+            S3Error::NoSuchBucket { bucket: "b".into() }
+        );
+        assert_eq!(
+            classify(404, &aws_error("NoSuchKey"), "", &cx("k")),
+            S3Error::NoSuchKey {
+                bucket: "b".into(),
+                key: "k".into()
+            }
+        );
+        assert_eq!(
+            classify(403, &aws_error("RequestTimeTooSkewed"), "", &cx("")),
+            S3Error::ClockSkew { bucket: "b".into() }
+        );
+        let e = classify(301, &ErrorBody::default(), "us-west-2", &cx(""));
+        assert_eq!(
+            e,
+            S3Error::WrongRegion {
+                bucket: "b".into(),
+                configured: "eu-west-1".into(),
+                actual: "us-west-2".into()
+            }
+        );
+        let body = parse_error(
+            "<Error><Code>AuthorizationHeaderMalformed</Code><Message>m</Message><Region>ap-south-1</Region></Error>",
+        );
+        assert!(
+            matches!(classify(400, &body, "", &cx("")), S3Error::WrongRegion { actual, .. } if actual == "ap-south-1")
+        );
+        let e = classify(503, &aws_error("SlowDown"), "", &cx("k"));
+        assert!(
+            matches!(&e, S3Error::Status { status: 503, code, .. } if code == "SlowDown"),
+            "{e}"
+        );
+        let e = classify(502, &parse_error("<html>bad gateway</html>"), "", &cx("k"));
+        assert!(
+            matches!(&e, S3Error::Status { status: 502, code, .. } if code.is_empty()),
+            "{e}"
+        );
+    }
+
+    const UPLOADS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>r/docker/b+c</NextKeyMarker><NextUploadIdMarker>id2</NextUploadIdMarker>
+  <EncodingType>url</EncodingType><MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>
+  <Upload><Key>r/docker/a%2Bb</Key><UploadId>id1</UploadId>
+    <Initiator><ID>i</ID><DisplayName>d</DisplayName></Initiator>
+    <Owner><ID>o</ID><DisplayName>d</DisplayName></Owner>
+    <StorageClass>STANDARD</StorageClass><Initiated>2026-12-03T07:04:57.000Z</Initiated></Upload>
+  <Upload><Key>r/docker/b+c</Key><UploadId>id2</UploadId><Initiated>2026-12-03T07:05:00Z</Initiated></Upload>
+</ListMultipartUploadsResult>"#;
+
+    #[test]
+    fn uploads_page_parses_and_decodes() {
+        let p = parse_uploads(UPLOADS).unwrap();
+        let got: Vec<_> = p
+            .uploads
+            .iter()
+            .map(|u| (u.key.as_str(), u.upload_id.as_str(), u.initiated.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r/docker/a+b", "id1", "2026-12-03T07:04:57.000Z"),
+                ("r/docker/b c", "id2", "2026-12-03T07:05:00Z")
+            ]
+        );
+        assert_eq!(p.next, Some(("r/docker/b c".into(), "id2".into())));
+        assert_eq!(
+            crate::timefmt::parse_rfc3339("2026-12-03T07:04:57.000Z"),
+            Some(1_796_281_497)
+        );
+
+        let last = UPLOADS.replace("<IsTruncated>true", "<IsTruncated>false");
+        assert!(parse_uploads(&last).unwrap().next.is_none());
+        let broken = UPLOADS.replace("<NextKeyMarker>r/docker/b+c</NextKeyMarker>", "");
+        assert!(
+            parse_uploads(&broken).is_err(),
+            "truncated without a marker would loop or stop early"
+        );
+        assert!(parse_uploads("<html>").is_err());
+        let none = r#"<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
+        assert!(parse_uploads(none).unwrap().uploads.is_empty());
+    }
+
+    #[test]
+    fn url_decoding_is_form_decoding() {
+        assert_eq!(url_decode("a%2Bb+c%C3%BC"), "a+b cü");
+        assert_eq!(url_decode("%FF"), "%FF", "not UTF-8: left as is");
+    }
+
+    #[test]
+    fn kind_only_drops_variant_payloads() {
+        assert_eq!(
+            kind_only(&ureq::Error::BadUri("http://x/?X-Amz-Signature=s".into())),
+            "BadUri"
+        );
+        assert_eq!(
+            kind_only(&ureq::Error::TooManyRedirects),
+            "TooManyRedirects"
+        );
+    }
+}
