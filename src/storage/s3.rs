@@ -99,10 +99,11 @@ pub enum S3Error {
     ClockSkew {
         bucket: String,
     },
-    /// An object larger than the caller accepts.
+    /// An object larger than the caller accepts (`size` when the answer declared it).
     TooLarge {
         bucket: String,
         key: String,
+        size: Option<u64>,
         max: u64,
     },
     /// A response that is not the XML S3 sends.
@@ -183,9 +184,16 @@ impl fmt::Display for S3Error {
                 "S3 bucket {bucket}: the endpoint says this machine's clock is off \
                  (RequestTimeTooSkewed); synchronise the clock (NTP)"
             ),
-            S3Error::TooLarge { bucket, key, max } => write!(
+            S3Error::TooLarge {
+                bucket,
+                key,
+                size,
+                max,
+            } => write!(
                 f,
-                "S3 bucket {bucket}: object {key} is larger than {max} bytes; not read"
+                "S3 bucket {bucket}: object {key} {} is larger than the {max} bytes accepted; \
+                 not read",
+                size.map(|n| format!("({n} bytes)")).unwrap_or_default()
             ),
             S3Error::Xml {
                 bucket,
@@ -488,16 +496,17 @@ impl S3Client {
         if resp.status().as_u16() != 200 {
             return Err(self.refusal(resp, key, "s3:GetObject"));
         }
-        let too_large = || S3Error::TooLarge {
-            bucket: self.bucket.name().into(),
-            key: key.into(),
-            max,
-        };
         let declared = resp
             .headers()
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || S3Error::TooLarge {
+            bucket: self.bucket.name().into(),
+            key: key.into(),
+            size: declared,
+            max,
+        };
         if declared.is_some_and(|n| n > max) {
             return Err(too_large());
         }
