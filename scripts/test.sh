@@ -2,8 +2,8 @@
 # The project's test command: installs what the tests need on a fresh Debian machine (real
 # OpenLDAP slapd, Docker Distribution registry, Prometheus (promtool and a server the metrics
 # test starts on loopback), man-page and systemd linters, moto's S3 server in a venv, headless
-# Chromium and the browser tests' node driver, Rust components), then runs the format check, clippy and the whole test
-# suite.
+# Chromium and the browser tests' node driver, Rust components), then runs the format check,
+# clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
