@@ -18,67 +18,9 @@ use std::process::Command;
 use gitlab_registry_usage_rest::storage::fs::FsStore;
 use gitlab_registry_usage_rest::storage::{scan, Known, Limits, Scan};
 
-use support::collector::{blob, config_blob, push_image, push_standard, Target, Truth};
-use support::fake_registry::{
-    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
-};
-use support::real_registry::{blob_files, garbage_collect_with, RealRegistry};
+use support::garbage::{eligible, registry_with_garbage};
+use support::real_registry::{blob_files, garbage_collect_with, RealOptions};
 use support::TempDir;
-
-fn full_crypto() {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-}
-
-/// The standard content plus the four kinds of garbage; returns the stopped registry and
-/// what a crawl would have found.
-fn registry_with_garbage() -> Option<(RealRegistry, Truth)> {
-    full_crypto();
-    let mut reg = RealRegistry::start()?;
-    let mut truth = Truth::default();
-    push_standard(&mut reg, &mut truth, 2);
-
-    // A tag pushed twice: the first manifest stays as an untagged revision.
-    let c1 = config_blob(DOCKER_CONFIG, "garbage-app-1", Some("2025-06-01T00:00:00Z"));
-    let l1 = blob(DOCKER_LAYER, "garbage-app-layer-1", 2100);
-    let shared = blob(DOCKER_LAYER, "garbage-app-shared", 1300);
-    push_image(
-        &mut reg,
-        "garbage/app",
-        "latest",
-        DOCKER_V2,
-        &c1,
-        &[&shared, &l1],
-    );
-    let c2 = config_blob(DOCKER_CONFIG, "garbage-app-2", Some("2025-06-02T00:00:00Z"));
-    let l2 = blob(DOCKER_LAYER, "garbage-app-layer-2", 2200);
-    let second = push_image(
-        &mut reg,
-        "garbage/app",
-        "latest",
-        DOCKER_V2,
-        &c2,
-        &[&shared, &l2],
-    );
-    truth.tag("garbage/app", "latest", &second);
-
-    // A manifest deleted by digest (and with it its tag).
-    let c3 = config_blob(OCI_CONFIG, "garbage-gone", Some("2025-06-03T00:00:00Z"));
-    let l3 = blob(OCI_LAYER, "garbage-gone-layer", 1800);
-    let gone = push_image(&mut reg, "garbage/gone", "v1", OCI_MANIFEST, &c3, &[&l3]);
-    reg.delete_manifest("garbage/gone", &gone.digest);
-    let c4 = config_blob(OCI_CONFIG, "garbage-kept", Some("2025-06-04T00:00:00Z"));
-    let kept = push_image(&mut reg, "garbage/gone", "v2", OCI_MANIFEST, &c4, &[&l3]);
-    truth.tag("garbage/gone", "v2", &kept);
-
-    // A lone blob: uploaded, never referenced.
-    let lone = blob(DOCKER_LAYER, "garbage-lone", 5000);
-    reg.blob("garbage/app", &lone.0, &lone.1);
-
-    // A half-done upload.
-    reg.start_upload("garbage/app", &[7u8; 4096]);
-    reg.stop();
-    Some((reg, truth))
-}
 
 /// Runs `docker-registry garbage-collect` on a filesystem storage at `root`.
 fn garbage_collect(root: &Path, flags: &[&str]) -> String {
@@ -92,16 +34,6 @@ fn garbage_collect(root: &Path, flags: &[&str]) -> String {
     )
     .unwrap();
     garbage_collect_with(&config, flags)
-}
-
-/// The digests after `what eligible for deletion: ` in garbage-collect's output.
-fn eligible(output: &str, what: &str) -> BTreeSet<String> {
-    let key = format!("{what} eligible for deletion: ");
-    output
-        .lines()
-        .filter_map(|l| l.split_once(key.as_str()))
-        .map(|(_, d)| d.trim().to_string())
-        .collect()
 }
 
 fn copy_of(root: &Path, dir: &TempDir, name: &str) -> PathBuf {
@@ -128,7 +60,7 @@ fn bytes_of(files: &BTreeMap<String, u64>, digests: &BTreeSet<String>) -> u64 {
 
 #[test]
 fn scan_equals_what_garbage_collect_deletes() {
-    let Some((reg, truth)) = registry_with_garbage() else {
+    let Some((reg, truth)) = registry_with_garbage(RealOptions::default()) else {
         return;
     };
     let root = reg.storage_root();
@@ -250,7 +182,7 @@ fn put(root: &Path, rel: &str, bytes: &[u8]) {
 
 #[test]
 fn bad_input_is_a_warning_and_the_scan_goes_on() {
-    let Some((reg, truth)) = registry_with_garbage() else {
+    let Some((reg, truth)) = registry_with_garbage(RealOptions::default()) else {
         return;
     };
     let snapshot = truth.snapshot();
@@ -348,7 +280,7 @@ fn wait_storage(
 #[test]
 fn storage_over_http_through_the_real_binary() {
     use support::service::{state_bytes, Options, Service};
-    let Some((reg, truth)) = registry_with_garbage() else {
+    let Some((reg, truth)) = registry_with_garbage(RealOptions::default()) else {
         return;
     };
     let dir = TempDir::new("storage-http");
@@ -466,7 +398,7 @@ fn storage_off_and_storage_missing_over_http() {
 #[test]
 fn check_config_lists_the_root_and_counts_its_blobs() {
     use support::service::{BIN, SECRET};
-    let Some((reg, _)) = registry_with_garbage() else {
+    let Some((reg, _)) = registry_with_garbage(RealOptions::default()) else {
         return;
     };
     let root = reg.storage_root();

@@ -176,7 +176,7 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
         let image = c
             .get("mediaType")
             .and_then(Value::as_str)
-            .map_or(true, |m| IMAGE_CONFIG_TYPES.contains(&m));
+            .is_none_or(|m| IMAGE_CONFIG_TYPES.contains(&m));
         image.then(|| BlobRef {
             digest: digest.to_string(),
             size: c.get("size").and_then(Value::as_u64),

@@ -13,6 +13,8 @@
 
 pub mod fs;
 pub(crate) mod mark;
+pub mod s3;
+mod s3_store;
 pub mod scan;
 pub mod scanner;
 pub mod view;
@@ -112,10 +114,7 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// The S3 driver (see `s3`).
-fn s3_store(_cfg: &crate::config::Storage) -> Result<Box<dyn Store>, StoreError> {
-    Err(StoreError::Failed {
-        path: String::new(),
-        message: "[storage] driver = s3 is not available in this build yet: use filesystem".into(),
-    })
+/// The S3 driver (see `s3_store`).
+fn s3_store(cfg: &crate::config::Storage) -> Result<Box<dyn Store>, StoreError> {
+    s3_store::open(cfg)
 }

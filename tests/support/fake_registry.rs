@@ -682,7 +682,7 @@ impl Ctx {
             let mut rules = self.state.rules.lock().unwrap();
             let hit = rules.iter_mut().find(|r| {
                 url.contains(&r.path_contains)
-                    && r.method.map_or(true, |m| m == method)
+                    && r.method.is_none_or(|m| m == method)
                     && r.times != Some(0)
             });
             hit.map(|r| {
@@ -821,7 +821,7 @@ impl Ctx {
         };
         let rest: Vec<String> = all
             .into_iter()
-            .filter(|x| last.as_ref().map_or(true, |l| x > l))
+            .filter(|x| last.as_ref().is_none_or(|l| x > l))
             .collect();
         match n {
             Some(n) if rest.len() > n => {

@@ -1,6 +1,6 @@
-//! The real registry for the collector's tests: Debian's `docker-registry` (Docker
-//! Distribution 2.8) on a free 127.0.0.1 port with filesystem storage in a temp dir and token
-//! authentication, backed by a token issuer that behaves like GitLab's `/jwt/auth` (HTTP Basic,
+//! The real registry for the collector's and the storage scanner's tests: Debian's
+//! `docker-registry` (Docker Distribution 2.8) on a free 127.0.0.1 port with filesystem storage
+//! in a temp dir (or `storage.s3` on a bucket, see `s3.rs`) and token authentication, backed by a token issuer that behaves like GitLab's `/jwt/auth` (HTTP Basic,
 //! RS256 JWTs with a libtrust `kid`, `access` claims per requested scope), and a pusher that
 //! uploads blobs and manifests through the registry API.
 //!
@@ -105,14 +105,35 @@ impl Drop for RealRegistry {
     }
 }
 
+/// The registry's `storage.s3` section (Distribution's parameter names).
+#[derive(Debug, Clone)]
+pub struct S3Storage {
+    pub regionendpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub accesskey: String,
+    pub secretkey: String,
+    pub rootdirectory: String,
+}
+
+/// Where the registry keeps its data.
+#[derive(Debug, Clone, Default)]
+pub enum Storage {
+    /// `storage.filesystem` in the registry's temp dir ([`RealRegistry::storage_root`]).
+    #[default]
+    Filesystem,
+    S3(S3Storage),
+}
+
 /// How the registry is set up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RealOptions {
     /// Serve https with a certificate for 127.0.0.1 signed by a CA made for the test
     /// (`ca_file()`), instead of plain http.
     pub tls: bool,
     /// Token authentication through the issuer (else anonymous access).
     pub token_auth: bool,
+    pub storage: Storage,
 }
 
 impl Default for RealOptions {
@@ -120,8 +141,36 @@ impl Default for RealOptions {
         RealOptions {
             tls: false,
             token_auth: true,
+            storage: Storage::Filesystem,
         }
     }
+}
+
+/// The `storage:` section of the registry's config.yml.
+fn storage_yaml(storage: &Storage, dir: &Path) -> String {
+    let driver = match storage {
+        Storage::Filesystem => format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            dir.join("storage").display()
+        ),
+        // Blobs are served by the registry itself, not redirected to presigned S3 URLs, so
+        // clients see the same registry on either driver.
+        Storage::S3(s) => format!(
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    \
+             regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    \
+             rootdirectory: {}\n  redirect:\n    disable: true\n",
+            s.accesskey, s.secretkey, s.region, s.regionendpoint, s.bucket, s.rootdirectory
+        ),
+    };
+    format!("storage:\n{driver}  delete:\n    enabled: true\n")
+}
+
+/// `docker-registry` with the environment it needs: without `AWS_CA_BUNDLE`, with which
+/// Distribution 2.8's S3 driver panics at start ("unable to load custom CA bundle").
+fn registry_command(binary: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.env_remove("AWS_CA_BUNDLE");
+    cmd
 }
 
 /// A test agent that trusts the system roots, or only `ca` when given.
@@ -191,15 +240,15 @@ impl RealRegistry {
                 format!(
                     "version: 0.1\n\
                      log:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                     storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
+                     {storage}\
                      http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret-not-for-production\n{tls_conf}{auth_conf}",
-                    root = dir.0.join("storage").display(),
+                    storage = storage_yaml(&opts.storage, &dir.0),
                 ),
             )
             .unwrap();
             let logfile =
                 std::fs::File::create(dir.0.join(format!("registry-{attempt}.log"))).unwrap();
-            let mut child = Command::new(&binary)
+            let mut child = registry_command(&binary)
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -264,7 +313,13 @@ impl RealRegistry {
         &self.dir.0
     }
 
-    /// The registry's storage root (`docker/registry/v2/...` lies below it).
+    /// The registry's config.yml (for `docker-registry garbage-collect` and the like).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.0.join("config.yml")
+    }
+
+    /// The registry's storage root (`docker/registry/v2/...` lies below it) on the
+    /// filesystem driver.
     pub fn storage_root(&self) -> PathBuf {
         self.dir.0.join("storage")
     }
@@ -324,12 +379,10 @@ pub fn blob_files(root: &Path) -> BTreeMap<String, u64> {
 /// `config` (the registry must be stopped or read-only); returns its output, asserting success.
 pub fn garbage_collect_with(config: &Path, extra: &[&str]) -> String {
     let binary = registry_binary().expect("the registry ran, so its binary exists");
-    let out = Command::new(binary)
+    let out = registry_command(&binary)
         .arg("garbage-collect")
         .args(extra)
         .arg(config)
-        // Distribution panics at start when it is set (see NOTES: its S3 client).
-        .env_remove("AWS_CA_BUNDLE")
         .output()
         .expect("docker-registry garbage-collect runs");
     let text = format!(
