@@ -2,7 +2,10 @@
 //! the registry's garbage collection would free, from the last good scan. No I/O.
 
 use super::{escape_label, float, Out};
-use crate::storage::Finished;
+use crate::storage::{Finished, RepoGarbage};
+
+/// One figure of a repository's garbage.
+type PerRepo = fn(&RepoGarbage) -> u64;
 
 /// What `/metrics` shows of the storage scans (see [`crate::storage`]).
 #[derive(Debug, Default, Clone, Copy)]
@@ -116,7 +119,7 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
         "Problems the served scan found in the storage (see the log or /storage).",
         f.scan.warning_count,
     );
-    let per_repo: [(&str, &str, fn(&crate::storage::RepoGarbage) -> u64); 2] = [
+    let per_repo: [(&str, &str, PerRepo); 2] = [
         (
             "storage_repository_untagged_bytes",
             "Bytes only a repository's untagged manifests hold, by repository.",
@@ -141,7 +144,7 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
 mod tests {
     use super::*;
     use crate::storage::mark::{Break, Uploads};
-    use crate::storage::{RepoGarbage, Scan};
+    use crate::storage::Scan;
 
     #[test]
     fn storage_figures_with_prometheus_names() {
