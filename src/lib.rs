@@ -10,10 +10,11 @@
 //! [`server`] routes requests to those renderings (render cache, dashboard, `/health`),
 //! guarded by [`auth`] (LDAP login, JWTs, login guards); [`http`] is the connection layer it
 //! runs on (poller, worker pool, limits, parsing, IP networks, percent-encoding);
-//! [`metrics`] is `/metrics`; [`doctor`] is `--check-config`; [`demo`] is `--demo`'s
-//! built-in registry; [`storage`] scans the registry's own storage (read-only) for what its
-//! garbage collection would free. Dependencies point inward: `snapshot`, `hal`, `cleanup`
-//! and `metrics` do no I/O (no sockets, files, clocks or threads).
+//! [`metrics`] is `/metrics`; [`tls`] is which CAs outgoing TLS trusts; [`doctor`] is
+//! `--check-config`; [`demo`] is `--demo`'s built-in registry; [`storage`] scans the
+//! registry's own storage (read-only) for what its garbage collection would free.
+//! Dependencies point inward: `snapshot`, `hal`, `cleanup` and `metrics` do no I/O (no
+//! sockets, files, clocks or threads).
 
 #![forbid(unsafe_code)]
 
@@ -30,3 +31,4 @@ pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod storage;
+pub mod tls;

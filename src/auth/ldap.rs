@@ -36,9 +36,9 @@ use ldap3::{
     StdStream,
 };
 use log::{debug, warn};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
+
+use crate::tls::{load_roots, CaMode};
 
 use super::{Authenticator, LoginError};
 use crate::config;
@@ -737,49 +737,34 @@ fn check_attribute(key: &str, value: &str, may_be_empty: bool) -> Result<(), Lda
 
 /// A rustls client configuration on ring with the CA file's certificates, or the system roots.
 fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, LdapSetupError> {
+    let loaded = load_roots("ldap", ca_file, CaMode::Replace).map_err(setup)?;
     let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let shown = path.display();
-            let pem = std::fs::read(path)
-                .map_err(|e| setup(format!("[ldap] ca_file {shown}: cannot read it: {e}")))?;
-            let mut found = 0usize;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| {
-                    setup(format!("[ldap] ca_file {shown}: not a valid PEM file: {e}"))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    setup(format!(
-                        "[ldap] ca_file {shown}: a certificate cannot be used as a CA: {e}"
-                    ))
-                })?;
-                found += 1;
-            }
-            if found == 0 {
-                return Err(setup(format!(
-                    "[ldap] ca_file {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
-                )));
-            }
-            debug!("LDAP: trusting the {found} CA certificate(s) in {shown} (instead of the system roots)");
+    if ca_file.is_some() {
+        for cert in loaded.certs {
+            roots.add(cert).map_err(|e| {
+                setup(format!(
+                    "[ldap] ca_file {}: a certificate cannot be used as a CA: {e}",
+                    ca_file.map(|p| p.display().to_string()).unwrap_or_default()
+                ))
+            })?;
         }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            for e in &native.errors {
-                warn!("LDAP: a system CA certificate could not be loaded: {e}");
-            }
-            let (added, ignored) = roots.add_parsable_certificates(native.certs);
-            if ignored > 0 {
-                debug!("LDAP: ignored {ignored} unparsable system CA certificate(s)");
-            }
-            if added == 0 {
-                return Err(setup(
-                    "[ldap] no system CA certificates found to verify the LDAP server: install ca-certificates, \
-                     or set ca_file to the PEM file of the CA that signed the server's certificate"
-                        .into(),
-                ));
-            }
-            debug!("LDAP: trusting {added} system CA certificate(s)");
+        debug!(
+            "LDAP: trusting the {} CA certificate(s) in the ca_file (instead of the system roots)",
+            loaded.from_file
+        );
+    } else {
+        let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+        if ignored > 0 {
+            debug!("LDAP: ignored {ignored} unparsable system CA certificate(s)");
         }
+        if added == 0 {
+            return Err(setup(
+                "[ldap] no system CA certificates found to verify the LDAP server: install ca-certificates, \
+                 or set ca_file to the PEM file of the CA that signed the server's certificate"
+                    .into(),
+            ));
+        }
+        debug!("LDAP: trusting {added} system CA certificate(s)");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)

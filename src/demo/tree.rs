@@ -105,6 +105,30 @@ fn layer(label: &str, min: u64, max: u64) -> Layer {
     }
 }
 
+/// The operating systems' layers, which the runtimes are built on.
+struct OsLayers {
+    alpine: Vec<Layer>,
+    alpine319: Vec<Layer>,
+    debian: Vec<Layer>,
+    debian_slim: Vec<Layer>,
+    ubuntu2204: Vec<Layer>,
+    ubuntu2404: Vec<Layer>,
+}
+
+/// The base images' layers, which the applications' images are built on (and share).
+struct Bases {
+    alpine: Vec<Layer>,
+    ubuntu2204: Vec<Layer>,
+    ubuntu2404: Vec<Layer>,
+    python312: Vec<Layer>,
+    python311: Vec<Layer>,
+    node20_alpine: Vec<Layer>,
+    golang: Vec<Layer>,
+    jdk21: Vec<Layer>,
+    jdk17: Vec<Layer>,
+    nginx: Vec<Layer>,
+}
+
 fn fixed(label: &str, size: u64) -> Layer {
     layer(label, size, size)
 }
@@ -283,13 +307,28 @@ impl Store {
     /// the applications share, alias tags, a Docker manifest list, an OCI index whose
     /// platforms share a layer, and the two kinds of repository without tags.
     pub(super) fn generate() -> Store {
-        use Format::{Docker, Oci};
-        const MB: u64 = 1_000_000;
         let mut s = Store {
             repos: BTreeMap::new(),
         };
+        let b = s.base_images();
+        s.platform_tools(&b);
+        s.team_a(&b);
+        s.team_b(&b);
+        s.machine_learning(&b);
+        s.documentation(&b);
+        s.security_and_infrastructure(&b);
+        s.without_tags();
+        s
+    }
 
-        // Base images.
+    /// The operating system images, then the language runtimes built on them.
+    fn base_images(&mut self) -> Bases {
+        let os = self.os_images();
+        self.runtime_images(os)
+    }
+
+    fn os_images(&mut self) -> OsLayers {
+        use Format::{Docker, Oci};
         let alpine318 = vec![fixed("alpine 3.18 rootfs amd64", 3_401_613)];
         let alpine319 = vec![fixed("alpine 3.19 rootfs amd64", 3_408_729)];
         let alpine320_amd64 = vec![fixed("alpine 3.20 rootfs amd64", 3_623_807)];
@@ -297,10 +336,10 @@ impl Store {
         let alpine320_armv7 = vec![fixed("alpine 3.20 rootfs armv7", 3_176_221)];
         let a = "platform/base/alpine";
         for (tag, layers) in [("3.18", &alpine318), ("3.19", &alpine319)] {
-            let m = s.image(a, Docker, AMD64, layers, tag);
-            s.tag(a, tag, &m);
+            let m = self.image(a, Docker, AMD64, layers, tag);
+            self.tag(a, tag, &m);
         }
-        let m = s.multi(
+        let m = self.multi(
             a,
             Docker,
             "3.20",
@@ -310,20 +349,20 @@ impl Store {
                 (ARMV7, alpine320_armv7),
             ],
         );
-        s.tag(a, "3.20", &m);
-        s.tag(a, "latest", &m);
+        self.tag(a, "3.20", &m);
+        self.tag(a, "latest", &m);
         let alpine = alpine320_amd64;
 
         let debian = vec![fixed("debian bookworm rootfs", 49_557_601)];
         let debian_slim = vec![fixed("debian bookworm-slim rootfs", 29_126_484)];
         let d = "platform/base/debian";
-        let m = s.image(d, Docker, AMD64, &debian, "12.7");
+        let m = self.image(d, Docker, AMD64, &debian, "12.7");
         for tag in ["12.7", "bookworm", "latest"] {
-            s.tag(d, tag, &m);
+            self.tag(d, tag, &m);
         }
-        let m = s.image(d, Docker, AMD64, &debian_slim, "12.7-slim");
+        let m = self.image(d, Docker, AMD64, &debian_slim, "12.7-slim");
         for tag in ["12.7-slim", "bookworm-slim"] {
-            s.tag(d, tag, &m);
+            self.tag(d, tag, &m);
         }
 
         let ubuntu2204 = vec![fixed("ubuntu 22.04 rootfs", 29_537_461)];
@@ -333,12 +372,31 @@ impl Store {
             (["22.04", "jammy"], &ubuntu2204),
             (["24.04", "noble"], &ubuntu2404),
         ] {
-            let m = s.image(u, Oci, AMD64, layers, tags[0]);
+            let m = self.image(u, Oci, AMD64, layers, tags[0]);
             for tag in tags {
-                s.tag(u, tag, &m);
+                self.tag(u, tag, &m);
             }
         }
+        OsLayers {
+            alpine,
+            alpine319,
+            debian,
+            debian_slim,
+            ubuntu2204,
+            ubuntu2404,
+        }
+    }
 
+    fn runtime_images(&mut self, os: OsLayers) -> Bases {
+        use Format::{Docker, Oci};
+        let OsLayers {
+            alpine,
+            alpine319,
+            debian,
+            debian_slim,
+            ubuntu2204,
+            ubuntu2404,
+        } = os;
         let python312 = plus(
             &debian_slim,
             &[
@@ -356,11 +414,11 @@ impl Store {
             ],
         );
         let p = "platform/base/python";
-        let m = s.image(p, Docker, AMD64, &python311, "3.11-slim");
-        s.tag(p, "3.11-slim", &m);
-        let m = s.image(p, Docker, AMD64, &python312, "3.12-slim");
-        s.tag(p, "3.12-slim", &m);
-        s.tag(p, "3-slim", &m);
+        let m = self.image(p, Docker, AMD64, &python311, "3.11-slim");
+        self.tag(p, "3.11-slim", &m);
+        let m = self.image(p, Docker, AMD64, &python312, "3.12-slim");
+        self.tag(p, "3.12-slim", &m);
+        self.tag(p, "3-slim", &m);
 
         let node20 = plus(
             &debian,
@@ -372,25 +430,25 @@ impl Store {
         let node20_alpine = plus(&alpine, &[fixed("node 20 alpine runtime", 40_211_635)]);
         let n = "platform/base/node";
         for (tag, layers) in [("20", &node20), ("20-alpine", &node20_alpine)] {
-            let m = s.image(n, Docker, AMD64, layers, tag);
-            s.tag(n, tag, &m);
+            let m = self.image(n, Docker, AMD64, layers, tag);
+            self.tag(n, tag, &m);
         }
 
         let golang = plus(&debian, &[fixed("go 1.22 toolchain", 69_334_518)]);
         let g = "platform/base/golang";
-        let m = s.image(g, Oci, AMD64, &golang, "1.22");
-        s.tag(g, "1.22", &m);
+        let m = self.image(g, Oci, AMD64, &golang, "1.22");
+        self.tag(g, "1.22", &m);
         let g121 = plus(&debian, &[fixed("go 1.21 toolchain", 66_926_339)]);
-        let m = s.image(g, Oci, AMD64, &g121, "1.21");
-        s.tag(g, "1.21", &m);
+        let m = self.image(g, Oci, AMD64, &g121, "1.21");
+        self.tag(g, "1.21", &m);
 
         let jdk21 = plus(&ubuntu2204, &[fixed("temurin 21 jre", 48_004_712)]);
         let j = "platform/base/openjdk";
-        let m = s.image(j, Docker, AMD64, &jdk21, "21-jre");
-        s.tag(j, "21-jre", &m);
+        let m = self.image(j, Docker, AMD64, &jdk21, "21-jre");
+        self.tag(j, "21-jre", &m);
         let jdk17 = plus(&ubuntu2204, &[fixed("temurin 17 jre", 45_601_877)]);
-        let m = s.image(j, Docker, AMD64, &jdk17, "17-jre");
-        s.tag(j, "17-jre", &m);
+        let m = self.image(j, Docker, AMD64, &jdk17, "17-jre");
+        self.tag(j, "17-jre", &m);
 
         let nginx = plus(
             &alpine,
@@ -407,24 +465,40 @@ impl Store {
                 fixed("nginx default config", 1_911),
             ],
         );
-        let m = s.image(ng, Docker, AMD64, &nginx125, "1.25");
-        s.tag(ng, "1.25", &m);
-        let m = s.image(ng, Docker, AMD64, &nginx, "1.26");
+        let m = self.image(ng, Docker, AMD64, &nginx125, "1.25");
+        self.tag(ng, "1.25", &m);
+        let m = self.image(ng, Docker, AMD64, &nginx, "1.26");
         for tag in ["1.26", "1.26-alpine", "latest"] {
-            s.tag(ng, tag, &m);
+            self.tag(ng, tag, &m);
         }
 
+        Bases {
+            alpine,
+            ubuntu2204,
+            ubuntu2404,
+            python312,
+            python311,
+            node20_alpine,
+            golang,
+            jdk21,
+            jdk17,
+            nginx,
+        }
+    }
+
+    fn platform_tools(&mut self, b: &Bases) {
+        use Format::{Docker, Oci};
         // Platform tooling.
-        s.app(
+        self.app(
             "platform/tools/ci-runner",
             Docker,
-            &ubuntu2404,
+            &b.ubuntu2404,
             &["v16.11", "v17.0", "v17.1"],
             1,
             (60, 90),
             (5, 20),
         );
-        s.app(
+        self.app(
             "platform/tools/kaniko",
             Oci,
             &[],
@@ -433,43 +507,43 @@ impl Store {
             (20, 30),
             (1, 3),
         );
-        s.app(
+        self.app(
             "platform/tools/terraform",
             Docker,
-            &alpine,
+            &b.alpine,
             &["1.7.5", "1.8.4", "1.9.0"],
             1,
             (70, 90),
             (1, 2),
         );
-        s.app(
+        self.app(
             "platform/tools/helm",
             Docker,
-            &alpine,
+            &b.alpine,
             &["3.14.4", "3.15.1"],
             1,
             (15, 20),
             (0, 1),
         );
-        s.app(
+        self.app(
             "platform/monitoring/prometheus",
             Oci,
-            &alpine,
+            &b.alpine,
             &["v2.51.2", "v2.52.0", "v2.53.0"],
             1,
             (90, 110),
             (0, 1),
         );
-        s.app(
+        self.app(
             "platform/monitoring/grafana",
             Oci,
-            &alpine,
+            &b.alpine,
             &["10.4.2", "11.0.0"],
             1,
             (300, 350),
             (5, 10),
         );
-        s.app(
+        self.app(
             "platform/monitoring/node-exporter",
             Oci,
             &[],
@@ -478,30 +552,34 @@ impl Store {
             (1, 2),
             (10, 12),
         );
+    }
 
+    fn team_a(&mut self, b: &Bases) {
+        use Format::{Docker, Oci};
+        const MB: u64 = 1_000_000;
         // Team A: a Python backend, a web front end built for three platforms.
-        s.app(
+        self.app(
             "team-a/backend/api",
             Docker,
-            &python312,
+            &b.python312,
             &["1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.3.0", "1.3.1"],
             2,
             (40, 90),
             (1, 6),
         );
-        s.app(
+        self.app(
             "team-a/backend/worker",
             Docker,
-            &python312,
+            &b.python312,
             &["1.2.0", "1.3.0", "1.3.1"],
             3,
             (60, 80),
             (1, 4),
         );
-        s.app(
+        self.app(
             "team-a/backend/migrations",
             Docker,
-            &python311,
+            &b.python311,
             &["2025.11", "2026.01", "2026.03"],
             3,
             (10, 20),
@@ -511,17 +589,18 @@ impl Store {
         for v in ["2.0.0", "2.1.0"] {
             // The built site is the same bytes on every platform: one shared layer.
             let site = layer(&format!("{w} {v} static site"), 8 * MB, 14 * MB);
-            let arch_layer = |arch: &str| fixed(&format!("nginx 1.26 binaries {arch}"), 10_822_470);
-            let m = s.multi(
+            let arch_layer =
+                |arch: &str| fixed(&format!("b.nginx 1.26 binaries {arch}"), 10_822_470);
+            let m = self.multi(
                 w,
                 Oci,
                 v,
                 &[
-                    (AMD64, plus(&nginx, std::slice::from_ref(&site))),
+                    (AMD64, plus(&b.nginx, std::slice::from_ref(&site))),
                     (
                         ARM64,
                         vec![
-                            fixed("alpine 3.20 rootfs arm64", 4_088_932),
+                            fixed("b.alpine 3.20 rootfs arm64", 4_088_932),
                             arch_layer("arm64"),
                             site.clone(),
                         ],
@@ -529,115 +608,121 @@ impl Store {
                     (
                         ARMV7,
                         vec![
-                            fixed("alpine 3.20 rootfs armv7", 3_176_221),
+                            fixed("b.alpine 3.20 rootfs armv7", 3_176_221),
                             arch_layer("armv7"),
                             site.clone(),
                         ],
                     ),
                 ],
             );
-            s.tag(w, v, &m);
+            self.tag(w, v, &m);
             if v == "2.1.0" {
-                s.tag(w, "latest", &m);
-                s.tag(w, "stable", &m);
+                self.tag(w, "latest", &m);
+                self.tag(w, "stable", &m);
             }
         }
-        s.app(
+        self.app(
             "team-a/frontend/storybook",
             Docker,
-            &node20_alpine,
+            &b.node20_alpine,
             &["main"],
             1,
             (120, 160),
             (3, 8),
         );
-        s.app(
+        self.app(
             "team-a/mobile/build-env",
             Docker,
-            &jdk17,
+            &b.jdk17,
             &["android-34", "android-35"],
             1,
             (900, 1200),
             (1, 2),
         );
+    }
 
+    fn team_b(&mut self, b: &Bases) {
+        use Format::{Docker, Oci};
         // Team B: data and services, one repository nested below another.
-        s.app(
+        self.app(
             "team-b/data/etl",
             Oci,
-            &python311,
+            &b.python311,
             &["0.9.0", "0.9.1", "1.0.0"],
             2,
             (150, 200),
             (1, 3),
         );
-        s.app(
+        self.app(
             "team-b/data/notebooks",
             Oci,
-            &python312,
+            &b.python312,
             &["2026.02", "2026.04"],
             1,
             (700, 900),
             (1, 2),
         );
-        s.app(
+        self.app(
             "team-b/data/airflow",
             Docker,
-            &python311,
+            &b.python311,
             &["2.8.4", "2.9.1"],
             1,
             (250, 300),
             (1, 2),
         );
-        s.app(
+        self.app(
             "team-b/services/billing",
             Oci,
-            &jdk21,
+            &b.jdk21,
             &["3.4.0", "3.4.1", "3.5.0", "3.6.0"],
             2,
             (30, 50),
             (20, 30),
         );
-        s.app(
+        self.app(
             "team-b/services/billing/db-migrate",
             Oci,
-            &jdk21,
+            &b.jdk21,
             &["3.5.0", "3.6.0"],
             1,
             (5, 10),
             (1, 2),
         );
-        s.app(
+        self.app(
             "team-b/services/notifications",
             Docker,
-            &golang,
+            &b.golang,
             &["0.3.0", "0.4.0"],
             2,
             (10, 15),
             (8, 12),
         );
-        s.app(
+        self.app(
             "team-b/services/search",
             Docker,
-            &jdk21,
+            &b.jdk21,
             &["8.13.0", "8.14.1"],
             1,
             (400, 450),
             (1, 2),
         );
+    }
 
+    fn machine_learning(&mut self, b: &Bases) {
+        use Format::{Docker, Oci};
         // Machine learning: big layers.
         let cuda = plus(
-            &ubuntu2204,
+            &b.ubuntu2204,
             &[
                 fixed("cuda 12.4 runtime", 2_127_994_117),
                 fixed("cudnn 9", 1_341_201_904),
             ],
         );
         let gpu = "ml/training/gpu-base";
-        let m = s.image(gpu, Docker, AMD64, &cuda, "cuda12.4");
-        s.tag(gpu, "cuda12.4", &m);
-        s.app(
+        let m = self.image(gpu, Docker, AMD64, &cuda, "cuda12.4");
+        self.tag(gpu, "cuda12.4", &m);
+        self.app(
             "ml/training/jobs",
             Docker,
             &cuda,
@@ -646,30 +731,33 @@ impl Store {
             (1500, 2500),
             (1, 5),
         );
-        s.app(
+        self.app(
             "ml/models/sentiment",
             Oci,
-            &python312,
+            &b.python312,
             &["v1", "v2"],
             1,
             (600, 800),
             (400, 500),
         );
-        s.app(
+        self.app(
             "ml/models/vision/resnet",
             Oci,
-            &python312,
+            &b.python312,
             &["50-v1", "101-v1"],
             2,
             (600, 800),
             (100, 180),
         );
+    }
 
+    fn documentation(&mut self, b: &Bases) {
+        use Format::Docker;
         // Documentation: a site, and per-merge-request previews (a long tag list).
-        s.app(
+        self.app(
             "docs/website",
             Docker,
-            &nginx,
+            &b.nginx,
             &["2026-03-02", "2026-04-15"],
             2,
             (0, 1),
@@ -677,54 +765,57 @@ impl Store {
         );
         let previews: Vec<String> = (101..=134).map(|n| format!("mr-{n}")).collect();
         let previews: Vec<&str> = previews.iter().map(String::as_str).collect();
-        s.app(
+        self.app(
             "docs/website/preview",
             Docker,
-            &nginx,
+            &b.nginx,
             &previews,
             40,
             (0, 1),
             (20, 40),
         );
+    }
 
+    fn security_and_infrastructure(&mut self, b: &Bases) {
+        use Format::{Docker, Oci};
         // Security and infrastructure.
-        s.app(
+        self.app(
             "security/scanners/trivy",
             Oci,
-            &alpine,
+            &b.alpine,
             &["0.50.1", "0.52.0"],
             1,
             (50, 60),
             (300, 400),
         );
-        s.app(
+        self.app(
             "security/scanners/grype",
             Oci,
-            &alpine,
+            &b.alpine,
             &["0.77.0"],
             1,
             (60, 70),
             (200, 250),
         );
-        s.app(
+        self.app(
             "infra/ansible/runner",
             Docker,
-            &python311,
+            &b.python311,
             &["9.4", "10.0"],
             1,
             (200, 260),
             (1, 2),
         );
-        s.app(
+        self.app(
             "infra/backup/restic",
             Docker,
-            &alpine,
+            &b.alpine,
             &["0.16.4", "0.17.0"],
             1,
             (20, 25),
             (0, 1),
         );
-        s.app(
+        self.app(
             "infra/dns/coredns",
             Oci,
             &[],
@@ -733,12 +824,13 @@ impl Store {
             (1, 2),
             (50, 55),
         );
+    }
 
+    fn without_tags(&mut self) {
         // Two repositories without tags: one emptied by a cleanup policy (its tag list is
         // `null`), one created and never pushed to (`404 NAME_UNKNOWN`).
-        s.repo("research/sandbox/scratch").tags = Tags::Null;
-        s.repo("research/legacy/old-app").tags = Tags::NeverTagged;
-        s
+        self.repo("research/sandbox/scratch").tags = Tags::Null;
+        self.repo("research/legacy/old-app").tags = Tags::NeverTagged;
     }
 }
 

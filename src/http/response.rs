@@ -32,7 +32,9 @@ pub enum Body {
     Stream { len: Option<u64>, write: WriteFn },
     /// No status line and no headers from the layer: the function writes whatever it wants
     /// (the fault-injecting test registries: hangs, truncated or garbage answers) and the
-    /// connection is closed afterwards. Bounded by `write_timeout` like any response.
+    /// connection is closed afterwards. Bounded by `write_timeout` like any response. Only
+    /// with the `test-hooks` feature, which the tests enable: the product never sends one.
+    #[cfg(feature = "test-hooks")]
     Raw(WriteFn),
 }
 
@@ -58,6 +60,7 @@ impl Body {
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Shared(b) => Some(b.len() as u64),
             Body::Stream { len, .. } => *len,
+            #[cfg(feature = "test-hooks")]
             Body::Raw(_) => None,
         }
     }
@@ -71,7 +74,9 @@ impl Body {
         match self {
             Body::Bytes(b) => Some(b),
             Body::Shared(b) => Some(b),
-            Body::Stream { .. } | Body::Raw(_) => None,
+            Body::Stream { .. } => None,
+            #[cfg(feature = "test-hooks")]
+            Body::Raw(_) => None,
         }
     }
 
@@ -81,7 +86,13 @@ impl Body {
         match self {
             Body::Bytes(b) => Ok(b),
             Body::Shared(b) => Ok(b.to_vec()),
-            Body::Stream { write, .. } | Body::Raw(write) => {
+            Body::Stream { write, .. } => {
+                let mut out = Vec::new();
+                write(&mut out)?;
+                Ok(out)
+            }
+            #[cfg(feature = "test-hooks")]
+            Body::Raw(write) => {
                 let mut out = Vec::new();
                 write(&mut out)?;
                 Ok(out)
@@ -96,6 +107,7 @@ impl fmt::Debug for Body {
             Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Body::Shared(b) => write!(f, "Shared({} bytes)", b.len()),
             Body::Stream { len, .. } => write!(f, "Stream(len {len:?})"),
+            #[cfg(feature = "test-hooks")]
             Body::Raw(_) => f.write_str("Raw"),
         }
     }
@@ -357,6 +369,7 @@ pub(crate) fn send(stream: &TcpStream, resp: Response, ex: Exchange, date: &str)
     } = resp;
     let with_body = status_has_body(status);
     let (framing, fixed, stream_fn) = match body {
+        #[cfg(feature = "test-hooks")]
         Body::Raw(write) => return send_raw(stream, write, ex.deadline),
         Body::Bytes(b) => (Framing::Length(b.len() as u64), Fixed::Bytes(b), None),
         Body::Shared(b) => (Framing::Length(b.len() as u64), Fixed::Shared(b), None),
@@ -569,6 +582,7 @@ fn send_stream(
     w.finish()
 }
 
+#[cfg(feature = "test-hooks")]
 fn send_raw(stream: &TcpStream, write: WriteFn, deadline: Instant) -> Sent {
     let Ok(blocking) = Blocking::new(stream) else {
         return Sent::Broken;

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use url::{Position, Url};
 
+use crate::tls::{load_roots, CaMode};
+
 use super::token::{AuthHeader, AuthMode, Credentials};
 use super::{Kind, RequestStats};
 
@@ -401,42 +403,17 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) fn root_certs(
     ca_file: Option<&std::path::Path>,
 ) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        log::warn!("registry: a system CA certificate could not be loaded: {e}");
-    }
-    let mut certs: Vec<ureq::tls::Certificate<'static>> = native
+    let roots = load_roots("registry", ca_file, CaMode::Add)?;
+    log::debug!(
+        "registry: trusting {} system CA certificate(s) and {} from [registry] ca_file",
+        roots.from_system,
+        roots.from_file
+    );
+    Ok(roots
         .certs
         .iter()
         .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-        .collect();
-    let system = certs.len();
-    if let Some(path) = ca_file {
-        let shown = path.display();
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("[registry] ca_file {shown}: cannot read it: {e}"))?;
-        for item in ureq::tls::parse_pem(&pem) {
-            match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(format!(
-                        "[registry] ca_file {shown}: not a valid PEM file: {e}"
-                    ))
-                }
-            }
-        }
-        if certs.len() == system {
-            return Err(format!(
-                "[registry] ca_file {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
-            ));
-        }
-    }
-    log::debug!(
-        "registry: trusting {system} system CA certificate(s) and {} from [registry] ca_file",
-        certs.len() - system
-    );
-    Ok(certs)
+        .collect())
 }
 
 /// What a TLS failure means for the operator, when it is one.

@@ -46,9 +46,10 @@ pub struct CrawlOptions {
     pub retry_after_cap: Duration,
     /// How often progress is logged during a crawl.
     pub progress_every: Duration,
-    /// Deliberate panics, for the tests of panic isolation only. Debug builds take it from
-    /// the environment variable `GITLAB_REGISTRY_USAGE_REST_TEST_PANIC` (`collector` or
-    /// `repository:<name>`); release builds never set it.
+    /// Deliberate panics, for the tests of panic isolation only. With the `test-hooks` feature
+    /// (the tests enable it) the default comes from the environment variable
+    /// `GITLAB_REGISTRY_USAGE_REST_TEST_PANIC` (`collector` or `repository:<name>`); without
+    /// it nothing sets this.
     #[doc(hidden)]
     pub panic_at: Option<PanicAt>,
 }
@@ -64,10 +65,13 @@ pub enum PanicAt {
 }
 
 impl PanicAt {
+    #[cfg(not(feature = "test-hooks"))]
     fn from_env() -> Option<PanicAt> {
-        if !cfg!(debug_assertions) {
-            return None;
-        }
+        None
+    }
+
+    #[cfg(feature = "test-hooks")]
+    fn from_env() -> Option<PanicAt> {
         let v = std::env::var("GITLAB_REGISTRY_USAGE_REST_TEST_PANIC").ok()?;
         match v.split_once(':') {
             Some(("repository", name)) => Some(PanicAt::Repository(name.to_string())),
