@@ -13,7 +13,7 @@ use gitlab_registry_usage_rest::config::{Storage, StorageDriver};
 use gitlab_registry_usage_rest::storage::s3::S3Client;
 use gitlab_registry_usage_rest::storage::{run_once, scan, Known, Limits};
 
-use support::garbage::{eligible, registry_with_garbage};
+use support::garbage::{assert_same_as_dry_runs, registry_with_garbage};
 use support::real_registry::{RealOptions, Storage as RegistryStorage};
 use support::s3::{Moto, ACCESS_KEY, REGION, SECRET_KEY};
 
@@ -73,26 +73,8 @@ fn s3_scan_equals_what_garbage_collect_deletes_on_the_same_bucket() {
     );
 
     let dry = reg.garbage_collect(&["--dry-run"]);
-    let plain = eligible(&dry, "blob");
-    let bytes =
-        |set: &std::collections::BTreeSet<String>| set.iter().map(|d| sizes[d]).sum::<u64>();
-    assert_eq!(
-        (r.gc.blobs, r.gc.bytes),
-        (plain.len() as u64, bytes(&plain)),
-        "{dry}"
-    );
     let dry_m = reg.garbage_collect(&["--dry-run", "--delete-untagged"]);
-    let with_m = eligible(&dry_m, "blob");
-    let manifests = dry_m.matches("manifest eligible for deletion: ").count() as u64;
-    assert_eq!(
-        (
-            r.gc_untagged.manifests,
-            r.gc_untagged.blobs,
-            r.gc_untagged.bytes
-        ),
-        (manifests, with_m.len() as u64, bytes(&with_m)),
-        "{dry_m}"
-    );
+    assert_same_as_dry_runs(r, &sizes, &dry, &dry_m);
     assert_eq!(r.breaks.len(), 2, "{:?}", r.breaks);
     assert!(r.gc.bytes > 0 && r.gc_untagged.bytes > r.gc.bytes);
     // The half-done upload: on S3 a multipart upload beside its `startedat` object.

@@ -3,7 +3,9 @@
 //! pushed twice, a manifest deleted by digest, a lone blob, a half-done upload); and the
 //! parser of `garbage-collect`'s "eligible for deletion" lines.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use gitlab_registry_usage_rest::storage::Report;
 
 use super::collector::{blob, config_blob, push_image, push_standard, Target, Truth};
 use super::fake_registry::{
@@ -71,4 +73,27 @@ pub fn eligible(output: &str, what: &str) -> BTreeSet<String> {
         .filter_map(|l| l.split_once(key.as_str()))
         .map(|(_, d)| d.trim().to_string())
         .collect()
+}
+
+/// Asserts that `r` names what `garbage-collect --dry-run` printed without (`dry`) and with
+/// (`dry_m`) `--delete-untagged`: as many blobs, the sum of their `sizes`, as many manifests.
+pub fn assert_same_as_dry_runs(r: &Report, sizes: &BTreeMap<String, u64>, dry: &str, dry_m: &str) {
+    let bytes = |set: &BTreeSet<String>| set.iter().map(|d| sizes[d]).sum::<u64>();
+    let plain = eligible(dry, "blob");
+    assert_eq!(
+        (r.gc.blobs, r.gc.bytes),
+        (plain.len() as u64, bytes(&plain)),
+        "{dry}"
+    );
+    let with_m = eligible(dry_m, "blob");
+    let manifests = dry_m.matches("manifest eligible for deletion: ").count() as u64;
+    assert_eq!(
+        (
+            r.gc_untagged.manifests,
+            r.gc_untagged.blobs,
+            r.gc_untagged.bytes
+        ),
+        (manifests, with_m.len() as u64, bytes(&with_m)),
+        "{dry_m}"
+    );
 }
