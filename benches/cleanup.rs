@@ -1,5 +1,8 @@
 //! Measures the clean-up dry run (`GET /cleanup`) on a large generated registry: the rule
-//! alone (parse + dry run) and the whole answer (with the JSON body), for several rules.
+//! alone (parse + dry run) and the whole answer (with the JSON body), for several rules; and
+//! `GET /policies` (every project's clean-up policy previewed) over the same registry with
+//! one GitLab project per repository: a third with an enabled policy (some with protected
+//! tags), a third disabled, a third without one (GitLab's default is previewed).
 //! Run with `cargo bench --bench cleanup` (optionally `-- REPOS TAGS`; default 10,000 × 10
 //! = 100,000 tags). Prints the median and the slowest of the runs.
 
@@ -7,8 +10,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::cleanup::{dry_run, Limits, Rule};
-use gitlab_registry_usage_rest::server::cleanup_resource;
-use gitlab_registry_usage_rest::snapshot::{RepositoryInput, Snapshot, SnapshotInput, TagInput};
+use gitlab_registry_usage_rest::server::{cleanup_resource, policies_resource};
+use gitlab_registry_usage_rest::snapshot::{
+    ExpirationPolicy, Project, RepositoryInput, Snapshot, SnapshotInput, TagInput,
+};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -59,9 +64,63 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
         });
     }
     SnapshotInput {
-        timestamp: 1.0,
+        // The crawl's time: /policies evaluates policies then.
+        timestamp: NOW as f64,
         repositories,
         blobs,
+    }
+}
+
+/// One project per repository, policies as described above.
+fn projects(snap: &Snapshot) -> Vec<Project> {
+    snap.repositories
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let policy = (i % 3 != 2).then(|| ExpirationPolicy {
+                enabled: i % 3 == 0,
+                cadence: Some("1d".into()),
+                keep_n: [Some(5), None, Some(10)][i % 3],
+                older_than: Some(["30d", "90d", "14d"][i % 3].into()),
+                name_regex: Some(".*".into()),
+                name_regex_keep: (i % 2 == 0).then(|| "release-.*".into()),
+                next_run_at: None,
+            });
+            Project {
+                id: i as u64 + 1,
+                path: r.name.clone(),
+                web_url: format!("https://gitlab.example/{}", r.name),
+                policy,
+                protected: if i % 6 == 0 {
+                    vec!["^release-1".into(), "-stable$".into()]
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect()
+}
+
+/// Times `/policies` (rendered each time, as on a cache miss) for a few queries.
+fn bench_policies(snap: &Snapshot, runs: usize) {
+    for q in ["", "sort=freed_bytes_if_enabled&order=desc&limit=20"] {
+        let mut times = Vec::new();
+        let mut body = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let resp =
+                policies_resource(snap, q, false, "", Limits::default()).expect("valid request");
+            times.push(t.elapsed());
+            body = resp.body.len().unwrap_or(0) as usize;
+        }
+        times.sort();
+        println!(
+            "/policies?{q}\n  {} projects; whole answer {:.1} ms median ({:.1} max), {:.1} MiB JSON",
+            snap.projects.len(),
+            ms(times[runs / 2]),
+            ms(times[runs - 1]),
+            body as f64 / 1048576.0
+        );
     }
 }
 
@@ -80,6 +139,8 @@ fn main() {
     );
     let t = Instant::now();
     let snap = Snapshot::build(generate(repos, tags)).expect("generated input is complete");
+    let with = projects(&snap);
+    let snap = snap.with_projects(with);
     println!(
         "snapshot: {} tags, {} blobs, built in {:.1} ms (reference counts included)",
         snap.tag_count(),
@@ -126,4 +187,5 @@ fn main() {
             body as f64 / 1048576.0
         );
     }
+    bench_policies(&snap, runs);
 }

@@ -191,6 +191,8 @@ fn main() {
                 timeout: Duration::from_secs(30),
                 ca_file: None,
                 trusted_realms: Vec::new(),
+                // GitLab's project API is not part of these crawls (tests/projects.rs reads it).
+                projects: gitlab_registry_usage_rest::registry::ProjectsMode::Off,
                 crawl_timeout: Duration::from_secs(3600),
                 state_file: Default::default(),
             };

@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod doctor;
 pub mod hal;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod registry;

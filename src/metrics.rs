@@ -34,11 +34,12 @@ pub(crate) enum Route {
     Metrics,
     Dashboard,
     Storage,
+    History,
     Other,
 }
 
 impl Route {
-    pub(crate) const ALL: [Route; 8] = [
+    pub(crate) const ALL: [Route; 9] = [
         Route::AuthToken,
         Route::Repositories,
         Route::Namespaces,
@@ -46,6 +47,7 @@ impl Route {
         Route::Metrics,
         Route::Dashboard,
         Route::Storage,
+        Route::History,
         Route::Other,
     ];
 
@@ -58,6 +60,7 @@ impl Route {
             Route::Metrics => "metrics",
             Route::Dashboard => "dashboard",
             Route::Storage => "storage",
+            Route::History => "history",
             Route::Other => "other",
         }
     }
@@ -77,6 +80,7 @@ impl Route {
             "/health" => Route::Health,
             "/metrics" => Route::Metrics,
             "/storage" => Route::Storage,
+            "/history" | "/history/" => Route::History,
             "" | "/" | "/index.html" => Route::Dashboard,
             _ if below("/repositories") => Route::Repositories,
             _ if below("/namespaces") => Route::Namespaces,
@@ -383,6 +387,14 @@ fn collector_state(o: &mut Out, c: &CollectorState) {
         u8::from(c.running_since.is_some()),
     );
     o.family(
+        "collector_update_interval_seconds",
+        "gauge",
+        "The configured [registry] update_interval: time between the starts of two crawls.",
+    );
+    if let Some(i) = c.update_interval {
+        o.sample("collector_update_interval_seconds", "", float(i));
+    }
+    o.family(
         "collector_last_success_timestamp_seconds",
         "gauge",
         "Unix time when the last successful crawl finished (absent before the first).",
@@ -547,6 +559,7 @@ mod tests {
             ("/pre/namespaces/a", Route::Namespaces),
             ("/pre/health", Route::Health),
             ("/pre/metrics", Route::Metrics),
+            ("/pre/history?namespace=g", Route::History),
             ("/pre/", Route::Dashboard),
             ("/pre", Route::Dashboard),
             ("/pre/dashboard/app.js", Route::Dashboard),
@@ -623,6 +636,7 @@ mod tests {
             enabled: true,
             last_success: Some(1795438748.5),
             last_duration: Some(12.25),
+            update_interval: Some(3600.0),
             crawls_succeeded: 3,
             ..CollectorState::default()
         };
@@ -700,6 +714,10 @@ mod tests {
         assert_eq!(
             value(&text, &format!("{p}collector_last_duration_seconds")),
             Some("12.25")
+        );
+        assert_eq!(
+            value(&text, &format!("{p}collector_update_interval_seconds")),
+            Some("3600")
         );
         // every sample line belongs to a family announced just before it, no raw newlines
         for line in text.lines() {

@@ -94,6 +94,26 @@ fn demo_banner_login_and_whole_tree() {
         &[("Authorization", &bearer)],
     );
     assert_eq!(alpine.status, 200, "{}", alpine.text());
+    // The built-in registry plays GitLab's project API: repositories have projects and the
+    // banner's /policies answers.
+    assert_eq!(
+        alpine.json()["project"]["path"],
+        "platform/base",
+        "{}",
+        alpine.text()
+    );
+    let policies = svc.get(
+        "/policies?sort=freed_bytes_if_enabled&order=desc&limit=5",
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(policies.status, 200, "{}", policies.text());
+    assert!(
+        policies.json()["_embedded"]["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 5
+    );
 }
 
 #[test]

@@ -231,7 +231,7 @@ fn invalid_listing_parameters_are_400_naming_the_parameter() {
     for (query, message) in [
         (
             "sort=foo",
-            "sort: one of name, size, disk_size, exclusive_size",
+            "sort: one of name, size, disk_size, exclusive_size, size_change, disk_size_change, exclusive_size_change, tags_change (the _change keys with since)",
         ),
         ("order=up", "order: asc or desc"),
         ("limit=abc", "limit: an integer from 1 to 10000"),

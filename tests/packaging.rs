@@ -564,6 +564,8 @@ fn pkgbuild_package_installs_what_the_deb_installs() {
         "docs/API.md",
         "docs/CONFIGURATION.md",
         "docs/PERFORMANCE.md",
+        "packaging/prometheus/gitlab-registry-usage-rest.rules.yml",
+        "packaging/prometheus/gitlab-registry-usage-rest.rules.test.yml",
         "LICENSE",
     ] {
         let to = tree.join(rel);

@@ -18,9 +18,11 @@ use std::fmt;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::http::percent::decode as percent_decode;
-use crate::snapshot::{Snapshot, Tag};
+use crate::snapshot::{Repository, Snapshot, Tag};
 
 mod older_than;
+pub(crate) mod policies;
+pub(crate) mod policies_view;
 pub(crate) mod view;
 
 pub(crate) use older_than::parse_older_than;
@@ -64,6 +66,8 @@ pub struct Rule {
     pub(crate) scope: Scope,
     delete: Regex,
     keep: Option<Regex>,
+    /// Tag protection patterns (unanchored), as written and compiled; none for `/cleanup`.
+    pub(crate) protected: Vec<(String, Regex)>,
 }
 
 /// Why a query or a scope cannot be used.
@@ -228,6 +232,7 @@ impl Rule {
             scope,
             delete,
             keep,
+            protected: Vec::new(),
         })
     }
 
@@ -267,6 +272,8 @@ pub(crate) enum Reason {
     KeepN,
     /// Not older than `older_than` (or its age is unknown).
     Age,
+    /// A tag protection rule matched it: the index of its pattern in the rule.
+    Protected(u32),
 }
 
 impl Reason {
@@ -276,6 +283,7 @@ impl Reason {
             Reason::Regex => "regex",
             Reason::KeepN => "keep_n",
             Reason::Age => "age",
+            Reason::Protected(_) => "protected",
         }
     }
 }
@@ -336,7 +344,16 @@ pub fn dry_run<'a>(snap: &'a Snapshot, rule: &Rule, now: i64) -> Result<Report<'
             below
         }
     };
-    let cutoff = rule.older_than.as_ref().map(|(_, secs)| now as f64 - secs);
+    Ok(run(snap, repos, rule, now))
+}
+
+/// [`dry_run`] over the given repositories (the rule's own scope is not looked at).
+pub(crate) fn run<'a>(
+    snap: &'a Snapshot,
+    repos: impl IntoIterator<Item = &'a Repository>,
+    rule: &Rule,
+    now: i64,
+) -> Report<'a> {
     let mut report = Report {
         freed_bytes: 0,
         tags_deleted: 0,
@@ -354,57 +371,7 @@ pub fn dry_run<'a>(snap: &'a Snapshot, rule: &Rule, now: i64) -> Result<Report<'
             continue; // never read: nothing known to delete
         };
         report.repositories += 1;
-        let mut item = RepoReport {
-            name: &repo.name,
-            freed_bytes: 0,
-            delete: Vec::new(),
-            keep: Vec::new(),
-            not_matched: 0,
-        };
-        candidates.clear();
-        for tag in tags {
-            if !rule.delete.is_match(tag.name.as_bytes()) {
-                item.not_matched += 1;
-            } else if tag.name == "latest" {
-                item.keep.push((tag, Reason::Latest));
-            } else if rule
-                .keep
-                .as_ref()
-                .is_some_and(|k| k.is_match(tag.name.as_bytes()))
-            {
-                item.keep.push((tag, Reason::Regex));
-            } else {
-                candidates.push(tag);
-            }
-        }
-        // Newest first; unknown `created` counts as `now` (as in GitLab); among equal times
-        // the name that sorts last counts as newer (GitLab reverses a sort of the registry's
-        // name-ordered list).
-        if let Some(n) = rule.keep_n {
-            candidates.sort_unstable_by(|a, b| {
-                let (ta, tb) = (a.created.unwrap_or(now), b.created.unwrap_or(now));
-                tb.cmp(&ta).then_with(|| b.name.cmp(&a.name))
-            });
-            let n = usize::try_from(n)
-                .unwrap_or(usize::MAX)
-                .min(candidates.len());
-            for tag in candidates.drain(..n) {
-                item.keep.push((tag, Reason::KeepN));
-            }
-        }
-        for &tag in &candidates {
-            let old = match cutoff {
-                None => true,
-                Some(c) => tag.created.is_some_and(|t| (t as f64) < c),
-            };
-            if old {
-                item.delete.push(tag);
-            } else {
-                item.keep.push((tag, Reason::Age));
-            }
-        }
-        item.delete.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        item.keep.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+        let mut item = evaluate(&repo.name, tags, rule, now, &mut candidates);
 
         // Count this repository's deleted references per blob.
         scratch.clear();
@@ -438,7 +405,92 @@ pub fn dry_run<'a>(snap: &'a Snapshot, rule: &Rule, now: i64) -> Result<Report<'
             report.freed_bytes += snap.blobs[b as usize].size;
         }
     }
-    Ok(report)
+    report
+}
+
+/// Bytes garbage collection frees once all of `deleted` are gone (any repositories; a tag
+/// listed twice counts once per listing, so give each once).
+pub(crate) fn freed_by<'a>(snap: &Snapshot, deleted: impl IntoIterator<Item = &'a Tag>) -> u64 {
+    let mut refs: Vec<u32> = deleted
+        .into_iter()
+        .flat_map(|t| t.blobs.iter().copied())
+        .collect();
+    refs.sort_unstable();
+    refs.chunk_by(|a, b| a == b)
+        .filter(|run| {
+            run.len() as u32
+                >= snap
+                    .blob_refs
+                    .get(run[0] as usize)
+                    .copied()
+                    .unwrap_or(u32::MAX)
+        })
+        .map(|run| snap.blobs[run[0] as usize].size)
+        .sum()
+}
+
+/// GitLab's rules over one repository's tags, in GitLab's order (see the module's doc);
+/// `freed_bytes` is left at 0. `candidates` is scratch space.
+fn evaluate<'a>(
+    name: &'a str,
+    tags: &'a [Tag],
+    rule: &Rule,
+    now: i64,
+    candidates: &mut Vec<&'a Tag>,
+) -> RepoReport<'a> {
+    let cutoff = rule.older_than.as_ref().map(|(_, secs)| now as f64 - secs);
+    let mut item = RepoReport {
+        name,
+        freed_bytes: 0,
+        delete: Vec::new(),
+        keep: Vec::new(),
+        not_matched: 0,
+    };
+    candidates.clear();
+    for tag in tags {
+        let bytes = tag.name.as_bytes();
+        if !rule.delete.is_match(bytes) {
+            item.not_matched += 1;
+        } else if tag.name == "latest" {
+            item.keep.push((tag, Reason::Latest));
+        } else if rule.keep.as_ref().is_some_and(|k| k.is_match(bytes)) {
+            item.keep.push((tag, Reason::Regex));
+        } else if let Some(i) = rule.protected.iter().position(|(_, p)| p.is_match(bytes)) {
+            // Protected tags are taken out before keep_n: they take no slot.
+            item.keep.push((tag, Reason::Protected(i as u32)));
+        } else {
+            candidates.push(tag);
+        }
+    }
+    // Newest first; unknown `created` counts as `now` (as in GitLab); among equal times
+    // the name that sorts last counts as newer (GitLab reverses a sort of the registry's
+    // name-ordered list).
+    if let Some(n) = rule.keep_n {
+        candidates.sort_unstable_by(|a, b| {
+            let (ta, tb) = (a.created.unwrap_or(now), b.created.unwrap_or(now));
+            tb.cmp(&ta).then_with(|| b.name.cmp(&a.name))
+        });
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(candidates.len());
+        for tag in candidates.drain(..n) {
+            item.keep.push((tag, Reason::KeepN));
+        }
+    }
+    for &tag in candidates.iter() {
+        let old = match cutoff {
+            None => true,
+            Some(c) => tag.created.is_some_and(|t| (t as f64) < c),
+        };
+        if old {
+            item.delete.push(tag);
+        } else {
+            item.keep.push((tag, Reason::Age));
+        }
+    }
+    item.delete.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    item.keep.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+    item
 }
 
 #[cfg(test)]

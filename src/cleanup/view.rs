@@ -45,43 +45,73 @@ impl Serialize for Names<'_> {
     }
 }
 
-struct Kept<'a>(&'a RepoReport<'a>);
+/// How kept tags' reasons are named: `/cleanup`'s words, or `/policies`' (GitLab's
+/// parameter that kept the tag, and a protection rule's pattern).
+#[derive(Clone, Copy)]
+pub(crate) enum Words<'a> {
+    Cleanup,
+    /// The project's tag protection patterns, which [`Reason::Protected`] indexes.
+    Policy(&'a [String]),
+}
+
+impl Words<'_> {
+    fn reason(self, r: Reason) -> &'static str {
+        match (self, r) {
+            (Words::Cleanup, r) => r.as_str(),
+            (Words::Policy(_), Reason::Latest) => "latest",
+            (Words::Policy(_), Reason::Regex) => "name_regex_keep",
+            (Words::Policy(_), Reason::KeepN) => "keep_n",
+            (Words::Policy(_), Reason::Age) => "older_than",
+            (Words::Policy(_), Reason::Protected(_)) => "protected",
+        }
+    }
+}
+
+struct Kept<'a>(&'a RepoReport<'a>, Words<'a>);
 
 impl Serialize for Kept<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.keep.len()))?;
         for (t, why) in &self.0.keep {
-            seq.serialize_element(&KeptTag(&t.name, *why))?;
+            seq.serialize_element(&KeptTag(&t.name, *why, self.1))?;
         }
         seq.end()
     }
 }
 
-struct KeptTag<'a>(&'a str, Reason);
+struct KeptTag<'a>(&'a str, Reason, Words<'a>);
 
 impl Serialize for KeptTag<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", self.0)?;
-        m.serialize_entry("reason", self.1.as_str())?;
+        m.serialize_entry("reason", self.2.reason(self.1))?;
+        if let (Reason::Protected(i), Words::Policy(patterns)) = (self.1, self.2) {
+            if let Some(p) = patterns.get(i as usize) {
+                m.serialize_entry("pattern", p)?;
+            }
+        }
         m.end()
     }
 }
 
-struct Item<'a> {
-    item: &'a RepoReport<'a>,
-    paths: Paths<'a>,
-    links: bool,
+/// One repository of a dry run: `{"name", "freed_bytes", "delete", "keep",
+/// "tags_not_matched"}` (+ `_links` with `links`).
+pub(crate) struct RepoItem<'a> {
+    pub(crate) item: &'a RepoReport<'a>,
+    pub(crate) paths: Paths<'a>,
+    pub(crate) links: bool,
+    pub(crate) words: Words<'a>,
 }
 
-impl Serialize for Item<'_> {
+impl Serialize for RepoItem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let item = self.item;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", item.name)?;
         m.serialize_entry("freed_bytes", &item.freed_bytes)?;
         m.serialize_entry("delete", &Names(item))?;
-        m.serialize_entry("keep", &Kept(item))?;
+        m.serialize_entry("keep", &Kept(item, self.words))?;
         m.serialize_entry("tags_not_matched", &item.not_matched)?;
         if self.links {
             m.serialize_entry(
@@ -103,10 +133,11 @@ impl Serialize for Items<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.report.items.len()))?;
         for item in &self.report.items {
-            seq.serialize_element(&Item {
+            seq.serialize_element(&RepoItem {
                 item,
                 paths: self.paths,
                 links: self.links,
+                words: Words::Cleanup,
             })?;
         }
         seq.end()

@@ -33,6 +33,7 @@ pub struct Config {
     pub registry: Registry,
     pub metrics: MetricsConfig,
     pub storage: Storage,
+    pub history: HistoryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,9 +102,17 @@ pub struct Registry {
     pub ca_file: Option<PathBuf>,
     /// Token endpoints trusted with the credentials besides GitLab's and the registry's.
     pub trusted_realms: Vec<String>,
+    /// Whether each crawl reads GitLab's projects and clean-up policies.
+    pub projects: crate::registry::ProjectsMode,
     /// A crawl running longer is abandoned (see [`default_crawl_timeout`] for `auto`).
     pub crawl_timeout: Duration,
     pub state_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryConfig {
+    /// How long crawls are remembered (see `crate::history`); zero: no history is kept.
+    pub keep: Duration,
 }
 
 /// `crawl_timeout = auto`: four update intervals (a crawl that slow has missed three
@@ -197,6 +206,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
         "h" | "hour" | "hours" => 3600,
         "d" | "day" | "days" => 86_400,
         "w" | "week" | "weeks" => 604_800,
+        "y" | "year" | "years" => 365 * 86_400,
+        // A bare 0 needs no unit (`[history] keep = 0`).
+        "" if n == 0 => 0,
         _ => return None,
     };
     n.checked_mul(secs).map(Duration::from_secs)
@@ -228,7 +240,7 @@ pub(crate) fn default_workers() -> usize {
 }
 
 const DURATION_FORM: &str =
-    "an integer and a unit (s, m, h, d, w or their long forms), e.g. \"30 s\", \"5m\", \"2 weeks\"";
+    "an integer and a unit (s, m, h, d, w, y or their long forms), e.g. \"30 s\", \"5m\", \"2 weeks\"";
 
 /// What values a key takes: how it is checked, and the form named in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +269,8 @@ pub(crate) enum Kind {
     AutoPositive,
     /// A time span above zero or `auto`.
     AutoDuration,
+    /// `auto` or a strict boolean.
+    AutoBool,
     /// An `http://` or `https://` URL.
     Url,
     /// An `http(s)://` URL or empty.
@@ -289,6 +303,7 @@ impl Kind {
             Kind::Positive => "a positive integer",
             Kind::AutoPositive => "a positive integer or auto",
             Kind::AutoDuration => "a time span above zero, e.g. \"2 hours\", or auto",
+            Kind::AutoBool => "auto, true or false",
             Kind::Url => "an http:// or https:// URL, e.g. https://gitlab.example.com/",
             Kind::UrlOrEmpty => "an http:// or https:// URL (or empty)",
             Kind::Path => "a file path",
@@ -317,6 +332,7 @@ impl Kind {
             Kind::Positive => positive(v).is_some(),
             Kind::AutoPositive => auto_or_positive(v, 1).is_some(),
             Kind::AutoDuration => auto_or_duration(v, Duration::ZERO).is_some(),
+            Kind::AutoBool => projects_mode(v).is_some(),
             Kind::Url => http_url(v).is_some(),
             Kind::UrlOrEmpty => v.is_empty() || http_url(v).is_some(),
             Kind::Prefix => normalise_prefix(v).is_some(),
@@ -440,6 +456,8 @@ pub const KEYS: &[Key] = &[
         "A PEM file with CAs to trust for https to the registry and GitLab, in addition to the\nsystem's roots (a private CA: add it here or with update-ca-certificates)."),
     key("registry", "trusted_realms", "", Kind::Urls,
         "Token endpoints (comma-separated URLs; their origins count) that may receive username and\naccess_token besides gitlab_base_url's and the registry's own origin. Never plain http\nwhen the registry is https."),
+    key("registry", "projects", "auto", Kind::AutoBool,
+        "Read GitLab's projects and clean-up policies with each crawl (token scope read_api):\nauto (a refusal is warned about once, then ignored), true, or false (never ask)."),
     key("registry", "crawl_timeout", "auto", Kind::AutoDuration,
         "Longest a crawl may run; then it is abandoned and the previous data stays served.\nauto: 4 x update_interval, at least 10 minutes, at most 24 hours."),
     key("registry", "state_file", "/var/lib/gitlab-registry-usage-rest/state.json", Kind::Path,
@@ -465,6 +483,8 @@ pub const KEYS: &[Key] = &[
         "A manifest blob larger than this is not read (a warning; Distribution accepts 4 MiB)."),
     key("storage", "max_warnings", "100", Kind::Positive,
         "Problems found in the storage kept per scan (served with /storage and logged); more are\nonly counted."),
+    key("history", "keep", "2 years", Kind::Duration,
+        "How long crawls are remembered for since= and /history, in a file beside state_file\n(<state file name>.history): every crawl for 48 hours, one a day for 90 days, one a\nweek beyond. 0: no history. With an empty state_file it is kept in memory only."),
 ];
 
 /// The entry for `section`/`name`. Only keys of [`KEYS`] are ever looked up.
@@ -604,6 +624,21 @@ fn auto_or_positive(v: &str, auto: usize) -> Option<usize> {
     }
 }
 
+/// `[registry] projects`: `auto` or a strict boolean.
+fn projects_mode(v: &str) -> Option<crate::registry::ProjectsMode> {
+    use crate::registry::ProjectsMode;
+    if v.trim().eq_ignore_ascii_case("auto") {
+        return Some(ProjectsMode::Auto);
+    }
+    parse_bool_strict(v).map(|on| {
+        if on {
+            ProjectsMode::On
+        } else {
+            ProjectsMode::Off
+        }
+    })
+}
+
 fn auto_or_duration(v: &str, auto: Duration) -> Option<Duration> {
     if v.trim().eq_ignore_ascii_case("auto") {
         Some(auto)
@@ -734,6 +769,7 @@ impl Config {
             timeout: r.duration("registry", "timeout")?,
             ca_file: r.path("registry", "ca_file")?,
             trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
+            projects: r.get("registry", "projects", projects_mode)?,
             crawl_timeout: r.get("registry", "crawl_timeout", |v| {
                 auto_or_duration(v, default_crawl_timeout(update_interval))
             })?,
@@ -745,6 +781,9 @@ impl Config {
                 .filter(|t| !t.is_empty()),
         };
         let storage = storage::read(&r)?;
+        let history = HistoryConfig {
+            keep: r.duration("history", "keep")?,
+        };
         Ok(Config {
             general,
             ldap,
@@ -752,6 +791,7 @@ impl Config {
             registry,
             metrics,
             storage,
+            history,
         })
     }
 
@@ -809,6 +849,12 @@ mod tests {
         assert_eq!(parse_duration("5 Seconds"), Some(Duration::from_secs(5)));
         assert_eq!(parse_duration("1 HOUR"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2 fortnights"), None);
+        assert_eq!(
+            parse_duration("2 years"),
+            Some(Duration::from_secs(63_072_000))
+        );
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("weeks"), None);
         assert_eq!(parse_duration("-1 s"), None);
         assert_eq!(parse_duration("1.5 h"), None);
@@ -836,6 +882,29 @@ mod tests {
         for bad in ["0 s", "soon", ""] {
             let e = t(&format!("[registry]\ncrawl_timeout = {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("[registry] crawl_timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn projects_auto_true_false() {
+        use crate::registry::ProjectsMode;
+        let t = |text: &str| Config::from_ini_text(text, p()).map(|c| c.registry.projects);
+        assert_eq!(t(""), Ok(ProjectsMode::Auto));
+        for (v, want) in [
+            ("auto", ProjectsMode::Auto),
+            ("AUTO", ProjectsMode::Auto),
+            ("true", ProjectsMode::On),
+            ("yes", ProjectsMode::On),
+            ("false", ProjectsMode::Off),
+            ("0", ProjectsMode::Off),
+        ] {
+            assert_eq!(t(&format!("[registry]\nprojects = {v}\n")), Ok(want), "{v}");
+        }
+        for bad in ["sometimes", "", "2"] {
+            let e = t(&format!("[registry]\nprojects = {bad}\n")).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("[registry] projects"), "{text}");
+            assert!(text.contains("auto, true or false"), "{text}");
         }
     }
 
@@ -1084,6 +1153,19 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn history_keep() {
+        let k = |text: &str| Config::from_ini_text(text, p()).map(|c| c.history.keep);
+        assert_eq!(k(""), Ok(Duration::from_secs(2 * 365 * 86_400)));
+        assert_eq!(k("[history]\nkeep = 0\n"), Ok(Duration::ZERO));
+        assert_eq!(
+            k("[history]\nkeep = 30 days\n"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        let e = k("[history]\nkeep = forever\n").unwrap_err().to_string();
+        assert!(e.contains("[history] keep") && e.contains("a unit"), "{e}");
     }
 
     #[test]

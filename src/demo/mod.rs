@@ -18,6 +18,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::auth::{Authenticator, LoginError};
 use crate::config::{Config, ConfigError};
 
+mod gitlab;
 mod registry;
 mod tree;
 
@@ -110,9 +111,9 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
         "gitlab-registry-usage-rest {version}: DEMO MODE\n\
          \n\
          A built-in registry with {repos} generated repositories runs at {registry}; the\n\
-         collector crawls it every minute. Nothing here talks to LDAP or GitLab, and both\n\
-         the API and the registry listen on loopback only (127.0.0.1): no other machine\n\
-         can reach them.\n\
+         collector crawls it every minute. Nothing here talks to LDAP or a real GitLab, and\n\
+         both the API and the registry listen on loopback only (127.0.0.1): no other\n\
+         machine can reach them.\n\
          \n\
          Dashboard: {api}/  (open it in a browser and log in)\n\
          API:       {api}\n\
@@ -128,6 +129,10 @@ pub fn banner(demo: &Demo, listen: &str) -> String {
          \n\
          One repository, with links:\n\
          \x20 curl -H \"Authorization: Bearer $TOKEN\" '{api}/repositories/platform%2Fbase%2Falpine?embed=true&links=true'\n\
+         \n\
+         What each project's clean-up policy deletes at its next run (the built-in registry\n\
+         also plays GitLab's project API):\n\
+         \x20 curl -H \"Authorization: Bearer $TOKEN\" '{api}/policies?sort=freed_bytes_if_enabled&order=desc&limit=5'\n\
          \n\
          Stop with Ctrl-C.\n",
         version = env!("CARGO_PKG_VERSION"),

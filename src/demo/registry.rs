@@ -1,7 +1,7 @@
 //! The demo registry's HTTP side, on the service's own connection layer: the Distribution API
 //! (`/v2/`, catalog and tags pagination with `Link`, manifests by tag or digest, blob HEADs and
 //! config GETs) behind GitLab's token flow (`/jwt/auth` with HTTP Basic, random tokens that
-//! expire), answered from the tree of `tree.rs`.
+//! expire), answered from the tree of `tree.rs`; and GitLab's project API (`gitlab.rs`).
 //!
 //! It only reads the tree (nothing can be pushed or deleted), listens on 127.0.0.1 and nowhere
 //! else, and serves `--demo` alone.
@@ -252,6 +252,8 @@ impl Inner {
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
         let reply = if path == "/jwt/auth" {
             self.token_endpoint(method, query, headers)
+        } else if let Some(rest) = path.strip_prefix("/api/v4/") {
+            self.gitlab_api(rest, headers)
         } else {
             self.registry(method, &percent_decode(path), query, headers)
         };
@@ -311,6 +313,28 @@ impl Inner {
             200,
             &json!({"token": token, "expires_in": TOKEN_TTL.as_secs()}),
         )
+    }
+
+    /// GitLab's REST API for `[registry] projects` (see `gitlab.rs`): `PRIVATE-TOKEN` is the
+    /// access token from the config.
+    fn gitlab_api(&self, rest: &str, headers: &[(String, String)]) -> Reply {
+        let ok = header(headers, "private-token")
+            .is_some_and(|t| same(t.as_bytes(), self.credentials.1.as_bytes()));
+        if !ok {
+            return Reply::json(401, &json!({"message": "401 Unauthorized"}));
+        }
+        let names = || self.store.repos.keys().map(String::as_str);
+        if rest == "projects" {
+            return Reply::json(200, &super::gitlab::projects(&self.origin, names()));
+        }
+        let rules = rest
+            .strip_prefix("projects/")
+            .and_then(|r| r.strip_suffix("/registry/protection/tag/rules"))
+            .and_then(|id| super::gitlab::rules(id, names()));
+        match rules {
+            Some(v) => Reply::json(200, &v),
+            None => Reply::json(404, &json!({"message": "404 Project Not Found"})),
+        }
     }
 
     fn authorised(&self, headers: &[(String, String)]) -> bool {

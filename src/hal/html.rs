@@ -190,7 +190,7 @@ pub(crate) fn render_html(
                 e(&paths.namespaces())
             );
             if listing.present {
-                let page = listing.page(&snap.repositories);
+                let page = listing.page(&snap.repositories, None);
                 let base = paths.collection();
                 page_nav(&mut body, listing, &base, page.items.len(), page.total);
                 repo_rows(&mut body, paths, page.items.iter().copied());
@@ -207,7 +207,7 @@ pub(crate) fn render_html(
                 e(&paths.collection())
             );
             if listing.present {
-                let page = listing.page(&snap.namespaces);
+                let page = listing.page(&snap.namespaces, None);
                 let base = paths.namespaces();
                 page_nav(&mut body, listing, &base, page.items.len(), page.total);
                 namespace_rows(&mut body, paths, page.items.iter().copied());

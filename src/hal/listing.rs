@@ -5,10 +5,16 @@
 //! Pure functions over borrowed items; no I/O. Without any of these parameters a collection is
 //! rendered exactly as before they existed ([`Listing::present`] is false).
 
+use std::collections::HashMap;
 use std::fmt;
 
+use super::since;
+use crate::history::Values;
 use crate::http::percent::decode as percent_decode;
 use crate::snapshot::{Namespace, Repository};
+
+/// What `sort` accepts, for the 400 message.
+const SORT_KEYS: &str = "one of name, size, disk_size, exclusive_size, size_change, disk_size_change, exclusive_size_change, tags_change (the _change keys with since)";
 
 /// The largest page a client may ask for.
 pub(crate) const MAX_LIMIT: usize = 10_000;
@@ -21,7 +27,43 @@ pub(crate) enum SortKey {
     Size,
     DiskSize,
     ExclusiveSize,
+    /// `/policies`: what a policy frees at its next run.
+    FreedBytes,
+    /// `/policies`: what a policy would free were it enabled.
+    FreedBytesIfEnabled,
+    /// `/policies`: the tags a policy would delete were it enabled.
+    TagsDeleted,
+    /// The `_change` keys need `since=`: the change since the comparison point.
+    SizeChange,
+    DiskSizeChange,
+    ExclusiveSizeChange,
+    TagsChange,
 }
+
+impl SortKey {
+    /// The field of [`Values`] a `_change` key compares; `None` for the other keys.
+    pub(crate) fn change_field(self) -> Option<fn(&Values) -> u64> {
+        match self {
+            SortKey::SizeChange => Some(|v| v.size),
+            SortKey::DiskSizeChange => Some(|v| v.disk_size),
+            SortKey::ExclusiveSizeChange => Some(|v| v.exclusive_size),
+            SortKey::TagsChange => Some(|v| v.tags),
+            _ => None,
+        }
+    }
+}
+
+/// The sort keys of `/repositories` and `/namespaces`.
+const COLLECTION_KEYS: [(&str, SortKey); 8] = [
+    ("name", SortKey::Name),
+    ("size", SortKey::Size),
+    ("disk_size", SortKey::DiskSize),
+    ("exclusive_size", SortKey::ExclusiveSize),
+    ("size_change", SortKey::SizeChange),
+    ("disk_size_change", SortKey::DiskSizeChange),
+    ("exclusive_size_change", SortKey::ExclusiveSizeChange),
+    ("tags_change", SortKey::TagsChange),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Order {
@@ -65,6 +107,11 @@ pub(crate) trait Listed {
     fn name(&self) -> &str;
     /// The number sorted by for a size key (null counts as 0).
     fn key(&self, key: SortKey) -> u64;
+    /// What the history records of it, for the `_change` keys (nothing for items it does
+    /// not record, such as `/policies`' projects).
+    fn values(&self) -> Values {
+        Values::default()
+    }
 }
 
 impl Listed for Repository {
@@ -73,11 +120,14 @@ impl Listed for Repository {
     }
     fn key(&self, key: SortKey) -> u64 {
         match key {
-            SortKey::Name => 0,
             SortKey::Size => self.size.unwrap_or(0),
             SortKey::DiskSize => self.disk_size.unwrap_or(0),
             SortKey::ExclusiveSize => self.exclusive_size.unwrap_or(0),
+            _ => 0,
         }
+    }
+    fn values(&self) -> Values {
+        Values::of_repository(self)
     }
 }
 
@@ -87,11 +137,14 @@ impl Listed for Namespace {
     }
     fn key(&self, key: SortKey) -> u64 {
         match key {
-            SortKey::Name => 0,
             SortKey::Size => self.size,
             SortKey::DiskSize => self.disk_size,
             SortKey::ExclusiveSize => self.exclusive_size,
+            _ => 0,
         }
+    }
+    fn values(&self) -> Values {
+        Values::of_namespace(self)
     }
 }
 
@@ -113,6 +166,15 @@ impl Listing {
     /// Reads the listing parameters from a raw query string. The first occurrence of a key
     /// wins (as for `embed` and `links`); words match case-insensitively.
     pub fn parse(raw: &str) -> Result<Listing, ParamError> {
+        Listing::parse_with(raw, &COLLECTION_KEYS, SORT_KEYS)
+    }
+
+    /// [`Listing::parse`] with another resource's sort keys (`expected` lists them).
+    pub(crate) fn parse_with(
+        raw: &str,
+        keys: &[(&str, SortKey)],
+        expected: &'static str,
+    ) -> Result<Listing, ParamError> {
         let mut l = Listing::default();
         let mut seen = [false; PARAMS.len()];
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
@@ -134,15 +196,11 @@ impl Listing {
             let word = value.as_deref().unwrap_or("").trim().to_ascii_lowercase();
             match key.as_str() {
                 "sort" => {
-                    l.sort = match word.as_str() {
-                        "name" => SortKey::Name,
-                        "size" => SortKey::Size,
-                        "disk_size" => SortKey::DiskSize,
-                        "exclusive_size" => SortKey::ExclusiveSize,
-                        _ => {
-                            return Err(bad("sort", "one of name, size, disk_size, exclusive_size"))
-                        }
-                    }
+                    l.sort = keys
+                        .iter()
+                        .find(|(k, _)| *k == word)
+                        .map(|(_, key)| *key)
+                        .ok_or(bad("sort", expected))?;
                 }
                 "order" => {
                     l.order = match word.as_str() {
@@ -173,8 +231,14 @@ impl Listing {
         Ok(l)
     }
 
-    /// Filters `items` (sorted by name) by `q`, sorts them, and cuts out the page.
-    pub(crate) fn page<'a, T: Listed>(&self, items: &'a [T]) -> Page<'a, T> {
+    /// Filters `items` (sorted by name) by `q`, sorts them, and cuts out the page. `then`
+    /// holds the items' values at the `since=` comparison point (for the `_change` keys;
+    /// without it they sort as name does).
+    pub(crate) fn page<'a, T: Listed>(
+        &self,
+        items: &'a [T],
+        then: Option<&HashMap<Box<str>, Values>>,
+    ) -> Page<'a, T> {
         let mut picked: Vec<&T> = match &self.q {
             None => items.iter().collect(),
             Some(q) => items
@@ -183,7 +247,18 @@ impl Listing {
                 .collect(),
         };
         let total = picked.len();
+        let change = self.sort.change_field().zip(then);
         match (self.sort, self.order) {
+            _ if change.is_some() => {
+                if let Some((field, then)) = change {
+                    let key = |i: &&T| change_of(*i, then, field);
+                    // Stable on name order: ties stay in name order either way.
+                    match self.order {
+                        Order::Asc => picked.sort_by_cached_key(key),
+                        Order::Desc => picked.sort_by_cached_key(|i| std::cmp::Reverse(key(i))),
+                    }
+                }
+            }
             (SortKey::Name, Order::Asc) => {}
             (SortKey::Name, Order::Desc) => picked.reverse(),
             // Stable sorts on name-ordered input: ties stay in name order.
@@ -225,8 +300,16 @@ impl Listing {
     }
 }
 
+fn change_of<T: Listed>(
+    i: &T,
+    then: &HashMap<Box<str>, Values>,
+    field: fn(&Values) -> u64,
+) -> i128 {
+    since::change(&i.values(), then.get(i.name()), field)
+}
+
 /// Whether `name` contains `lower` (already lower-cased), ignoring case.
-fn contains_folded(name: &str, lower: &str) -> bool {
+pub(crate) fn contains_folded(name: &str, lower: &str) -> bool {
     if name.is_ascii() && lower.is_ascii() {
         let (h, n) = (name.as_bytes(), lower.as_bytes());
         n.len() <= h.len()
@@ -250,6 +333,12 @@ mod tests {
         fn key(&self, _: SortKey) -> u64 {
             self.1.unwrap_or(0)
         }
+        fn values(&self) -> Values {
+            Values {
+                size: self.1.unwrap_or(0),
+                ..Values::default()
+            }
+        }
     }
 
     const ITEMS: [Item; 5] = [
@@ -261,7 +350,7 @@ mod tests {
     ];
 
     fn names(l: &Listing) -> (Vec<&'static str>, usize) {
-        let p = l.page(&ITEMS);
+        let p = l.page(&ITEMS, None);
         (p.items.iter().map(|i| i.0).collect(), p.total)
     }
 
@@ -299,6 +388,35 @@ mod tests {
     }
 
     #[test]
+    fn change_keys_sort_by_the_change_since_then() {
+        let then: HashMap<Box<str>, Values> = [("a/x", 1), ("b/App", 8), ("c/app2", 5)]
+            .into_iter()
+            .map(|(n, s)| {
+                let v = Values {
+                    size: s,
+                    ..Values::default()
+                };
+                (n.into(), v)
+            })
+            .collect();
+        let l = Listing::parse("sort=size_change&order=desc").unwrap();
+        let p = l.page(&ITEMS, Some(&then));
+        // changes: a/x +4, b/App +1, b/y 0 (new, null), c/app2 0, Ünï/äpp +1 (new)
+        let got: Vec<&str> = p.items.iter().map(|i| i.0).collect();
+        assert_eq!(got, ["a/x", "b/App", "Ünï/äpp", "b/y", "c/app2"]);
+        let l = Listing::parse("sort=size_change").unwrap();
+        let got: Vec<&str> = l
+            .page(&ITEMS, Some(&then))
+            .items
+            .iter()
+            .map(|i| i.0)
+            .collect();
+        assert_eq!(got, ["b/y", "c/app2", "b/App", "Ünï/äpp", "a/x"]);
+        assert_eq!(l.sort.change_field().map(|f| f(&then["a/x"])), Some(1));
+        assert!(SortKey::Size.change_field().is_none());
+    }
+
+    #[test]
     fn next_and_prev_keep_the_other_parameters() {
         let l = Listing::parse("embed=1&limit=2&q=a%20b&offset=2&links=true").unwrap();
         assert_eq!(
@@ -326,14 +444,6 @@ mod tests {
     #[test]
     fn bad_values_name_the_parameter() {
         for (q, msg) in [
-            (
-                "sort=foo",
-                "sort: one of name, size, disk_size, exclusive_size",
-            ),
-            (
-                "sort=",
-                "sort: one of name, size, disk_size, exclusive_size",
-            ),
             ("order=up", "order: asc or desc"),
             ("limit=abc", "limit: an integer from 1 to 10000"),
             ("limit=0", "limit: an integer from 1 to 10000"),
@@ -346,6 +456,12 @@ mod tests {
             ("q=%ff", "q: percent-encoded UTF-8 text"),
         ] {
             assert_eq!(Listing::parse(q).unwrap_err().to_string(), msg, "{q}");
+        }
+        for q in ["sort=foo", "sort="] {
+            assert_eq!(
+                Listing::parse(q).unwrap_err().to_string(),
+                format!("sort: {SORT_KEYS}")
+            );
         }
         // the first occurrence wins, later ones are not judged
         assert_eq!(

@@ -11,6 +11,7 @@
 pub(crate) mod html;
 pub(crate) mod listing;
 mod namespaces;
+pub(crate) mod since;
 
 use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 
@@ -23,8 +24,11 @@ pub(crate) use namespaces::resolve_namespace;
 
 use namespaces::{NamespaceView, NamespacesView};
 
+use std::collections::HashMap;
+
+use crate::history::{Baseline, Values};
 use crate::snapshot::time::format_rfc3339;
-use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
+use crate::snapshot::{Namespace, Project, Repository, Snapshot, Tag};
 
 /// What the query string asks for: embedding depth and links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,6 +172,10 @@ pub(crate) fn resolve<'a>(
 struct Ctx<'a> {
     paths: Paths<'a>,
     links: bool,
+    /// For each repository's GitLab project.
+    snap: &'a Snapshot,
+    /// The `since=` comparison point: items gain their changes since then.
+    since: Option<&'a Baseline>,
 }
 
 struct Href<'a> {
@@ -372,6 +380,11 @@ impl Serialize for RepoView<'_> {
         if let Some(since) = repo.stale_since {
             m.serialize_entry("stale_since", &since)?;
         }
+        m.serialize_entry("project", &ProjectRef(ctx.snap.project_of(&repo.name)))?;
+        if let Some(b) = ctx.since {
+            let then = b.repositories.get(repo.name.as_str());
+            since::write_changes(&mut m, &Values::of_repository(repo), then)?;
+        }
         if ctx.links {
             m.serialize_entry("_links", &RepoLinks { ctx, repo })?;
         }
@@ -388,6 +401,22 @@ impl Serialize for RepoView<'_> {
                 ),
             )?;
         }
+        m.end()
+    }
+}
+
+/// A repository's GitLab project: `{"id", "path", "web_url"}`, or `null`.
+struct ProjectRef<'a>(Option<&'a Project>);
+
+impl Serialize for ProjectRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(p) = self.0 else {
+            return s.serialize_none();
+        };
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("id", &p.id)?;
+        m.serialize_entry("path", &p.path)?;
+        m.serialize_entry("web_url", &p.web_url)?;
         m.end()
     }
 }
@@ -495,6 +524,13 @@ impl Serialize for TagView<'_> {
             m.serialize_entry("platforms", &tag.platforms)?;
         }
         m.serialize_entry("created", &tag.created.map(format_rfc3339))?;
+        // The history keeps repositories, not tags: a tag is known new only with its repository.
+        if ctx
+            .since
+            .is_some_and(|b| !b.repositories.contains_key(repo.name.as_str()))
+        {
+            m.serialize_entry("new", &true)?;
+        }
         if ctx.links {
             m.serialize_entry(
                 "_links",
@@ -519,31 +555,59 @@ pub fn render_json(
     listing: &Listing,
     prefix: &str,
 ) -> Vec<u8> {
+    render_json_since(snap, res, query, listing, prefix, None)
+}
+
+/// [`render_json`] with the changes since `since` (see [`since`]).
+pub fn render_json_since(
+    snap: &Snapshot,
+    res: Resource<'_>,
+    query: Query,
+    listing: &Listing,
+    prefix: &str,
+    since: Option<&Baseline>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Serialising borrowed plain data into a Vec cannot fail.
-    let _ = write_json(&mut out, snap, res, query, listing, prefix);
+    let _ = write_json(&mut out, snap, res, query, listing, prefix, since);
     out
 }
 
 /// Writes the HAL JSON body of `res` to `out` as it is serialised (for bodies too large to
 /// keep: they go to the socket without a copy in memory).
 pub(crate) fn write_json(
-    mut out: impl std::io::Write,
+    out: impl std::io::Write,
     snap: &Snapshot,
     res: Resource<'_>,
     query: Query,
     listing: &Listing,
     prefix: &str,
+    since: Option<&Baseline>,
 ) -> std::io::Result<()> {
+    // With since=, its header goes in right after the body's opening brace.
+    let header = since.map(|b| {
+        let gone = match res {
+            Resource::Collection => Some((since::Gone::Repositories, listing)),
+            Resource::Namespaces => Some((since::Gone::Namespaces, listing)),
+            _ => None,
+        };
+        since::header(snap, b, gone)
+    });
+    let mut out = since::Spliced::new(out, header);
     let paths = Paths { prefix };
     let ctx = Ctx {
         paths,
         links: query.links,
+        snap,
+        since,
     };
+    let then = |f: fn(&Baseline) -> &HashMap<Box<str>, Values>| since.map(f);
     let embed = query.embed;
     let written = match res {
         Resource::Collection => {
-            let page = listing.present.then(|| listing.page(&snap.repositories));
+            let page = listing
+                .present
+                .then(|| listing.page(&snap.repositories, then(|b| &b.repositories)));
             let (items, list) = match &page {
                 None => (
                     Items {
@@ -570,7 +634,9 @@ pub(crate) fn write_json(
             serde_json::to_writer(&mut out, &view)
         }
         Resource::Namespaces => {
-            let page = listing.present.then(|| listing.page(&snap.namespaces));
+            let page = listing
+                .present
+                .then(|| listing.page(&snap.namespaces, then(|b| &b.namespaces)));
             let (items, list) = match &page {
                 None => (
                     Items {
@@ -612,7 +678,7 @@ pub(crate) fn write_json(
         Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
     };
     written.map_err(std::io::Error::from)?;
-    out.flush()
+    std::io::Write::flush(&mut out)
 }
 
 #[cfg(test)]

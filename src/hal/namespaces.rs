@@ -10,6 +10,7 @@ use super::{
     href, CollectionLinks, Ctx, Href, Items, ListInfo, Paths, RepoView, Resource, Seq, Single,
     TagsLinks,
 };
+use crate::history::Values;
 use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 use crate::snapshot::{Namespace, Snapshot};
 
@@ -106,6 +107,10 @@ impl Serialize for NamespaceView<'_> {
         m.serialize_entry("exclusive_size", &ns.exclusive_size)?;
         m.serialize_entry("repositories", &ns.repositories)?;
         m.serialize_entry("tags", &ns.tags)?;
+        if let Some(b) = ctx.since {
+            let then = b.namespaces.get(ns.name.as_str());
+            super::since::write_changes(&mut m, &Values::of_namespace(ns), then)?;
+        }
         if ctx.links {
             let items = Seq(|| {
                 below.iter().map(|r| Href {

@@ -124,12 +124,12 @@ fn shapes_match_the_contract_examples() {
     );
     assert_eq!(
         json_of(&s, "/base%2Falpine", "", ""),
-        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2})
+        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2, "project": null})
     );
     assert_eq!(json_of(&s, "/base%2Falpine/tags", "", ""), json!({}));
     assert_eq!(
         json_of(&s, "/base%2Falpine", "links=true&embed=1", ""),
-        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2,
+        json!({"name": "base/alpine", "size": 18580, "disk_size": 9290, "exclusive_size": 9290, "tags": 2, "project": null,
             "_links": {"self": {"href": "/repositories/base%2Falpine"},
                        "collection": {"href": "/repositories"},
                        "related": {"href": "/repositories/base%2Falpine/tags", "title": "tags"}},
@@ -361,4 +361,110 @@ fn html_dates_the_crawl_and_shows_namespaces_and_pages() {
     assert!(html.contains("Namespace base") && html.contains("/repositories/base%2Falpine"));
     let html = render_html(&s, Resource::Namespaces, &Listing::default(), "", now);
     assert!(html.contains("2 namespaces.") && html.contains("/namespaces/base"));
+}
+
+#[test]
+fn repositories_carry_their_gitlab_project() {
+    let s = snap().with_projects(vec![Project {
+        id: 9,
+        path: "base".into(),
+        web_url: "https://gitlab.example/base".into(),
+        policy: None,
+        protected: vec![],
+    }]);
+    let want = json!({"id": 9, "path": "base", "web_url": "https://gitlab.example/base"});
+    assert_eq!(json_of(&s, "/base%2Falpine", "", "")["project"], want);
+    let all = json_of(&s, "", "embed=1", "");
+    for item in all["_embedded"]["items"].as_array().unwrap() {
+        let owned = item["name"].as_str().unwrap().starts_with("base/");
+        assert_eq!(
+            item["project"],
+            if owned { want.clone() } else { Value::Null }
+        );
+    }
+}
+
+fn baseline() -> Baseline {
+    let v = |size: u64, tags: u64| Values {
+        size,
+        disk_size: size,
+        exclusive_size: size / 2,
+        repositories: 1,
+        tags,
+    };
+    Baseline {
+        timestamp: 1795000000.0,
+        totals: Values::default(),
+        repositories: [("base/alpine", v(9000, 1)), ("gone/old", v(77, 3))]
+            .into_iter()
+            .map(|(n, v)| (n.into(), v))
+            .collect(),
+        namespaces: [("base", v(9000, 1)), ("gone", v(77, 3))]
+            .into_iter()
+            .map(|(n, v)| (n.into(), v))
+            .collect(),
+    }
+}
+
+fn since_json(s: &Snapshot, res: Resource<'_>, q: &str) -> Value {
+    let listing = Listing::parse(q).unwrap();
+    let b = baseline();
+    let bytes = render_json_since(s, res, Query::parse(q), &listing, "", Some(&b));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn since_adds_changes_new_and_gone() {
+    let s = snap();
+    let repo = s.repository("base/alpine").unwrap();
+    let one = since_json(&s, Resource::Repository(repo), "");
+    assert_eq!(one["since"], json!({"timestamp": 1795000000.0}));
+    // now: size 2 × 9290, disk 9290, 2 tags
+    assert_eq!(one["size_change"], json!(2 * 9290 - 9000));
+    assert_eq!(one["disk_size_change"], json!(9290 - 9000));
+    assert_eq!(one["tags_change"], json!(1));
+    assert!(one.get("new").is_none());
+    let a = since_json(&s, Resource::Repository(s.repository("a").unwrap()), "");
+    assert_eq!(
+        (a["new"].clone(), a["size_change"].clone()),
+        (json!(true), json!(1))
+    );
+    let list = since_json(
+        &s,
+        Resource::Collection,
+        "embed=1&sort=size_change&order=desc",
+    );
+    let names: Vec<&str> = list["_embedded"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["base/alpine", "a", "a/tags", "never"]);
+    assert_eq!(
+        list["gone"],
+        json!([{"name": "gone/old", "size": 77, "disk_size": 77, "exclusive_size": 38, "tags": 3}])
+    );
+    assert_eq!(list["timestamp"], json!(1795438748.159703));
+    let ns = since_json(&s, Resource::Namespaces, "embed=1&q=gone");
+    assert_eq!(ns["gone"][0]["repositories"], json!(1));
+    // a tags resource without members still gets a well-formed header
+    let tags = since_json(&s, Resource::Tags(s.repository("a/tags").unwrap()), "");
+    assert_eq!(tags, json!({"since": {"timestamp": 1795000000.0}}));
+    let tag = since_json(&s, Resource::Tag(repo, repo.tag("latest").unwrap()), "");
+    assert!(tag.get("new").is_none() && tag["since"].is_object());
+}
+
+#[test]
+fn without_since_nothing_changes() {
+    let s = snap();
+    let res = Resource::Collection;
+    let listing = Listing::parse("embed=true").unwrap();
+    let q = Query::parse("embed=true");
+    assert_eq!(
+        render_json(&s, res, q, &listing, ""),
+        render_json_since(&s, res, q, &listing, "", None)
+    );
+    let text = String::from_utf8(render_json(&s, res, q, &listing, "")).unwrap();
+    assert!(!text.contains("_change") && !text.contains("since"));
 }

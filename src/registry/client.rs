@@ -73,6 +73,8 @@ pub(crate) struct Reply {
     pub(crate) link: Option<String>,
     pub(crate) www_authenticate: Option<String>,
     retry_after: Option<String>,
+    /// GitLab's `X-Next-Page` (offset pagination of its REST API).
+    pub(crate) next_page: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -324,7 +326,7 @@ impl Client {
                 req = req.header("Accept", a);
             }
             if let Some(a) = auth.filter(|a| a.origin == origin(&url)) {
-                req = req.header("Authorization", &a.value);
+                req = req.header(a.name, &a.value);
             }
             let what = || format!("{method} {}", shown(kind, &url));
             let mut resp = req.call().map_err(|e| transport(what(), e))?;
@@ -345,21 +347,24 @@ impl Client {
                     continue;
                 }
             }
-            let reply_headers = (
-                header("content-type"),
-                header("docker-content-digest"),
-                header("content-length").and_then(|v| v.trim().parse::<u64>().ok()),
-                header("link"),
-                header("www-authenticate"),
-                header("retry-after"),
-            );
+            // The headers first: reading the body needs `resp` mutably.
+            let mut reply = Reply {
+                status,
+                content_type: header("content-type"),
+                digest: header("docker-content-digest"),
+                content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
+                link: header("link"),
+                www_authenticate: header("www-authenticate"),
+                retry_after: header("retry-after"),
+                next_page: header("x-next-page"),
+                body: Vec::new(),
+            };
             let limit = match kind {
                 Kind::ConfigGet => CONFIG_BODY_LIMIT,
                 _ => BODY_LIMIT,
             };
-            let body = match method {
-                Method::Head => Vec::new(),
-                Method::Get => resp
+            if method == Method::Get {
+                reply.body = resp
                     .body_mut()
                     .with_config()
                     .limit(limit)
@@ -370,20 +375,9 @@ impl Client {
                             limit,
                         },
                         e => transport(what(), e),
-                    })?,
-            };
-            let (content_type, digest, content_length, link, www_authenticate, retry_after) =
-                reply_headers;
-            return Ok(Reply {
-                status,
-                content_type,
-                digest,
-                content_length,
-                link,
-                www_authenticate,
-                retry_after,
-                body,
-            });
+                    })?;
+            }
+            return Ok(reply);
         }
         Err(HttpError::TooManyRedirects {
             what: format!("{method} {}", shown(kind, &url)),

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 
 use super::client::{lock, next_link, root_certs, Client, HttpError, Method, Policy};
+use super::projects::{ProjectsReader, ProjectsState};
 use super::resolve::{Facts, TagError};
 use super::single_flight::SingleFlight;
 use super::token::{Credentials, RealmError, RequestError, TokenSlot};
@@ -104,6 +105,8 @@ pub struct CrawlOutcome {
     pub elapsed: Duration,
     /// Repositories that could not be read, with the reason (they kept their previous data).
     pub failed: Vec<(String, String)>,
+    /// How reading GitLab's projects went (the snapshot carries them).
+    pub projects: ProjectsState,
 }
 
 /// Why a crawl was abandoned (the previous snapshot stays in service).
@@ -178,6 +181,8 @@ pub struct Crawler {
     /// A crawl of this crawler succeeded: its snapshot's creation times were read, so a tag
     /// without one is known to have none (see `trust_created`).
     created_collected: AtomicBool,
+    /// GitLab's projects, read after the registry (`[registry] projects`).
+    projects: ProjectsReader,
 }
 
 pub(super) struct RepoWork {
@@ -265,6 +270,7 @@ impl Crawler {
             created_collected: AtomicBool::new(false),
             crawl_timeout: cfg.crawl_timeout,
             deadline_hit: AtomicBool::new(false),
+            projects: ProjectsReader::new(cfg.projects, concurrency),
         })
     }
 
@@ -463,6 +469,16 @@ impl Crawler {
             blobs,
         };
         let snapshot = Snapshot::build(input).map_err(CrawlError::Snapshot)?;
+        let (projects, projects_state) = {
+            let names: Vec<&str> = snapshot
+                .repositories
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            let before = previous.map_or(&[][..], |p| p.projects.as_slice());
+            self.projects.read(&self.client, before, &names)
+        };
+        let snapshot = snapshot.with_projects(projects);
         self.created_collected.store(true, Ordering::SeqCst);
         let stats = self.client.stats();
         let elapsed = started.elapsed();
@@ -480,6 +496,7 @@ impl Crawler {
             stats,
             elapsed,
             failed,
+            projects: projects_state,
         })
     }
 

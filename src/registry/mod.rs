@@ -12,6 +12,7 @@
 pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
+pub(crate) mod projects;
 mod resolve;
 mod single_flight;
 pub mod state;
@@ -31,6 +32,7 @@ use crate::snapshot::Snapshot;
 
 pub use client::HttpError;
 pub use crawl::{CrawlError, CrawlOptions, CrawlOutcome, Crawler, PanicAt};
+pub use projects::{ProjectsMode, ProjectsState};
 pub use token::RealmError;
 
 /// After an abandoned crawl, the next one starts after this at the latest: an hour of stale
@@ -48,11 +50,15 @@ pub enum Kind {
     BlobHead,
     /// An image config blob, read for the image's creation time.
     ConfigGet,
+    /// A page of GitLab's project list (REST API).
+    Projects,
+    /// One project's tag protection rules (REST API).
+    ProtectionRules,
 }
 
 impl Kind {
     /// Every kind, in the order the statistics show them.
-    pub(crate) const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::Token,
         Kind::Catalog,
         Kind::Tags,
@@ -60,6 +66,8 @@ impl Kind {
         Kind::ManifestHead,
         Kind::BlobHead,
         Kind::ConfigGet,
+        Kind::Projects,
+        Kind::ProtectionRules,
     ];
 
     /// A short fixed word (metrics label, `/health`).
@@ -72,6 +80,8 @@ impl Kind {
             Kind::ManifestHead => "manifest_head",
             Kind::BlobHead => "blob_head",
             Kind::ConfigGet => "config_get",
+            Kind::Projects => "projects",
+            Kind::ProtectionRules => "protection_rules",
         }
     }
 
@@ -85,6 +95,8 @@ impl Kind {
             Kind::ManifestHead => "manifest HEAD",
             Kind::BlobHead => "blob HEAD",
             Kind::ConfigGet => "config GET",
+            Kind::Projects => "projects",
+            Kind::ProtectionRules => "protection rules",
         }
     }
 }
@@ -227,6 +239,8 @@ fn run(
         status.add_requests(&crawler.stats().by_name());
         let next = match result {
             Ok(outcome) => {
+                let projects = outcome.projects;
+                status.update(|s| s.projects = Some(projects));
                 let snap = Arc::new(outcome.snapshot);
                 // The status first: whoever sees the new data sees it counted.
                 status.crawl_succeeded(unix_now());

@@ -57,6 +57,18 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, StateFileError> {
 
 /// Writes `snap` to `path` atomically: readers see the old file or the new one, never half.
 pub(crate) fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
+    write_atomically(path, |w| {
+        snap.write_state_json(w).map_err(std::io::Error::from)
+    })
+}
+
+/// Writes what `write` produces to `path` atomically (temporary file `.<name>.tmp-<pid>` in
+/// the same directory, fsync, rename, fsync of the directory); the temporary file is removed
+/// on failure. Also the crawl history's way of saving.
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StateFileError> {
     let p = path.display().to_string();
     let io = |op: &'static str| {
         let p = p.clone();
@@ -75,9 +87,7 @@ pub(crate) fn save(path: &Path, snap: &Snapshot) -> Result<(), StateFileError> {
         let mut f = fs::File::create(&tmp).map_err(io("create a temporary file beside it"))?;
         // Streamed: a large registry's state is tens of megabytes, never held twice.
         let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
-        snap.write_state_json(&mut w)
-            .map_err(std::io::Error::from)
-            .map_err(io("write it"))?;
+        write(&mut w).map_err(io("write it"))?;
         w.flush().map_err(io("write it"))?;
         drop(w);
         f.sync_all().map_err(io("sync it"))?;

@@ -19,6 +19,9 @@ use crate::snapshot::time::format_rfc3339;
 pub struct CollectorState {
     /// False when `registry_base_url` is empty (the service serves its state file only).
     pub enabled: bool,
+    /// `[registry] update_interval` in seconds, for `/metrics` (alerting rules compare crawl
+    /// durations and data age with it); `None` when not configured (unit tests).
+    pub update_interval: Option<f64>,
     /// Unix seconds when the last successful crawl finished.
     pub last_success: Option<f64>,
     /// Seconds the last finished crawl (successful or not) took.
@@ -33,6 +36,8 @@ pub struct CollectorState {
     pub crawls_failed: BTreeMap<&'static str, u64>,
     /// Requests made to the registry since start, by kind (`token`, `catalog`, `tags`, ...).
     pub registry_requests: BTreeMap<&'static str, u64>,
+    /// How the last successful crawl read GitLab's projects; `None` before one.
+    pub projects: Option<super::ProjectsState>,
 }
 
 /// The shared, updatable state.
@@ -45,6 +50,12 @@ impl CollectorStatus {
             enabled,
             ..CollectorState::default()
         }))
+    }
+
+    /// Records `[registry] update_interval` for `/metrics`.
+    pub fn with_interval(self, interval: Duration) -> CollectorStatus {
+        self.update(|s| s.update_interval = Some(interval.as_secs_f64()));
+        self
     }
 
     /// A copy of the current state.
@@ -87,6 +98,18 @@ impl CollectorStatus {
             }
         });
     }
+}
+
+/// `/health`'s `projects`: how the last crawl read GitLab's projects (`mode`, `status`:
+/// `ok`, `off`, `refused` or `failed`, `projects`, `message`); `None` before any crawl.
+pub(crate) fn projects_body(state: &CollectorState) -> Option<serde_json::Value> {
+    let p = state.projects.as_ref()?;
+    Some(serde_json::json!({
+        "mode": p.mode.as_str(),
+        "status": p.status,
+        "projects": p.projects,
+        "message": p.message,
+    }))
 }
 
 /// The facts about the served snapshot that the verdict needs.
@@ -228,6 +251,27 @@ pub(crate) fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projects_line_after_a_crawl_only() {
+        let st = CollectorStatus::new(true);
+        assert_eq!(projects_body(&st.get()), None);
+        st.update(|s| {
+            s.projects = Some(crate::registry::ProjectsState {
+                mode: crate::registry::ProjectsMode::Auto,
+                status: "refused",
+                projects: 0,
+                message: Some("GitLab refused the access token".into()),
+            })
+        });
+        assert_eq!(
+            projects_body(&st.get()),
+            Some(
+                serde_json::json!({"mode": "auto", "status": "refused", "projects": 0,
+                "message": "GitLab refused the access token"})
+            )
+        );
+    }
 
     #[test]
     fn a_crawl_cycle_is_recorded() {

@@ -34,7 +34,7 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.username.is_empty() && self.access_token.is_empty()
     }
 
@@ -49,6 +49,8 @@ impl Credentials {
 /// An `Authorization` value, sent only to `origin` (never to a redirect target elsewhere).
 #[derive(Clone)]
 pub(crate) struct AuthHeader {
+    /// `Authorization`, or `PRIVATE-TOKEN` for GitLab's REST API.
+    pub(super) name: &'static str,
     pub(super) value: String,
     pub(super) origin: String,
 }
@@ -257,7 +259,7 @@ impl Client {
     /// The access token goes only where it is trusted, whatever the registry's challenge
     /// (or a redirect target's) says: GitLab's origin, the registry's, `trusted_realms`; and
     /// never over plain http when the registry is https.
-    fn check_realm(&self, realm: &str) -> Result<(), RealmError> {
+    pub(super) fn check_realm(&self, realm: &str) -> Result<(), RealmError> {
         let o = origin(realm);
         if realm.starts_with("http://") && self.base.starts_with("https://") {
             return Err(RealmError::InsecureRealm { realm: o });
@@ -279,6 +281,7 @@ impl Client {
         match mode {
             AuthMode::Unknown => Ok(None),
             AuthMode::Basic => Ok(Some(AuthHeader {
+                name: "Authorization",
                 value: self.credentials.basic(),
                 origin: self.origin.clone(),
             })),
@@ -290,6 +293,7 @@ impl Client {
                     let value = format!("Bearer {}", t.value);
                     if Instant::now() < t.renew_at && rejected != Some(value.as_str()) {
                         return Ok(Some(AuthHeader {
+                            name: "Authorization",
                             value,
                             origin: self.origin.clone(),
                         }));
@@ -299,6 +303,7 @@ impl Client {
                 let value = format!("Bearer {}", t.value);
                 *held = Some(t);
                 Ok(Some(AuthHeader {
+                    name: "Authorization",
                     value,
                     origin: self.origin.clone(),
                 }))
@@ -329,6 +334,7 @@ impl Client {
             sep = '&';
         }
         let auth = (!self.credentials.is_empty()).then(|| AuthHeader {
+            name: "Authorization",
             value: self.credentials.basic(),
             origin: origin(realm),
         });

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::auth::jwt::{TokenError, Tokens};
 use crate::auth::{address, parse_basic, Authenticator, FailureLimiter, LoginError, LoginGate};
 use crate::cleanup;
+use crate::history::store::HistoryStore;
 use crate::http;
 use crate::http::ipnet::IpNet;
 pub(crate) use crate::http::{Body, Request};
@@ -91,6 +92,8 @@ pub struct App {
     pub cleanup_limits: cleanup::Limits,
     /// The storage scans (`/storage`), published by the scan thread.
     pub storage: Arc<StorageCell>,
+    /// The crawl history (`since=`, `/history`); [`HistoryStore::off`] when not kept.
+    pub history: Arc<HistoryStore>,
 }
 
 /// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
@@ -238,6 +241,10 @@ enum Route<'a> {
     Cleanup,
     /// The last storage scan.
     Storage,
+    /// Every GitLab project's clean-up policy, previewed.
+    Policies,
+    /// The recorded crawls.
+    History,
 }
 
 fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
@@ -251,6 +258,12 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
     }
     if rest == "/cleanup" || rest == "/cleanup/" {
         return Some(Route::Cleanup);
+    }
+    if rest == "/policies" || rest == "/policies/" {
+        return Some(Route::Policies);
+    }
+    if rest == "/history" || rest == "/history/" {
+        return Some(Route::History);
     }
     if let Some(found) = dashboard::lookup(rest) {
         return Some(Route::Dashboard(found));
@@ -353,7 +366,11 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
         Route::Repositories(_) | Route::Namespaces(_) => {
             authorize(&app.tokens, req, now)?;
             let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
-            resources::resource(&served, req, route, query, &app.prefix, now)
+            resources::resource(&served, &app.history, req, route, query, &app.prefix, now)
+        }
+        Route::History => {
+            authorize(&app.tokens, req, now)?;
+            resources::history_resource(&app.history, query)
         }
         Route::Health => Ok(health_response(app, now)),
         Route::Metrics => {
@@ -385,6 +402,11 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             resources::cleanup_resource(&snap, query, html, &app.prefix, app.cleanup_limits, now)
         }
+        Route::Policies => {
+            authorize(&app.tokens, req, now)?;
+            let served = app.snapshot.served().ok_or(ApiError::NotReady)?;
+            resources::policies(&served, req, query, &app.prefix, app.cleanup_limits)
+        }
     }
 }
 
@@ -407,9 +429,16 @@ fn health_response(app: &App, now: u64) -> Response {
         repositories: s.repositories.len(),
         tags: s.tag_count(),
     });
-    let verdict =
-        crate::registry::status::judge(&app.status.get(), facts, app.update_interval, now as f64);
-    let body = serde_json::to_vec(&verdict.body()).unwrap_or_default();
+    let state = app.status.get();
+    let verdict = crate::registry::status::judge(&state, facts, app.update_interval, now as f64);
+    let mut json = verdict.body();
+    if let (Some(p), Some(m)) = (
+        crate::registry::status::projects_body(&state),
+        json.as_object_mut(),
+    ) {
+        m.insert("projects".into(), p);
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_default();
     let resp = match verdict {
         Health::Ok { .. } => Response::new(200, "application/json", body),
         Health::Unavailable { retry_after, .. } => Response::new(503, "application/json", body)
@@ -621,7 +650,7 @@ pub mod cache;
 pub(crate) mod dashboard;
 mod resources;
 mod storage;
-pub use resources::cleanup_resource;
+pub use resources::{cleanup_resource, policies_resource};
 pub use storage::{StorageCell, StorageState};
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         metrics: Metrics::default(),
         cleanup_limits: cleanup::Limits::default(),
         storage: Default::default(),
+        history: Arc::new(HistoryStore::in_memory(Duration::from_secs(86_400 * 365))),
     };
     if with_snapshot {
         let s = Snapshot::build(SnapshotInput {
@@ -126,7 +127,7 @@ fn login_then_use_the_token() {
     assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
     assert_eq!(
         body(&r),
-        json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1})
+        json!({"name": "g/p", "size": 10, "disk_size": 10, "exclusive_size": 10, "tags": 1, "project": null})
     );
 }
 
@@ -452,4 +453,111 @@ fn a_panic_is_a_500_for_that_request_only() {
         .status,
         200
     );
+}
+
+#[test]
+fn policies_need_a_token_are_cached_and_sorted() {
+    let a = app("/p", true);
+    let s = a.snapshot.get().unwrap();
+    let with = (*s).clone().with_projects(vec![crate::snapshot::Project {
+        id: 7,
+        path: "g/p".into(),
+        web_url: "https://gitlab.example/g/p".into(),
+        policy: Some(crate::snapshot::ExpirationPolicy {
+            enabled: true,
+            name_regex: Some(".*".into()),
+            ..Default::default()
+        }),
+        protected: vec![],
+    }]);
+    a.snapshot.set(Arc::new(with));
+    assert_eq!(handle(&a, &get("/p/policies", &[]), NOW).status, 401);
+    let r = get_auth(&a, "/p/policies");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
+    let v = body(&r);
+    assert_eq!(v["_embedded"]["items"][0]["project"], "g/p");
+    // "latest" is never deleted
+    assert_eq!(v["tags_deleted"], 0);
+    let etag = r.header("ETag").unwrap().to_string();
+    let again = handle(
+        &a,
+        &get(
+            "/p/policies",
+            &[("Authorization", &bearer(&a)), ("If-None-Match", &etag)],
+        ),
+        NOW,
+    );
+    assert_eq!(again.status, 304);
+    let r = get_auth(&a, "/p/policies?sort=freed_bytes&order=desc&limit=1");
+    assert_eq!(body(&r)["total"], 1);
+    let bad = get_auth(&a, "/p/policies?sort=size");
+    assert_eq!(bad.status, 400);
+    assert!(body(&bad)["message"]
+        .as_str()
+        .unwrap()
+        .contains("freed_bytes"));
+    let html = handle(
+        &a,
+        &get(
+            "/p/policies",
+            &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
+        ),
+        NOW,
+    );
+    assert_eq!(
+        html.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+}
+
+#[test]
+fn since_and_history() {
+    let a = app("", true);
+    // before anything is recorded: since has nothing to compare with
+    let r = get_auth(&a, "/repositories/g%2Fp?since=7d");
+    assert_eq!(r.status, 400);
+    assert!(body(&r)["message"]
+        .as_str()
+        .unwrap()
+        .contains("no crawl history"));
+    let snap = a.snapshot.get().unwrap();
+    a.history.record(&snap, NOW as f64);
+    let r = get_auth(&a, "/repositories/g%2Fp?since=7d");
+    assert_eq!(r.status, 200);
+    let b = body(&r);
+    assert_eq!(b["since"], json!({"timestamp": 12.5}));
+    assert_eq!(
+        (b["size_change"].clone(), b["new"].clone()),
+        (json!(0), Value::Null)
+    );
+    for bad in ["since=yesterday", "since=", "sort=disk_size_change"] {
+        let r = get_auth(&a, &format!("/repositories?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        let m = body(&r)["message"].as_str().unwrap().to_string();
+        assert!(m.contains("since"), "{bad}: {m}");
+    }
+    let r = get_auth(&a, "/repositories?since=yesterday");
+    assert!(body(&r)["message"].as_str().unwrap().contains("RFC 3339"));
+    // the cache keeps answers with and without since apart
+    let plain = body(&get_auth(&a, "/repositories?embed=1"));
+    assert!(plain.get("since").is_none());
+    let with = body(&get_auth(&a, "/repositories?embed=1&since=1"));
+    assert_eq!(with["gone"], json!([]));
+    assert_eq!(with["_embedded"]["items"][0]["tags_change"], json!(0));
+    let h = body(&get_auth(&a, "/history"));
+    assert_eq!(
+        h,
+        json!({"points": [{"timestamp": 12.5, "size": 10, "disk_size": 10, "exclusive_size": 10,
+                           "repositories": 1, "tags": 1}]})
+    );
+    let h = body(&get_auth(&a, "/history?namespace=g"));
+    assert_eq!(h["namespace"], json!("g"));
+    assert_eq!(h["points"][0]["repositories"], json!(1));
+    assert_eq!(get_auth(&a, "/history?repository=nope").status, 404);
+    assert_eq!(
+        get_auth(&a, "/history?repository=g%2Fp&namespace=g").status,
+        400
+    );
+    assert_eq!(handle(&a, &get("/history", &[]), NOW).status, 401);
 }

@@ -20,6 +20,7 @@ use crate::auth::jwt::Tokens;
 use crate::auth::ldap::LdapAuthenticator;
 use crate::auth::{Authenticator, FailureLimiter, LoginGate};
 use crate::config::{self, Config};
+use crate::history::store::HistoryStore;
 use crate::metrics::Metrics;
 use crate::registry::state;
 use crate::registry::status::CollectorStatus;
@@ -162,6 +163,8 @@ impl Service {
         let app = Arc::new(build_app(&cfg, authenticator));
         if let Some(s) = &initial {
             app.snapshot.set(s.clone());
+            // A first history point from the state file; the same crawl is never recorded twice.
+            app.history.record(s, unix_now());
         }
         let g = &cfg.general;
         let limits = http::Limits {
@@ -204,7 +207,9 @@ impl Service {
                 cfg.registry.clone(),
                 initial,
                 move |snap| {
-                    cell_app.snapshot.set(snap);
+                    cell_app.snapshot.set(snap.clone());
+                    // After publishing: readers never wait for the history file.
+                    cell_app.history.record(&snap, unix_now());
                     let _ = crawled_tx.try_send(());
                 },
                 app.status.clone(),
@@ -333,9 +338,10 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
         gate: LoginGate::new(cfg.ldap.max_concurrent),
         trusted_proxies: cfg.general.trusted_proxies.clone(),
         snapshot: SnapshotCell::new(cfg.general.cache_budget),
-        status: Arc::new(CollectorStatus::new(
-            !cfg.registry.registry_base_url.is_empty(),
-        )),
+        status: Arc::new(
+            CollectorStatus::new(!cfg.registry.registry_base_url.is_empty())
+                .with_interval(cfg.registry.update_interval),
+        ),
         update_interval: cfg.registry.update_interval,
         metrics: Metrics {
             enabled: cfg.metrics.enabled,
@@ -347,8 +353,19 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
         },
         storage: Arc::new(StorageCell::new(
             cfg.storage.driver != config::StorageDriver::Off,
+)),
+        history: Arc::new(HistoryStore::open(
+            &cfg.registry.state_file,
+            cfg.history.keep,
         )),
     }
+}
+
+/// The wall clock in Unix seconds (the history's thinning is measured against it).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The snapshot from the state file, if there is a usable one; removes the temporary files

@@ -18,6 +18,7 @@
 //! exclusive ("freeable") sizes are computed by [`crate::snapshot::usage`] when the snapshot is built.
 
 mod digest;
+pub mod projects;
 mod state_json;
 pub mod time;
 pub mod usage;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use digest::Digest;
+pub use projects::{ExpirationPolicy, Project};
 pub(crate) use state_json::STATE_VERSION;
 pub(crate) use usage::Namespace;
 
@@ -138,6 +140,11 @@ pub struct Snapshot {
     /// For each blob (same index as `blobs`), how many tags refer to it: the clean-up dry
     /// run's starting point (a blob is freed when every tag referring to it is deleted).
     pub blob_refs: Vec<u32>,
+    /// The GitLab projects read with this crawl, sorted by path (see [`projects`]); empty
+    /// when they are not read.
+    pub projects: Vec<Project>,
+    /// For each repository (same index), its project's index in `projects`.
+    pub(crate) repo_projects: Vec<Option<u32>>,
 }
 
 /// Why a state file could not be used.
@@ -222,6 +229,34 @@ impl Snapshot {
             .binary_search_by(|r| r.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.repositories[i])
+    }
+
+    /// The same snapshot with these GitLab projects, each repository given its project.
+    pub fn with_projects(mut self, mut projects: Vec<Project>) -> Snapshot {
+        // No projects, no table: equal to a snapshot that never had any.
+        self.repo_projects = if projects.is_empty() {
+            Vec::new()
+        } else {
+            let names: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
+            projects::assign(&mut projects, &names)
+        };
+        self.projects = projects;
+        self
+    }
+
+    /// The project of the repository at `index` in `repositories`.
+    pub(crate) fn project_at(&self, index: usize) -> Option<&Project> {
+        let p = self.repo_projects.get(index).copied().flatten()?;
+        self.projects.get(p as usize)
+    }
+
+    /// The project of the repository named `name`.
+    pub fn project_of(&self, name: &str) -> Option<&Project> {
+        let i = self
+            .repositories
+            .binary_search_by(|r| r.name.as_str().cmp(name))
+            .ok()?;
+        self.project_at(i)
     }
 
     /// The namespace named `name`, by binary search.
@@ -435,6 +470,8 @@ impl Builder {
             blobs,
             namespaces: Vec::new(),
             blob_refs: Vec::new(),
+            projects: Vec::new(),
+            repo_projects: Vec::new(),
         };
         compute_sizes(&mut snap);
         snap.blob_refs = count_blob_refs(&snap);

@@ -1,7 +1,9 @@
 //! The snapshot's on-disk form, the state file's contents: versioned JSON,
 //! `{"version": 1, "timestamp": .., "repositories": [..], "blobs": {"<digest>": size, ..}}`,
 //! where each repository is `{"name", "tags": [..] | null, "stale_since"?}` and each tag
-//! `{"name", "digest", "media_type", "platforms"?, "blobs": [digests], "created"?}`.
+//! `{"name", "digest", "media_type", "platforms"?, "blobs": [digests], "created"?}`; plus
+//! `"projects": [..]` (GitLab's, as [`Project`]) when the crawl read them, which older
+//! readers skip.
 //!
 //! Both directions stream: writing serialises straight from the [`Snapshot`], reading
 //! deserialises straight into it (digests interned as they are read), so neither ever holds
@@ -14,7 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Builder, Platform, Repository, Snapshot, StateError, Tag};
+use super::{Builder, Platform, Project, Repository, Snapshot, StateError, Tag};
 
 /// Version of the on-disk form written by [`Snapshot::write_state_json`].
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -44,9 +46,11 @@ impl Snapshot {
         let mut de = serde_json::Deserializer::from_reader(r);
         let mut builder = Builder::default();
         let mut version = None;
+        let mut projects = Vec::new();
         let parsed = FileSeed {
             builder: &mut builder,
             version: &mut version,
+            projects: &mut projects,
         }
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
@@ -54,7 +58,9 @@ impl Snapshot {
             (Some(v), _) if v != STATE_VERSION => Err(StateError::Version(v)),
             (_, Err(e)) => Err(StateError::Json(e)),
             (None, Ok(_)) => Err(StateError::Json(de::Error::missing_field("version"))),
-            (Some(_), Ok((timestamp, repos))) => builder.finish(timestamp, repos),
+            (Some(_), Ok((timestamp, repos))) => builder
+                .finish(timestamp, repos)
+                .map(|snap| snap.with_projects(projects)),
         }
     }
 }
@@ -66,11 +72,14 @@ struct StateView<'a>(&'a Snapshot);
 impl Serialize for StateView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let snap = self.0;
-        let mut m = s.serialize_map(Some(4))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("version", &STATE_VERSION)?;
         m.serialize_entry("timestamp", &snap.timestamp)?;
         m.serialize_entry("repositories", &ReposView(snap))?;
         m.serialize_entry("blobs", &BlobsView(snap))?;
+        if !snap.projects.is_empty() {
+            m.serialize_entry("projects", &snap.projects)?;
+        }
         m.end()
     }
 }
@@ -211,6 +220,8 @@ impl<'de, T, F: FnOnce(&str) -> T> DeserializeSeed<'de> for WithStr<F> {
 struct FileSeed<'b> {
     builder: &'b mut Builder,
     version: &'b mut Option<u32>,
+    /// GitLab's projects, when the file has them (older files do not).
+    projects: &'b mut Vec<Project>,
 }
 
 impl<'de> DeserializeSeed<'de> for FileSeed<'_> {
@@ -243,6 +254,7 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
                 "timestamp" => timestamp = Some(map.next_value::<f64>()?),
                 "repositories" => repos = Some(map.next_value_seed(ReposSeed(&mut *self.builder))?),
                 "blobs" => map.next_value_seed(SizesSeed(&mut *self.builder))?,
+                "projects" => *self.projects = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -554,6 +566,26 @@ mod tests {
         v["extra"] = json!({"ignored": [1, 2]});
         let old = serde_json::to_vec(&v).unwrap();
         assert_eq!(Snapshot::from_state_json(&old).unwrap(), built);
+    }
+
+    #[test]
+    fn projects_round_trip() {
+        let project = Project {
+            id: 3,
+            path: "group".into(),
+            web_url: "https://gitlab.example/group".into(),
+            policy: Some(crate::snapshot::ExpirationPolicy::gitlab_default()),
+            protected: vec!["^v.*".into()],
+        };
+        let built = Snapshot::build(input())
+            .unwrap()
+            .with_projects(vec![project]);
+        let back = Snapshot::from_state_json(&built.to_state_json()).unwrap();
+        assert_eq!(back, built);
+        assert!(!back.projects.is_empty());
+        // Without projects, the file has no such key (as before they existed).
+        let plain = Snapshot::build(input()).unwrap().to_state_json();
+        assert!(!String::from_utf8(plain).unwrap().contains("\"projects\""));
     }
 
     #[test]

@@ -178,6 +178,18 @@ async function full(page) {
   await page.getByLabel('Search repositories').fill('');
   step(`namespaces: ${nsNames.length}, "${expect.namespace}" shows its ${expect.namespace_repositories} repositories`);
 
+  // Changes since: only the state file's crawl is recorded, so nothing changed.
+  await waitText(page, '#growth-note', /One crawl recorded/);
+  await page.getByLabel('Changes since').selectOption('7d');
+  await page.locator('#repo-head button[data-key="disk_size_change"]').waitFor();
+  assert.equal(await page.locator('#repo-head th:has(button[data-key="disk_size_change"])').getAttribute('aria-sort'), 'descending');
+  await waitText(page, '#fastest-repos', /Nothing grew/);
+  assert.match(await text(page, '#repo-body > tr:first-child'), /±0/);
+  await page.getByLabel('Changes since').selectOption('');
+  await page.locator('#repo-head button[data-key="disk_size_change"]').waitFor({ state: 'detached' });
+  assert.equal(await page.locator('#fastest').isHidden(), true);
+  step('changes since 7 days ago: a change column sorted by it, nothing grew; gone again without');
+
   // The clean-up what-if panel against the service's real /cleanup.
   const cu = expect.cleanup;
   await page.getByRole('tab', { name: 'Clean-up what-if' }).click();

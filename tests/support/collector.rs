@@ -35,6 +35,8 @@ pub fn registry_config(url: &str, user: &str, token: &str) -> config::Registry {
         timeout: Duration::from_secs(5),
         ca_file: None,
         trusted_realms: Vec::new(),
+        // GitLab's project API is not part of these crawls (tests/projects.rs reads it).
+        projects: gitlab_registry_usage_rest::registry::ProjectsMode::Off,
         crawl_timeout: Duration::from_secs(600),
         state_file: PathBuf::new(),
     }

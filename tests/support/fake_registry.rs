@@ -588,7 +588,7 @@ fn json_error(status: u16, code: &str) -> Resp {
     .header("Content-Type", "application/json; charset=utf-8")
 }
 
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+pub fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))

@@ -7,6 +7,7 @@
 //! - [`service`]: the real binary, started with a config file, and raw HTTP/1.1 to it.
 //! - [`slapd`]: a throwaway OpenLDAP server with a fixed directory of users.
 //! - [`tls`]: a throwaway PKI (test CA, unrelated CA, server certificate) made with `openssl`.
+//! - [`fake_gitlab`]: an in-process fake of GitLab's REST API (projects, protection rules).
 //! - [`fake_registry`]: an in-process Docker Distribution registry with injectable faults, and
 //!   builders of manifest JSON.
 //! - [`real_registry`]: Debian's `docker-registry` with a GitLab-like token issuer and a pusher.
@@ -20,6 +21,7 @@
 #![allow(dead_code)]
 
 pub mod collector;
+pub mod fake_gitlab;
 pub mod fake_registry;
 pub mod garbage;
 pub mod logs;

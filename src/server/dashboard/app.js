@@ -4,16 +4,20 @@
 // below any server_prefix. Every name from the API is rendered with textContent, never as HTML.
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
 // common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
+// policies.js the Policies panel (and the GitLab project links used in the tables);
 // storage.js the storage panel (the registry's own disk); health.js the service's health in
-// the header.
+// the header; history.js the growth chart and the "fastest growing" lists (the "since"
+// selector here adds a change column from since=).
 
 import {
   $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
   session, setStatus,
 } from './common.js';
 import { initCleanup } from './cleanup.js';
+import { initPolicies, projectLink } from './policies.js';
 import { initHealth } from './health.js';
 import { initStorage } from './storage.js';
+import { fmtChange, initHistory } from './history.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
 const UNITS_KEY = 'gitlab-registry-usage.units';
@@ -26,6 +30,7 @@ const state = {
   namespaces: [],
   tags: new Map(), // repository name -> Promise of its tag list
   retryTimer: null,
+  since: null, // {value: '7d', label: '7 days ago'} when a comparison is chosen
   generation: 0, // bumped on log-out, so answers to an old session are dropped
 };
 
@@ -90,10 +95,16 @@ function forget() {
   state.namespaces = [];
   state.tags.clear();
   state.timestamp = null;
+  state.since = null;
+  $('since').value = '';
+  repoTable.setSince(false);
+  nsTable.setSince(false);
+  growth.reset();
   repoTable.reset();
   nsTable.reset();
   cleanup.reset();
   storage.reset();
+  policies.reset();
   $('who').textContent = '';
   selectTab('tab-repositories');
 }
@@ -156,6 +167,21 @@ function enterApp() {
   renderSummary();
   $('main').focus();
   load();
+  growth.load();
+}
+
+/** The query suffix of the chosen comparison (`&since=7d`), or nothing. */
+const sinceQuery = () => (state.since ? `&since=${encodeURIComponent(state.since.value)}` : '');
+
+// A since= the service cannot answer (no history kept): back to no comparison, said once.
+function sinceRefused(e) {
+  if (!state.since || e.status !== 400) return false;
+  state.since = null;
+  $('since').value = '';
+  repoTable.setSince(false);
+  nsTable.setSince(false);
+  setStatus(`Changes cannot be shown: ${e.message}`, 'warn');
+  return true;
 }
 
 // ---------- loading ----------
@@ -168,8 +194,12 @@ async function load() {
   let coll;
   try {
     // One level: each repository with its totals and tag count (tags load on expanding).
-    coll = await api('repositories?embed=1');
+    coll = await api(`repositories?embed=1${sinceQuery()}`);
   } catch (e) {
+    if (generation === state.generation && sinceRefused(e)) {
+      load();
+      return;
+    }
     if (generation === state.generation) {
       loadFailed(e, load);
       health.check();
@@ -189,6 +219,7 @@ async function load() {
   }, 0));
   setStatus(`Loaded ${fmtCount(state.repos.length)} repositories.`);
   loadNamespaces();
+  policies.load();
 }
 
 function loadFailed(e, again) {
@@ -217,11 +248,27 @@ function ingest(coll) {
     exclusive_size: num(r.exclusive_size),
     tags: num(r.tags),
     stale_since: num(r.stale_since),
+    project: r.project && typeof r.project === 'object' ? r.project : null,
+    disk_size_change: num(r.disk_size_change),
+    new: r.new === true,
   }));
   state.tags.clear();
   state.namespaces = namespacesFromRepos(state.repos);
   repoTable.setRows(state.repos, state.hasExclusive);
   nsTable.setRows(state.namespaces, false);
+}
+
+// The GitLab page of a namespace that is a project or one of its groups: GitLab's base URL
+// is a project's web_url without its path, and a group's page is <base>/<group path>.
+function groupUrl(ns) {
+  for (const r of state.repos) {
+    const p = r.project;
+    if (!p || typeof p.path !== 'string' || typeof p.web_url !== 'string') continue;
+    if (p.path !== ns && !p.path.startsWith(`${ns}/`)) continue;
+    if (!p.web_url.endsWith(`/${p.path}`)) continue;
+    return `${p.web_url.slice(0, p.web_url.length - p.path.length)}${ns}`;
+  }
+  return null;
 }
 
 // Namespace totals computed here when the server has no /namespaces: every proper path
@@ -250,7 +297,7 @@ async function loadNamespaces() {
   const generation = state.generation;
   let body;
   try {
-    body = await api('namespaces?embed=1');
+    body = await api(`namespaces?embed=1${sinceQuery()}`);
   } catch (e) {
     if (generation === state.generation && isAuthError(e)) sessionLost(e);
     // 404: an older server; the totals computed from the repositories stay.
@@ -267,9 +314,12 @@ async function loadNamespaces() {
     exclusive_size: num(n.exclusive_size),
     repositories: num(n.repositories),
     tags: num(n.tags),
+    disk_size_change: num(n.disk_size_change),
+    new: n.new === true,
   }));
   nsTable.setRows(state.namespaces, items.some((n) => n && 'exclusive_size' in n));
   nsTable.render();
+  growth.fastest(state.since, state.repos, state.namespaces);
 }
 
 function tagsOf(name) {
@@ -345,7 +395,21 @@ function makeTable(cfg) {
     expanded: new Set(),
   };
 
-  const columns = () => cfg.columns.filter((c) => !c.optional || t.withOptional);
+  const columns = () => cfg.columns.filter((c) => (!c.optional || t.withOptional)
+    && (!c.since || t.withSince));
+
+  // The change column (since=): shown and sorted by, largest growth first; gone again without.
+  t.setSince = (on) => {
+    t.withSince = on;
+    if (on) {
+      t.sort = 'disk_size_change';
+      t.order = 'desc';
+    } else if (t.sort === 'disk_size_change') {
+      t.sort = cfg.sort;
+      t.order = cfg.order;
+    }
+    t.page = 0;
+  };
 
   t.setRows = (rows, withOptional) => {
     t.rows = rows;
@@ -453,6 +517,13 @@ function makeTable(cfg) {
         if (custom) td.append(custom);
         else if (c.kind === 'bytes') td.append(c.bar ? bar(r[c.key], max[c.key], c.bar) : fmtBytes(r[c.key]));
         else if (c.kind === 'count') td.textContent = fmtCount(r[c.key]);
+        else if (c.kind === 'change') {
+          td.textContent = fmtChange(r[c.key]);
+          if (r[c.key] > 0) td.classList.add('grow');
+          else if (r[c.key] < 0) td.classList.add('shrink');
+          if (typeof r[c.key] === 'number') td.title = `${fmtCount(r[c.key])} bytes`;
+          if (r.new) td.append(' ', el('span', { className: 'badge', text: 'new' }));
+        }
         else td.textContent = r[c.key];
         tr.append(td);
       }
@@ -525,6 +596,7 @@ const repoTable = makeTable({
     { key: 'size', label: 'Size', kind: 'bytes', bar: 'size', help: 'The sum of its tags\' sizes: each tag counted as if it were alone' },
     { key: 'disk_size', label: 'Disk size', kind: 'bytes', bar: 'disk', help: 'What it is charged in the registry\'s storage: every shared layer counted once in the whole registry' },
     { key: 'exclusive_size', label: 'Freeable', kind: 'bytes', bar: 'free', optional: true, help: 'What deleting the repository (and garbage-collecting) would free: blobs no other repository uses' },
+    { key: 'disk_size_change', label: 'Change', kind: 'change', since: true, help: 'How its disk size changed since the chosen time' },
   ],
   cell: (r, c, t) => {
     if (c.key !== 'name') return null;
@@ -537,6 +609,13 @@ const repoTable = makeTable({
     el('span', { className: 'repo-name', text: r.name }));
     const frag = document.createDocumentFragment();
     frag.append(b);
+    if (r.project) {
+      const a = projectLink(r.project.web_url, 'GitLab');
+      if (a) {
+        a.setAttribute('aria-label', `GitLab project ${r.project.path}`);
+        frag.append(' ', a);
+      }
+    }
     if (r.stale_since !== null) {
       frag.append(el('span', {
         className: 'badge',
@@ -562,10 +641,17 @@ const nsTable = makeTable({
     { key: 'size', label: 'Size', kind: 'bytes', bar: 'size' },
     { key: 'disk_size', label: 'Disk size', kind: 'bytes', bar: 'disk' },
     { key: 'exclusive_size', label: 'Freeable', kind: 'bytes', bar: 'free', optional: true, help: 'What deleting every repository below it would free' },
+    { key: 'disk_size_change', label: 'Change', kind: 'change', since: true, help: 'How its disk size changed since the chosen time' },
     { key: 'show', label: 'Repositories below', kind: 'text', sortable: false },
   ],
   cell: (r, c) => {
-    if (c.key === 'name') return el('span', { className: 'repo-name', text: r.name });
+    if (c.key === 'name') {
+      const url = groupUrl(r.name);
+      const a = url && projectLink(url, 'GitLab');
+      if (a) a.setAttribute('aria-label', `${r.name} in GitLab`);
+      return a ? el('span', null, el('span', { className: 'repo-name', text: r.name }), ' ', a)
+        : el('span', { className: 'repo-name', text: r.name });
+    }
     if (c.key !== 'show') return null;
     return el('button', {
       type: 'button', className: 'link', dataset: { ns: r.name },
@@ -660,7 +746,7 @@ $('ns-body').addEventListener('click', (ev) => {
 
 // ---------- tabs ----------
 
-const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-storage'];
+const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-policies', 'tab-storage'];
 
 function selectTab(id) {
   for (const t of TABS) {
@@ -679,24 +765,37 @@ document.querySelector('.tabs').addEventListener('click', (ev) => {
   if (b) selectTab(b.id);
 });
 document.querySelector('.tabs').addEventListener('keydown', (ev) => {
-  const i = TABS.indexOf(document.activeElement && document.activeElement.id);
+  // Hidden tabs (Policies on a service without /policies) are skipped.
+  const tabs = TABS.filter((t) => !$(t).hidden);
+  const i = tabs.indexOf(document.activeElement && document.activeElement.id);
   if (i < 0) return;
   let j = null;
-  if (ev.key === 'ArrowRight') j = (i + 1) % TABS.length;
-  else if (ev.key === 'ArrowLeft') j = (i + TABS.length - 1) % TABS.length;
+  if (ev.key === 'ArrowRight') j = (i + 1) % tabs.length;
+  else if (ev.key === 'ArrowLeft') j = (i + tabs.length - 1) % tabs.length;
   else if (ev.key === 'Home') j = 0;
-  else if (ev.key === 'End') j = TABS.length - 1;
+  else if (ev.key === 'End') j = tabs.length - 1;
   if (j === null) return;
   ev.preventDefault();
-  selectTab(TABS[j]);
-  $(TABS[j]).focus();
+  selectTab(tabs[j]);
+  $(tabs[j]).focus();
 });
 
 // ---------- Clean-up what-if (cleanup.js) and the service's health (health.js) ----------
 
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
 const storage = initStorage({ onAuthError: (e) => sessionLost(e) });
+const policies = initPolicies({ onAuthError: (e) => sessionLost(e) });
 const health = initHealth({ loaded: () => state.timestamp });
+const growth = initHistory({ onAuthError: (e) => sessionLost(e) });
+
+$('since').addEventListener('change', (ev) => {
+  const opt = ev.target.selectedOptions[0];
+  state.since = ev.target.value ? { value: ev.target.value, label: opt ? opt.textContent : ev.target.value } : null;
+  repoTable.setSince(Boolean(state.since));
+  nsTable.setSince(Boolean(state.since));
+  growth.fastest(null);
+  load();
+});
 
 // ---------- units and start-up ----------
 
@@ -712,6 +811,9 @@ function rerender() {
   if (!$('panel-namespaces').hidden) nsTable.render();
   cleanup.render();
   storage.render();
+  policies.render();
+  growth.render();
+  growth.fastest(state.since, state.repos, state.namespaces);
 }
 
 document.querySelector('.units').addEventListener('change', (ev) => {
@@ -727,6 +829,7 @@ $('refresh').addEventListener('click', () => {
   state.tags.clear();
   load();
   if (!$('panel-storage').hidden) storage.load();
+  growth.load();
 });
 setInterval(() => {
   if (document.hidden) return;

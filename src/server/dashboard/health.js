@@ -8,6 +8,7 @@
 //   503 {status: "unavailable", reason: "no data yet" | "stale: last success at <RFC 3339>"
 //        (either may end "; crawl running for N s..."), last_error: <one line | null>,
 //        crawl_running_for}
+//   either may carry projects: {mode, status: ok|off|refused|failed, projects, message}
 // The line is not a live region: it is refreshed every 30 s and would keep interrupting a
 // screen reader; the state is in its words, not only in its colour.
 
@@ -52,6 +53,11 @@ export function describe(h, loaded, nowSeconds) {
     if (typeof h.last_error === 'string' && h.last_error) parts.push(`last error: ${h.last_error}`);
   } else {
     return null;
+  }
+  // GitLab's projects ([registry] projects): said only when they could not be read.
+  const p = h.projects;
+  if (p && (p.status === 'refused' || p.status === 'failed')) {
+    parts.push(p.status === 'refused' ? 'GitLab refused the project API: no projects' : 'GitLab projects: the previous crawl\'s kept');
   }
   return { kind, text: parts.join(' · ') };
 }

@@ -45,7 +45,7 @@ const PAGE: Asset = Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The files below `/dashboard/`. The scripts are ES modules: app.js imports the others.
-const ASSETS: [(&str, Asset); 7] = [
+const ASSETS: [(&str, Asset); 9] = [
     (
         "app.js",
         Asset {
@@ -79,6 +79,20 @@ const ASSETS: [(&str, Asset); 7] = [
         Asset {
             content_type: JS,
             body: include_bytes!("health.js"),
+        },
+    ),
+    (
+        "policies.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("policies.js"),
+        },
+    ),
+    (
+        "history.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("history.js"),
         },
     ),
     (
