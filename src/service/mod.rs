@@ -353,7 +353,7 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
         },
         storage: Arc::new(StorageCell::new(
             cfg.storage.driver != config::StorageDriver::Off,
-)),
+        )),
         history: Arc::new(HistoryStore::open(
             &cfg.registry.state_file,
             cfg.history.keep,
