@@ -41,6 +41,9 @@ fn target_dir() -> PathBuf {
 
 /// Whether the browser and its driver are installed; outside CI a notice when not.
 fn browser_available() -> bool {
+    // Every test starts here: the full crypto provider goes in before any test's token
+    // helper installs its HMAC-only one, so the real registry's issuer can sign RS256.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
     let mut missing = Vec::new();
     if !Path::new(CHROMIUM).exists() {
         missing.push("chromium (apt-get install chromium)");
