@@ -10,7 +10,7 @@
 //! [`server`] routes requests to those renderings (render cache, dashboard, `/health`),
 //! guarded by [`auth`] (LDAP login, JWTs, login guards); [`http`] is the connection layer it
 //! runs on (poller, worker pool, limits, parsing, IP networks, percent-encoding);
-//! [`metrics`] is `/metrics`; [`tls`] is which CAs outgoing TLS trusts; [`doctor`] is
+//! [`metrics`] is `/metrics`; [`tls`] is which CAs outgoing TLS trusts; `service::doctor` is
 //! `--check-config`; [`demo`] is `--demo`'s built-in registry; [`storage`] scans the
 //! registry's own storage (read-only) for what its garbage collection would free.
 //! Dependencies point inward: `snapshot`, `hal`, `cleanup` and `metrics` do no I/O (no
@@ -22,7 +22,6 @@ pub mod auth;
 pub mod cleanup;
 pub mod config;
 pub mod demo;
-pub mod doctor;
 pub mod hal;
 pub mod history;
 pub mod http;

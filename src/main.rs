@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use gitlab_registry_usage_rest::config;
-use gitlab_registry_usage_rest::doctor;
-use gitlab_registry_usage_rest::service::{self, logging};
+
+use gitlab_registry_usage_rest::service::{self, doctor, logging};
 
 /// Serves the disk usage of a GitLab container registry through a secured RESTful HAL API.
 #[derive(FromArgs)]

@@ -1,7 +1,7 @@
 //! The demo's GitLab REST API, enough for `[registry] projects`: `GET /api/v4/projects` (one
 //! project per group path of the demo's repositories, with a mix of clean-up policies: on,
 //! off, none) and `GET /api/v4/projects/:id/registry/protection/tag/rules`, both behind
-//! `PRIVATE-TOKEN`. Plain functions from the repository names to JSON; `registry.rs` serves
+//! `PRIVATE-TOKEN`. Plain functions from the repository names to JSON; `server.rs` serves
 //! them. Demo mode only.
 
 use serde_json::{json, Value};

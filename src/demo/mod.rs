@@ -3,12 +3,15 @@
 //! work without a config file, an LDAP server or a GitLab.
 //!
 //! The registry speaks the Distribution HTTP API (`/v2/`, catalog and tags pagination,
-//! manifests by tag or digest with exact digests, blob HEADs) behind GitLab's token flow
-//! (`/jwt/auth` with HTTP Basic; `registry.rs`), over a generated, deterministic tree of
+//! manifests by tag or digest with exact digests, blob HEADs; [`registry`]) over an in-memory
+//! [`content`] model, behind GitLab's token flow (`/jwt/auth` with HTTP Basic; `server.rs`)
+//! and beside GitLab's project API (`gitlab.rs`), serving a generated, deterministic tree of
 //! repositories (`tree.rs`). This file starts it and makes the settings, the login and the
-//! banner. This module must stay a test double for `--demo` only: nothing outside demo mode
-//! may construct [`DemoAuthenticator`] or read these settings, and it binds to 127.0.0.1 and
-//! nowhere else.
+//! banner. [`registry`] and [`content`] are public because the tests' fake registry serves
+//! its own content through the same protocol (and wraps it with its fault injection, which
+//! stays in the tests). This module must stay a test double for `--demo` only: nothing
+//! outside demo mode may construct [`DemoAuthenticator`] or read these settings, and it binds
+//! to 127.0.0.1 and nowhere else.
 
 use std::fmt;
 use std::path::Path;
@@ -18,12 +21,14 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::auth::{Authenticator, LoginError};
 use crate::config::{Config, ConfigError};
 
+pub mod content;
 mod gitlab;
-mod registry;
+pub mod registry;
+mod server;
 mod tree;
 
-use registry::RegistryServer;
-use tree::Store;
+use content::Content;
+use server::RegistryServer;
 
 /// A running demo: the settings for the real service, the demo login, and the built-in
 /// registry, which stops when this value is dropped.
@@ -73,7 +78,7 @@ pub fn start(port: u16) -> Result<Demo, DemoError> {
     let collector_user = "demo-collector".to_string();
 
     let registry = RegistryServer::start(
-        Store::generate(),
+        Content::generate(),
         (collector_user.clone(), access_token.clone()),
     )?;
     let base = format!("http://{}/", registry.addr);

@@ -1,101 +1,44 @@
-//! The demo registry's HTTP side, on the service's own connection layer: the Distribution API
-//! (`/v2/`, catalog and tags pagination with `Link`, manifests by tag or digest, blob HEADs and
-//! config GETs) behind GitLab's token flow (`/jwt/auth` with HTTP Basic, random tokens that
-//! expire), answered from the tree of `tree.rs`; and GitLab's project API (`gitlab.rs`).
+//! The Distribution HTTP API of an in-process registry, as one function of a request: `/v2/`,
+//! catalog and tags pagination with `n`, `last` and `Link`, manifests by tag or digest (GET and
+//! HEAD, Accept honoured, exact digests), blob HEADs and GETs of stored contents, and
+//! Distribution's error envelope (`NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, ...). `--demo` serves its
+//! tree through it (`server.rs`); the tests' fake registry serves its own content through it.
 //!
-//! It only reads the tree (nothing can be pushed or deleted), listens on 127.0.0.1 and nowhere
-//! else, and serves `--demo` alone.
+//! It owns the protocol only: who may read what is the caller's [`Access`] (the demo's is
+//! GitLab's token flow), and it reads [`Content`] without changing it. No I/O, no clock, and
+//! nothing here injects faults (the tests wrap it for that).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
 
-use super::tree::{Store, Tags};
-use super::{same, DemoError};
-use crate::auth::parse_basic;
+use super::content::{Content, Untagged};
 use crate::http;
 
-/// The `service` GitLab's token endpoint names its registry by.
-const SERVICE: &str = "container_registry";
-/// Lifetime of a registry token, as GitLab's default.
-const TOKEN_TTL: Duration = Duration::from_secs(900);
 /// Distribution's page size when a catalog request names no `n`, and the most it returns.
 const CATALOG_DEFAULT_N: usize = 100;
 const CATALOG_MAX_N: usize = 1000;
-/// Threads answering the collector; it crawls with a handful of requests in flight.
-const WORKERS: usize = 4;
 
-/// The registry's state shared by its worker threads.
-struct Inner {
-    store: Store,
-    /// `(user, access token)` the token endpoint accepts.
-    credentials: (String, String),
-    /// `http://127.0.0.1:PORT`, for the token realm.
-    origin: String,
-    /// Issued registry tokens and when they expire.
-    tokens: Mutex<HashMap<String, Instant>>,
-    rng: SystemRandom,
-}
-
-/// The listening registry, on the service's own connection layer; dropping it stops it.
-pub(super) struct RegistryServer {
-    pub(super) addr: SocketAddr,
-    pub(super) repositories: usize,
-    _server: http::Server,
-}
-
-impl RegistryServer {
-    pub(super) fn start(
-        store: Store,
-        credentials: (String, String),
-    ) -> Result<RegistryServer, DemoError> {
-        let listener = http::bind("127.0.0.1", 0).map_err(|e| DemoError::Bind(e.to_string()))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| DemoError::Bind(e.to_string()))?;
-        let repositories = store.repos.len();
-        let inner = Arc::new(Inner {
-            store,
-            credentials,
-            origin: format!("http://{addr}"),
-            tokens: Mutex::new(HashMap::new()),
-            rng: SystemRandom::new(),
-        });
-        let handler: http::Handler = Arc::new(move |req: &http::Request| {
-            inner
-                .handle(&req.method, &req.url, &req.headers)
-                .into_response()
-        });
-        let opts = http::Options {
-            workers: WORKERS,
-            limits: http::Limits::default(),
-            name: "demo-registry".into(),
-        };
-        let server = http::Server::start(listener, opts, handler)
-            .map_err(|e| DemoError::Bind(format!("cannot start the demo registry: {e}")))?;
-        Ok(RegistryServer {
-            addr,
-            repositories,
-            _server: server,
-        })
-    }
+/// Who may read what: the token service in front of the registry.
+pub trait Access: Send + Sync {
+    /// Whether a request with this `Authorization` value may read `scope`
+    /// (`repository:<name>:pull` or `registry:catalog:*`; `None` for the `/v2/` check).
+    fn grants(&self, authorization: Option<&str>, scope: Option<&str>) -> bool;
+    /// The `Bearer` challenge's parameters before its scope: `realm="...",service="..."`.
+    fn challenge(&self) -> String;
 }
 
 /// An answer, independent of the HTTP library so it can be tested directly.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    /// `None` for a HEAD-only length (a layer's size).
-    body: Option<Arc<[u8]>>,
-    length: usize,
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// `None` for a HEAD, which still states `length`.
+    pub body: Option<Arc<[u8]>>,
+    pub length: usize,
 }
 
 impl Reply {
-    fn json(status: u16, body: &Value) -> Reply {
+    pub fn json(status: u16, body: &Value) -> Reply {
         let bytes: Arc<[u8]> = serde_json::to_vec(body).unwrap_or_default().into();
         Reply {
             status,
@@ -109,21 +52,21 @@ impl Reply {
     }
 
     /// Distribution's error envelope.
-    fn error(status: u16, code: &str, message: &str, detail: Value) -> Reply {
+    pub fn error(status: u16, code: &str, message: &str, detail: Value) -> Reply {
         Reply::json(
             status,
             &json!({"errors": [{"code": code, "message": message, "detail": detail}]}),
         )
     }
 
-    fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
         self.headers.push((name.to_string(), value.into()));
         self
     }
 
     /// On the wire every length is stated: a HEAD without the bytes (a layer's size) still
     /// says how long the GET would be.
-    fn into_response(self) -> http::Response {
+    pub fn into_response(self) -> http::Response {
         let length = self.length as u64;
         http::Response {
             status: self.status,
@@ -138,6 +81,66 @@ impl Reply {
             },
         }
     }
+}
+
+/// Answers one request (`url` as sent: path and query, still percent-encoded).
+pub fn answer(
+    content: &Content,
+    access: &dyn Access,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> Reply {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let Some(route) = route(&percent_decode(path)) else {
+        // What Go's HTTP mux answers for a path no handler owns.
+        let body: &[u8] = b"404 page not found\n";
+        return Reply {
+            status: 404,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: Some(Arc::from(body)),
+            length: body.len(),
+        };
+    };
+    let scope = match &route {
+        Route::Base => None,
+        Route::Catalog => Some("registry:catalog:*".to_string()),
+        Route::Tags(name) | Route::Manifest(name, _) | Route::Blob(name, _) => {
+            Some(format!("repository:{name}:pull"))
+        }
+    };
+    if !access.grants(header(headers, "authorization"), scope.as_deref()) {
+        let scope = scope.map_or(String::new(), |s| format!(",scope=\"{s}\""));
+        return Reply::error(401, "UNAUTHORIZED", "authentication required", Value::Null).header(
+            "WWW-Authenticate",
+            format!("Bearer {}{scope}", access.challenge()),
+        );
+    }
+    let head = method == "HEAD";
+    if method != "GET" && !head {
+        return Reply::error(
+            405,
+            "UNSUPPORTED",
+            "The operation is unsupported.",
+            Value::Null,
+        )
+        .header("Allow", "GET, HEAD");
+    }
+    let params = query_params(query);
+    let result = match route {
+        Route::Base => Ok(Reply::json(200, &json!({}))),
+        Route::Catalog => catalog(content, &params),
+        Route::Tags(name) => tags(content, &name, &params),
+        Route::Manifest(name, reference) => Ok(manifest(
+            content,
+            &name,
+            &reference,
+            header(headers, "accept"),
+            head,
+        )),
+        Route::Blob(name, digest) => Ok(blob(content, &name, &digest, head)),
+    };
+    result.unwrap_or_else(|reply| reply)
 }
 
 /// What a `/v2/` path asks for.
@@ -178,16 +181,17 @@ fn route(path: &str) -> Option<Route> {
     None
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// The first value of header `name` (names compare case-insensitively).
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
-/// Decodes `%XX` in a path; a malformed escape stays as written (a demo answers 404 for such
-/// a name rather than refusing the request).
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX`; a malformed escape stays as written (such a name is answered 404 rather
+/// than refused).
+pub fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
@@ -195,7 +199,7 @@ fn percent_decode(s: &str) -> String {
 
 /// A query string as Go's `url.ParseQuery` reads it (`+` is a space; Distribution's `Link`
 /// headers encode with `url.QueryEscape`).
-fn query_params(query: &str) -> Vec<(String, String)> {
+pub fn query_params(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -247,293 +251,125 @@ fn paginate<'a>(
     (page, link)
 }
 
-impl Inner {
-    fn handle(&self, method: &str, url: &str, headers: &[(String, String)]) -> Reply {
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
-        let reply = if path == "/jwt/auth" {
-            self.token_endpoint(method, query, headers)
-        } else if let Some(rest) = path.strip_prefix("/api/v4/") {
-            self.gitlab_api(rest, headers)
+/// A list page as JSON, with its `Link` when more remain.
+fn listed(body: Value, link: Option<String>) -> Reply {
+    let reply = Reply::json(200, &body);
+    match link {
+        Some(l) => reply.header("Link", l),
+        None => reply,
+    }
+}
+
+fn catalog(content: &Content, params: &[(String, String)]) -> Result<Reply, Reply> {
+    let (n, last) = page_params(params)?;
+    let n = n.unwrap_or(CATALOG_DEFAULT_N).min(CATALOG_MAX_N);
+    let names: Vec<&str> = content.repos.keys().map(String::as_str).collect();
+    let (page, link) = paginate(&names, n, last.as_deref(), "/v2/_catalog");
+    Ok(listed(json!({"repositories": page}), link))
+}
+
+fn tags(content: &Content, name: &str, params: &[(String, String)]) -> Result<Reply, Reply> {
+    let repo = content.repos.get(name).ok_or_else(|| name_unknown(name))?;
+    if repo.tags.is_empty() {
+        return match repo.untagged {
+            Untagged::Null => Ok(Reply::json(200, &json!({"name": name, "tags": null}))),
+            Untagged::NameUnknown => Err(name_unknown(name)),
+        };
+    }
+    let (n, last) = page_params(params)?;
+    let all: Vec<&str> = repo.tags.keys().map(String::as_str).collect();
+    // Without `n`, the whole list, as Distribution 2.x answers; with it, pages with a
+    // `Link`, as 3.x does.
+    let (page, link) = match n {
+        None => (all, None),
+        Some(n) => paginate(&all, n, last.as_deref(), &format!("/v2/{name}/tags/list")),
+    };
+    Ok(listed(json!({"name": name, "tags": page}), link))
+}
+
+fn manifest(
+    content: &Content,
+    name: &str,
+    reference: &str,
+    accept: Option<&str>,
+    head: bool,
+) -> Reply {
+    let Some(repo) = content.repos.get(name).filter(|r| r.known()) else {
+        return name_unknown(name);
+    };
+    let Some((digest, m)) = content.manifest(repo, reference) else {
+        let detail = if reference.contains(':') {
+            json!({"Name": name, "Revision": reference})
         } else {
-            self.registry(method, &percent_decode(path), query, headers)
+            json!({"Name": name, "Tag": reference})
         };
-        reply
-            .header("Docker-Distribution-Api-Version", "registry/2.0")
-            .header("X-Content-Type-Options", "nosniff")
-    }
-
-    /// GitLab's `GET /jwt/auth?service=container_registry&scope=...`: HTTP Basic with the
-    /// user and personal access token from the config; answers an opaque bearer token.
-    fn token_endpoint(&self, method: &str, query: &str, headers: &[(String, String)]) -> Reply {
-        if method != "GET" {
-            return Reply::json(405, &json!({"message": "405 Method Not Allowed"}))
-                .header("Allow", "GET");
-        }
-        let params = query_params(query);
-        let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v);
-        if service.map(String::as_str) != Some(SERVICE) {
-            return Reply::json(
-                400,
-                &json!({"errors": [{"code": "INVALID_REQUEST", "message": format!("service must be {SERVICE}")}]}),
-            );
-        }
-        let ok = header(headers, "authorization")
-            .and_then(parse_basic)
-            .is_some_and(|(u, p)| {
-                same(u.as_bytes(), self.credentials.0.as_bytes())
-                    & same(p.as_bytes(), self.credentials.1.as_bytes())
-            });
-        if !ok {
-            return Reply::json(
-                401,
-                &json!({"errors": [{"code": "UNAUTHORIZED", "message": "HTTP Basic: Access denied. The provided password or token is incorrect or your account has 2FA enabled and you must use a personal access token instead of a password."}]}),
-            )
-            .header("WWW-Authenticate", "Basic realm=\"GitLab\"");
-        }
-        let mut raw = [0u8; 32];
-        if self.rng.fill(&mut raw).is_err() {
-            return Reply::json(
-                500,
-                &json!({"errors": [{"code": "UNKNOWN", "message": "no randomness"}]}),
-            );
-        }
-        let token = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(raw)
-                .replace('_', "-")
-        };
-        let now = Instant::now();
-        if let Ok(mut tokens) = self.tokens.lock() {
-            // Expired tokens go when new ones come, so the map stays small.
-            tokens.retain(|_, expiry| *expiry > now);
-            tokens.insert(token.clone(), now + TOKEN_TTL);
-        }
-        Reply::json(
-            200,
-            &json!({"token": token, "expires_in": TOKEN_TTL.as_secs()}),
-        )
-    }
-
-    /// GitLab's REST API for `[registry] projects` (see `gitlab.rs`): `PRIVATE-TOKEN` is the
-    /// access token from the config.
-    fn gitlab_api(&self, rest: &str, headers: &[(String, String)]) -> Reply {
-        let ok = header(headers, "private-token")
-            .is_some_and(|t| same(t.as_bytes(), self.credentials.1.as_bytes()));
-        if !ok {
-            return Reply::json(401, &json!({"message": "401 Unauthorized"}));
-        }
-        let names = || self.store.repos.keys().map(String::as_str);
-        if rest == "projects" {
-            return Reply::json(200, &super::gitlab::projects(&self.origin, names()));
-        }
-        let rules = rest
-            .strip_prefix("projects/")
-            .and_then(|r| r.strip_suffix("/registry/protection/tag/rules"))
-            .and_then(|id| super::gitlab::rules(id, names()));
-        match rules {
-            Some(v) => Reply::json(200, &v),
-            None => Reply::json(404, &json!({"message": "404 Project Not Found"})),
-        }
-    }
-
-    fn authorised(&self, headers: &[(String, String)]) -> bool {
-        let Some(token) = header(headers, "authorization").and_then(|h| {
-            let (scheme, rest) = h.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        }) else {
-            return false;
-        };
-        let now = Instant::now();
-        self.tokens
-            .lock()
-            .map(|t| t.get(token).is_some_and(|expiry| *expiry > now))
-            .unwrap_or(false)
-    }
-
-    fn registry(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &[(String, String)],
-    ) -> Reply {
-        let Some(route) = route(path) else {
-            // What Go's HTTP mux answers for a path no handler owns.
-            let body: &[u8] = b"404 page not found\n";
-            return Reply {
-                status: 404,
-                headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-                body: Some(Arc::from(body)),
-                length: body.len(),
-            };
-        };
-        if !self.authorised(headers) {
-            let scope = match &route {
-                Route::Base => String::new(),
-                Route::Catalog => ",scope=\"registry:catalog:*\"".into(),
-                Route::Tags(name) | Route::Manifest(name, _) | Route::Blob(name, _) => {
-                    format!(",scope=\"repository:{name}:pull\"")
-                }
-            };
-            return Reply::error(401, "UNAUTHORIZED", "authentication required", Value::Null)
-                .header(
-                    "WWW-Authenticate",
-                    format!(
-                        "Bearer realm=\"{}/jwt/auth\",service=\"{SERVICE}\"{scope}",
-                        self.origin
-                    ),
-                );
-        }
-        let head = method == "HEAD";
-        if method != "GET" && !head {
+        return Reply::error(404, "MANIFEST_UNKNOWN", "manifest unknown", detail);
+    };
+    // A client that lists the types it understands gets nothing else (a real registry
+    // would try to convert, or refuse); no Accept at all means "anything".
+    if let Some(accept) = accept {
+        let accepted = accept.split(',').any(|item| {
+            let t = item.split(';').next().unwrap_or("").trim();
+            t == m.media_type || t == "*/*" || t == "application/*"
+        });
+        if !accepted {
             return Reply::error(
-                405,
-                "UNSUPPORTED",
-                "The operation is unsupported.",
-                Value::Null,
-            )
-            .header("Allow", "GET, HEAD");
-        }
-        let params = query_params(query);
-        match route {
-            Route::Base => Reply::json(200, &json!({})),
-            Route::Catalog => {
-                let (n, last) = match page_params(&params) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                let n = n.unwrap_or(CATALOG_DEFAULT_N).min(CATALOG_MAX_N);
-                let names: Vec<&str> = self.store.repos.keys().map(String::as_str).collect();
-                let (page, link) = paginate(&names, n, last.as_deref(), "/v2/_catalog");
-                let reply = Reply::json(200, &json!({"repositories": page}));
-                match link {
-                    Some(l) => reply.header("Link", l),
-                    None => reply,
-                }
-            }
-            Route::Tags(name) => {
-                let Some(repo) = self.store.repos.get(&name) else {
-                    return name_unknown(&name);
-                };
-                let tags = match &repo.tags {
-                    Tags::Listed(t) => t,
-                    Tags::Null => return Reply::json(200, &json!({"name": name, "tags": null})),
-                    Tags::NeverTagged => return name_unknown(&name),
-                };
-                let (n, last) = match page_params(&params) {
-                    Ok(p) => p,
-                    Err(reply) => return reply,
-                };
-                let all: Vec<&str> = tags.keys().map(String::as_str).collect();
-                // Without `n`, the whole list, as Distribution 2.x answers; with it, pages
-                // with a `Link`, as 3.x does.
-                let (page, link) = match n {
-                    None => (all, None),
-                    Some(n) => paginate(&all, n, last.as_deref(), &format!("/v2/{name}/tags/list")),
-                };
-                let reply = Reply::json(200, &json!({"name": name, "tags": page}));
-                match link {
-                    Some(l) => reply.header("Link", l),
-                    None => reply,
-                }
-            }
-            Route::Manifest(name, reference) => {
-                self.manifest(&name, &reference, header(headers, "accept"), head)
-            }
-            Route::Blob(name, digest) => self.blob(&name, &digest, head),
+                404,
+                "MANIFEST_UNKNOWN",
+                &format!("manifest of type {} not in the Accept header", m.media_type),
+                json!({"Name": name, "Revision": digest}),
+            );
         }
     }
-
-    fn manifest(&self, name: &str, reference: &str, accept: Option<&str>, head: bool) -> Reply {
-        let Some(repo) = self.store.repos.get(name) else {
-            return name_unknown(name);
-        };
-        if matches!(repo.tags, Tags::NeverTagged) {
-            return name_unknown(name);
-        }
-        let by_digest = reference.contains(':');
-        let digest = if by_digest {
-            Some(reference.to_string())
-        } else if let Tags::Listed(tags) = &repo.tags {
-            tags.get(reference).cloned()
-        } else {
-            None
-        };
-        let Some((digest, m)) = digest.and_then(|d| repo.manifests.get(&d).map(|m| (d, m))) else {
-            let detail = if by_digest {
-                json!({"Name": name, "Revision": reference})
-            } else {
-                json!({"Name": name, "Tag": reference})
-            };
-            return Reply::error(404, "MANIFEST_UNKNOWN", "manifest unknown", detail);
-        };
-        // A client that lists the types it understands gets nothing else (a real registry
-        // would try to convert, or refuse); no Accept at all means "anything".
-        if let Some(accept) = accept {
-            let accepted = accept.split(',').any(|item| {
-                let t = item.split(';').next().unwrap_or("").trim();
-                t == m.media_type || t == "*/*" || t == "application/*"
-            });
-            if !accepted {
-                return Reply::error(
-                    404,
-                    "MANIFEST_UNKNOWN",
-                    &format!("manifest of type {} not in the Accept header", m.media_type),
-                    json!({"Name": name, "Revision": digest}),
-                );
-            }
-        }
-        Reply {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), m.media_type.into()),
-                ("Docker-Content-Digest".into(), digest.clone()),
-                ("Etag".into(), format!("\"{digest}\"")),
-            ],
-            length: m.bytes.len(),
-            body: (!head).then(|| m.bytes.clone()),
-        }
+    Reply {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), m.media_type.clone()),
+            ("Docker-Content-Digest".into(), digest.to_string()),
+            ("Etag".into(), format!("\"{digest}\"")),
+        ],
+        length: m.bytes.len(),
+        body: (!head).then(|| m.bytes.clone()),
     }
+}
 
-    fn blob(&self, name: &str, digest: &str, head: bool) -> Reply {
-        let Some(repo) = self.store.repos.get(name) else {
-            return name_unknown(name);
-        };
-        let Some(blob) = repo.blobs.get(digest) else {
+fn blob(content: &Content, name: &str, digest: &str, head: bool) -> Reply {
+    if !content.repos.contains_key(name) {
+        return name_unknown(name);
+    }
+    let Some(blob) = content.blobs.get(digest) else {
+        return Reply::error(
+            404,
+            "BLOB_UNKNOWN",
+            "blob unknown to registry",
+            json!(digest),
+        );
+    };
+    let Ok(length) = usize::try_from(blob.size) else {
+        return Reply::error(500, "UNKNOWN", "blob too large", Value::Null);
+    };
+    let body = match (&blob.content, head) {
+        (_, true) => None,
+        (Some(content), false) => Some(content.clone()),
+        (None, false) => {
             return Reply::error(
                 404,
                 "BLOB_UNKNOWN",
-                "blob unknown to registry",
+                "this registry keeps the blob's size, not its content",
                 json!(digest),
-            );
-        };
-        let Ok(length) = usize::try_from(blob.size) else {
-            return Reply::error(500, "UNKNOWN", "blob too large", Value::Null);
-        };
-        let body = match (&blob.content, head) {
-            (_, true) => None,
-            (Some(content), false) => Some(content.clone()),
-            (None, false) => {
-                return Reply::error(
-                    404,
-                    "BLOB_UNKNOWN",
-                    "the demo registry keeps layer sizes, not layer contents",
-                    json!(digest),
-                )
-            }
-        };
-        Reply {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "application/octet-stream".into()),
-                ("Docker-Content-Digest".into(), digest.to_string()),
-                ("Accept-Ranges".into(), "bytes".into()),
-                ("Etag".into(), format!("\"{digest}\"")),
-            ],
-            length,
-            body,
+            )
         }
+    };
+    Reply {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), "application/octet-stream".into()),
+            ("Docker-Content-Digest".into(), digest.to_string()),
+            ("Accept-Ranges".into(), "bytes".into()),
+            ("Etag".into(), format!("\"{digest}\"")),
+        ],
+        length,
+        body,
     }
 }
 
@@ -550,14 +386,25 @@ fn name_unknown(name: &str) -> Reply {
 mod tests {
     use super::*;
 
-    fn inner() -> Inner {
-        Inner {
-            store: Store::generate(),
-            credentials: ("u".into(), "p".into()),
-            origin: "http://127.0.0.1:1".into(),
-            tokens: Mutex::new(HashMap::new()),
-            rng: SystemRandom::new(),
+    /// Everything readable with the token `ok`.
+    struct Open;
+
+    impl Access for Open {
+        fn grants(&self, authorization: Option<&str>, _: Option<&str>) -> bool {
+            authorization == Some("Bearer ok")
         }
+        fn challenge(&self) -> String {
+            "realm=\"http://t/auth\",service=\"s\"".into()
+        }
+    }
+
+    fn get(content: &Content, url: &str) -> Reply {
+        let auth = [("Authorization".to_string(), "Bearer ok".to_string())];
+        answer(content, &Open, "GET", url, &auth)
+    }
+
+    fn body(r: &Reply) -> Value {
+        serde_json::from_slice(r.body.as_deref().unwrap_or_default()).unwrap_or(Value::Null)
     }
 
     #[test]
@@ -612,38 +459,74 @@ mod tests {
     }
 
     #[test]
-    fn token_flow() {
-        let r = inner();
-        use base64::Engine as _;
-        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-        let basic = format!("Basic {}", b64(b"u:p"));
-        let wrong = format!("Basic {}", b64(b"u:q"));
-        let q = "/jwt/auth?service=container_registry&scope=registry:catalog:*";
-        assert_eq!(r.handle("GET", q, &[]).status, 401);
+    fn access_decides_and_the_challenge_names_the_scope() {
+        let c = Content::default();
+        assert_eq!(get(&c, "/v2/").status, 200);
+        let r = answer(&c, &Open, "GET", "/v2/a%2Fb/tags/list", &[]);
+        assert_eq!(r.status, 401);
         assert_eq!(
-            r.handle("GET", q, &[("Authorization".into(), wrong)])
-                .status,
-            401
+            header(&r.headers, "www-authenticate"),
+            Some("Bearer realm=\"http://t/auth\",service=\"s\",scope=\"repository:a/b:pull\"")
         );
+        let base = answer(&c, &Open, "GET", "/v2/", &[]);
         assert_eq!(
-            r.handle(
-                "GET",
-                "/jwt/auth?service=other",
-                &[("Authorization".into(), basic.clone())]
-            )
-            .status,
-            400
+            header(&base.headers, "WWW-Authenticate"),
+            Some("Bearer realm=\"http://t/auth\",service=\"s\"")
         );
-        let ok = r.handle("GET", q, &[("authorization".into(), basic)]);
-        assert_eq!(ok.status, 200);
-        let body: Value = serde_json::from_slice(&ok.body.unwrap()).unwrap();
-        let token = body["token"].as_str().unwrap().to_string();
-        assert_eq!(body["expires_in"], 900);
-        assert!(token.len() >= 40);
-        let bearer = vec![("Authorization".to_string(), format!("Bearer {token}"))];
-        assert_eq!(r.handle("GET", "/v2/", &bearer).status, 200);
-        assert_eq!(r.handle("DELETE", "/v2/", &bearer).status, 405);
-        let other = vec![("Authorization".to_string(), "Bearer nope".to_string())];
-        assert_eq!(r.handle("GET", "/v2/", &other).status, 401);
+        let auth = [("Authorization".to_string(), "Bearer ok".to_string())];
+        assert_eq!(answer(&c, &Open, "DELETE", "/v2/", &auth).status, 405);
+        assert_eq!(get(&c, "/v1/").status, 404);
+    }
+
+    #[test]
+    fn lists_manifests_and_blobs() {
+        let mut c = Content::default();
+        c.put_manifest("r", Some("v1"), "sha256:m", "t/m", Arc::from(&b"{}"[..]));
+        c.put_manifest("r", Some("v2"), "sha256:m", "t/m", Arc::from(&b"{}"[..]));
+        c.repo("never");
+        c.repo("emptied").untagged = Untagged::Null;
+        c.put_blob("sha256:l", 7, None);
+        let page = get(&c, "/v2/_catalog?n=2");
+        assert_eq!(body(&page)["repositories"], json!(["emptied", "never"]));
+        assert_eq!(
+            header(&page.headers, "link"),
+            Some("</v2/_catalog?last=never&n=2>; rel=\"next\"")
+        );
+        assert_eq!(get(&c, "/v2/_catalog?n=x").status, 400);
+        assert_eq!(
+            body(&get(&c, "/v2/r/tags/list"))["tags"],
+            json!(["v1", "v2"])
+        );
+        let paged = get(&c, "/v2/r/tags/list?n=1");
+        assert_eq!(
+            header(&paged.headers, "link"),
+            Some("</v2/r/tags/list?last=v1&n=1>; rel=\"next\"")
+        );
+        assert!(body(&get(&c, "/v2/emptied/tags/list"))["tags"].is_null());
+        let never = get(&c, "/v2/never/manifests/sha256:m");
+        assert_eq!(body(&never)["errors"][0]["code"], "NAME_UNKNOWN");
+        let m = get(&c, "/v2/r/manifests/v2");
+        assert_eq!(
+            header(&m.headers, "docker-content-digest"),
+            Some("sha256:m")
+        );
+        assert_eq!(header(&m.headers, "content-type"), Some("t/m"));
+        let auth = [
+            ("Authorization".to_string(), "Bearer ok".to_string()),
+            ("Accept".to_string(), "t/other".to_string()),
+        ];
+        assert_eq!(
+            answer(&c, &Open, "GET", "/v2/r/manifests/v1", &auth).status,
+            404
+        );
+        let head = answer(&c, &Open, "HEAD", "/v2/r/blobs/sha256:l", &auth);
+        assert_eq!(
+            (head.status, head.length, head.body.is_none()),
+            (200, 7, true)
+        );
+        let layer = get(&c, "/v2/r/blobs/sha256:l");
+        assert_eq!(body(&layer)["errors"][0]["code"], "BLOB_UNKNOWN");
+        let elsewhere = get(&c, "/v2/none/blobs/sha256:l");
+        assert_eq!(body(&elsewhere)["errors"][0]["code"], "NAME_UNKNOWN");
     }
 }

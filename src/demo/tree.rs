@@ -3,14 +3,15 @@
 //! lists and indexes, one repository whose tags were all deleted and one never pushed to),
 //! with manifests and configs as exact bytes and layers as sizes only.
 //!
-//! Pure data: no I/O, no clock and no randomness, so every run serves the same tree; how it is
-//! served is `registry.rs`.
+//! Pure data: no I/O, no clock and no randomness, so every run serves the same tree; it is
+//! held as `content.rs` says and served by `registry.rs`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ring::digest::{digest, SHA256};
 use serde_json::{json, Value};
+
+use super::content::{Content, Untagged};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -20,35 +21,6 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-/// What one repository answers.
-pub(super) struct Repo {
-    pub(super) tags: Tags,
-    /// By digest: every manifest of the repository, children of lists included.
-    pub(super) manifests: HashMap<String, Manifest>,
-    /// By digest: configs (with content) and layers (size only) linked to the repository.
-    pub(super) blobs: HashMap<String, Blob>,
-}
-
-/// The three ways a registry reports a repository's tags.
-pub(super) enum Tags {
-    Listed(BTreeMap<String, String>),
-    /// `"tags": null`: every tag was deleted.
-    Null,
-    /// `404 NAME_UNKNOWN` on the tag list: the repository never had a tag.
-    NeverTagged,
-}
-
-pub(super) struct Manifest {
-    pub(super) media_type: &'static str,
-    pub(super) bytes: Arc<[u8]>,
-}
-
-pub(super) struct Blob {
-    pub(super) size: u64,
-    /// Configs only: layers are sized, not stored (nobody crawling needs their bytes).
-    pub(super) content: Option<Arc<[u8]>>,
-}
 
 /// A layer as a manifest refers to it.
 #[derive(Clone)]
@@ -137,20 +109,7 @@ fn plus(base: &[Layer], more: &[Layer]) -> Vec<Layer> {
     base.iter().chain(more).cloned().collect()
 }
 
-/// All repositories, by name.
-pub(super) struct Store {
-    pub(super) repos: BTreeMap<String, Repo>,
-}
-
-impl Store {
-    fn repo(&mut self, name: &str) -> &mut Repo {
-        self.repos.entry(name.to_string()).or_insert_with(|| Repo {
-            tags: Tags::Listed(BTreeMap::new()),
-            manifests: HashMap::new(),
-            blobs: HashMap::new(),
-        })
-    }
-
+impl Content {
     /// Stores an image manifest and its blobs in `repo`; returns its descriptor for a tag or
     /// a list: (digest, size, media type).
     fn image(
@@ -212,24 +171,15 @@ impl Store {
                 .map(|l| json!({"mediaType": layer_type, "size": l.size, "digest": l.digest}))
                 .collect::<Vec<_>>(),
         });
-        let r = self.repo(repo);
-        r.blobs.insert(
-            config_digest,
-            Blob {
-                size: config_bytes.len() as u64,
-                content: Some(config_bytes),
-            },
+        self.put_blob(
+            &config_digest,
+            config_bytes.len() as u64,
+            Some(config_bytes),
         );
         for l in layers {
-            r.blobs.insert(
-                l.digest.clone(),
-                Blob {
-                    size: l.size,
-                    content: None,
-                },
-            );
+            self.put_blob(&l.digest, l.size, None);
         }
-        r.put_manifest(manifest_type, &manifest)
+        self.put_json(repo, manifest_type, &manifest)
     }
 
     /// Stores a multi-platform list (Docker) or index (OCI) over per-platform images.
@@ -262,13 +212,13 @@ impl Store {
             Format::Oci => OCI_INDEX,
         };
         let list = json!({"schemaVersion": 2, "mediaType": list_type, "manifests": children});
-        self.repo(repo).put_manifest(list_type, &list)
+        self.put_json(repo, list_type, &list)
     }
 
     fn tag(&mut self, repo: &str, tag: &str, manifest: &(String, usize, &'static str)) {
-        if let Tags::Listed(tags) = &mut self.repo(repo).tags {
-            tags.insert(tag.to_string(), manifest.0.clone());
-        }
+        self.repo(repo)
+            .tags
+            .insert(tag.to_string(), manifest.0.clone());
     }
 
     /// One tag per version on top of `base`: a dependency layer that changes every
@@ -306,10 +256,8 @@ impl Store {
     /// The demo registry: dozens of repositories in nested groups, base images whose layers
     /// the applications share, alias tags, a Docker manifest list, an OCI index whose
     /// platforms share a layer, and the two kinds of repository without tags.
-    pub(super) fn generate() -> Store {
-        let mut s = Store {
-            repos: BTreeMap::new(),
-        };
+    pub(super) fn generate() -> Content {
+        let mut s = Content::default();
         let b = s.base_images();
         s.platform_tools(&b);
         s.team_a(&b);
@@ -829,22 +777,21 @@ impl Store {
     fn without_tags(&mut self) {
         // Two repositories without tags: one emptied by a cleanup policy (its tag list is
         // `null`), one created and never pushed to (`404 NAME_UNKNOWN`).
-        self.repo("research/sandbox/scratch").tags = Tags::Null;
-        self.repo("research/legacy/old-app").tags = Tags::NeverTagged;
+        self.repo("research/sandbox/scratch").untagged = Untagged::Null;
+        self.repo("research/legacy/old-app");
     }
-}
 
-impl Repo {
-    fn put_manifest(
+    /// Stores a manifest (untagged) in `repo`; returns (digest, size, media type).
+    fn put_json(
         &mut self,
+        repo: &str,
         media_type: &'static str,
         body: &Value,
     ) -> (String, usize, &'static str) {
         let bytes = to_bytes(body);
         let digest = crate::registry::manifest::sha256_digest(&bytes);
         let size = bytes.len();
-        self.manifests
-            .insert(digest.clone(), Manifest { media_type, bytes });
+        self.put_manifest(repo, None, &digest, media_type, bytes);
         (digest, size, media_type)
     }
 }
@@ -860,7 +807,7 @@ mod tests {
 
     #[test]
     fn generated_tree_is_realistic() {
-        let s = Store::generate();
+        let s = Content::generate();
         assert!(s.repos.len() >= 36, "{}", s.repos.len());
         assert!(s.repos.keys().all(|n| n.contains('/')));
         assert!(
@@ -880,41 +827,49 @@ mod tests {
         }
         // A layer shared between many repositories (the Debian slim base layer, for one).
         let debian = fixed("debian bookworm-slim rootfs", 29_126_484).digest;
+        assert!(s.blobs.contains_key(&debian));
         let holders = s
             .repos
             .values()
-            .filter(|r| r.blobs.contains_key(&debian))
+            .filter(|r| {
+                r.tags.values().any(|d| {
+                    let text = String::from_utf8_lossy(&s.manifests[d].bytes).into_owned();
+                    text.contains(&debian)
+                        || s.manifests.iter().any(|(child, m)| {
+                            text.contains(child.as_str())
+                                && String::from_utf8_lossy(&m.bytes).contains(&debian)
+                        })
+                })
+            })
             .count();
         assert!(holders >= 10, "{holders}");
         // Alias tags, both list types, and the two tagless kinds.
-        let Tags::Listed(debian_tags) = &s.repos["platform/base/debian"].tags else {
-            panic!("debian has tags");
-        };
+        let debian_tags = &s.repos["platform/base/debian"].tags;
         assert_eq!(debian_tags["bookworm"], debian_tags["12.7"]);
         let types: Vec<&str> = s
-            .repos
+            .manifests
             .values()
-            .flat_map(|r| r.manifests.values().map(|m| m.media_type))
+            .map(|m| m.media_type.as_str())
             .collect();
         for t in [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX] {
             assert!(types.contains(&t), "{t}");
         }
-        assert!(matches!(
-            s.repos["research/sandbox/scratch"].tags,
-            Tags::Null
-        ));
-        assert!(matches!(
-            s.repos["research/legacy/old-app"].tags,
-            Tags::NeverTagged
-        ));
-        // Deterministic: a second generation gives the same digests.
-        let again = Store::generate();
-        for (name, repo) in &s.repos {
-            let mut a: Vec<&String> = repo.manifests.keys().collect();
-            let mut b: Vec<&String> = again.repos[name].manifests.keys().collect();
-            a.sort();
-            b.sort();
-            assert_eq!(a, b, "{name}");
+        for (name, untagged) in [
+            ("research/sandbox/scratch", Untagged::Null),
+            ("research/legacy/old-app", Untagged::NameUnknown),
+        ] {
+            assert!(s.repos[name].tags.is_empty(), "{name}");
+            assert_eq!(s.repos[name].untagged, untagged, "{name}");
         }
+        // Deterministic: a second generation gives the same digests.
+        let again = Content::generate();
+        for (name, repo) in &s.repos {
+            assert_eq!(repo.tags, again.repos[name].tags, "{name}");
+        }
+        let mut a: Vec<&String> = s.manifests.keys().collect();
+        let mut b: Vec<&String> = again.manifests.keys().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
     }
 }

@@ -6,6 +6,7 @@
 //! This module owns the wiring and the exit statuses, nothing else: what a request gets is
 //! `server`'s, what a crawl does is `registry`'s. It must not parse arguments or print usage.
 
+pub mod doctor;
 pub mod logging;
 
 use std::path::Path;

@@ -340,7 +340,7 @@ pub(super) fn storage_finding(s: &config::Storage) -> Option<Finding> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::doctor::Verdict;
+    use crate::service::doctor::Verdict;
 
     fn cfg(text: &str) -> Config {
         Config::from_ini_text(text, Path::new("/t.conf")).unwrap()
