@@ -108,8 +108,8 @@ pub trait Store: Send + Sync {
     /// The bytes of one object, refusing more than `max`.
     fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, StoreError>;
     /// Uploads that are not objects (S3 multipart uploads) below `prefix`: the path their
-    /// `data` would have, and when they started (Unix seconds).
-    fn pending_uploads(&self, _prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    /// `data` would have, when they started (Unix seconds) and the bytes uploaded so far.
+    fn pending_uploads(&self, _prefix: &str) -> Result<Vec<(String, i64, u64)>, StoreError> {
         Ok(Vec::new())
     }
 }

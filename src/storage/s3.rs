@@ -15,12 +15,15 @@ use rusty_s3::actions::{ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, Method, UrlStyle};
 use url::Url;
 
+use crate::snapshot::time::parse_rfc3339;
+use crate::tls::{load_roots, CaMode};
+
 mod error;
 mod uploads;
 
 pub use error::S3Error;
 use error::{classify, parse_error, Ctx};
-use uploads::parse_uploads;
+use uploads::{parse_uploads, parts_result};
 
 /// S3 answers at most 1,000 keys (and uploads) a page.
 const PAGE: usize = 1000;
@@ -99,13 +102,15 @@ pub(crate) fn endpoint(cfg: &S3Config) -> Result<(Url, UrlStyle), S3Error> {
                 "needed for AWS (no regionendpoint): e.g. us-east-1".into(),
             ));
         }
-        let url =
-            Url::parse(&format!("https://s3.{}.amazonaws.com/", cfg.region)).map_err(|e| {
-                config(
-                    "region",
-                    format!("{:?} is not a region name ({e})", cfg.region),
-                )
-            })?;
+        let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if !cfg.region.chars().all(valid) {
+            return Err(config(
+                "region",
+                format!("{:?} is not a region name (e.g. eu-west-1)", cfg.region),
+            ));
+        }
+        let url = Url::parse(&format!("https://s3.{}.amazonaws.com/", cfg.region))
+            .map_err(|e| config("region", format!("{:?}: {e}", cfg.region)))?;
         // A dotted bucket name breaks the wildcard certificate of virtual-host URLs.
         let style = if cfg.bucket.contains('.') {
             UrlStyle::Path
@@ -190,13 +195,18 @@ impl S3Client {
             ));
         if https {
             let roots =
-                crate::registry::client::root_certs(None).map_err(|reason| S3Error::Config {
+                load_roots("storage", None, CaMode::Add).map_err(|reason| S3Error::Config {
                     key: "regionendpoint",
                     reason,
                 })?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = roots
+                .certs
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
             builder = builder.tls_config(
                 ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::from(roots))
+                    .root_certs(ureq::tls::RootCerts::from(certs))
                     .build(),
             );
         }
@@ -361,13 +371,12 @@ impl S3Client {
                 let Some(rel) = u.key.strip_prefix(&self.root) else {
                     continue;
                 };
-                let initiated =
-                    crate::snapshot::time::parse_rfc3339(&u.initiated).ok_or_else(|| {
-                        self.xml(
-                            "ListMultipartUploads",
-                            format!("Initiated {:?} is not a time", u.initiated),
-                        )
-                    })?;
+                let initiated = parse_rfc3339(&u.initiated).ok_or_else(|| {
+                    self.xml(
+                        "ListMultipartUploads",
+                        format!("Initiated {:?} is not a time", u.initiated),
+                    )
+                })?;
                 out.push((rel.to_string(), u.upload_id, initiated));
             }
             match page.next {
@@ -376,6 +385,33 @@ impl S3Client {
                 }
                 Some(next) => markers = Some(next),
                 None => return Ok(out),
+            }
+        }
+    }
+
+    /// The bytes uploaded so far to multipart upload `upload_id` of `key` (relative to
+    /// rootdirectory, as [`S3Client::multipart_uploads`] gives it): the sum of its parts'
+    /// sizes (ListParts, all pages). A half-done registry upload's `data` is such an upload.
+    pub fn upload_bytes(&self, key: &str, upload_id: &str) -> Result<u64, S3Error> {
+        let full = format!("{}{key}", self.root);
+        let mut marker: Option<u16> = None;
+        let mut bytes = 0u64;
+        loop {
+            let mut action = self.bucket.list_parts(self.creds(), &full, upload_id);
+            if let Some(m) = marker {
+                action.set_part_number_marker(m);
+            }
+            let url = action.sign(self.expiry());
+            let body = self.read_xml(url, key, "ListParts")?;
+            let page = rusty_s3::actions::ListParts::parse_response(&parts_result(&body))
+                .map_err(|e| self.xml("ListParts", e))?;
+            bytes += page.parts.iter().map(|p| p.size).sum::<u64>();
+            match page.next_part_number_marker {
+                Some(next) if marker.is_some_and(|m| next <= m) => {
+                    return Err(self.xml("ListParts", "a part number marker that does not advance"));
+                }
+                Some(next) => marker = Some(next),
+                None => return Ok(bytes),
             }
         }
     }
@@ -426,10 +462,10 @@ impl S3Client {
     fn read_xml(&self, url: Url, key: &str, action: &'static str) -> Result<String, S3Error> {
         let mut resp = self.send(Method::Get, url, key, action)?;
         if resp.status().as_u16() != 200 {
-            let needs = if action == "ListMultipartUploads" {
-                "s3:ListBucketMultipartUploads"
-            } else {
-                "s3:ListBucket"
+            let needs = match action {
+                "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+                "ListParts" => "s3:ListMultipartUploadParts",
+                _ => "s3:ListBucket",
             };
             return Err(self.refusal(resp, key, needs));
         }
@@ -601,12 +637,17 @@ mod tests {
 
     #[test]
     fn bad_configuration_names_the_key() {
-        let mut c = cfg("", "/");
-        c.region.clear();
-        assert!(matches!(
-            S3Client::new(&c),
-            Err(S3Error::Config { key: "region", .. })
-        ));
+        for region in ["", "eu west", "a/b", "EU"] {
+            let mut c = cfg("", "/");
+            c.region = region.into();
+            assert!(
+                matches!(
+                    S3Client::new(&c),
+                    Err(S3Error::Config { key: "region", .. })
+                ),
+                "{region:?}"
+            );
+        }
         for bad in ["ftp://x", "http://", "http://[::1"] {
             let e = S3Client::new(&cfg(bad, "/")).unwrap_err();
             assert!(
@@ -705,6 +746,12 @@ mod tests {
         let url = c.uploads_url("x/", None);
         assert!(param(&url, "X-Amz-Signature").is_none());
         assert_eq!(param(&url, "prefix").as_deref(), Some("x/"));
+    }
+
+    #[test]
+    fn a_client_is_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<S3Client>();
     }
 
     #[test]

@@ -86,15 +86,26 @@ impl Store for S3Store {
         })
     }
 
-    fn pending_uploads(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    fn pending_uploads(&self, prefix: &str) -> Result<Vec<(String, i64, u64)>, StoreError> {
         let below = format!("{V2_ROOT}/");
         let ups = self
             .client
             .multipart_uploads(&key(prefix))
             .map_err(|e| failed(prefix, &e))?;
-        Ok(ups
-            .into_iter()
-            .filter_map(|(k, _id, started)| Some((k.strip_prefix(&below)?.to_string(), started)))
-            .collect())
+        let mut out = Vec::with_capacity(ups.len());
+        for (k, id, started) in ups {
+            // The parts are the upload's data; one ListParts walk per half-done upload.
+            let bytes = match self.client.upload_bytes(&k, &id) {
+                Ok(b) => b,
+                Err(e) => {
+                    log::warn!("storage: the parts of the upload {k} cannot be listed: {e}");
+                    0
+                }
+            };
+            if let Some(rel) = k.strip_prefix(&below) {
+                out.push((rel.to_string(), started, bytes));
+            }
+        }
+        Ok(out)
     }
 }

@@ -143,12 +143,15 @@ pub fn scan(store: &dyn Store, known: &Known<'_>, limits: &Limits) -> Result<Sca
     let mut listed = list_repositories(store, &mut w)?;
     match store.pending_uploads("repositories/") {
         Ok(ups) => {
-            for (path, started) in ups {
+            for (path, started, bytes) in ups {
                 if let Some((repo, Part::Upload { id, .. })) = classify(&path) {
                     let l = listed.entry(repo.to_string()).or_default();
-                    // Counted already when its `startedat` object was listed.
-                    if !l.uploads.contains_key(id) {
-                        l.uploads.insert(format!("{id}@{started}"), (0, false));
+                    // Listed already through its `startedat` object: add the parts' bytes.
+                    match l.uploads.get_mut(id) {
+                        Some(u) => u.0 = u.0.saturating_add(bytes),
+                        None => {
+                            l.uploads.insert(format!("{id}@{started}"), (bytes, false));
+                        }
                     }
                 }
             }

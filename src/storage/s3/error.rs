@@ -119,7 +119,8 @@ impl fmt::Display for S3Error {
             } => write!(
                 f,
                 "S3 bucket {bucket}: access denied to {action} on {}; allow the key \
-                 s3:ListBucket, s3:GetObject and s3:ListBucketMultipartUploads on the bucket",
+                 s3:ListBucket, s3:GetObject, s3:ListBucketMultipartUploads and \
+                 s3:ListMultipartUploadParts on the bucket (read-only)",
                 shown(key)
             ),
             S3Error::WrongRegion {

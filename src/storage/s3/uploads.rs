@@ -66,6 +66,18 @@ pub(crate) fn parse_uploads(body: &str) -> Result<UploadsPage, String> {
     Ok(UploadsPage { uploads, next })
 }
 
+/// A ListParts page for rusty-s3's parser: moto 5 names its root `ListPartsResponse`, where
+/// AWS (and MinIO, Ceph) say `ListPartsResult`; the contents are the same.
+pub(crate) fn parts_result(body: &str) -> std::borrow::Cow<'_, str> {
+    if body.contains("<ListPartsResponse") {
+        body.replacen("<ListPartsResponse", "<ListPartsResult", 1)
+            .replacen("</ListPartsResponse>", "</ListPartsResult>", 1)
+            .into()
+    } else {
+        body.into()
+    }
+}
+
 /// `encoding-type=url` values: form encoding (`+` is a space), as AWS sends them.
 fn url_decode(s: &str) -> String {
     let plus = s.replace('+', " ");
@@ -122,6 +134,23 @@ mod tests {
         assert!(parse_uploads("<html>").is_err());
         let none = r#"<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
         assert!(parse_uploads(none).unwrap().uploads.is_empty());
+    }
+
+    #[test]
+    fn moto_parts_pages_parse_as_aws_ones() {
+        let aws = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key>
+<UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker>
+<MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>
+<Part><PartNumber>1</PartNumber><LastModified>2026-12-03T08:09:54.000Z</LastModified><ETag>"e"</ETag><Size>5242880</Size></Part>
+<Part><PartNumber>2</PartNumber><LastModified>2026-12-03T08:09:54.000Z</LastModified><ETag>"f"</ETag><Size>3</Size></Part>
+</ListPartsResult>"#;
+        let moto = aws.replace("ListPartsResult", "ListPartsResponse");
+        for body in [aws.to_string(), moto] {
+            let page = rusty_s3::actions::ListParts::parse_response(&parts_result(&body)).unwrap();
+            assert_eq!(page.parts.iter().map(|p| p.size).sum::<u64>(), 5_242_883);
+            assert_eq!(page.next_part_number_marker, None, "not truncated");
+        }
     }
 
     #[test]
