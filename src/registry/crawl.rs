@@ -803,7 +803,7 @@ pub(super) fn paginate<E>(
         if !visited.insert(next.clone()) {
             return Err(invalid(format!(
                 "loops: its next page {} was read before",
-                shown_path(&next)
+                super::client::path_and_query(&next)
             )));
         }
         url = next;
@@ -811,11 +811,6 @@ pub(super) fn paginate<E>(
     Err(invalid(format!(
         "has more than {MAX_PAGES} pages: it seems to loop"
     )))
-}
-
-/// A URL as logs show it: without scheme and host.
-fn shown_path(url: &str) -> &str {
-    super::client::path_and_query(url)
 }
 
 fn unix_now() -> f64 {

@@ -144,7 +144,6 @@ impl Stopped {
 /// A started service: the HTTP server and, when a registry is configured, the collector;
 /// with `[storage] driver`, the storage scan thread.
 pub struct Service {
-    app: Arc<App>,
     running: server::Running,
     collector: Option<JoinHandle<()>>,
     stop_collector: crossbeam_channel::Sender<()>,
@@ -245,7 +244,6 @@ impl Service {
             }
         }
         Ok(Service {
-            app,
             running,
             collector,
             stop_collector,
@@ -256,11 +254,6 @@ impl Service {
     /// The address the server listens on.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.running.local_addr()
-    }
-
-    /// The application the workers answer with (its snapshot cell, status, metrics).
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
     }
 
     /// Waits until `stop_requested` says so (polled every 100 ms), or until the collector
