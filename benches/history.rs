@@ -29,7 +29,11 @@ fn repo(r: usize, h: usize) -> Option<Values> {
             return None;
         }
     }
-    let pushes = if r % 10 == 0 { (h + r / 10) / 10 } else { 0 } as u64;
+    let pushes = if r.is_multiple_of(10) {
+        (h + r / 10) / 10
+    } else {
+        0
+    } as u64;
     let disk = 50_000_000 + (r as u64 % 977) * 1_000_003 + pushes * 1_048_576;
     Some(Values {
         size: disk * 2,

@@ -119,7 +119,13 @@ fn main() {
     );
     let http = metrics::HttpMetrics::default();
     let t = Instant::now();
-    let len = metrics::render(Some(&snap), &CollectorState::default(), &http).len();
+    let len = metrics::render(
+        Some(&snap),
+        &CollectorState::default(),
+        &http,
+        &metrics::StorageView::default(),
+    )
+    .len();
     println!(
         "render /metrics: {:.1} ms, {:.1} MiB",
         t.elapsed().as_secs_f64() * 1000.0,

@@ -13,6 +13,11 @@ use std::time::Duration;
 use crate::registry::status::CollectorState;
 use crate::snapshot::Snapshot;
 
+mod storage;
+
+use storage::storage_scans;
+pub use storage::StorageView;
+
 /// The common prefix of every metric name.
 pub(crate) const PREFIX: &str = "gitlab_registry_usage_";
 
@@ -28,18 +33,20 @@ pub(crate) enum Route {
     Health,
     Metrics,
     Dashboard,
+    Storage,
     History,
     Other,
 }
 
 impl Route {
-    pub(crate) const ALL: [Route; 8] = [
+    pub(crate) const ALL: [Route; 9] = [
         Route::AuthToken,
         Route::Repositories,
         Route::Namespaces,
         Route::Health,
         Route::Metrics,
         Route::Dashboard,
+        Route::Storage,
         Route::History,
         Route::Other,
     ];
@@ -52,6 +59,7 @@ impl Route {
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::Dashboard => "dashboard",
+            Route::Storage => "storage",
             Route::History => "history",
             Route::Other => "other",
         }
@@ -71,6 +79,7 @@ impl Route {
             "/auth_token" => Route::AuthToken,
             "/health" => Route::Health,
             "/metrics" => Route::Metrics,
+            "/storage" => Route::Storage,
             "/history" | "/history/" => Route::History,
             "" | "/" | "/index.html" => Route::Dashboard,
             _ if below("/repositories") => Route::Repositories,
@@ -224,6 +233,7 @@ pub fn render(
     snapshot: Option<&Snapshot>,
     collector: &CollectorState,
     http: &HttpMetrics,
+    storage: &StorageView<'_>,
 ) -> String {
     let mut o = Out(String::with_capacity(
         4096 + snapshot.map_or(0, |s| s.repositories.len() * 600 + s.namespaces.len() * 500),
@@ -232,6 +242,7 @@ pub fn render(
         registry(&mut o, s);
     }
     collector_state(&mut o, collector);
+    storage_scans(&mut o, storage);
     http_requests(&mut o, http);
     o.0
 }
@@ -569,7 +580,12 @@ mod tests {
         h.record("", "/nope", 1000, Duration::ZERO);
         assert_eq!(h.requests(Route::Repositories, 200), 1);
         assert_eq!(h.requests(Route::Other, 599), 1);
-        let text = render(None, &CollectorState::default(), &h);
+        let text = render(
+            None,
+            &CollectorState::default(),
+            &h,
+            &StorageView::default(),
+        );
         let p = "gitlab_registry_usage_http_";
         assert_eq!(
             value(
@@ -626,7 +642,12 @@ mod tests {
         };
         c.crawls_failed.insert("catalog", 2);
         c.registry_requests.insert("tags", 40);
-        let text = render(Some(&s), &c, &HttpMetrics::default());
+        let text = render(
+            Some(&s),
+            &c,
+            &HttpMetrics::default(),
+            &StorageView::default(),
+        );
         let p = PREFIX;
         assert_eq!(
             value(&text, &format!("{p}registry_disk_size_bytes")),

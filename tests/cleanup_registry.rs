@@ -9,7 +9,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gitlab_registry_usage_rest::snapshot::time::format_rfc3339;
@@ -20,7 +19,7 @@ use support::fake_registry::{
     image_manifest, Desc, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_V2, OCI_CONFIG,
     OCI_LAYER, OCI_MANIFEST,
 };
-use support::real_registry::{RealRegistry, CRAWL_TOKEN, CRAWL_USER};
+use support::real_registry::{blob_files, RealRegistry, CRAWL_TOKEN, CRAWL_USER};
 use support::service::{self, now, Options, Service};
 
 const DAY: i64 = 86_400;
@@ -44,24 +43,6 @@ fn config(media_type: &str, seed: &str, t0: i64, days: Option<i64>, arch: &str) 
     }
     let bytes = serde_json::to_vec(&v).unwrap();
     (Desc::of(media_type, &bytes), bytes)
-}
-
-/// Every blob file of the registry's storage: digest → bytes.
-fn blob_files(root: &Path) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let dir = root.join("docker/registry/v2/blobs/sha256");
-    let Ok(prefixes) = std::fs::read_dir(&dir) else {
-        return out;
-    };
-    for p in prefixes.flatten() {
-        for b in std::fs::read_dir(p.path()).unwrap().flatten() {
-            if let Ok(meta) = std::fs::metadata(b.path().join("data")) {
-                let hex = b.file_name().to_string_lossy().into_owned();
-                out.insert(format!("sha256:{hex}"), meta.len());
-            }
-        }
-    }
-    out
 }
 
 /// What a tag points at: its manifest and, for an index, the children.

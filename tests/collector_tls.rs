@@ -19,6 +19,7 @@ fn a_registry_behind_a_private_ca() {
     let Some(mut reg) = RealRegistry::start_with(RealOptions {
         tls: true,
         token_auth: false,
+        ..RealOptions::default()
     }) else {
         return;
     };
@@ -102,6 +103,7 @@ fn a_registry_behind_a_private_ca() {
     let Some(mut reg) = RealRegistry::start_with(RealOptions {
         tls: true,
         token_auth: true,
+        ..RealOptions::default()
     }) else {
         return;
     };

@@ -292,7 +292,7 @@ fn a_chunked_body_cannot_smuggle_a_second_request() {
     let mut req =
         b"GET /auth_token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     req.extend_from_slice(format!("{:x}\r\n", 70_000).as_bytes());
-    req.extend(std::iter::repeat(b'z').take(70_000));
+    req.extend(std::iter::repeat_n(b'z', 70_000));
     req.extend_from_slice(b"\r\n0\r\n\r\nGET /repositories HTTP/1.1\r\nHost: x\r\n\r\n");
     let e = exchange(&s, &req, Q);
     assert_eq!(e.statuses(), vec![400], "{}", e.text());

@@ -41,6 +41,9 @@ fn target_dir() -> PathBuf {
 
 /// Whether the browser and its driver are installed; outside CI a notice when not.
 fn browser_available() -> bool {
+    // Every test starts here: the full crypto provider goes in before any test's token
+    // helper installs its HMAC-only one, so the real registry's issuer can sign RS256.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
     let mut missing = Vec::new();
     if !Path::new(CHROMIUM).exists() {
         missing.push("chromium (apt-get install chromium)");
@@ -315,7 +318,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -520,4 +523,77 @@ fn dashboard_with_10000_repositories_below_a_prefix() {
         .expect("the script reports its timing");
     // Reported, not asserted: this machine is shared and the service is a debug build here.
     eprintln!("dashboard with 10,000 repositories: {timing}");
+}
+
+/// Bytes as the dashboard shows them in binary units (`fmtBytes` in common.js).
+fn binary_bytes(n: u64) -> String {
+    const NAMES: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let (mut v, mut i) = (n as f64, 0);
+    while v >= 1024.0 && i < NAMES.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {}", NAMES[i])
+}
+
+#[test]
+fn dashboard_storage_tab_shows_the_last_scan() {
+    if !browser_available() {
+        return;
+    }
+    let Some((reg, truth)) = support::garbage::registry_with_garbage(Default::default()) else {
+        return;
+    };
+    let svc = Service::start(Options {
+        general: format!(
+            "[storage]\ndriver = filesystem\nrootdirectory = {}\n",
+            reg.storage_root().display()
+        ),
+        state: Some(common::state_bytes(truth.input())),
+        ..Options::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        let r = svc.get_auth("/storage");
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scan: {} {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let bytes = |k: &str| binary_bytes(v[k]["bytes"].as_u64().unwrap());
+    let expect = json!({
+        "cards": [
+            format!("On disk {}", bytes("blobs")),
+            format!("Reclaimable now {}", bytes("gc")),
+            format!("With --delete-untagged {}", bytes("gc_untagged")),
+            "Half-done uploads 1".to_string(),
+        ],
+        "breaks": ["multi/oci:v2.0.1 (3 platform images)", "multi/tool:latest, stable (2 platform images)"],
+        "top": v["_embedded"]["items"][0]["name"],
+    });
+    run_browser(
+        "storage",
+        &[
+            ("BASE_URL", format!("http://{}/", svc.addr)),
+            ("TOKEN", svc.token("alice")),
+            ("EXPECT", expect.to_string()),
+        ],
+        &svc,
+    );
 }

@@ -331,7 +331,7 @@ mod tests {
             let mut prev: Option<Instant> = None;
             while i != NIL {
                 let last = *t.slots[i].failures.back().unwrap();
-                assert!(prev.map_or(true, |p| p <= last));
+                assert!(prev.is_none_or(|p| p <= last));
                 prev = Some(last);
                 assert_eq!(t.index[&t.slots[i].key], i);
                 seen += 1;

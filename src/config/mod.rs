@@ -19,8 +19,10 @@ pub const PLACEHOLDER_SECRET: &str = "CHANGE-ME-generate-with-head-c32-dev-urand
 pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 mod ini;
+mod storage;
 
 pub use ini::{parse_ini, Ini};
+pub use storage::{Storage, StorageDriver};
 
 /// Every setting the service knows, with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub jwt: Jwt,
     pub registry: Registry,
     pub metrics: MetricsConfig,
+    pub storage: Storage,
     pub history: HistoryConfig,
 }
 
@@ -306,6 +309,8 @@ pub(crate) enum Kind {
     Origins,
     /// An RFC 3339 time, or empty.
     TimeOrEmpty,
+    /// One of these words (exactly); the string is the expected form.
+    Choice(&'static [&'static str], &'static str),
 }
 
 impl Kind {
@@ -335,6 +340,7 @@ impl Kind {
             Kind::PositiveBytes => "a number of bytes above zero, e.g. 4 MiB, 512K",
             Kind::Origins => "* or comma-separated origins, e.g. https://dashboard.example.com",
             Kind::TimeOrEmpty => "an RFC 3339 time, e.g. 2026-12-03T08:00:00Z, or empty",
+            Kind::Choice(_, what) => what,
         }
     }
 
@@ -363,6 +369,7 @@ impl Kind {
             Kind::PositiveBytes => parse_bytes(v).is_some_and(|n| n > 0),
             Kind::Origins => parse_origins(v).is_some(),
             Kind::TimeOrEmpty => parse_time(v).is_some(),
+            Kind::Choice(words, _) => words.contains(&v),
         }
     }
 }
@@ -507,6 +514,23 @@ pub const KEYS: &[Key] = &[
         "Serve Prometheus metrics at /metrics (sizes per repository and namespace, collector\nstate, HTTP requests)."),
     key("metrics", "bearer_token", "", Kind::Raw,
         "/metrics requires 'Authorization: Bearer <this token>'; required when enabled = true\n(the metrics name every repository). It also shows /health's details."),
+    key("storage", "driver", "", Kind::Choice(&["", "filesystem", "s3"], "filesystem, s3 or empty (off)"),
+        "Scan the registry's own storage (read-only) for what garbage-collect would free:\nfilesystem or s3, as in the registry's config.yml (empty: off). The keys below have\nDistribution's names: copy them from storage.filesystem / storage.s3 there."),
+    key("storage", "rootdirectory", "", Kind::Text,
+        "filesystem: the directory holding docker/registry/v2 (GitLab omnibus:\n/var/opt/gitlab/gitlab-rails/shared/registry); s3: the key prefix (empty: the bucket's root)."),
+    key("storage", "bucket", "", Kind::Text, "s3: the bucket."),
+    key("storage", "region", "us-east-1", Kind::Text, "s3: the bucket's region."),
+    key("storage", "regionendpoint", "", Kind::Text,
+        "s3: a custom endpoint (MinIO, Ceph, ...; without a scheme: https): path-style requests\n(empty: AWS)."),
+    key("storage", "accesskey", "", Kind::Text, "s3: the access key id (read-only access is enough)."),
+    key("storage", "secretkey", "", Kind::Raw, "s3: the secret access key (never logged)."),
+    key("storage", "scan_interval", "auto", Kind::AutoDuration,
+        "Time between the starts of two scans; auto: one scan after every published crawl."),
+    key("storage", "timeout", "30 s", Kind::PositiveDuration, "s3: limit for each request."),
+    key("storage", "max_manifest_size", "4 MiB", Kind::Bytes,
+        "A manifest blob larger than this is not read (a warning; Distribution accepts 4 MiB)."),
+    key("storage", "max_warnings", "100", Kind::Positive,
+        "Problems found in the storage kept per scan (served with /storage and logged); more are\nonly counted."),
     key("history", "keep", "2 years", Kind::Duration,
         "How long crawls are remembered for since= and /history, in a file beside state_file\n(<state file name>.history): every crawl for 48 hours, one a day for 90 days, one a\nweek beyond. 0: no history. With an empty state_file it is kept in memory only."),
 ];
@@ -844,6 +868,7 @@ impl Config {
             bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
                 .filter(|t| !t.is_empty()),
         };
+        let storage = storage::read(&r)?;
         let history = HistoryConfig {
             keep: r.duration("history", "keep")?,
         };
@@ -863,6 +888,7 @@ impl Config {
             jwt,
             registry,
             metrics,
+            storage,
             history,
         })
     }

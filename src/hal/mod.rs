@@ -292,7 +292,7 @@ impl<'a, F> CollectionLinks<'a, F> {
         !self.links
             && self
                 .list
-                .map_or(true, |l| l.next.is_none() && l.prev.is_none())
+                .is_none_or(|l| l.next.is_none() && l.prev.is_none())
     }
 }
 

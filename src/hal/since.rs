@@ -94,7 +94,7 @@ fn gone<'a>(
             listing
                 .q
                 .as_deref()
-                .map_or(true, |q| contains_folded(name, q))
+                .is_none_or(|q| contains_folded(name, q))
         })
         .map(|(name, values)| GoneItem {
             name,

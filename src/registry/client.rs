@@ -481,9 +481,9 @@ fn transport(what: String, e: ureq::Error) -> HttpError {
 /// no query (it lists scopes and is long; credentials are never in URLs).
 fn shown(kind: Kind, url: &str) -> String {
     if kind == Kind::Token {
-        format!("{}{}", origin(url), strip_query(path_and_query(url)))
+        format!("{}{}", origin(url), strip_query(&path_and_query(url)))
     } else {
-        path_and_query(url).to_string()
+        path_and_query(url)
     }
 }
 
@@ -491,16 +491,12 @@ pub(super) fn strip_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(a, _)| a)
 }
 
-/// The path and query of an absolute URL as written (what logs show); the whole text when it
-/// does not parse.
-pub(crate) fn path_and_query(url: &str) -> &str {
+/// The path and query of an absolute URL (what logs show); the whole text when it does not
+/// parse.
+pub(crate) fn path_and_query(url: &str) -> String {
     match Url::parse(url) {
-        // `Url` keeps the text it parsed; find the same path+query in the original.
-        Ok(u) => {
-            let tail = &u[Position::BeforePath..Position::AfterQuery];
-            url.find(tail).map_or(url, |i| &url[i..])
-        }
-        Err(_) => url,
+        Ok(u) => u[Position::BeforePath..Position::AfterQuery].to_string(),
+        Err(_) => url.to_string(),
     }
 }
 

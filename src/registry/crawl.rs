@@ -829,7 +829,7 @@ pub(super) fn paginate<E>(
             let shown = super::client::strip_query(&next);
             log::warn!(
                 "{}: its next page {shown} is not on the registry's origin ({}); the list is not used",
-                shown_path(&url),
+                super::client::path_and_query(&url),
                 client.origin
             );
             return Err(invalid(format!(
@@ -839,7 +839,7 @@ pub(super) fn paginate<E>(
         if !visited.insert(next.clone()) {
             return Err(invalid(format!(
                 "loops: its next page {} was read before",
-                shown_path(&next)
+                super::client::path_and_query(&next)
             )));
         }
         url = next;
@@ -847,11 +847,6 @@ pub(super) fn paginate<E>(
     Err(invalid(format!(
         "has more than {MAX_PAGES} pages: it seems to loop"
     )))
-}
-
-/// A URL as logs show it: without scheme and host.
-fn shown_path(url: &str) -> &str {
-    super::client::path_and_query(url)
 }
 
 fn unix_now() -> f64 {

@@ -280,7 +280,7 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
             .media_type
             .0
             .as_deref()
-            .map_or(true, |m| IMAGE_CONFIG_TYPES.contains(&m));
+            .is_none_or(|m| IMAGE_CONFIG_TYPES.contains(&m));
         image.then_some(BlobRef {
             digest,
             size: c.size.0,

@@ -95,6 +95,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Limits of `/cleanup` (see `config::General::cleanup_regex_size_limit`).
     pub cleanup_limits: cleanup::Limits,
+    /// The storage scans (`/storage`), published by the scan thread.
+    pub storage: Arc<StorageCell>,
     /// The crawl history (`since=`, `/history`); [`HistoryStore::off`] when not kept.
     pub history: Arc<HistoryStore>,
     /// `[general] cors_allowed_origins`: `None` lets any origin read the API.
@@ -196,6 +198,10 @@ pub enum ApiError {
     BadParameter(String),
     /// `/metrics` without the configured bearer token.
     MetricsUnauthorized,
+    /// `/storage` with `[storage] driver` unset.
+    StorageOff,
+    /// `/storage` before the first good scan; the last scan's error, if one failed.
+    StorageNotReady(Option<String>),
     /// Canonical path of the missing resource.
     NotFound(String),
     NoRoute,
@@ -260,6 +266,18 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
             "/metrics needs 'Authorization: Bearer <token>' with the token of [metrics] bearer_token",
         )
         .with("WWW-Authenticate", "Bearer realm=\"metrics\""),
+        ApiError::StorageOff => message(
+            404,
+            "The storage is not scanned: set [storage] driver (filesystem or s3) and its keys in the configuration",
+        ),
+        ApiError::StorageNotReady(None) => {
+            message(503, "The first storage scan is running. Try again shortly.").with("Retry-After", "10")
+        }
+        ApiError::StorageNotReady(Some(why)) => message(
+            503,
+            &format!("No storage scan has succeeded yet; the last one failed: {why}"),
+        )
+        .with("Retry-After", "60"),
         ApiError::NotFound(path) => {
             let text = format!("The resource \"{path}\" does not exist");
             Response::new(404, "application/json", json_msg("message", &text))
@@ -289,6 +307,8 @@ enum Route<'a> {
     Dashboard(dashboard::Lookup),
     /// The clean-up dry run.
     Cleanup,
+    /// The last storage scan.
+    Storage,
     /// Every GitLab project's clean-up policy, previewed.
     Policies,
     /// The recorded crawls.
@@ -301,6 +321,7 @@ fn route<'a>(path: &'a str, prefix: &str) -> Option<Route<'a>> {
         "/auth_token" => return Some(Route::AuthToken),
         "/health" => return Some(Route::Health),
         "/metrics" => return Some(Route::Metrics),
+        "/storage" => return Some(Route::Storage),
         _ => {}
     }
     if rest == "/cleanup" || rest == "/cleanup/" {
@@ -377,7 +398,7 @@ fn warn_untrusted_forwarding(peer: IpAddr, trusted: &[IpNet]) {
 /// origin when `allowed` is `None`, the original's behaviour), `*` without an `Origin`.
 fn cors(req: &Request, mut resp: Response, allowed: Option<&[String]>) -> Response {
     let permitted =
-        |o: &str| allowed.map_or(true, |list| list.iter().any(|a| a.eq_ignore_ascii_case(o)));
+        |o: &str| allowed.is_none_or(|list| list.iter().any(|a| a.eq_ignore_ascii_case(o)));
     match req.header("Origin") {
         Some(origin) if !origin.is_empty() && !permitted(origin) => {
             // Caches must still tell origins apart.
@@ -492,15 +513,21 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
             if !app.metrics.authorized(req.header("Authorization")) {
                 return Err(ApiError::MetricsUnauthorized);
             }
+            let storage = app.storage.get();
             let text = metrics::render(
                 app.snapshot.get().as_deref(),
                 &app.status.get(),
                 &app.metrics.http,
+                &storage::metrics_view(&storage),
             );
             Ok(Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
                 .with("Cache-Control", "no-store"))
         }
         Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
+        Route::Storage => {
+            authorize_user(app, req, now)?;
+            storage::storage_resource(&app.storage, req, &app.prefix)
+        }
         Route::Cleanup => {
             authorize_user(app, req, now)?;
             let snap = app.snapshot.get().ok_or(ApiError::NotReady)?;
@@ -800,6 +827,8 @@ fn path_only(url: &str) -> &str {
 pub mod cache;
 pub(crate) mod dashboard;
 mod resources;
+mod storage;
 pub use resources::{cleanup_resource, policies_resource};
+pub use storage::{StorageCell, StorageState};
 #[cfg(test)]
 mod tests;

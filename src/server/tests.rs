@@ -48,6 +48,7 @@ fn app(prefix: &str, with_snapshot: bool) -> App {
         update_interval: Duration::from_secs(3600),
         metrics: Metrics::default(),
         cleanup_limits: cleanup::Limits::default(),
+        storage: Default::default(),
         history: Arc::new(HistoryStore::in_memory(Duration::from_secs(86_400 * 365))),
         cors_origins: None,
         streams: StreamGate::new(1),

@@ -25,9 +25,9 @@ use crate::history::store::HistoryStore;
 use crate::metrics::Metrics;
 use crate::registry::state;
 use crate::registry::status::CollectorStatus;
-use crate::server::{self, App, SnapshotCell};
+use crate::server::{self, App, SnapshotCell, StorageCell};
 use crate::snapshot::Snapshot;
-use crate::{cleanup, demo, http, registry};
+use crate::{cleanup, demo, http, registry, storage};
 
 /// Exit status when the collector thread died (sysexits.h `EX_SOFTWARE`): systemd restarts
 /// the service (only 78, a configuration error, is not retried).
@@ -141,12 +141,14 @@ impl Stopped {
     }
 }
 
-/// A started service: the HTTP server and, when a registry is configured, the collector.
+/// A started service: the HTTP server and, when a registry is configured, the collector;
+/// with `[storage] driver`, the storage scan thread.
 pub struct Service {
-    app: Arc<App>,
     running: server::Running,
     collector: Option<JoinHandle<()>>,
     stop_collector: crossbeam_channel::Sender<()>,
+    /// Dropped to stop the storage scan thread (not waited for: it ends between scans).
+    stop_scanner: crossbeam_channel::Sender<()>,
 }
 
 impl Service {
@@ -199,6 +201,8 @@ impl Service {
             g.workers
         );
         let (stop_collector, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        // Each published crawl wakes the storage scan (a pending wake-up is enough).
+        let (crawled_tx, crawled_rx) = crossbeam_channel::bounded::<()>(1);
         let collector = if cfg.registry.registry_base_url.is_empty() {
             None
         } else {
@@ -211,6 +215,7 @@ impl Service {
                     cell_app.snapshot.set(snap.clone());
                     // After publishing: readers never wait for the history file.
                     cell_app.history.record(&snap, unix_now());
+                    let _ = crawled_tx.try_send(());
                 },
                 app.status.clone(),
                 stop_rx,
@@ -225,22 +230,35 @@ impl Service {
                 }
             }
         };
+        let (stop_scanner, stop_scan_rx) = crossbeam_channel::bounded::<()>(1);
+        if cfg.storage.driver != config::StorageDriver::Off {
+            let (a, b) = (app.clone(), app.clone());
+            let spawned = storage::spawn_scanner(
+                cfg.storage.clone(),
+                collector.is_some().then_some(crawled_rx),
+                stop_scan_rx,
+                cfg.registry.update_interval,
+                move || a.snapshot.get(),
+                move |result| b.storage.publish(result),
+            );
+            if let Err(e) = spawned {
+                running.shutdown(Duration::from_secs(1));
+                return Err(ServiceError::Setup(format!(
+                    "cannot start the storage scan: {e}"
+                )));
+            }
+        }
         Ok(Service {
-            app,
             running,
             collector,
             stop_collector,
+            stop_scanner,
         })
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.running.local_addr()
-    }
-
-    /// The application the workers answer with (its snapshot cell, status, metrics).
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
     }
 
     /// Waits until `stop_requested` says so (polled every 100 ms), or until the collector
@@ -287,6 +305,7 @@ impl Service {
     /// stop channel between requests; a slow registry is not waited for).
     pub fn stop(self) {
         drop(self.stop_collector);
+        drop(self.stop_scanner);
         self.running.shutdown(Duration::from_secs(5));
         if let Some(c) = self.collector {
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -343,6 +362,9 @@ fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
         cleanup_limits: cleanup::Limits {
             regex_size_limit: cfg.general.cleanup_regex_size_limit,
         },
+        storage: Arc::new(StorageCell::new(
+            cfg.storage.driver != config::StorageDriver::Off,
+        )),
         history: Arc::new(HistoryStore::open(
             &cfg.registry.state_file,
             cfg.history.keep,

@@ -1,7 +1,7 @@
 // Drives the built-in dashboard in Debian's headless chromium (playwright-core, no downloaded
 // browser). Started by tests/dashboard.rs, which runs the real service and passes everything
 // through the environment:
-//   node dashboard.mjs <scenario>     scenario: full | first-crawl | large | stale
+//   node dashboard.mjs <scenario>     scenario: full | first-crawl | large | stale | storage
 //   BASE_URL        the page (http://127.0.0.1:PORT/prefix/)
 //   LOGIN_USER, LOGIN_PASSWORD, EXPIRED_TOKEN, TOKEN, EXPECT (JSON), SCREENSHOT and
 //   CLEANUP_SCREENSHOT (PNG paths)
@@ -409,7 +409,27 @@ async function stale(page) {
   step('the stale data is still shown, and the header gives the details');
 }
 
-const scenarios = { full, 'first-crawl': firstCrawl, large, stale };
+// The Storage tab on a real registry's storage with garbage: the cards' figures, the breaks
+// in words with the safe alternative, the repository with the most untagged bytes first.
+async function storage(page) {
+  const want = JSON.parse(env('EXPECT'));
+  await page.goto(BASE);
+  await page.evaluate(([k, t]) => sessionStorage.setItem(k, t), [TOKEN_KEY, env('TOKEN')]);
+  await page.reload();
+  await page.locator('#repo-body tr').first().waitFor();
+  await page.getByRole('tab', { name: 'Storage' }).click();
+  await page.locator('#st-cards .card').first().waitFor();
+  const cards = await page.$$eval('#st-cards .card', (cs) => cs.map((c) => c.innerText.replace(/\s+/g, ' ').toLowerCase()));
+  for (const w of want.cards) assert.ok(cards.some((c) => c.includes(w.toLowerCase())), `a card "${w}" in ${JSON.stringify(cards)}`);
+  const breaks = await text(page, '#st-breaks');
+  for (const w of want.breaks) assert.ok(breaks.includes(w), `"${w}" in the breaks: ${breaks}`);
+  assert.match(breaks, /Safe alternative: run garbage-collect without --delete-untagged/);
+  const rows = await page.$$eval('#st-body tr', (rs) => rs.map((r) => r.dataset.name));
+  assert.equal(rows[0], want.top, `rows ${JSON.stringify(rows)}`);
+  step(`storage tab: ${cards.join(' | ')}; breaks named; top ${rows[0]}`);
+}
+
+const scenarios = { full, 'first-crawl': firstCrawl, large, stale, storage };
 if (!scenarios[scenario]) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(', ')}`);
   process.exit(2);

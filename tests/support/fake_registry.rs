@@ -677,7 +677,7 @@ impl Ctx {
             let mut rules = self.state.rules.lock().unwrap();
             let hit = rules.iter_mut().find(|r| {
                 rq.url.contains(&r.path_contains)
-                    && r.method.map_or(true, |m| m == rq.method)
+                    && r.method.is_none_or(|m| m == rq.method)
                     && r.times != Some(0)
             });
             hit.map(|r| {

@@ -11,8 +11,10 @@
 //! - [`fake_registry`]: an in-process Docker Distribution registry with injectable faults, and
 //!   builders of manifest JSON.
 //! - [`real_registry`]: Debian's `docker-registry` with a GitLab-like token issuer and a pusher.
+//! - [`s3`]: moto's S3 server, buckets and objects on it, and the registry's `storage.s3`.
 //! - [`collector`]: the collector's harness: registry settings, the standard content pushed
 //!   with its ground truth, and a comparison of snapshots.
+//! - [`garbage`]: the storage tests' registry content with four kinds of garbage.
 //! - [`logs`]: a logger that keeps every line, to prove that no secret is logged.
 
 // Each test binary uses only some of the helpers.
@@ -21,8 +23,10 @@
 pub mod collector;
 pub mod fake_gitlab;
 pub mod fake_registry;
+pub mod garbage;
 pub mod logs;
 pub mod real_registry;
+pub mod s3;
 pub mod service;
 pub mod slapd;
 pub mod tls;

@@ -1,6 +1,6 @@
-//! The real registry for the collector's tests: Debian's `docker-registry` (Docker
-//! Distribution 2.8) on a free 127.0.0.1 port with filesystem storage in a temp dir and token
-//! authentication, backed by a token issuer that behaves like GitLab's `/jwt/auth` (HTTP Basic,
+//! The real registry for the collector's and the storage scanner's tests: Debian's
+//! `docker-registry` (Docker Distribution 2.8) on a free 127.0.0.1 port with filesystem storage
+//! in a temp dir (or `storage.s3` on a bucket, see `s3.rs`) and token authentication, backed by a token issuer that behaves like GitLab's `/jwt/auth` (HTTP Basic,
 //! RS256 JWTs with a libtrust `kid`, `access` claims per requested scope), and a pusher that
 //! uploads blobs and manifests through the registry API.
 //!
@@ -9,7 +9,7 @@
 //! `fake_registry.rs`). A [`RealRegistry`] stops its processes when dropped, so it must not live
 //! in a `static`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -105,14 +105,35 @@ impl Drop for RealRegistry {
     }
 }
 
+/// The registry's `storage.s3` section (Distribution's parameter names).
+#[derive(Debug, Clone)]
+pub struct S3Storage {
+    pub regionendpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub accesskey: String,
+    pub secretkey: String,
+    pub rootdirectory: String,
+}
+
+/// Where the registry keeps its data.
+#[derive(Debug, Clone, Default)]
+pub enum Storage {
+    /// `storage.filesystem` in the registry's temp dir ([`RealRegistry::storage_root`]).
+    #[default]
+    Filesystem,
+    S3(S3Storage),
+}
+
 /// How the registry is set up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RealOptions {
     /// Serve https with a certificate for 127.0.0.1 signed by a CA made for the test
     /// (`ca_file()`), instead of plain http.
     pub tls: bool,
     /// Token authentication through the issuer (else anonymous access).
     pub token_auth: bool,
+    pub storage: Storage,
 }
 
 impl Default for RealOptions {
@@ -120,8 +141,36 @@ impl Default for RealOptions {
         RealOptions {
             tls: false,
             token_auth: true,
+            storage: Storage::Filesystem,
         }
     }
+}
+
+/// The `storage:` section of the registry's config.yml.
+fn storage_yaml(storage: &Storage, dir: &Path) -> String {
+    let driver = match storage {
+        Storage::Filesystem => format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            dir.join("storage").display()
+        ),
+        // Blobs are served by the registry itself, not redirected to presigned S3 URLs, so
+        // clients see the same registry on either driver.
+        Storage::S3(s) => format!(
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    \
+             regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    \
+             rootdirectory: {}\n  redirect:\n    disable: true\n",
+            s.accesskey, s.secretkey, s.region, s.regionendpoint, s.bucket, s.rootdirectory
+        ),
+    };
+    format!("storage:\n{driver}  delete:\n    enabled: true\n")
+}
+
+/// `docker-registry` with the environment it needs: without `AWS_CA_BUNDLE`, with which
+/// Distribution 2.8's S3 driver panics at start ("unable to load custom CA bundle").
+fn registry_command(binary: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.env_remove("AWS_CA_BUNDLE");
+    cmd
 }
 
 /// A test agent that trusts the system roots, or only `ca` when given.
@@ -191,15 +240,15 @@ impl RealRegistry {
                 format!(
                     "version: 0.1\n\
                      log:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                     storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
+                     {storage}\
                      http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret-not-for-production\n{tls_conf}{auth_conf}",
-                    root = dir.0.join("storage").display(),
+                    storage = storage_yaml(&opts.storage, &dir.0),
                 ),
             )
             .unwrap();
             let logfile =
                 std::fs::File::create(dir.0.join(format!("registry-{attempt}.log"))).unwrap();
-            let mut child = Command::new(&binary)
+            let mut child = registry_command(&binary)
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -264,7 +313,13 @@ impl RealRegistry {
         &self.dir.0
     }
 
-    /// The registry's storage root (`docker/registry/v2/...` lies below it).
+    /// The registry's config.yml (for `docker-registry garbage-collect` and the like).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.0.join("config.yml")
+    }
+
+    /// The registry's storage root (`docker/registry/v2/...` lies below it) on the
+    /// filesystem driver.
     pub fn storage_root(&self) -> PathBuf {
         self.dir.0.join("storage")
     }
@@ -272,6 +327,12 @@ impl RealRegistry {
     /// Deletes a manifest by digest (and so every tag on it); asserts 202.
     pub fn delete_manifest(&mut self, repo: &str, digest: &str) {
         self.pusher.delete_manifest(repo, digest);
+    }
+
+    /// Starts a blob upload in `repo` and sends `bytes` of it, never finishing it: a
+    /// half-done upload (`_uploads/<id>/` in the storage).
+    pub fn start_upload(&mut self, repo: &str, bytes: &[u8]) {
+        self.pusher.start_upload(repo, bytes);
     }
 
     /// Stops the registry (for garbage collection, which needs it stopped or read-only).
@@ -283,20 +344,7 @@ impl RealRegistry {
     /// Runs `docker-registry garbage-collect` on the stopped registry's configuration with
     /// `extra` flags; returns its output, asserting success.
     pub fn garbage_collect(&self, extra: &[&str]) -> String {
-        let binary = registry_binary().expect("the registry ran, so its binary exists");
-        let out = Command::new(binary)
-            .arg("garbage-collect")
-            .args(extra)
-            .arg(self.dir.0.join("config.yml"))
-            .output()
-            .expect("docker-registry garbage-collect runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "garbage-collect failed: {text}");
-        text
+        garbage_collect_with(&self.dir.0.join("config.yml"), extra)
     }
 }
 
@@ -307,6 +355,46 @@ impl Target for RealRegistry {
     fn manifest(&mut self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
         self.pusher.manifest(repo, reference, media_type, body)
     }
+}
+
+/// Every blob file of the registry's storage: digest → bytes.
+pub fn blob_files(root: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let dir = root.join("docker/registry/v2/blobs/sha256");
+    let Ok(prefixes) = std::fs::read_dir(&dir) else {
+        return out;
+    };
+    for p in prefixes.flatten() {
+        for b in std::fs::read_dir(p.path()).unwrap().flatten() {
+            if let Ok(meta) = std::fs::metadata(b.path().join("data")) {
+                let hex = b.file_name().to_string_lossy().into_owned();
+                out.insert(format!("sha256:{hex}"), meta.len());
+            }
+        }
+    }
+    out
+}
+
+/// Runs `docker-registry garbage-collect` with `extra` flags on the registry configuration
+/// `config` (the registry must be stopped or read-only); returns its output, asserting success.
+pub fn garbage_collect_with(config: &Path, extra: &[&str]) -> String {
+    let binary = registry_binary().expect("the registry ran, so its binary exists");
+    let out = registry_command(&binary)
+        .arg("garbage-collect")
+        .args(extra)
+        .arg(config)
+        .output()
+        .expect("docker-registry garbage-collect runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "garbage-collect {extra:?} failed: {text}"
+    );
+    text
 }
 
 fn make_key(dir: &Path) -> IssuerKey {
@@ -480,12 +568,12 @@ impl Pusher {
         t
     }
 
-    fn blob(&mut self, repo: &str, desc: &Desc, bytes: &[u8]) {
-        let auth = self.token(repo);
+    /// The upload's absolute location after `POST /v2/<repo>/blobs/uploads/`.
+    fn upload_location(&mut self, repo: &str, auth: &str) -> String {
         let r = self
             .agent
             .post(&format!("{}/v2/{repo}/blobs/uploads/", self.url))
-            .header("Authorization", &auth)
+            .header("Authorization", auth)
             .send_empty()
             .unwrap();
         assert_eq!(r.status().as_u16(), 202, "upload start in {repo}");
@@ -496,11 +584,29 @@ impl Pusher {
             .to_str()
             .unwrap()
             .to_string();
-        let loc = if loc.starts_with('/') {
+        if loc.starts_with('/') {
             format!("{}{loc}", self.url)
         } else {
             loc
-        };
+        }
+    }
+
+    fn start_upload(&mut self, repo: &str, bytes: &[u8]) {
+        let auth = self.token(repo);
+        let loc = self.upload_location(repo, &auth);
+        let r = self
+            .agent
+            .patch(&loc)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "upload chunk in {repo}");
+    }
+
+    fn blob(&mut self, repo: &str, desc: &Desc, bytes: &[u8]) {
+        let auth = self.token(repo);
+        let loc = self.upload_location(repo, &auth);
         let sep = if loc.contains('?') { '&' } else { '?' };
         let mut r = self
             .agent

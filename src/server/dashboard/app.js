@@ -5,8 +5,9 @@
 // No framework, no build step, nothing from another origin (the page's CSP forbids it anyway).
 // common.js has the helpers and the API client; cleanup.js the clean-up what-if panel;
 // policies.js the Policies panel (and the GitLab project links used in the tables);
-// health.js the service's health in the header; history.js the growth chart and the
-// "fastest growing" lists (the "since" selector here adds a change column from since=).
+// storage.js the storage panel (the registry's own disk); health.js the service's health in
+// the header; history.js the growth chart and the "fastest growing" lists (the "since"
+// selector here adds a change column from since=).
 
 import {
   $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
@@ -15,6 +16,7 @@ import {
 import { initCleanup } from './cleanup.js';
 import { initPolicies, projectLink } from './policies.js';
 import { initHealth } from './health.js';
+import { initStorage } from './storage.js';
 import { fmtChange, initHistory } from './history.js';
 
 const TOKEN_KEY = 'gitlab-registry-usage.token';
@@ -101,6 +103,7 @@ function forget() {
   repoTable.reset();
   nsTable.reset();
   cleanup.reset();
+  storage.reset();
   policies.reset();
   $('who').textContent = '';
   selectTab('tab-repositories');
@@ -743,7 +746,7 @@ $('ns-body').addEventListener('click', (ev) => {
 
 // ---------- tabs ----------
 
-const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-policies'];
+const TABS = ['tab-repositories', 'tab-namespaces', 'tab-cleanup', 'tab-policies', 'tab-storage'];
 
 function selectTab(id) {
   for (const t of TABS) {
@@ -754,6 +757,7 @@ function selectTab(id) {
     $(tab.getAttribute('aria-controls')).hidden = !on;
   }
   if (id === 'tab-namespaces') nsTable.render();
+  if (id === 'tab-storage') storage.load();
 }
 
 document.querySelector('.tabs').addEventListener('click', (ev) => {
@@ -779,6 +783,7 @@ document.querySelector('.tabs').addEventListener('keydown', (ev) => {
 // ---------- Clean-up what-if (cleanup.js) and the service's health (health.js) ----------
 
 const cleanup = initCleanup({ onAuthError: (e) => sessionLost(e) });
+const storage = initStorage({ onAuthError: (e) => sessionLost(e) });
 const policies = initPolicies({ onAuthError: (e) => sessionLost(e) });
 const health = initHealth({ loaded: () => state.timestamp });
 const growth = initHistory({ onAuthError: (e) => sessionLost(e) });
@@ -805,6 +810,7 @@ function rerender() {
   repoTable.render();
   if (!$('panel-namespaces').hidden) nsTable.render();
   cleanup.render();
+  storage.render();
   policies.render();
   growth.render();
   growth.fastest(state.since, state.repos, state.namespaces);
@@ -822,6 +828,7 @@ $('logout').addEventListener('click', logout);
 $('refresh').addEventListener('click', () => {
   state.tags.clear();
   load();
+  if (!$('panel-storage').hidden) storage.load();
   growth.load();
 });
 setInterval(() => {

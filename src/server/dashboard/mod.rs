@@ -45,7 +45,7 @@ const PAGE: Asset = Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The files below `/dashboard/`. The scripts are ES modules: app.js imports the others.
-const ASSETS: [(&str, Asset); 8] = [
+const ASSETS: [(&str, Asset); 9] = [
     (
         "app.js",
         Asset {
@@ -65,6 +65,13 @@ const ASSETS: [(&str, Asset); 8] = [
         Asset {
             content_type: JS,
             body: include_bytes!("cleanup.js"),
+        },
+    ),
+    (
+        "storage.js",
+        Asset {
+            content_type: JS,
+            body: include_bytes!("storage.js"),
         },
     ),
     (

@@ -305,6 +305,38 @@ pub(super) fn registry_finding(r: &config::Registry, send_token: bool) -> Findin
     }
 }
 
+/// `[storage]`: the root (or bucket) can be listed, and how many blobs it holds. `None` when
+/// no storage is configured.
+pub(super) fn storage_finding(s: &config::Storage) -> Option<Finding> {
+    use crate::config::StorageDriver;
+    let key = match s.driver {
+        StorageDriver::Off => return None,
+        StorageDriver::Filesystem => "[storage] rootdirectory",
+        StorageDriver::S3 => "[storage] bucket",
+    };
+    let store = match crate::storage::open_store(s) {
+        Ok(store) => store,
+        Err(e) => return Some(failed(format!("{key}: {e}"))),
+    };
+    Some(match crate::storage::census(store.as_ref()) {
+        Ok(c) if c.warnings == 0 => ok(format!(
+            "{key}: {} is readable: {} blobs, {} bytes",
+            store.location(),
+            c.blobs,
+            c.bytes
+        )),
+        Ok(c) => warning(format!(
+            "{key}: {} holds {} blobs, {} bytes, but {} parts could not be read, e.g. {}",
+            store.location(),
+            c.blobs,
+            c.bytes,
+            c.warnings,
+            c.first_warning.map(|w| w.to_string()).unwrap_or_default()
+        )),
+        Err(e) => failed(format!("{key}: {e}")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,12 @@
 //!   access token), and the service can ever have data to serve;
 //! - local (also with `--offline`): the listening port can be bound (and is released at once;
 //!   if this very service holds it, that is a warning), and the state file's directory accepts
-//!   a new entry (created and removed);
+//!   a new entry (created and removed), and a filesystem `[storage]` root can be listed (its
+//!   blobs counted);
 //! - network (skipped with `--offline`, each with a short timeout, run side by side): the LDAP
 //!   server (TCP, TLS with the configured CA, the service-account bind, `base_dn`) and the
-//!   registry (`/v2/`, its challenge, one token for the catalog scope).
+//!   registry (`/v2/`, its challenge, one token for the catalog scope), and an s3 `[storage]`
+//!   bucket (listed, its blobs counted).
 //!
 //! A placeholder host is never contacted (its real owner would get our requests), and the
 //! placeholder access token is never sent. Exit status: 0 without errors, 78 (`EX_CONFIG`)
@@ -33,7 +35,9 @@ use std::time::{Duration, Instant};
 use crate::auth::ldap::LdapAuthenticator;
 use crate::config::{self, Config, Ini};
 use crate::registry;
-use checks::{check_port, check_state, ldap_finding, registry_finding, REGISTRY_TIMEOUT};
+use checks::{
+    check_port, check_state, ldap_finding, registry_finding, storage_finding, REGISTRY_TIMEOUT,
+};
 
 /// `EX_CONFIG` from sysexits.h: the configuration is wrong; restarting cannot help.
 pub(crate) const EX_CONFIG: u8 = 78;
@@ -271,6 +275,9 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
     // Local: the port and the state file.
     findings.push(check_port(&cfg.general));
     findings.extend(check_state(&cfg.registry));
+    if cfg.storage.driver == config::StorageDriver::Filesystem {
+        findings.extend(storage_finding(&cfg.storage));
+    }
     findings.extend(logged_warnings());
 
     // Network.
@@ -316,6 +323,9 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
                 limit.as_secs()
             )
         }));
+    }
+    if cfg.storage.driver == config::StorageDriver::S3 {
+        report.findings.extend(storage_finding(&cfg.storage));
     }
     report.findings.extend(logged_warnings());
     report
@@ -412,6 +422,19 @@ fn summary(path: &Path, ini: &Ini, cfg: &Config) -> Vec<String> {
             "none".into()
         } else {
             r.state_file.display().to_string()
+        }
+    ));
+    let st = &cfg.storage;
+    let when = match st.scan_interval {
+        None => "after every crawl".to_string(),
+        Some(d) => format!("every {}", as_written(ini, "storage", "scan_interval", d)),
+    };
+    out.push(format!(
+        "storage scan:       {}",
+        match st.driver {
+            config::StorageDriver::Off => "off".to_string(),
+            config::StorageDriver::Filesystem => format!("filesystem {}, {when}", st.rootdirectory),
+            config::StorageDriver::S3 => format!("s3 bucket {} ({}), {when}", st.bucket, st.region),
         }
     ));
     out
