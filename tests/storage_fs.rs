@@ -21,6 +21,9 @@ use support::garbage::{assert_same_as_dry_runs, registry_with_garbage};
 use support::real_registry::{blob_files, garbage_collect_with, RealOptions};
 use support::TempDir;
 
+/// `/metrics` needs its bearer token (an open `/metrics` refuses to start).
+const METRICS: &[(&str, &str)] = &[("Authorization", "Bearer storage-metrics")];
+
 /// Runs `docker-registry garbage-collect` on a filesystem storage at `root`.
 fn garbage_collect(root: &Path, flags: &[&str]) -> String {
     let config = root.with_extension("gc.yml");
@@ -269,7 +272,7 @@ fn storage_over_http_through_the_real_binary() {
     let svc = Service::start(Options {
         general: format!(
             "[storage]\ndriver = filesystem\nrootdirectory = {}\nscan_interval = 1 s\n\
-             [metrics]\nenabled = true\n",
+             [metrics]\nenabled = true\nbearer_token = storage-metrics\n",
             root.display()
         ),
         state: Some(state_bytes(truth.input())),
@@ -316,7 +319,7 @@ fn storage_over_http_through_the_real_binary() {
         r2.status
     );
 
-    let m = svc.get("/metrics", &[]).text();
+    let m = svc.get("/metrics", METRICS).text();
     let line = format!(
         "gitlab_registry_usage_storage_gc_reclaimable_bytes{{mode=\"plain\"}} {}",
         want.gc.bytes
@@ -334,7 +337,7 @@ fn storage_over_http_through_the_real_binary() {
     std::fs::rename(&root, &gone).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !svc
-        .get("/metrics", &[])
+        .get("/metrics", METRICS)
         .text()
         .contains("storage_scan_failures_total 1")
     {
