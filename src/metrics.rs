@@ -14,9 +14,11 @@ use crate::registry::status::CollectorState;
 use crate::snapshot::Snapshot;
 
 mod storage;
+mod usage;
 
 use storage::storage_scans;
 pub use storage::StorageView;
+use usage::registry;
 
 /// The common prefix of every metric name.
 pub(crate) const PREFIX: &str = "gitlab_registry_usage_";
@@ -217,6 +219,35 @@ impl Out {
         self.family(name, "gauge", help);
         self.sample(name, "", value);
     }
+
+    /// A counter with one sample and no labels.
+    fn counter(&mut self, name: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, "counter", help);
+        self.sample(name, "", value);
+    }
+
+    /// A gauge with no labels whose sample is absent while there is no value (its family is
+    /// declared all the same).
+    fn optional_gauge(&mut self, name: &str, help: &str, value: Option<impl std::fmt::Display>) {
+        self.series(name, "gauge", help, [("", value)]);
+    }
+
+    /// A family and one sample per `(labels, value)` (see [`Out::sample`]); a `None` value
+    /// has no sample.
+    fn series<L: AsRef<str>, V: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, Option<V>)>,
+    ) {
+        self.family(name, kind, help);
+        for (labels, value) in samples {
+            if let Some(v) = value {
+                self.sample(name, labels.as_ref(), v);
+            }
+        }
+    }
 }
 
 /// A float the way Prometheus reads it (`1.5`, `30`, `1795438748.159703`).
@@ -247,134 +278,6 @@ pub fn render(
     o.0
 }
 
-fn registry(o: &mut Out, s: &Snapshot) {
-    o.gauge(
-        "snapshot_timestamp_seconds",
-        "Unix time when the crawl that produced the served numbers finished.",
-        float(s.timestamp),
-    );
-    o.gauge(
-        "registry_disk_size_bytes",
-        "Bytes of all distinct blobs that tags refer to (the sum of every disk_size).",
-        s.unique_bytes(),
-    );
-    let size = s
-        .repositories
-        .iter()
-        .filter_map(|r| r.size)
-        .fold(0u64, u64::saturating_add);
-    o.gauge(
-        "registry_size_bytes",
-        "Sum of the size of every tag (shared blobs counted once per tag).",
-        size,
-    );
-    o.gauge(
-        "registry_blobs",
-        "Distinct blobs (configs and layers) that tags refer to.",
-        s.blobs.len(),
-    );
-    o.gauge(
-        "repositories",
-        "Repositories in the registry's catalog.",
-        s.repositories.len(),
-    );
-    o.gauge(
-        "tags",
-        "Tags of the repositories whose tags could be read.",
-        s.tag_count(),
-    );
-    o.gauge(
-        "namespaces",
-        "Namespaces (group path prefixes of repository names).",
-        s.namespaces.len(),
-    );
-
-    type RepoValue = fn(&crate::snapshot::Repository) -> Option<u64>;
-    let per_repo: [(&str, &str, RepoValue); 4] = [
-        (
-            "repository_size_bytes",
-            "Bytes of the distinct blobs of each tag, summed over the repository's tags.",
-            |r| r.size,
-        ),
-        (
-            "repository_disk_size_bytes",
-            "Bytes of storage charged to the repository (each blob charged to one tag).",
-            |r| r.disk_size,
-        ),
-        (
-            "repository_exclusive_size_bytes",
-            "Bytes no other repository refers to: what deleting the repository would free.",
-            |r| r.exclusive_size,
-        ),
-        ("repository_tags", "Tags of the repository.", |r| {
-            r.tags.as_ref().map(|t| t.len() as u64)
-        }),
-    ];
-    let labels: Vec<String> = s
-        .repositories
-        .iter()
-        .map(|r| format!("repository=\"{}\"", escape_label(&r.name)))
-        .collect();
-    for (name, help, value) in per_repo {
-        o.family(name, "gauge", help);
-        for (r, l) in s.repositories.iter().zip(&labels) {
-            if let Some(v) = value(r) {
-                o.sample(name, l, v);
-            }
-        }
-    }
-    o.family(
-        "repository_stale_since_timestamp_seconds",
-        "gauge",
-        "Unix time of the first crawl that could not refresh the repository (stale repositories only).",
-    );
-    for (r, l) in s.repositories.iter().zip(&labels) {
-        if let Some(since) = r.stale_since {
-            o.sample("repository_stale_since_timestamp_seconds", l, float(since));
-        }
-    }
-
-    type NsValue = fn(&crate::snapshot::Namespace) -> u64;
-    let per_ns: [(&str, &str, NsValue); 5] = [
-        (
-            "namespace_size_bytes",
-            "Sum of the size of the repositories below the namespace.",
-            |n| n.size,
-        ),
-        (
-            "namespace_disk_size_bytes",
-            "Sum of the disk_size of the repositories below the namespace.",
-            |n| n.disk_size,
-        ),
-        (
-            "namespace_exclusive_size_bytes",
-            "Bytes nothing outside the namespace refers to: what deleting it would free.",
-            |n| n.exclusive_size,
-        ),
-        (
-            "namespace_repositories",
-            "Repositories below the namespace, at any depth.",
-            |n| n.repositories as u64,
-        ),
-        (
-            "namespace_tags",
-            "Tags of the repositories below the namespace.",
-            |n| n.tags as u64,
-        ),
-    ];
-    let labels: Vec<String> = s
-        .namespaces
-        .iter()
-        .map(|n| format!("namespace=\"{}\"", escape_label(&n.name)))
-        .collect();
-    for (name, help, value) in per_ns {
-        o.family(name, "gauge", help);
-        for (n, l) in s.namespaces.iter().zip(&labels) {
-            o.sample(name, l, value(n));
-        }
-    }
-}
-
 fn collector_state(o: &mut Out, c: &CollectorState) {
     o.gauge(
         "collector_enabled",
@@ -386,65 +289,45 @@ fn collector_state(o: &mut Out, c: &CollectorState) {
         "1 while a crawl is running.",
         u8::from(c.running_since.is_some()),
     );
-    o.family(
+    o.optional_gauge(
         "collector_update_interval_seconds",
-        "gauge",
         "The configured [registry] update_interval: time between the starts of two crawls.",
+        c.update_interval.map(float),
     );
-    if let Some(i) = c.update_interval {
-        o.sample("collector_update_interval_seconds", "", float(i));
-    }
-    o.family(
+    o.optional_gauge(
         "collector_last_success_timestamp_seconds",
-        "gauge",
         "Unix time when the last successful crawl finished (absent before the first).",
+        c.last_success.map(float),
     );
-    if let Some(t) = c.last_success {
-        o.sample("collector_last_success_timestamp_seconds", "", float(t));
-    }
-    o.family(
+    o.optional_gauge(
         "collector_last_duration_seconds",
-        "gauge",
         "How long the last finished crawl took, successful or not.",
+        c.last_duration.map(float),
     );
-    if let Some(d) = c.last_duration {
-        o.sample("collector_last_duration_seconds", "", float(d));
-    }
     let failed: u64 = c.crawls_failed.values().sum();
-    o.family(
+    o.counter(
         "collector_crawls_total",
-        "counter",
         "Crawls finished since the service started, successful or not.",
-    );
-    o.sample(
-        "collector_crawls_total",
-        "",
         c.crawls_succeeded.saturating_add(failed),
     );
-    o.family(
+    let by = |label: &str, counts: &std::collections::BTreeMap<&str, u64>| {
+        counts
+            .iter()
+            .map(|(k, n)| (format!("{label}=\"{}\"", escape_label(k)), Some(*n)))
+            .collect::<Vec<_>>()
+    };
+    o.series(
         "collector_crawl_failures_total",
         "counter",
         "Abandoned crawls since the service started, by reason.",
+        by("reason", &c.crawls_failed),
     );
-    for (reason, n) in &c.crawls_failed {
-        o.sample(
-            "collector_crawl_failures_total",
-            &format!("reason=\"{}\"", escape_label(reason)),
-            n,
-        );
-    }
-    o.family(
+    o.series(
         "collector_registry_requests_total",
         "counter",
         "Requests made to the registry and its token service since the service started, by kind.",
+        by("kind", &c.registry_requests),
     );
-    for (kind, n) in &c.registry_requests {
-        o.sample(
-            "collector_registry_requests_total",
-            &format!("kind=\"{}\"", escape_label(kind)),
-            n,
-        );
-    }
 }
 
 fn http_requests(o: &mut Out, h: &HttpMetrics) {

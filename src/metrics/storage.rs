@@ -17,6 +17,19 @@ pub struct StorageView<'a> {
     pub last: Option<&'a Finished>,
 }
 
+const PER_REPOSITORY: [(&str, &str, PerRepo); 2] = [
+    (
+        "storage_repository_untagged_bytes",
+        "Bytes only a repository's untagged manifests hold, by repository.",
+        |g| g.untagged_bytes,
+    ),
+    (
+        "storage_repository_untagged_manifests",
+        "Untagged manifest revisions, by repository.",
+        |g| g.untagged_manifests,
+    ),
+];
+
 pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
     o.gauge(
         "storage_scan_enabled",
@@ -26,21 +39,23 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
     if !s.enabled {
         return;
     }
-    o.family(
+    o.counter(
         "storage_scans_total",
-        "counter",
         "Storage scans finished since the service started, good or failed.",
+        s.scans,
     );
-    o.sample("storage_scans_total", "", s.scans);
-    o.family(
+    o.counter(
         "storage_scan_failures_total",
-        "counter",
         "Storage scans that failed (the last good one stays served).",
+        s.failures,
     );
-    o.sample("storage_scan_failures_total", "", s.failures);
-    let Some(f) = s.last else {
-        return;
-    };
+    if let Some(f) = s.last {
+        last_scan(o, f);
+    }
+}
+
+/// The figures of the served scan.
+fn last_scan(o: &mut Out, f: &Finished) {
     let r = &f.scan.report;
     o.gauge(
         "storage_last_scan_timestamp_seconds",
@@ -66,30 +81,18 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
         ("plain", r.gc.blobs, r.gc.bytes),
         ("delete_untagged", r.gc_untagged.blobs, r.gc_untagged.bytes),
     ];
-    o.family(
+    o.series(
         "storage_gc_reclaimable_blobs",
         "gauge",
         "Blobs garbage-collect would delete now, without and with --delete-untagged.",
+        modes.map(|(mode, blobs, _)| (format!("mode=\"{mode}\""), Some(blobs))),
     );
-    for (mode, blobs, _) in modes {
-        o.sample(
-            "storage_gc_reclaimable_blobs",
-            &format!("mode=\"{mode}\""),
-            blobs,
-        );
-    }
-    o.family(
+    o.series(
         "storage_gc_reclaimable_bytes",
         "gauge",
         "Bytes garbage-collect would free now, without and with --delete-untagged.",
+        modes.map(|(mode, _, bytes)| (format!("mode=\"{mode}\""), Some(bytes))),
     );
-    for (mode, _, bytes) in modes {
-        o.sample(
-            "storage_gc_reclaimable_bytes",
-            &format!("mode=\"{mode}\""),
-            bytes,
-        );
-    }
     o.gauge(
         "storage_untagged_manifests",
         "Manifest revisions no tag points at (deleted by --delete-untagged).",
@@ -106,37 +109,22 @@ pub(super) fn storage_scans(o: &mut Out, s: &StorageView<'_>) {
         "Bytes of half-done uploads.",
         r.uploads.bytes,
     );
-    o.family(
+    o.optional_gauge(
         "storage_oldest_upload_timestamp_seconds",
-        "gauge",
         "Unix time when the oldest half-done upload started (absent without one).",
+        r.uploads.oldest,
     );
-    if let Some(t) = r.uploads.oldest {
-        o.sample("storage_oldest_upload_timestamp_seconds", "", t);
-    }
     o.gauge(
         "storage_scan_warnings",
         "Problems the served scan found in the storage (see the log or /storage).",
         f.scan.warning_count,
     );
-    let per_repo: [(&str, &str, PerRepo); 2] = [
-        (
-            "storage_repository_untagged_bytes",
-            "Bytes only a repository's untagged manifests hold, by repository.",
-            |g| g.untagged_bytes,
-        ),
-        (
-            "storage_repository_untagged_manifests",
-            "Untagged manifest revisions, by repository.",
-            |g| g.untagged_manifests,
-        ),
-    ];
-    for (name, help, value) in per_repo {
-        o.family(name, "gauge", help);
-        for g in &r.repositories {
+    for (name, help, value) in PER_REPOSITORY {
+        let samples = r.repositories.iter().map(|g| {
             let labels = format!("repository=\"{}\"", escape_label(&g.name));
-            o.sample(name, &labels, value(g));
-        }
+            (labels, Some(value(g)))
+        });
+        o.series(name, "gauge", help, samples);
     }
 }
 

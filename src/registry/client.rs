@@ -259,12 +259,19 @@ impl Client {
         auth: Option<&AuthHeader>,
         accept: Option<&str>,
     ) -> Result<Reply, HttpError> {
+        let request = Attempt {
+            kind,
+            method,
+            url,
+            auth,
+            accept,
+        };
         let mut attempt: u32 = 1;
         loop {
             if self.is_cancelled() {
                 return Err(HttpError::Cancelled);
             }
-            let outcome = self.once(kind, method, url, auth, accept);
+            let outcome = self.once(&request);
             let wait = match &outcome {
                 Ok(r) if matches!(r.status, 429 | 500 | 502 | 503 | 504) => r
                     .retry_after
@@ -323,14 +330,14 @@ impl Client {
     }
 
     /// One attempt, following redirects. `auth` goes only to its own origin.
-    fn once(
-        &self,
-        kind: Kind,
-        method: Method,
-        url: &str,
-        auth: Option<&AuthHeader>,
-        accept: Option<&str>,
-    ) -> Result<Reply, HttpError> {
+    fn once(&self, request: &Attempt<'_>) -> Result<Reply, HttpError> {
+        let Attempt {
+            kind,
+            method,
+            url,
+            auth,
+            accept,
+        } = *request;
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
             self.count(kind);
@@ -409,6 +416,16 @@ impl Client {
             what: format!("{method} {}", shown(kind, &url)),
         })
     }
+}
+
+/// What each attempt of one [`Client::execute`] sends (every retry sends the same).
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    kind: Kind,
+    method: Method,
+    url: &'a str,
+    auth: Option<&'a AuthHeader>,
+    accept: Option<&'a str>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

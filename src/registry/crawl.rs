@@ -218,7 +218,7 @@ pub(super) struct Shared<'a> {
     /// Manifest facts of the previous snapshot (by digest): warm crawls reuse them.
     pub(super) known: HashMap<String, Arc<Facts>>,
     /// Tags of the previous snapshot, per repository: asked with a HEAD first.
-    pub(super) known_tags: HashMap<String, HashSet<String>>,
+    pub(super) known_tags: KnownTags,
     /// Manifests read in this crawl (by digest), each at most once.
     pub(super) fetched: SingleFlight<Arc<Facts>>,
     /// Blob digest → size, seeded from the previous snapshot.
@@ -352,48 +352,8 @@ impl Crawler {
         );
 
         let prev = previous.map(Snapshot::to_input).unwrap_or_default();
-        let trust_created = self.created_collected.load(Ordering::SeqCst)
-            || prev
-                .repositories
-                .iter()
-                .flat_map(|r| r.tags.iter().flatten())
-                .any(|t| t.created.is_some());
-        let mut known = HashMap::new();
-        let mut known_tags: HashMap<String, HashSet<String>> = HashMap::new();
-        for r in &prev.repositories {
-            for t in r.tags.iter().flatten() {
-                // A snapshot written before creation times were read (none has one): its
-                // manifests are read again, once, to learn them.
-                if t.digest.is_empty() || (t.created.is_none() && !trust_created) {
-                    continue;
-                }
-                known_tags
-                    .entry(r.name.clone())
-                    .or_default()
-                    .insert(t.name.clone());
-                known.entry(t.digest.clone()).or_insert_with(|| {
-                    Arc::new(Facts {
-                        media_type: t.media_type.clone(),
-                        platforms: t.platforms.clone(),
-                        blobs: t.blobs.clone(),
-                        created: t.created,
-                    })
-                });
-            }
-        }
-
+        let (known, known_tags) = self.seed(&prev);
         let per_token = self.opts.scopes_per_token.max(1);
-        let slots = names
-            .chunks(per_token)
-            .map(|chunk| {
-                TokenSlot::new(
-                    chunk
-                        .iter()
-                        .map(|n| format!("repository:{n}:pull"))
-                        .collect(),
-                )
-            })
-            .collect();
         let shared = Shared {
             crawler: self,
             repos: names
@@ -405,7 +365,7 @@ impl Crawler {
                     state: Mutex::new(RepoState::default()),
                 })
                 .collect(),
-            slots,
+            slots: token_slots(&names, per_token),
             known,
             known_tags,
             fetched: SingleFlight::new(),
@@ -415,63 +375,12 @@ impl Crawler {
         };
 
         let results = shared.run(started)?;
-
-        // Assemble: fresh data, or the previous entry marked stale.
-        let prev_repos: HashMap<&str, &RepositoryInput> = prev
-            .repositories
-            .iter()
-            .map(|r| (r.name.as_str(), r))
-            .collect();
-        let mut repositories = Vec::with_capacity(results.len());
-        let mut failed = Vec::new();
-        for (work, result) in shared.repos.iter().zip(results) {
-            match result {
-                Ok(tags) => repositories.push(RepositoryInput {
-                    name: work.name.clone(),
-                    tags: Some(tags),
-                    stale_since: None,
-                }),
-                Err(reason) => {
-                    let before = prev_repos.get(work.name.as_str());
-                    let since = before.and_then(|r| r.stale_since).unwrap_or(started_unix);
-                    let tags = before.and_then(|r| r.tags.clone());
-                    if tags.is_some() {
-                        log::warn!(
-                            "repository {}: {reason}; keeping its data from an earlier crawl",
-                            work.name
-                        );
-                    } else {
-                        log::warn!(
-                            "repository {}: {reason}; its sizes are unknown until a crawl reads it",
-                            work.name
-                        );
-                    }
-                    failed.push((work.name.clone(), reason));
-                    repositories.push(RepositoryInput {
-                        name: work.name.clone(),
-                        tags,
-                        stale_since: Some(since),
-                    });
-                }
-            }
-        }
+        let (repositories, failed) = assemble(&shared.repos, results, &prev, started_unix);
         let sizes = shared.sizes.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut blobs = HashMap::new();
-        for t in repositories
-            .iter()
-            .filter_map(|r| r.tags.as_ref())
-            .flatten()
-        {
-            for d in &t.blobs {
-                if let Some(s) = sizes.get(d) {
-                    blobs.insert(d.clone(), *s);
-                }
-            }
-        }
         let input = SnapshotInput {
             timestamp: unix_now(),
+            blobs: blobs_of(&repositories, &sizes),
             repositories,
-            blobs,
         };
         let snapshot = Snapshot::build(input).map_err(CrawlError::Snapshot)?;
         let (projects, projects_state) = {
@@ -503,6 +412,41 @@ impl Crawler {
             failed,
             projects: projects_state,
         })
+    }
+
+    /// The caches seeded from the previous snapshot: manifest facts by digest, and the tags
+    /// known per repository (asked with a HEAD first).
+    fn seed(&self, prev: &SnapshotInput) -> (HashMap<String, Arc<Facts>>, KnownTags) {
+        let trust_created = self.created_collected.load(Ordering::SeqCst)
+            || prev
+                .repositories
+                .iter()
+                .flat_map(|r| r.tags.iter().flatten())
+                .any(|t| t.created.is_some());
+        let mut known = HashMap::new();
+        let mut known_tags: KnownTags = HashMap::new();
+        for r in &prev.repositories {
+            for t in r.tags.iter().flatten() {
+                // A snapshot written before creation times were read (none has one): its
+                // manifests are read again, once, to learn them.
+                if t.digest.is_empty() || (t.created.is_none() && !trust_created) {
+                    continue;
+                }
+                known_tags
+                    .entry(r.name.clone())
+                    .or_default()
+                    .insert(t.name.clone());
+                known.entry(t.digest.clone()).or_insert_with(|| {
+                    Arc::new(Facts {
+                        media_type: t.media_type.clone(),
+                        platforms: t.platforms.clone(),
+                        blobs: t.blobs.clone(),
+                        created: t.created,
+                    })
+                });
+            }
+        }
+        (known, known_tags)
     }
 
     /// The catalog's names that a registry can have (see `name.rs`); each other one is left
@@ -847,6 +791,94 @@ pub(super) fn paginate<E>(
     Err(invalid(format!(
         "has more than {MAX_PAGES} pages: it seems to loop"
     )))
+}
+
+/// Tags of the previous snapshot, per repository.
+type KnownTags = HashMap<String, HashSet<String>>;
+
+/// One token slot per `per_token` repositories, in catalog order (`RepoWork::slot` indexes it).
+fn token_slots(names: &[String], per_token: usize) -> Vec<TokenSlot> {
+    names
+        .chunks(per_token)
+        .map(|chunk| {
+            TokenSlot::new(
+                chunk
+                    .iter()
+                    .map(|n| format!("repository:{n}:pull"))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The crawl's repositories in catalog order: fresh data, or the previous entry marked
+/// stale (since its first failure); and the failed ones with the reason.
+fn assemble(
+    repos: &[RepoWork],
+    results: Vec<Result<Vec<TagInput>, String>>,
+    prev: &SnapshotInput,
+    started_unix: f64,
+) -> (Vec<RepositoryInput>, Vec<(String, String)>) {
+    let prev_repos: HashMap<&str, &RepositoryInput> = prev
+        .repositories
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let mut repositories = Vec::with_capacity(results.len());
+    let mut failed = Vec::new();
+    for (work, result) in repos.iter().zip(results) {
+        match result {
+            Ok(tags) => repositories.push(RepositoryInput {
+                name: work.name.clone(),
+                tags: Some(tags),
+                stale_since: None,
+            }),
+            Err(reason) => {
+                let before = prev_repos.get(work.name.as_str());
+                let since = before.and_then(|r| r.stale_since).unwrap_or(started_unix);
+                let tags = before.and_then(|r| r.tags.clone());
+                if tags.is_some() {
+                    log::warn!(
+                        "repository {}: {reason}; keeping its data from an earlier crawl",
+                        work.name
+                    );
+                } else {
+                    log::warn!(
+                        "repository {}: {reason}; its sizes are unknown until a crawl reads it",
+                        work.name
+                    );
+                }
+                failed.push((work.name.clone(), reason));
+                repositories.push(RepositoryInput {
+                    name: work.name.clone(),
+                    tags,
+                    stale_since: Some(since),
+                });
+            }
+        }
+    }
+    (repositories, failed)
+}
+
+/// The sizes of the blobs the repositories' tags use (only those: a blob no tag uses any
+/// more is dropped).
+fn blobs_of(
+    repositories: &[RepositoryInput],
+    sizes: &HashMap<String, u64>,
+) -> HashMap<String, u64> {
+    let mut blobs = HashMap::new();
+    for t in repositories
+        .iter()
+        .filter_map(|r| r.tags.as_ref())
+        .flatten()
+    {
+        for d in &t.blobs {
+            if let Some(s) = sizes.get(d) {
+                blobs.insert(d.clone(), *s);
+            }
+        }
+    }
+    blobs
 }
 
 fn unix_now() -> f64 {

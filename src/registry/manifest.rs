@@ -218,63 +218,84 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
             format!("not JSON: {e}")
         }
     })?;
-    let declared = v.media_type.0.clone().or_else(|| {
+    let declared = v.media_type.0.or_else(|| {
         content_type
             .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
             .filter(|c| !c.is_empty() && c != "application/json")
     });
-    let media_type = |usual: &str| declared.clone().unwrap_or_else(|| usual.to_string());
+    // The shape's usual media type names a manifest that declares none.
+    let (usual, shape) = if let Some(children) = v.manifests {
+        ("application/vnd.oci.image.index.v1+json", index(children)?)
+    } else if let Some(fs_layers) = v.fs_layers {
+        (
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            schema1(fs_layers, v.history)?,
+        )
+    } else {
+        let descriptors = v
+            .layers
+            .into_iter()
+            .flatten()
+            .chain(v.blobs.into_iter().flatten());
+        (
+            "application/vnd.oci.image.manifest.v1+json",
+            image(v.config, descriptors)?,
+        )
+    };
+    Ok(Manifest {
+        media_type: declared.unwrap_or_else(|| usual.to_string()),
+        shape,
+    })
+}
 
-    if let Some(children) = v.manifests {
-        let mut out = Vec::new();
-        for child in children {
-            let Some(d) = child.digest.0 else {
-                continue;
-            };
-            if !valid_digest(&d) {
-                return Err(format!("invalid child digest {d:?}"));
-            }
-            let (os, architecture, variant) = match child.platform {
-                Some(p) => (p.os.0, p.architecture.0, p.variant.0),
-                None => (None, None, None),
-            };
-            out.push(ChildRef {
-                digest: d,
-                os: os.unwrap_or_default(),
-                architecture: architecture.unwrap_or_default(),
-                variant: variant.filter(|v| !v.is_empty()),
-            });
+/// An index's children with a digest, in order.
+fn index(children: Vec<RawChild>) -> Result<Shape, String> {
+    let mut out = Vec::new();
+    for child in children {
+        let Some(d) = child.digest.0 else {
+            continue;
+        };
+        if !valid_digest(&d) {
+            return Err(format!("invalid child digest {d:?}"));
         }
-        return Ok(Manifest {
-            media_type: media_type("application/vnd.oci.image.index.v1+json"),
-            shape: Shape::Index(out),
+        let (os, architecture, variant) = match child.platform {
+            Some(p) => (p.os.0, p.architecture.0, p.variant.0),
+            None => (None, None, None),
+        };
+        out.push(ChildRef {
+            digest: d,
+            os: os.unwrap_or_default(),
+            architecture: architecture.unwrap_or_default(),
+            variant: variant.filter(|v| !v.is_empty()),
         });
     }
+    Ok(Shape::Index(out))
+}
 
-    if let Some(fs_layers) = v.fs_layers {
-        let mut layers: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
-        for d in fs_layers.into_iter().filter_map(|l| l.blob_sum.0) {
-            if !valid_digest(&d) {
-                return Err(format!("invalid layer digest {d:?}"));
-            }
-            if seen.insert(d.clone()) {
-                layers.push(d);
-            }
+/// A schema 1 manifest's distinct layers and the creation time in its history.
+fn schema1(fs_layers: Vec<RawLayer>, history: Option<Vec<RawHistory>>) -> Result<Shape, String> {
+    let mut layers: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for d in fs_layers.into_iter().filter_map(|l| l.blob_sum.0) {
+        if !valid_digest(&d) {
+            return Err(format!("invalid layer digest {d:?}"));
         }
-        // The newest history entry (the first) holds the image's v1 config as a JSON string.
-        let created = v
-            .history
-            .and_then(|h| h.into_iter().next())
-            .and_then(|e| e.v1_compatibility.0)
-            .and_then(|c| created_in(c.as_bytes()));
-        return Ok(Manifest {
-            media_type: media_type("application/vnd.docker.distribution.manifest.v1+prettyjws"),
-            shape: Shape::Schema1 { layers, created },
-        });
+        if seen.insert(d.clone()) {
+            layers.push(d);
+        }
     }
+    // The newest history entry (the first) holds the image's v1 config as a JSON string.
+    let created = history
+        .and_then(|h| h.into_iter().next())
+        .and_then(|e| e.v1_compatibility.0)
+        .and_then(|c| created_in(c.as_bytes()));
+    Ok(Shape::Schema1 { layers, created })
+}
 
-    let config = v.config.as_ref().and_then(|c| {
+/// An image or artifact: its config, then `others` (layers, then the artifact's blobs),
+/// each distinct digest once.
+fn image(config: Option<RawDesc>, others: impl Iterator<Item = RawDesc>) -> Result<Shape, String> {
+    let image_config = config.as_ref().and_then(|c| {
         let digest = c.digest.0.clone()?;
         let image = c
             .media_type
@@ -286,14 +307,9 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
             size: c.size.0,
         })
     });
-    let descriptors = v
-        .config
-        .into_iter()
-        .chain(v.layers.into_iter().flatten())
-        .chain(v.blobs.into_iter().flatten());
     let mut blobs: Vec<BlobRef> = Vec::new();
     let mut seen = HashSet::new();
-    for desc in descriptors {
+    for desc in config.into_iter().chain(others) {
         let Some(d) = desc.digest.0 else {
             continue;
         };
@@ -310,9 +326,9 @@ pub(crate) fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest,
             blobs.push(BlobRef { digest: d, size });
         }
     }
-    Ok(Manifest {
-        media_type: media_type("application/vnd.oci.image.manifest.v1+json"),
-        shape: Shape::Image { blobs, config },
+    Ok(Shape::Image {
+        blobs,
+        config: image_config,
     })
 }
 

@@ -423,6 +423,20 @@ mod tests {
         }
     }
 
+    /// What plain garbage-collect deletes.
+    fn deleted(blobs: u64, bytes: u64) -> Deleted {
+        Deleted { blobs, bytes }
+    }
+
+    /// What garbage-collect --delete-untagged deletes.
+    fn untagged(manifests: u64, blobs: u64, bytes: u64) -> DeletedUntagged {
+        DeletedUntagged {
+            manifests,
+            blobs,
+            bytes,
+        }
+    }
+
     fn ix(f: &Facts, n: u8) -> u32 {
         f.blobs.index(&d(n)).unwrap()
     }
@@ -482,21 +496,8 @@ mod tests {
                 bytes: 150
             }
         );
-        assert_eq!(
-            rep.gc,
-            Deleted {
-                blobs: 2,
-                bytes: 90
-            }
-        );
-        assert_eq!(
-            rep.gc_untagged,
-            DeletedUntagged {
-                manifests: 0,
-                blobs: 2,
-                bytes: 90
-            }
-        );
+        assert_eq!(rep.gc, deleted(2, 90));
+        assert_eq!(rep.gc_untagged, untagged(0, 2, 90));
         assert!(rep.repositories.is_empty());
     }
 
@@ -528,14 +529,7 @@ mod tests {
         let rep = analyse(&f);
         assert_eq!(rep.gc, Deleted::default());
         // -m: manifests 4 and 6 and blob 5 go.
-        assert_eq!(
-            rep.gc_untagged,
-            DeletedUntagged {
-                manifests: 2,
-                blobs: 3,
-                bytes: 40 + 50 + 60
-            }
-        );
+        assert_eq!(rep.gc_untagged, untagged(2, 3, 40 + 50 + 60));
         // Blob 5 is held by untagged manifests of both repositories: charged to neither.
         let by: Vec<(&str, u64, u64)> = rep
             .repositories
@@ -566,22 +560,9 @@ mod tests {
             uploads: vec![],
         });
         let rep = analyse(&f);
-        assert_eq!(
-            rep.gc,
-            Deleted {
-                blobs: 1,
-                bytes: 60
-            }
-        );
+        assert_eq!(rep.gc, deleted(1, 60));
         // The children's manifest blobs stay (the list marks them), their layers go.
-        assert_eq!(
-            rep.gc_untagged,
-            DeletedUntagged {
-                manifests: 2,
-                blobs: 3,
-                bytes: 40 + 50 + 60
-            }
-        );
+        assert_eq!(rep.gc_untagged, untagged(2, 3, 40 + 50 + 60));
         assert_eq!(
             rep.breaks,
             vec![Break {
@@ -608,12 +589,6 @@ mod tests {
         });
         let rep = analyse(&f);
         assert_eq!(rep.unreadable_manifests, 1);
-        assert_eq!(
-            rep.gc,
-            Deleted {
-                blobs: 2,
-                bytes: 50
-            }
-        );
+        assert_eq!(rep.gc, deleted(2, 50));
     }
 }

@@ -16,6 +16,7 @@
 //!   with its ground truth, and a comparison of snapshots.
 //! - [`garbage`]: the storage tests' registry content with four kinds of garbage.
 //! - [`logs`]: a logger that keeps every line, to prove that no secret is logged.
+//! - [`warm`]: the requests a warm crawl of unchanged content makes (fake and real registry).
 
 // Each test binary uses only some of the helpers.
 #![allow(dead_code)]
@@ -30,6 +31,7 @@ pub mod s3;
 pub mod service;
 pub mod slapd;
 pub mod tls;
+pub mod warm;
 
 use std::io::Write;
 use std::net::TcpListener;
