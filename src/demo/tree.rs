@@ -101,6 +101,19 @@ struct Bases {
     nginx: Vec<Layer>,
 }
 
+/// One application repository for [`Content::app`]: repository, format, base image, versions,
+/// how many versions share a dependencies layer, and the dependencies' and the application's
+/// layer sizes in MB (from, to).
+struct App(
+    &'static str,
+    Format,
+    fn(&Bases) -> &[Layer],
+    &'static [&'static str],
+    usize,
+    (u64, u64),
+    (u64, u64),
+);
+
 fn fixed(label: &str, size: u64) -> Layer {
     layer(label, size, size)
 }
@@ -250,6 +263,13 @@ impl Content {
         }
         if let Some(m) = last {
             self.tag(repo, "latest", &m);
+        }
+    }
+
+    /// The application repositories of `apps`, in order, on the base images `b`.
+    fn apps(&mut self, b: &Bases, apps: &[App]) {
+        for &App(repo, format, base, versions, deps_every, deps_mb, app_mb) in apps {
+            self.app(repo, format, base(b), versions, deps_every, deps_mb, app_mb);
         }
     }
 
@@ -437,69 +457,17 @@ impl Content {
     fn platform_tools(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Platform tooling.
-        self.app(
-            "platform/tools/ci-runner",
-            Docker,
-            &b.ubuntu2404,
-            &["v16.11", "v17.0", "v17.1"],
-            1,
-            (60, 90),
-            (5, 20),
-        );
-        self.app(
-            "platform/tools/kaniko",
-            Oci,
-            &[],
-            &["v1.22.0", "v1.23.2"],
-            1,
-            (20, 30),
-            (1, 3),
-        );
-        self.app(
-            "platform/tools/terraform",
-            Docker,
-            &b.alpine,
-            &["1.7.5", "1.8.4", "1.9.0"],
-            1,
-            (70, 90),
-            (1, 2),
-        );
-        self.app(
-            "platform/tools/helm",
-            Docker,
-            &b.alpine,
-            &["3.14.4", "3.15.1"],
-            1,
-            (15, 20),
-            (0, 1),
-        );
-        self.app(
-            "platform/monitoring/prometheus",
-            Oci,
-            &b.alpine,
-            &["v2.51.2", "v2.52.0", "v2.53.0"],
-            1,
-            (90, 110),
-            (0, 1),
-        );
-        self.app(
-            "platform/monitoring/grafana",
-            Oci,
-            &b.alpine,
-            &["10.4.2", "11.0.0"],
-            1,
-            (300, 350),
-            (5, 10),
-        );
-        self.app(
-            "platform/monitoring/node-exporter",
-            Oci,
-            &[],
-            &["v1.8.0", "v1.8.1"],
-            2,
-            (1, 2),
-            (10, 12),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("platform/tools/ci-runner", Docker, |b| &b.ubuntu2404, &["v16.11", "v17.0", "v17.1"], 1, (60, 90), (5, 20)),
+            App("platform/tools/kaniko", Oci, |_| &[], &["v1.22.0", "v1.23.2"], 1, (20, 30), (1, 3)),
+            App("platform/tools/terraform", Docker, |b| &b.alpine, &["1.7.5", "1.8.4", "1.9.0"], 1, (70, 90), (1, 2)),
+            App("platform/tools/helm", Docker, |b| &b.alpine, &["3.14.4", "3.15.1"], 1, (15, 20), (0, 1)),
+            App("platform/monitoring/prometheus", Oci, |b| &b.alpine, &["v2.51.2", "v2.52.0", "v2.53.0"], 1, (90, 110), (0, 1)),
+            App("platform/monitoring/grafana", Oci, |b| &b.alpine, &["10.4.2", "11.0.0"], 1, (300, 350), (5, 10)),
+            App("platform/monitoring/node-exporter", Oci, |_| &[], &["v1.8.0", "v1.8.1"], 2, (1, 2), (10, 12)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn team_a(&mut self, b: &Bases) {
@@ -592,69 +560,17 @@ impl Content {
     fn team_b(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Team B: data and services, one repository nested below another.
-        self.app(
-            "team-b/data/etl",
-            Oci,
-            &b.python311,
-            &["0.9.0", "0.9.1", "1.0.0"],
-            2,
-            (150, 200),
-            (1, 3),
-        );
-        self.app(
-            "team-b/data/notebooks",
-            Oci,
-            &b.python312,
-            &["2026.02", "2026.04"],
-            1,
-            (700, 900),
-            (1, 2),
-        );
-        self.app(
-            "team-b/data/airflow",
-            Docker,
-            &b.python311,
-            &["2.8.4", "2.9.1"],
-            1,
-            (250, 300),
-            (1, 2),
-        );
-        self.app(
-            "team-b/services/billing",
-            Oci,
-            &b.jdk21,
-            &["3.4.0", "3.4.1", "3.5.0", "3.6.0"],
-            2,
-            (30, 50),
-            (20, 30),
-        );
-        self.app(
-            "team-b/services/billing/db-migrate",
-            Oci,
-            &b.jdk21,
-            &["3.5.0", "3.6.0"],
-            1,
-            (5, 10),
-            (1, 2),
-        );
-        self.app(
-            "team-b/services/notifications",
-            Docker,
-            &b.golang,
-            &["0.3.0", "0.4.0"],
-            2,
-            (10, 15),
-            (8, 12),
-        );
-        self.app(
-            "team-b/services/search",
-            Docker,
-            &b.jdk21,
-            &["8.13.0", "8.14.1"],
-            1,
-            (400, 450),
-            (1, 2),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("team-b/data/etl", Oci, |b| &b.python311, &["0.9.0", "0.9.1", "1.0.0"], 2, (150, 200), (1, 3)),
+            App("team-b/data/notebooks", Oci, |b| &b.python312, &["2026.02", "2026.04"], 1, (700, 900), (1, 2)),
+            App("team-b/data/airflow", Docker, |b| &b.python311, &["2.8.4", "2.9.1"], 1, (250, 300), (1, 2)),
+            App("team-b/services/billing", Oci, |b| &b.jdk21, &["3.4.0", "3.4.1", "3.5.0", "3.6.0"], 2, (30, 50), (20, 30)),
+            App("team-b/services/billing/db-migrate", Oci, |b| &b.jdk21, &["3.5.0", "3.6.0"], 1, (5, 10), (1, 2)),
+            App("team-b/services/notifications", Docker, |b| &b.golang, &["0.3.0", "0.4.0"], 2, (10, 15), (8, 12)),
+            App("team-b/services/search", Docker, |b| &b.jdk21, &["8.13.0", "8.14.1"], 1, (400, 450), (1, 2)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn machine_learning(&mut self, b: &Bases) {
@@ -727,51 +643,15 @@ impl Content {
     fn security_and_infrastructure(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Security and infrastructure.
-        self.app(
-            "security/scanners/trivy",
-            Oci,
-            &b.alpine,
-            &["0.50.1", "0.52.0"],
-            1,
-            (50, 60),
-            (300, 400),
-        );
-        self.app(
-            "security/scanners/grype",
-            Oci,
-            &b.alpine,
-            &["0.77.0"],
-            1,
-            (60, 70),
-            (200, 250),
-        );
-        self.app(
-            "infra/ansible/runner",
-            Docker,
-            &b.python311,
-            &["9.4", "10.0"],
-            1,
-            (200, 260),
-            (1, 2),
-        );
-        self.app(
-            "infra/backup/restic",
-            Docker,
-            &b.alpine,
-            &["0.16.4", "0.17.0"],
-            1,
-            (20, 25),
-            (0, 1),
-        );
-        self.app(
-            "infra/dns/coredns",
-            Oci,
-            &[],
-            &["1.11.1"],
-            1,
-            (1, 2),
-            (50, 55),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("security/scanners/trivy", Oci, |b| &b.alpine, &["0.50.1", "0.52.0"], 1, (50, 60), (300, 400)),
+            App("security/scanners/grype", Oci, |b| &b.alpine, &["0.77.0"], 1, (60, 70), (200, 250)),
+            App("infra/ansible/runner", Docker, |b| &b.python311, &["9.4", "10.0"], 1, (200, 260), (1, 2)),
+            App("infra/backup/restic", Docker, |b| &b.alpine, &["0.16.4", "0.17.0"], 1, (20, 25), (0, 1)),
+            App("infra/dns/coredns", Oci, |_| &[], &["1.11.1"], 1, (1, 2), (50, 55)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn without_tags(&mut self) {
