@@ -49,14 +49,8 @@ pub struct General {
     pub trusted_proxies: Vec<crate::http::ipnet::IpNet>,
     /// Bytes a compiled `/cleanup` pattern may take; larger ones are refused with 400.
     pub cleanup_regex_size_limit: usize,
-    /// Connection limits (see `http::Limits`, which `main` builds from these).
-    pub max_request_head: usize,
-    pub max_headers: usize,
-    pub header_timeout: Duration,
-    pub keepalive_timeout: Duration,
-    pub write_timeout: Duration,
-    pub max_connections: usize,
-    pub max_connections_per_client: usize,
+    /// Connection limits, one `[general]` key per field (documented on `http::Limits`).
+    pub limits: crate::http::Limits,
     /// Bytes of rendered responses kept per snapshot (see `cache::RenderCache`); 0: none.
     pub cache_budget: usize,
     /// Origins whose pages may read API responses (lower-case `scheme://host[:port]`);
@@ -772,6 +766,87 @@ fn http_url(v: &str) -> Option<String> {
     (t.starts_with("http://") || t.starts_with("https://")).then(|| t.to_string())
 }
 
+/// `[general]`; `workers` first, since `max_streams = auto` follows from it.
+fn read_general(r: &Reader) -> Result<General, ConfigError> {
+    let workers = r.get("general", "workers", |v| {
+        auto_or_positive(v, default_workers())
+    })?;
+    Ok(General {
+        socket_host: r.text("general", "socket_host")?,
+        socket_port: r.number("general", "socket_port")?,
+        server_prefix: r.get("general", "server_prefix", normalise_prefix)?,
+        debug: parse_bool_loose(&r.raw("general", "debug")),
+        workers,
+        trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
+        cleanup_regex_size_limit: r.get("general", "cleanup_regex_size_limit", positive)?,
+        limits: crate::http::Limits {
+            max_request_head: r.get("general", "max_request_head", positive)?,
+            max_headers: r.get("general", "max_headers", positive)?,
+            header_timeout: r.duration("general", "header_timeout")?,
+            keepalive_timeout: r.duration("general", "keepalive_timeout")?,
+            write_timeout: r.duration("general", "write_timeout")?,
+            max_connections: r.get("general", "max_connections", positive)?,
+            max_connections_per_client: r.get("general", "max_connections_per_client", positive)?,
+        },
+        cache_budget: r.get("general", "cache_budget", parse_bytes)?,
+        cors_allowed_origins: r.get("general", "cors_allowed_origins", parse_origins)?,
+        max_streams: r.get("general", "max_streams", |v| {
+            auto_or_positive(v, (workers / 4).max(1))
+        })?,
+    })
+}
+
+/// `[ldap]`; `max_concurrent = auto` is half the workers.
+fn read_ldap(r: &Reader, workers: usize) -> Result<Ldap, ConfigError> {
+    let half_workers = (workers / 2).max(1);
+    Ok(Ldap {
+        host: r.text("ldap", "host")?,
+        base_dn: r.text("ldap", "base_dn")?,
+        valid_gid: r.text("ldap", "valid_gid")?,
+        username_attribute: r.text("ldap", "username_attribute")?,
+        gid_attribute: r.text("ldap", "gid_attribute")?,
+        bind_dn: r.text("ldap", "bind_dn")?,
+        bind_password: r.raw("ldap", "bind_password"),
+        ca_file: r.path("ldap", "ca_file")?,
+        starttls: r.flag("ldap", "starttls")?,
+        allow_insecure: r.flag("ldap", "allow_insecure")?,
+        timeout: r.duration("ldap", "timeout")?,
+        max_concurrent: r.get("ldap", "max_concurrent", |v| {
+            auto_or_positive(v, half_workers)
+        })?,
+        max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
+        max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
+        max_failures_per_user: r.number("ldap", "max_failures_per_user")?,
+        recheck_interval: r.duration("ldap", "recheck_interval")?,
+        recheck_grace: r.duration("ldap", "recheck_grace")?,
+    })
+}
+
+/// `[registry]`; `update_interval` first, since `crawl_timeout = auto` follows from it.
+fn read_registry(r: &Reader) -> Result<Registry, ConfigError> {
+    let update_interval = r.duration("registry", "update_interval")?;
+    Ok(Registry {
+        gitlab_base_url: r.text("registry", "gitlab_base_url")?,
+        registry_base_url: r.text("registry", "registry_base_url")?,
+        username: r.text("registry", "username")?,
+        access_token: r.text("registry", "access_token")?,
+        update_interval,
+        concurrency: r.number("registry", "concurrency")?,
+        timeout: r.duration("registry", "timeout")?,
+        ca_file: r.path("registry", "ca_file")?,
+        trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
+        projects: r.get("registry", "projects", projects_mode)?,
+        crawl_timeout: r.get("registry", "crawl_timeout", |v| {
+            auto_or_duration(v, default_crawl_timeout(update_interval))
+        })?,
+        state_file: r.path("registry", "state_file")?.unwrap_or_default(),
+        max_manifest_size: r.get("registry", "max_manifest_size", |v| {
+            parse_bytes(v).map(|n| n as u64)
+        })?,
+        max_name_depth: r.get("registry", "max_name_depth", positive)?,
+    })
+}
+
 impl Config {
     /// Reads and checks the file at `path`. A missing file is an error (the original silently
     /// ran on defaults; we refuse, so a typo in `-c` cannot start a half-configured service).
@@ -791,78 +866,14 @@ impl Config {
 
     pub(crate) fn from_ini(ini: &Ini, file: &Path) -> Result<Config, ConfigError> {
         let r = Reader { ini, file };
-        let workers = r.get("general", "workers", |v| {
-            auto_or_positive(v, default_workers())
-        })?;
-        let general = General {
-            socket_host: r.text("general", "socket_host")?,
-            socket_port: r.number("general", "socket_port")?,
-            server_prefix: r.get("general", "server_prefix", normalise_prefix)?,
-            debug: parse_bool_loose(&r.raw("general", "debug")),
-            workers,
-            trusted_proxies: r.get("general", "trusted_proxies", parse_addresses)?,
-            cleanup_regex_size_limit: r.get("general", "cleanup_regex_size_limit", positive)?,
-            max_request_head: r.get("general", "max_request_head", positive)?,
-            max_headers: r.get("general", "max_headers", positive)?,
-            header_timeout: r.duration("general", "header_timeout")?,
-            keepalive_timeout: r.duration("general", "keepalive_timeout")?,
-            write_timeout: r.duration("general", "write_timeout")?,
-            max_connections: r.get("general", "max_connections", positive)?,
-            max_connections_per_client: r.get("general", "max_connections_per_client", positive)?,
-            cache_budget: r.get("general", "cache_budget", parse_bytes)?,
-            cors_allowed_origins: r.get("general", "cors_allowed_origins", parse_origins)?,
-            max_streams: r.get("general", "max_streams", |v| {
-                auto_or_positive(v, (workers / 4).max(1))
-            })?,
-        };
-        let half_workers = (workers / 2).max(1);
-        let ldap = Ldap {
-            host: r.text("ldap", "host")?,
-            base_dn: r.text("ldap", "base_dn")?,
-            valid_gid: r.text("ldap", "valid_gid")?,
-            username_attribute: r.text("ldap", "username_attribute")?,
-            gid_attribute: r.text("ldap", "gid_attribute")?,
-            bind_dn: r.text("ldap", "bind_dn")?,
-            bind_password: r.raw("ldap", "bind_password"),
-            ca_file: r.path("ldap", "ca_file")?,
-            starttls: r.flag("ldap", "starttls")?,
-            allow_insecure: r.flag("ldap", "allow_insecure")?,
-            timeout: r.duration("ldap", "timeout")?,
-            max_concurrent: r.get("ldap", "max_concurrent", |v| {
-                auto_or_positive(v, half_workers)
-            })?,
-            max_failures_per_minute: r.number("ldap", "max_failures_per_minute")?,
-            max_tracked_clients: r.number("ldap", "max_tracked_clients")?,
-            max_failures_per_user: r.number("ldap", "max_failures_per_user")?,
-            recheck_interval: r.duration("ldap", "recheck_interval")?,
-            recheck_grace: r.duration("ldap", "recheck_grace")?,
-        };
+        let general = read_general(&r)?;
+        let ldap = read_ldap(&r, general.workers)?;
         let jwt = Jwt {
             auth_token_expires: r.duration("jwt", "auth_token_expires")?,
             secret_key: r.text("jwt", "secret_key")?,
             not_before: r.get("jwt", "not_before", parse_time)?,
         };
-        let update_interval = r.duration("registry", "update_interval")?;
-        let registry = Registry {
-            gitlab_base_url: r.text("registry", "gitlab_base_url")?,
-            registry_base_url: r.text("registry", "registry_base_url")?,
-            username: r.text("registry", "username")?,
-            access_token: r.text("registry", "access_token")?,
-            update_interval,
-            concurrency: r.number("registry", "concurrency")?,
-            timeout: r.duration("registry", "timeout")?,
-            ca_file: r.path("registry", "ca_file")?,
-            trusted_realms: r.get("registry", "trusted_realms", parse_urls)?,
-            projects: r.get("registry", "projects", projects_mode)?,
-            crawl_timeout: r.get("registry", "crawl_timeout", |v| {
-                auto_or_duration(v, default_crawl_timeout(update_interval))
-            })?,
-            state_file: r.path("registry", "state_file")?.unwrap_or_default(),
-            max_manifest_size: r.get("registry", "max_manifest_size", |v| {
-                parse_bytes(v).map(|n| n as u64)
-            })?,
-            max_name_depth: r.get("registry", "max_name_depth", positive)?,
-        };
+        let registry = read_registry(&r)?;
         let metrics = MetricsConfig {
             enabled: r.flag("metrics", "enabled")?,
             bearer_token: Some(r.raw("metrics", "bearer_token").trim().to_string())
@@ -1220,31 +1231,32 @@ mod tests {
 
     #[test]
     fn connection_limits() {
-        let g = Config::from_ini_text("", p()).unwrap().general;
+        let l = Config::from_ini_text("", p()).unwrap().general.limits;
         assert_eq!(
-            (g.max_request_head, g.max_headers, g.max_connections),
+            (l.max_request_head, l.max_headers, l.max_connections),
             (16384, 100, 10_000)
         );
         assert_eq!(
-            (g.header_timeout, g.keepalive_timeout, g.write_timeout),
+            (l.header_timeout, l.keepalive_timeout, l.write_timeout),
             (
                 Duration::from_secs(10),
                 Duration::from_secs(60),
                 Duration::from_secs(30)
             )
         );
-        let g = Config::from_ini_text(
+        let l = Config::from_ini_text(
             "[general]\nmax_request_head = 4096\nmax_headers = 20\nheader_timeout = 2 s\nkeepalive_timeout = 5s\nwrite_timeout = 1 minute\nmax_connections = 50\n",
             p(),
         )
         .unwrap()
-        .general;
+        .general
+        .limits;
         assert_eq!(
-            (g.max_request_head, g.max_headers, g.max_connections),
+            (l.max_request_head, l.max_headers, l.max_connections),
             (4096, 20, 50)
         );
-        assert_eq!(g.write_timeout, Duration::from_secs(60));
-        assert_eq!(g.max_connections_per_client, 256);
+        assert_eq!(l.write_timeout, Duration::from_secs(60));
+        assert_eq!(l.max_connections_per_client, 256);
         let g = Config::from_ini_text("[general]\nworkers = 8\n", p())
             .unwrap()
             .general;
