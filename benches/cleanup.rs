@@ -122,14 +122,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let (repos, tags) = (
-        args.first().copied().unwrap_or(10_000),
-        args.get(1).copied().unwrap_or(10),
-    );
+    let (repos, tags) = registry::size_from_args();
     let t = Instant::now();
     let snap = Snapshot::build(generate(repos, tags)).expect("generated input is complete");
     let with = projects(&snap);

@@ -45,14 +45,7 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let (repos, tags) = (
-        args.first().copied().unwrap_or(10_000),
-        args.get(1).copied().unwrap_or(10),
-    );
+    let (repos, tags) = registry::size_from_args();
     let input = generate(repos, tags);
     let t = Instant::now();
     let snap = Snapshot::build(input).expect("generated input is complete");

@@ -1,6 +1,7 @@
 //! The layers of the benches' generated registries (included by benches/render.rs and
 //! benches/cleanup.rs with `#[path]`): which blobs a tag's manifest lists and their sizes.
-//! Only the digest scheme; each bench picks its own tag names, aliases and times.
+//! Only the digest scheme and the registry's size; each bench picks its own tag names,
+//! aliases and times.
 
 use std::collections::HashMap;
 
@@ -26,4 +27,17 @@ pub fn tag_blobs(
             .or_insert(1000 + (i as u64) * 12345 + (r * t) as u64);
     }
     bl
+}
+
+/// `REPOS TAGS` from the command line (numbers only; others are skipped), by default
+/// 10,000 repositories of 10 tags.
+pub fn size_from_args() -> (usize, usize) {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    (
+        args.first().copied().unwrap_or(10_000),
+        args.get(1).copied().unwrap_or(10),
+    )
 }
