@@ -234,6 +234,19 @@ impl Content {
             .insert(tag.to_string(), manifest.0.clone());
     }
 
+    /// An amd64 image tagged with its version; returns its descriptor for more tags.
+    fn tagged(
+        &mut self,
+        repo: &str,
+        format: Format,
+        layers: &[Layer],
+        version: &str,
+    ) -> (String, usize, &'static str) {
+        let m = self.image(repo, format, AMD64, layers, version);
+        self.tag(repo, version, &m);
+        m
+    }
+
     /// One tag per version on top of `base`: a dependency layer that changes every
     /// `deps_every` versions (shared by neighbouring versions) and an application layer per
     /// version. `latest` points at the last version's manifest.
@@ -304,8 +317,7 @@ impl Content {
         let alpine320_armv7 = vec![fixed("alpine 3.20 rootfs armv7", 3_176_221)];
         let a = "platform/base/alpine";
         for (tag, layers) in [("3.18", &alpine318), ("3.19", &alpine319)] {
-            let m = self.image(a, Docker, AMD64, layers, tag);
-            self.tag(a, tag, &m);
+            self.tagged(a, Docker, layers, tag);
         }
         let m = self.multi(
             a,
@@ -357,16 +369,8 @@ impl Content {
 
     fn runtime_images(&mut self, os: OsLayers) -> Bases {
         use Format::{Docker, Oci};
-        let OsLayers {
-            alpine,
-            alpine319,
-            debian,
-            debian_slim,
-            ubuntu2204,
-            ubuntu2404,
-        } = os;
         let python312 = plus(
-            &debian_slim,
+            &os.debian_slim,
             &[
                 fixed("python 3.12 runtime libraries", 3_511_209),
                 fixed("python 3.12 interpreter", 12_948_151),
@@ -374,7 +378,7 @@ impl Content {
             ],
         );
         let python311 = plus(
-            &debian_slim,
+            &os.debian_slim,
             &[
                 fixed("python 3.11 runtime libraries", 3_508_117),
                 fixed("python 3.11 interpreter", 12_210_488),
@@ -382,44 +386,37 @@ impl Content {
             ],
         );
         let p = "platform/base/python";
-        let m = self.image(p, Docker, AMD64, &python311, "3.11-slim");
-        self.tag(p, "3.11-slim", &m);
-        let m = self.image(p, Docker, AMD64, &python312, "3.12-slim");
-        self.tag(p, "3.12-slim", &m);
+        self.tagged(p, Docker, &python311, "3.11-slim");
+        let m = self.tagged(p, Docker, &python312, "3.12-slim");
         self.tag(p, "3-slim", &m);
 
         let node20 = plus(
-            &debian,
+            &os.debian,
             &[
                 fixed("node 20 runtime", 42_518_804),
                 fixed("node 20 yarn", 1_250_092),
             ],
         );
-        let node20_alpine = plus(&alpine, &[fixed("node 20 alpine runtime", 40_211_635)]);
+        let node20_alpine = plus(&os.alpine, &[fixed("node 20 alpine runtime", 40_211_635)]);
         let n = "platform/base/node";
         for (tag, layers) in [("20", &node20), ("20-alpine", &node20_alpine)] {
-            let m = self.image(n, Docker, AMD64, layers, tag);
-            self.tag(n, tag, &m);
+            self.tagged(n, Docker, layers, tag);
         }
 
-        let golang = plus(&debian, &[fixed("go 1.22 toolchain", 69_334_518)]);
+        let golang = plus(&os.debian, &[fixed("go 1.22 toolchain", 69_334_518)]);
         let g = "platform/base/golang";
-        let m = self.image(g, Oci, AMD64, &golang, "1.22");
-        self.tag(g, "1.22", &m);
-        let g121 = plus(&debian, &[fixed("go 1.21 toolchain", 66_926_339)]);
-        let m = self.image(g, Oci, AMD64, &g121, "1.21");
-        self.tag(g, "1.21", &m);
+        self.tagged(g, Oci, &golang, "1.22");
+        let g121 = plus(&os.debian, &[fixed("go 1.21 toolchain", 66_926_339)]);
+        self.tagged(g, Oci, &g121, "1.21");
 
-        let jdk21 = plus(&ubuntu2204, &[fixed("temurin 21 jre", 48_004_712)]);
+        let jdk21 = plus(&os.ubuntu2204, &[fixed("temurin 21 jre", 48_004_712)]);
         let j = "platform/base/openjdk";
-        let m = self.image(j, Docker, AMD64, &jdk21, "21-jre");
-        self.tag(j, "21-jre", &m);
-        let jdk17 = plus(&ubuntu2204, &[fixed("temurin 17 jre", 45_601_877)]);
-        let m = self.image(j, Docker, AMD64, &jdk17, "17-jre");
-        self.tag(j, "17-jre", &m);
+        self.tagged(j, Docker, &jdk21, "21-jre");
+        let jdk17 = plus(&os.ubuntu2204, &[fixed("temurin 17 jre", 45_601_877)]);
+        self.tagged(j, Docker, &jdk17, "17-jre");
 
         let nginx = plus(
-            &alpine,
+            &os.alpine,
             &[
                 fixed("nginx 1.26 binaries", 10_822_470),
                 fixed("nginx default config", 1_911),
@@ -427,23 +424,22 @@ impl Content {
         );
         let ng = "platform/base/nginx";
         let nginx125 = plus(
-            &alpine319,
+            &os.alpine319,
             &[
                 fixed("nginx 1.25 binaries", 10_514_102),
                 fixed("nginx default config", 1_911),
             ],
         );
-        let m = self.image(ng, Docker, AMD64, &nginx125, "1.25");
-        self.tag(ng, "1.25", &m);
+        self.tagged(ng, Docker, &nginx125, "1.25");
         let m = self.image(ng, Docker, AMD64, &nginx, "1.26");
         for tag in ["1.26", "1.26-alpine", "latest"] {
             self.tag(ng, tag, &m);
         }
 
         Bases {
-            alpine,
-            ubuntu2204,
-            ubuntu2404,
+            alpine: os.alpine,
+            ubuntu2204: os.ubuntu2204,
+            ubuntu2404: os.ubuntu2404,
             python312,
             python311,
             node20_alpine,
@@ -584,8 +580,7 @@ impl Content {
             ],
         );
         let gpu = "ml/training/gpu-base";
-        let m = self.image(gpu, Docker, AMD64, &cuda, "cuda12.4");
-        self.tag(gpu, "cuda12.4", &m);
+        self.tagged(gpu, Docker, &cuda, "cuda12.4");
         self.app(
             "ml/training/jobs",
             Docker,
