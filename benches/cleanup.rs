@@ -6,6 +6,9 @@
 //! Run with `cargo bench --bench cleanup` (optionally `-- REPOS TAGS`; default 10,000 × 10
 //! = 100,000 tags). Prints the median and the slowest of the runs.
 
+#[path = "support/registry.rs"]
+mod registry;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -28,17 +31,7 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
         for t in 0..tags {
             let alias = t % 10 == 9;
             let u = if alias { t - 1 } else { t };
-            let mut bl: Vec<String> = (0..3)
-                .map(|i| format!("sha256:{:064x}", (r % 50) * 3 + i))
-                .collect();
-            bl.push(format!("sha256:{:064x}", 1_000_000 + r));
-            bl.push(format!("sha256:{:064x}", 10_000_000 + r * tags + u));
-            bl.push(format!("sha256:{:064x}", 50_000_000 + r * tags + u));
-            for (i, d) in bl.iter().enumerate() {
-                blobs
-                    .entry(d.clone())
-                    .or_insert(1000 + (i as u64) * 12345 + (r * u) as u64);
-            }
+            let bl = registry::tag_blobs(&mut blobs, r, u, tags, 3);
             let name = if t == 0 {
                 "latest".to_string()
             } else if t % 4 == 0 {
@@ -129,14 +122,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let (repos, tags) = (
-        args.first().copied().unwrap_or(10_000),
-        args.get(1).copied().unwrap_or(10),
-    );
+    let (repos, tags) = registry::size_from_args();
     let t = Instant::now();
     let snap = Snapshot::build(generate(repos, tags)).expect("generated input is complete");
     let with = projects(&snap);

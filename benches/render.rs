@@ -3,6 +3,9 @@
 //! large generated registry: time per render, body size, and heap held by the snapshot.
 //! Run with `cargo bench --bench render` (optionally `-- REPOS TAGS`).
 
+#[path = "support/registry.rs"]
+mod registry;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -18,18 +21,7 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
     for r in 0..repos {
         let mut ts = Vec::with_capacity(tags);
         for t in 0..tags {
-            // 3 shared base layers, 1 per-repository layer, 2 per-tag blobs (config + layer)
-            let mut bl: Vec<String> = (0..3)
-                .map(|i| format!("sha256:{:064x}", (r % 50) * 10 + i))
-                .collect();
-            bl.push(format!("sha256:{:064x}", 1_000_000 + r));
-            bl.push(format!("sha256:{:064x}", 10_000_000 + r * tags + t));
-            bl.push(format!("sha256:{:064x}", 50_000_000 + r * tags + t));
-            for (i, d) in bl.iter().enumerate() {
-                blobs
-                    .entry(d.clone())
-                    .or_insert(1000 + (i as u64) * 12345 + (r * t) as u64);
-            }
+            let bl = registry::tag_blobs(&mut blobs, r, t, tags, 10);
             ts.push(TagInput {
                 name: format!("v{t}.0.{}", t * 7 % 13),
                 digest: format!("sha256:{:064x}", 90_000_000 + r * tags + t),
@@ -53,14 +45,7 @@ fn generate(repos: usize, tags: usize) -> SnapshotInput {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let (repos, tags) = (
-        args.first().copied().unwrap_or(10_000),
-        args.get(1).copied().unwrap_or(10),
-    );
+    let (repos, tags) = registry::size_from_args();
     let input = generate(repos, tags);
     let t = Instant::now();
     let snap = Snapshot::build(input).expect("generated input is complete");

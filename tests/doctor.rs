@@ -69,6 +69,23 @@ fn doctor(config: &std::path::Path, extra: &[&str]) -> Report {
     }
 }
 
+/// Rewrites the line of `key` in the configuration file `f` to `key = value`.
+fn set_key(f: &std::path::Path, key: &str, value: &str) {
+    let text = std::fs::read_to_string(f)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with(key) {
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(f, text).unwrap();
+}
+
 /// A configuration file in `dir` with `[general]` on a free port and a state file in `dir`.
 fn write_config(dir: &TempDir, ldap: &str, registry: &str) -> std::path::PathBuf {
     let f = dir.path().join("doctor.conf");
@@ -161,24 +178,9 @@ fn closed_ports_a_taken_port_and_a_missing_directory_are_errors() {
     // a port that another program holds, and a state directory that does not exist
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let text = std::fs::read_to_string(&f).unwrap();
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("socket_port") {
-                format!("socket_port = {port}")
-            } else if l.starts_with("state_file") {
-                format!(
-                    "state_file = {}",
-                    dir.path().join("missing").join("s.json").display()
-                )
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&f, text).unwrap();
+    set_key(&f, "socket_port", &port.to_string());
+    let missing = dir.path().join("missing").join("s.json");
+    set_key(&f, "state_file", &missing.display().to_string());
     let r = doctor(&f, &["--offline"]);
     assert_eq!(r.code, 1, "{}", r.out);
     assert!(r
@@ -204,19 +206,7 @@ fn the_running_service_on_the_port_is_a_warning() {
         "host = ldap://127.0.0.1:1\nallow_insecure = true\n",
         "registry_base_url =\n",
     );
-    let text = std::fs::read_to_string(&f)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            if l.starts_with("socket_port") {
-                format!("socket_port = {port}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&f, text).unwrap();
+    set_key(&f, "socket_port", &port);
     let r = doctor(&f, &["--offline"]);
     assert!(
         r.line("warning", "[general] socket_port")

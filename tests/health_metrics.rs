@@ -19,25 +19,9 @@ const TS: f64 = 1795438748.159703;
 const UNIQUE_BYTES: u64 = 13864;
 const TOKEN: &str = "scrape-token-0123456789";
 
-/// The same registry as tests/namespaces.rs (numbers worked out there).
+/// The registry of [`support::state_fixture`], one repository stale.
 fn fixture(timestamp: f64) -> Vec<u8> {
-    let tag = |name: &str, blobs: &[&str]| json!({"name": name, "digest": format!("sha256:{name}"), "blobs": blobs});
-    serde_json::to_vec(&json!({
-        "version": 1,
-        "timestamp": timestamp,
-        "repositories": [
-            {"name": "base/alpine", "tags": [tag("latest", &["cfg", "l1"]), tag("stable", &["cfg", "l1"])]},
-            {"name": "group/sub/app", "tags": [tag("1.0", &["cfg2", "l1", "l2"]), tag("1.1", &["cfg3", "l1", "l2"])]},
-            {"name": "group/sub/lib", "tags": [tag("latest", &["cfgL", "l1"])]},
-            {"name": "group/tool", "tags": [tag("v1", &["cfgT", "t1"])]},
-            {"name": "empty", "tags": []},
-            {"name": "never-read", "tags": null},
-            {"name": "odd/quote\"back\\slash", "tags": [tag("t", &["q1"])], "stale_since": 1795000000.0}
-        ],
-        "blobs": {"cfg": 290, "l1": 9000, "cfg2": 10, "cfg3": 11, "l2": 500, "cfgL": 20,
-                  "cfgT": 30, "t1": 4000, "q1": 3}
-    }))
-    .unwrap()
+    support::state_fixture::registry(timestamp, None, Some(1795000000.0))
 }
 
 /// A collector that is on but can reach nothing (port 1 refuses at once).

@@ -8,39 +8,18 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 use support::service::{Options, Service};
+use support::state_fixture;
 
 const TS: f64 = 1795438748.159703;
 
-/// Blob sizes: cfg 290, l1 9000 (shared by base/alpine and group/sub/*), cfg2 10, cfg3 11,
-/// l2 500, cfgL 20, cfgT 30, t1 4000, q1 3. Unique bytes: 13864.
-///
-/// | repository      | size  | disk_size | exclusive_size |
-/// |-----------------|-------|-----------|----------------|
-/// | base/alpine     | 18580 | 9290      | 290            |
-/// | empty           | 0     | 0         | 0              |
-/// | group/sub/app   | 19021 | 521       | 521            |
-/// | group/sub/lib   | 9020  | 20        | 20             |
-/// | group/tool      | 4030  | 4030      | 4030           |
-/// | never-read      | null  | null      | null           |
-/// | odd/quote"back\slash | 3 | 3        | 3              |
+/// The registry of [`support::state_fixture`] (its numbers are worked out there), with
+/// media types.
 fn fixture(timestamp: f64) -> Vec<u8> {
-    let tag = |name: &str, blobs: &[&str]| json!({"name": name, "digest": format!("sha256:{name}"), "media_type": "application/vnd.oci.image.manifest.v1+json", "blobs": blobs});
-    let state = json!({
-        "version": 1,
-        "timestamp": timestamp,
-        "repositories": [
-            {"name": "base/alpine", "tags": [tag("latest", &["cfg", "l1"]), tag("stable", &["cfg", "l1"])]},
-            {"name": "group/sub/app", "tags": [tag("1.0", &["cfg2", "l1", "l2"]), tag("1.1", &["cfg3", "l1", "l2"])]},
-            {"name": "group/sub/lib", "tags": [tag("latest", &["cfgL", "l1"])]},
-            {"name": "group/tool", "tags": [tag("v1", &["cfgT", "t1"])]},
-            {"name": "empty", "tags": []},
-            {"name": "never-read", "tags": null},
-            {"name": "odd/quote\"back\\slash", "tags": [tag("t", &["q1"])]}
-        ],
-        "blobs": {"cfg": 290, "l1": 9000, "cfg2": 10, "cfg3": 11, "l2": 500, "cfgL": 20,
-                  "cfgT": 30, "t1": 4000, "q1": 3}
-    });
-    serde_json::to_vec(&state).unwrap()
+    state_fixture::registry(
+        timestamp,
+        Some("application/vnd.oci.image.manifest.v1+json"),
+        None,
+    )
 }
 
 thread_local! {

@@ -104,66 +104,11 @@ impl LdapAuthenticator {
     pub fn new(cfg: &config::Ldap) -> Result<LdapAuthenticator, LdapSetupError> {
         let url = cfg.url();
         let target = check_url(&url)?;
-        let uses_tls = match (target.scheme, cfg.starttls) {
-            (Scheme::Ldaps, true) => {
-                return Err(setup(format!(
-                    "[ldap] starttls = true needs an ldap:// host, but host {} means {url}, which is TLS already; \
-                     set host = ldap://... for StartTLS or remove starttls",
-                    cfg.host
-                )))
-            }
-            (Scheme::Ldaps, false) | (Scheme::Ldap, true) => true,
-            (Scheme::Ldap, false) if cfg.allow_insecure => {
-                warn!(
-                    "[ldap] host {url} is unencrypted and starttls is off (allow_insecure = true): \
-                     passwords cross the network in clear text"
-                );
-                false
-            }
-            (Scheme::Ldap, false) => {
-                return Err(setup(format!(
-                    "[ldap] host {url} is unencrypted: set starttls = true if the server offers StartTLS, \
-                     use ldaps://, or accept clear-text passwords explicitly with allow_insecure = true"
-                )))
-            }
-        };
-
+        let uses_tls = uses_tls(cfg, &url, target.scheme)?;
         check_attribute("username_attribute", &cfg.username_attribute, false)?;
         check_attribute("gid_attribute", &cfg.gid_attribute, true)?;
-        let group_filter = if cfg.gid_attribute.is_empty() {
-            None
-        } else if cfg.valid_gid.is_empty() {
-            return Err(setup(format!(
-                "[ldap] valid_gid is empty, so no one could log in: set it to the group's {} value, \
-                 or set gid_attribute = (empty) to drop the group check",
-                cfg.gid_attribute
-            )));
-        } else {
-            Some(format!(
-                "({}={})",
-                cfg.gid_attribute,
-                ldap3::ldap_escape(cfg.valid_gid.as_str())
-            ))
-        };
-
-        let service = match (cfg.bind_dn.is_empty(), cfg.bind_password.is_empty()) {
-            (true, true) => None,
-            (false, false) => Some((cfg.bind_dn.clone(), cfg.bind_password.clone())),
-            // A simple bind with an empty password is an anonymous bind that many servers
-            // report as success, which would hide the mistake until searches come back empty.
-            (false, true) => {
-                return Err(setup(
-                    "[ldap] bind_dn is set but bind_password is empty: set both, or neither for anonymous search"
-                        .into(),
-                ))
-            }
-            (true, false) => {
-                return Err(setup(
-                    "[ldap] bind_password is set but bind_dn is empty: set both, or neither for anonymous search"
-                        .into(),
-                ))
-            }
-        };
+        let group_filter = group_filter(cfg)?;
+        let service = service_account(cfg)?;
 
         let tls = if uses_tls {
             Some(tls_config(cfg.ca_file.as_deref())?)
@@ -730,6 +675,67 @@ fn check_url(url: &str) -> Result<Target, LdapSetupError> {
         host: host.to_string(),
         port,
     })
+}
+
+/// Whether the connection to `url` is encrypted (ldaps:// or StartTLS); a clear-text one
+/// only with `allow_insecure`, and with a warning.
+fn uses_tls(cfg: &config::Ldap, url: &str, scheme: Scheme) -> Result<bool, LdapSetupError> {
+    match (scheme, cfg.starttls) {
+        (Scheme::Ldaps, true) => Err(setup(format!(
+            "[ldap] starttls = true needs an ldap:// host, but host {} means {url}, which is TLS already; \
+             set host = ldap://... for StartTLS or remove starttls",
+            cfg.host
+        ))),
+        (Scheme::Ldaps, false) | (Scheme::Ldap, true) => Ok(true),
+        (Scheme::Ldap, false) if cfg.allow_insecure => {
+            warn!(
+                "[ldap] host {url} is unencrypted and starttls is off (allow_insecure = true): \
+                 passwords cross the network in clear text"
+            );
+            Ok(false)
+        }
+        (Scheme::Ldap, false) => Err(setup(format!(
+            "[ldap] host {url} is unencrypted: set starttls = true if the server offers StartTLS, \
+             use ldaps://, or accept clear-text passwords explicitly with allow_insecure = true"
+        ))),
+    }
+}
+
+/// The group part of the search filter; `None` when `gid_attribute` is empty.
+fn group_filter(cfg: &config::Ldap) -> Result<Option<String>, LdapSetupError> {
+    if cfg.gid_attribute.is_empty() {
+        Ok(None)
+    } else if cfg.valid_gid.is_empty() {
+        Err(setup(format!(
+            "[ldap] valid_gid is empty, so no one could log in: set it to the group's {} value, \
+             or set gid_attribute = (empty) to drop the group check",
+            cfg.gid_attribute
+        )))
+    } else {
+        Ok(Some(format!(
+            "({}={})",
+            cfg.gid_attribute,
+            ldap3::ldap_escape(cfg.valid_gid.as_str())
+        )))
+    }
+}
+
+/// The DN and password searches bind with; `None`: anonymous search.
+fn service_account(cfg: &config::Ldap) -> Result<Option<(String, String)>, LdapSetupError> {
+    match (cfg.bind_dn.is_empty(), cfg.bind_password.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some((cfg.bind_dn.clone(), cfg.bind_password.clone()))),
+        // A simple bind with an empty password is an anonymous bind that many servers
+        // report as success, which would hide the mistake until searches come back empty.
+        (false, true) => Err(setup(
+            "[ldap] bind_dn is set but bind_password is empty: set both, or neither for anonymous search"
+                .into(),
+        )),
+        (true, false) => Err(setup(
+            "[ldap] bind_password is set but bind_dn is empty: set both, or neither for anonymous search"
+                .into(),
+        )),
+    }
 }
 
 /// Attribute names go into the filter unescaped, so they must be attribute descriptions

@@ -101,6 +101,19 @@ struct Bases {
     nginx: Vec<Layer>,
 }
 
+/// One application repository for [`Content::app`]: repository, format, base image, versions,
+/// how many versions share a dependencies layer, and the dependencies' and the application's
+/// layer sizes in MB (from, to).
+struct App(
+    &'static str,
+    Format,
+    fn(&Bases) -> &[Layer],
+    &'static [&'static str],
+    usize,
+    (u64, u64),
+    (u64, u64),
+);
+
 fn fixed(label: &str, size: u64) -> Layer {
     layer(label, size, size)
 }
@@ -221,6 +234,19 @@ impl Content {
             .insert(tag.to_string(), manifest.0.clone());
     }
 
+    /// An amd64 image tagged with its version; returns its descriptor for more tags.
+    fn tagged(
+        &mut self,
+        repo: &str,
+        format: Format,
+        layers: &[Layer],
+        version: &str,
+    ) -> (String, usize, &'static str) {
+        let m = self.image(repo, format, AMD64, layers, version);
+        self.tag(repo, version, &m);
+        m
+    }
+
     /// One tag per version on top of `base`: a dependency layer that changes every
     /// `deps_every` versions (shared by neighbouring versions) and an application layer per
     /// version. `latest` points at the last version's manifest.
@@ -250,6 +276,13 @@ impl Content {
         }
         if let Some(m) = last {
             self.tag(repo, "latest", &m);
+        }
+    }
+
+    /// The application repositories of `apps`, in order, on the base images `b`.
+    fn apps(&mut self, b: &Bases, apps: &[App]) {
+        for &App(repo, format, base, versions, deps_every, deps_mb, app_mb) in apps {
+            self.app(repo, format, base(b), versions, deps_every, deps_mb, app_mb);
         }
     }
 
@@ -284,8 +317,7 @@ impl Content {
         let alpine320_armv7 = vec![fixed("alpine 3.20 rootfs armv7", 3_176_221)];
         let a = "platform/base/alpine";
         for (tag, layers) in [("3.18", &alpine318), ("3.19", &alpine319)] {
-            let m = self.image(a, Docker, AMD64, layers, tag);
-            self.tag(a, tag, &m);
+            self.tagged(a, Docker, layers, tag);
         }
         let m = self.multi(
             a,
@@ -337,16 +369,8 @@ impl Content {
 
     fn runtime_images(&mut self, os: OsLayers) -> Bases {
         use Format::{Docker, Oci};
-        let OsLayers {
-            alpine,
-            alpine319,
-            debian,
-            debian_slim,
-            ubuntu2204,
-            ubuntu2404,
-        } = os;
         let python312 = plus(
-            &debian_slim,
+            &os.debian_slim,
             &[
                 fixed("python 3.12 runtime libraries", 3_511_209),
                 fixed("python 3.12 interpreter", 12_948_151),
@@ -354,7 +378,7 @@ impl Content {
             ],
         );
         let python311 = plus(
-            &debian_slim,
+            &os.debian_slim,
             &[
                 fixed("python 3.11 runtime libraries", 3_508_117),
                 fixed("python 3.11 interpreter", 12_210_488),
@@ -362,44 +386,37 @@ impl Content {
             ],
         );
         let p = "platform/base/python";
-        let m = self.image(p, Docker, AMD64, &python311, "3.11-slim");
-        self.tag(p, "3.11-slim", &m);
-        let m = self.image(p, Docker, AMD64, &python312, "3.12-slim");
-        self.tag(p, "3.12-slim", &m);
+        self.tagged(p, Docker, &python311, "3.11-slim");
+        let m = self.tagged(p, Docker, &python312, "3.12-slim");
         self.tag(p, "3-slim", &m);
 
         let node20 = plus(
-            &debian,
+            &os.debian,
             &[
                 fixed("node 20 runtime", 42_518_804),
                 fixed("node 20 yarn", 1_250_092),
             ],
         );
-        let node20_alpine = plus(&alpine, &[fixed("node 20 alpine runtime", 40_211_635)]);
+        let node20_alpine = plus(&os.alpine, &[fixed("node 20 alpine runtime", 40_211_635)]);
         let n = "platform/base/node";
         for (tag, layers) in [("20", &node20), ("20-alpine", &node20_alpine)] {
-            let m = self.image(n, Docker, AMD64, layers, tag);
-            self.tag(n, tag, &m);
+            self.tagged(n, Docker, layers, tag);
         }
 
-        let golang = plus(&debian, &[fixed("go 1.22 toolchain", 69_334_518)]);
+        let golang = plus(&os.debian, &[fixed("go 1.22 toolchain", 69_334_518)]);
         let g = "platform/base/golang";
-        let m = self.image(g, Oci, AMD64, &golang, "1.22");
-        self.tag(g, "1.22", &m);
-        let g121 = plus(&debian, &[fixed("go 1.21 toolchain", 66_926_339)]);
-        let m = self.image(g, Oci, AMD64, &g121, "1.21");
-        self.tag(g, "1.21", &m);
+        self.tagged(g, Oci, &golang, "1.22");
+        let g121 = plus(&os.debian, &[fixed("go 1.21 toolchain", 66_926_339)]);
+        self.tagged(g, Oci, &g121, "1.21");
 
-        let jdk21 = plus(&ubuntu2204, &[fixed("temurin 21 jre", 48_004_712)]);
+        let jdk21 = plus(&os.ubuntu2204, &[fixed("temurin 21 jre", 48_004_712)]);
         let j = "platform/base/openjdk";
-        let m = self.image(j, Docker, AMD64, &jdk21, "21-jre");
-        self.tag(j, "21-jre", &m);
-        let jdk17 = plus(&ubuntu2204, &[fixed("temurin 17 jre", 45_601_877)]);
-        let m = self.image(j, Docker, AMD64, &jdk17, "17-jre");
-        self.tag(j, "17-jre", &m);
+        self.tagged(j, Docker, &jdk21, "21-jre");
+        let jdk17 = plus(&os.ubuntu2204, &[fixed("temurin 17 jre", 45_601_877)]);
+        self.tagged(j, Docker, &jdk17, "17-jre");
 
         let nginx = plus(
-            &alpine,
+            &os.alpine,
             &[
                 fixed("nginx 1.26 binaries", 10_822_470),
                 fixed("nginx default config", 1_911),
@@ -407,23 +424,22 @@ impl Content {
         );
         let ng = "platform/base/nginx";
         let nginx125 = plus(
-            &alpine319,
+            &os.alpine319,
             &[
                 fixed("nginx 1.25 binaries", 10_514_102),
                 fixed("nginx default config", 1_911),
             ],
         );
-        let m = self.image(ng, Docker, AMD64, &nginx125, "1.25");
-        self.tag(ng, "1.25", &m);
+        self.tagged(ng, Docker, &nginx125, "1.25");
         let m = self.image(ng, Docker, AMD64, &nginx, "1.26");
         for tag in ["1.26", "1.26-alpine", "latest"] {
             self.tag(ng, tag, &m);
         }
 
         Bases {
-            alpine,
-            ubuntu2204,
-            ubuntu2404,
+            alpine: os.alpine,
+            ubuntu2204: os.ubuntu2204,
+            ubuntu2404: os.ubuntu2404,
             python312,
             python311,
             node20_alpine,
@@ -437,69 +453,17 @@ impl Content {
     fn platform_tools(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Platform tooling.
-        self.app(
-            "platform/tools/ci-runner",
-            Docker,
-            &b.ubuntu2404,
-            &["v16.11", "v17.0", "v17.1"],
-            1,
-            (60, 90),
-            (5, 20),
-        );
-        self.app(
-            "platform/tools/kaniko",
-            Oci,
-            &[],
-            &["v1.22.0", "v1.23.2"],
-            1,
-            (20, 30),
-            (1, 3),
-        );
-        self.app(
-            "platform/tools/terraform",
-            Docker,
-            &b.alpine,
-            &["1.7.5", "1.8.4", "1.9.0"],
-            1,
-            (70, 90),
-            (1, 2),
-        );
-        self.app(
-            "platform/tools/helm",
-            Docker,
-            &b.alpine,
-            &["3.14.4", "3.15.1"],
-            1,
-            (15, 20),
-            (0, 1),
-        );
-        self.app(
-            "platform/monitoring/prometheus",
-            Oci,
-            &b.alpine,
-            &["v2.51.2", "v2.52.0", "v2.53.0"],
-            1,
-            (90, 110),
-            (0, 1),
-        );
-        self.app(
-            "platform/monitoring/grafana",
-            Oci,
-            &b.alpine,
-            &["10.4.2", "11.0.0"],
-            1,
-            (300, 350),
-            (5, 10),
-        );
-        self.app(
-            "platform/monitoring/node-exporter",
-            Oci,
-            &[],
-            &["v1.8.0", "v1.8.1"],
-            2,
-            (1, 2),
-            (10, 12),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("platform/tools/ci-runner", Docker, |b| &b.ubuntu2404, &["v16.11", "v17.0", "v17.1"], 1, (60, 90), (5, 20)),
+            App("platform/tools/kaniko", Oci, |_| &[], &["v1.22.0", "v1.23.2"], 1, (20, 30), (1, 3)),
+            App("platform/tools/terraform", Docker, |b| &b.alpine, &["1.7.5", "1.8.4", "1.9.0"], 1, (70, 90), (1, 2)),
+            App("platform/tools/helm", Docker, |b| &b.alpine, &["3.14.4", "3.15.1"], 1, (15, 20), (0, 1)),
+            App("platform/monitoring/prometheus", Oci, |b| &b.alpine, &["v2.51.2", "v2.52.0", "v2.53.0"], 1, (90, 110), (0, 1)),
+            App("platform/monitoring/grafana", Oci, |b| &b.alpine, &["10.4.2", "11.0.0"], 1, (300, 350), (5, 10)),
+            App("platform/monitoring/node-exporter", Oci, |_| &[], &["v1.8.0", "v1.8.1"], 2, (1, 2), (10, 12)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn team_a(&mut self, b: &Bases) {
@@ -592,69 +556,17 @@ impl Content {
     fn team_b(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Team B: data and services, one repository nested below another.
-        self.app(
-            "team-b/data/etl",
-            Oci,
-            &b.python311,
-            &["0.9.0", "0.9.1", "1.0.0"],
-            2,
-            (150, 200),
-            (1, 3),
-        );
-        self.app(
-            "team-b/data/notebooks",
-            Oci,
-            &b.python312,
-            &["2026.02", "2026.04"],
-            1,
-            (700, 900),
-            (1, 2),
-        );
-        self.app(
-            "team-b/data/airflow",
-            Docker,
-            &b.python311,
-            &["2.8.4", "2.9.1"],
-            1,
-            (250, 300),
-            (1, 2),
-        );
-        self.app(
-            "team-b/services/billing",
-            Oci,
-            &b.jdk21,
-            &["3.4.0", "3.4.1", "3.5.0", "3.6.0"],
-            2,
-            (30, 50),
-            (20, 30),
-        );
-        self.app(
-            "team-b/services/billing/db-migrate",
-            Oci,
-            &b.jdk21,
-            &["3.5.0", "3.6.0"],
-            1,
-            (5, 10),
-            (1, 2),
-        );
-        self.app(
-            "team-b/services/notifications",
-            Docker,
-            &b.golang,
-            &["0.3.0", "0.4.0"],
-            2,
-            (10, 15),
-            (8, 12),
-        );
-        self.app(
-            "team-b/services/search",
-            Docker,
-            &b.jdk21,
-            &["8.13.0", "8.14.1"],
-            1,
-            (400, 450),
-            (1, 2),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("team-b/data/etl", Oci, |b| &b.python311, &["0.9.0", "0.9.1", "1.0.0"], 2, (150, 200), (1, 3)),
+            App("team-b/data/notebooks", Oci, |b| &b.python312, &["2026.02", "2026.04"], 1, (700, 900), (1, 2)),
+            App("team-b/data/airflow", Docker, |b| &b.python311, &["2.8.4", "2.9.1"], 1, (250, 300), (1, 2)),
+            App("team-b/services/billing", Oci, |b| &b.jdk21, &["3.4.0", "3.4.1", "3.5.0", "3.6.0"], 2, (30, 50), (20, 30)),
+            App("team-b/services/billing/db-migrate", Oci, |b| &b.jdk21, &["3.5.0", "3.6.0"], 1, (5, 10), (1, 2)),
+            App("team-b/services/notifications", Docker, |b| &b.golang, &["0.3.0", "0.4.0"], 2, (10, 15), (8, 12)),
+            App("team-b/services/search", Docker, |b| &b.jdk21, &["8.13.0", "8.14.1"], 1, (400, 450), (1, 2)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn machine_learning(&mut self, b: &Bases) {
@@ -668,8 +580,7 @@ impl Content {
             ],
         );
         let gpu = "ml/training/gpu-base";
-        let m = self.image(gpu, Docker, AMD64, &cuda, "cuda12.4");
-        self.tag(gpu, "cuda12.4", &m);
+        self.tagged(gpu, Docker, &cuda, "cuda12.4");
         self.app(
             "ml/training/jobs",
             Docker,
@@ -727,51 +638,15 @@ impl Content {
     fn security_and_infrastructure(&mut self, b: &Bases) {
         use Format::{Docker, Oci};
         // Security and infrastructure.
-        self.app(
-            "security/scanners/trivy",
-            Oci,
-            &b.alpine,
-            &["0.50.1", "0.52.0"],
-            1,
-            (50, 60),
-            (300, 400),
-        );
-        self.app(
-            "security/scanners/grype",
-            Oci,
-            &b.alpine,
-            &["0.77.0"],
-            1,
-            (60, 70),
-            (200, 250),
-        );
-        self.app(
-            "infra/ansible/runner",
-            Docker,
-            &b.python311,
-            &["9.4", "10.0"],
-            1,
-            (200, 260),
-            (1, 2),
-        );
-        self.app(
-            "infra/backup/restic",
-            Docker,
-            &b.alpine,
-            &["0.16.4", "0.17.0"],
-            1,
-            (20, 25),
-            (0, 1),
-        );
-        self.app(
-            "infra/dns/coredns",
-            Oci,
-            &[],
-            &["1.11.1"],
-            1,
-            (1, 2),
-            (50, 55),
-        );
+        #[rustfmt::skip]
+        let apps = [
+            App("security/scanners/trivy", Oci, |b| &b.alpine, &["0.50.1", "0.52.0"], 1, (50, 60), (300, 400)),
+            App("security/scanners/grype", Oci, |b| &b.alpine, &["0.77.0"], 1, (60, 70), (200, 250)),
+            App("infra/ansible/runner", Docker, |b| &b.python311, &["9.4", "10.0"], 1, (200, 260), (1, 2)),
+            App("infra/backup/restic", Docker, |b| &b.alpine, &["0.16.4", "0.17.0"], 1, (20, 25), (0, 1)),
+            App("infra/dns/coredns", Oci, |_| &[], &["1.11.1"], 1, (1, 2), (50, 55)),
+        ];
+        self.apps(b, &apps);
     }
 
     fn without_tags(&mut self) {

@@ -171,15 +171,7 @@ impl Service {
             app.history.record(s, unix_now());
         }
         let g = &cfg.general;
-        let limits = http::Limits {
-            max_request_head: g.max_request_head,
-            max_headers: g.max_headers,
-            header_timeout: g.header_timeout,
-            keepalive_timeout: g.keepalive_timeout,
-            write_timeout: g.write_timeout,
-            max_connections: g.max_connections,
-            max_connections_per_client: g.max_connections_per_client,
-        };
+        let limits = g.limits;
         raise_fd_limit(limits.max_connections);
         let running = server::start(
             app.clone(),
@@ -203,50 +195,17 @@ impl Service {
         let (stop_collector, stop_rx) = crossbeam_channel::bounded::<()>(1);
         // Each published crawl wakes the storage scan (a pending wake-up is enough).
         let (crawled_tx, crawled_rx) = crossbeam_channel::bounded::<()>(1);
-        let collector = if cfg.registry.registry_base_url.is_empty() {
-            None
-        } else {
-            // The collector publishes straight into the cell the workers read.
-            let cell_app = app.clone();
-            let spawned = registry::spawn_collector(
-                cfg.registry.clone(),
-                initial,
-                move |snap| {
-                    cell_app.snapshot.set(snap.clone());
-                    // After publishing: readers never wait for the history file.
-                    cell_app.history.record(&snap, unix_now());
-                    let _ = crawled_tx.try_send(());
-                },
-                app.status.clone(),
-                stop_rx,
-            );
-            match spawned {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    running.shutdown(Duration::from_secs(1));
-                    return Err(ServiceError::Setup(format!(
-                        "cannot start the collector: {e}"
-                    )));
-                }
-            }
+        let collector = match start_collector(&cfg, &app, initial, crawled_tx, stop_rx) {
+            Ok(c) => c,
+            Err(e) => return Err(abandon(running, format!("cannot start the collector: {e}"))),
         };
         let (stop_scanner, stop_scan_rx) = crossbeam_channel::bounded::<()>(1);
-        if cfg.storage.driver != config::StorageDriver::Off {
-            let (a, b) = (app.clone(), app.clone());
-            let spawned = storage::spawn_scanner(
-                cfg.storage.clone(),
-                collector.is_some().then_some(crawled_rx),
-                stop_scan_rx,
-                cfg.registry.update_interval,
-                move || a.snapshot.get(),
-                move |result| b.storage.publish(result),
-            );
-            if let Err(e) = spawned {
-                running.shutdown(Duration::from_secs(1));
-                return Err(ServiceError::Setup(format!(
-                    "cannot start the storage scan: {e}"
-                )));
-            }
+        let crawled = collector.is_some().then_some(crawled_rx);
+        if let Err(e) = start_scanner(&cfg, &app, crawled, stop_scan_rx) {
+            return Err(abandon(
+                running,
+                format!("cannot start the storage scan: {e}"),
+            ));
         }
         Ok(Service {
             running,
@@ -325,6 +284,64 @@ pub fn signals() -> Result<Signals, ServiceError> {
 }
 
 /// The application the workers share, from the configuration.
+/// Stops the server that a failed start leaves behind; `why` is the start's error.
+fn abandon(running: server::Running, why: String) -> ServiceError {
+    running.shutdown(Duration::from_secs(1));
+    ServiceError::Setup(why)
+}
+
+/// The collector thread, when a registry is configured; each crawl it publishes is sent on
+/// `crawled`.
+fn start_collector(
+    cfg: &Config,
+    app: &Arc<App>,
+    initial: Option<Arc<Snapshot>>,
+    crawled: crossbeam_channel::Sender<()>,
+    stop: crossbeam_channel::Receiver<()>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    if cfg.registry.registry_base_url.is_empty() {
+        return Ok(None);
+    }
+    // The collector publishes straight into the cell the workers read.
+    let cell_app = app.clone();
+    registry::spawn_collector(
+        cfg.registry.clone(),
+        initial,
+        move |snap| {
+            cell_app.snapshot.set(snap.clone());
+            // After publishing: readers never wait for the history file.
+            cell_app.history.record(&snap, unix_now());
+            let _ = crawled.try_send(());
+        },
+        app.status.clone(),
+        stop,
+    )
+    .map(Some)
+}
+
+/// The storage scan thread, with `[storage] driver` set; `crawled` (with a collector) wakes
+/// it after each crawl.
+fn start_scanner(
+    cfg: &Config,
+    app: &Arc<App>,
+    crawled: Option<crossbeam_channel::Receiver<()>>,
+    stop: crossbeam_channel::Receiver<()>,
+) -> std::io::Result<()> {
+    if cfg.storage.driver == config::StorageDriver::Off {
+        return Ok(());
+    }
+    let (a, b) = (app.clone(), app.clone());
+    storage::spawn_scanner(
+        cfg.storage.clone(),
+        crawled,
+        stop,
+        cfg.registry.update_interval,
+        move || a.snapshot.get(),
+        move |result| b.storage.publish(result),
+    )
+    .map(|_| ())
+}
+
 fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
     App {
         prefix: cfg.general.server_prefix.clone(),

@@ -15,6 +15,7 @@
 //! - [`collector`]: the collector's harness: registry settings, the standard content pushed
 //!   with its ground truth, and a comparison of snapshots.
 //! - [`garbage`]: the storage tests' registry content with four kinds of garbage.
+//! - [`state_fixture`]: the small hand-computed state file of the namespace and health tests.
 //! - [`logs`]: a logger that keeps every line, to prove that no secret is logged.
 //! - [`warm`]: the requests a warm crawl of unchanged content makes (fake and real registry).
 
@@ -30,6 +31,7 @@ pub mod real_registry;
 pub mod s3;
 pub mod service;
 pub mod slapd;
+pub mod state_fixture;
 pub mod tls;
 pub mod warm;
 

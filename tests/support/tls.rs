@@ -29,46 +29,45 @@ pub fn run(cmd: &mut Command) -> Result<String, String> {
 /// Writes the CA, the unrelated CA and the server certificate and key into `dir`.
 pub fn make_test_pki(openssl: &Path, dir: &Path) -> Result<(), String> {
     let openssl = |args: &[&str]| run(Command::new(openssl).current_dir(dir).args(args));
-    let make_ca = |name: &str, cn: &str| {
-        openssl(&[
+    // `openssl req` with a new P-256 key (no passphrase) written to `key`, then `rest`.
+    let req = |key: &str, rest: &[&str]| {
+        let mut args = vec![
             "req",
-            "-x509",
             "-newkey",
             "ec",
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
+            key,
+        ];
+        args.extend_from_slice(rest);
+        openssl(&args)
+    };
+    let make_ca = |name: &str, cn: &str| {
+        req(
             &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ])
+            &[
+                "-x509",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        )
     };
     make_ca("ca", "test CA")?;
     make_ca("other-ca", "unrelated test CA")?;
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
+    req(
         "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ])?;
+        &["-new", "-out", "server.csr", "-subj", "/CN=localhost"],
+    )?;
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n\

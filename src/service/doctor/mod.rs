@@ -215,14 +215,7 @@ fn logged_warnings() -> Vec<Finding> {
 /// All checks; the report is not printed.
 pub(crate) fn examine(path: &Path, opts: Options) -> Report {
     let mut report = Report::default();
-    let loaded = std::fs::read_to_string(path)
-        .map_err(|e| config::ConfigError::Read {
-            file: path.to_path_buf(),
-            reason: e.to_string(),
-        })
-        .and_then(|text| config::parse_ini(&text, path))
-        .and_then(|ini| Config::from_ini(&ini, path).map(|c| (ini, c)));
-    let (ini, cfg) = match loaded {
+    let (ini, cfg) = match load(path) {
         Ok(x) => x,
         Err(e) => {
             report.findings.push(wrong(e.to_string()));
@@ -230,17 +223,57 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
         }
     };
     report.summary = summary(path, &ini, &cfg);
+    let reachable = check_offline(path, &ini, &cfg, &mut report.findings);
     let findings = &mut report.findings;
 
-    // Offline: the configuration itself.
-    for k in config::unknown_keys(&ini) {
+    // Local: the port and the state file.
+    findings.push(check_port(&cfg.general));
+    findings.extend(check_state(&cfg.registry));
+    if cfg.storage.driver == config::StorageDriver::Filesystem {
+        findings.extend(storage_finding(&cfg.storage));
+    }
+    findings.extend(logged_warnings());
+
+    if opts.offline {
+        report
+            .notes
+            .push("LDAP and the registry were not contacted (--offline).".into());
+        return report;
+    }
+    check_network(&cfg, reachable, &mut report.findings);
+    report
+}
+
+/// The file read and parsed as the service would.
+fn load(path: &Path) -> Result<(Ini, Config), config::ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| config::ConfigError::Read {
+            file: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+        .and_then(|text| config::parse_ini(&text, path))
+        .and_then(|ini| Config::from_ini(&ini, path).map(|c| (ini, c)))
+}
+
+/// What the offline checks leave to the network ones: the LDAP client (when its settings
+/// work) and which contacts would only reach a placeholder.
+struct Reachable {
+    ldap: Option<LdapAuthenticator>,
+    ldap_placeholder: bool,
+    registry_placeholder: bool,
+    token_placeholder: bool,
+}
+
+/// Offline: the configuration itself.
+fn check_offline(path: &Path, ini: &Ini, cfg: &Config, findings: &mut Vec<Finding>) -> Reachable {
+    for k in config::unknown_keys(ini) {
         findings.push(warning(format!("{k}: unknown setting, ignored (a typo?)")));
     }
     if let Err(e) = cfg.check_secret(path) {
         findings.push(wrong(e.to_string()));
     }
     let mut ldap_cfg = cfg.ldap.clone();
-    ldap_cfg.timeout = ldap_cfg.timeout.min(LDAP_TIMEOUT);
+    ldap_cfg.timeout = ldap_timeout(cfg);
     let ldap = match LdapAuthenticator::new(&ldap_cfg) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -261,53 +294,48 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
              origins instead",
         ));
     }
-    let placeholders = placeholders(&cfg);
-    let ldap_placeholder = placeholders.iter().any(|p| p.key == "[ldap] host");
-    let registry_placeholder = placeholders
-        .iter()
-        .any(|p| p.key == "[registry] registry_base_url");
-    let token_placeholder = placeholders
-        .iter()
-        .any(|p| p.key == "[registry] access_token");
+    let placeholders = placeholders(cfg);
+    let placeholder = |key: &str| placeholders.iter().any(|p| p.key == key);
+    let reachable = Reachable {
+        ldap,
+        ldap_placeholder: placeholder("[ldap] host"),
+        registry_placeholder: placeholder("[registry] registry_base_url"),
+        token_placeholder: placeholder("[registry] access_token"),
+    };
     findings.extend(placeholders.into_iter().map(|p| p.finding));
     findings.extend(logged_warnings());
+    reachable
+}
 
-    // Local: the port and the state file.
-    findings.push(check_port(&cfg.general));
-    findings.extend(check_state(&cfg.registry));
-    if cfg.storage.driver == config::StorageDriver::Filesystem {
-        findings.extend(storage_finding(&cfg.storage));
-    }
-    findings.extend(logged_warnings());
+/// The `[ldap] timeout` of the LDAP check.
+fn ldap_timeout(cfg: &Config) -> Duration {
+    cfg.ldap.timeout.min(LDAP_TIMEOUT)
+}
 
-    // Network.
-    if opts.offline {
-        report
-            .notes
-            .push("LDAP and the registry were not contacted (--offline).".into());
-        return report;
-    }
-    let ldap_check = match ldap {
-        Some(a) if !ldap_placeholder => {
-            let limit = ldap_cfg.timeout * 4 + Duration::from_secs(2);
+/// Network: LDAP and the registry side by side, each within its limit, then an s3 bucket.
+fn check_network(cfg: &Config, reachable: Reachable, findings: &mut Vec<Finding>) {
+    let ldap_check = match reachable.ldap {
+        Some(a) if !reachable.ldap_placeholder => {
+            let limit = ldap_timeout(cfg) * 4 + Duration::from_secs(2);
             Some((spawn_check(move || ldap_finding(&a)), limit))
         }
         _ => None,
     };
     let r = &cfg.registry;
-    let registry_check = if r.registry_base_url.is_empty() || registry_placeholder {
+    let registry_check = if r.registry_base_url.is_empty() || reachable.registry_placeholder {
         None
     } else {
         let rc = r.clone();
+        let send_token = !reachable.token_placeholder;
         let limit = r.timeout.min(REGISTRY_TIMEOUT) * 4 + Duration::from_secs(2);
         Some((
-            spawn_check(move || registry_finding(&rc, !token_placeholder)),
+            spawn_check(move || registry_finding(&rc, send_token)),
             limit,
         ))
     };
     let started = Instant::now();
     if let Some((rx, limit)) = ldap_check {
-        report.findings.push(wait_for(&rx, started + limit, || {
+        findings.push(wait_for(&rx, started + limit, || {
             format!(
                 "[ldap] host: {} gave no verdict within {} s (is name resolution hanging?)",
                 cfg.ldap.url(),
@@ -316,7 +344,7 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
         }));
     }
     if let Some((rx, limit)) = registry_check {
-        report.findings.push(wait_for(&rx, started + limit, || {
+        findings.push(wait_for(&rx, started + limit, || {
             format!(
                 "[registry] registry_base_url: {} gave no verdict within {} s (is name resolution hanging?)",
                 r.registry_base_url,
@@ -325,10 +353,9 @@ pub(crate) fn examine(path: &Path, opts: Options) -> Report {
         }));
     }
     if cfg.storage.driver == config::StorageDriver::S3 {
-        report.findings.extend(storage_finding(&cfg.storage));
+        findings.extend(storage_finding(&cfg.storage));
     }
-    report.findings.extend(logged_warnings());
-    report
+    findings.extend(logged_warnings());
 }
 
 /// Runs `f` on its own thread; its answer arrives on the returned channel. A check that hangs
