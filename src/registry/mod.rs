@@ -13,6 +13,7 @@ pub(crate) mod client;
 pub(crate) mod crawl;
 pub(crate) mod manifest;
 mod name;
+mod pool;
 pub(crate) mod projects;
 mod resolve;
 mod single_flight;
@@ -205,7 +206,7 @@ pub fn spawn_collector_with(
                 }
             }));
             if let Err(p) = ran {
-                let why = crawl::panic_message(p.as_ref());
+                let why = pool::panic_message(p.as_ref());
                 log::error!("the collector failed (a bug, please report it): panic: {why}");
                 status.crawl_failed(unix_now(), "panic", &format!("the collector failed: {why}"));
             }

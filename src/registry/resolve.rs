@@ -13,11 +13,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::client::{lock, HttpError, Method, Reply, CONFIG_BODY_LIMIT, MANIFEST_ACCEPT};
-use super::crawl::{paginate, RepoWork, Shared};
+use super::crawl::paginate;
 use super::manifest::{
     self, content_digest, content_mismatch, created_in, sha256_digest, valid_digest, BlobRef,
     Shape, MAX_BLOB_SIZE,
 };
+use super::pool::{RepoWork, Shared};
 use super::token::{RealmError, RequestError};
 use super::Kind;
 use crate::snapshot::{Platform, TagInput};
