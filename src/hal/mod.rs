@@ -22,7 +22,7 @@ pub(crate) use html::{html_escape, human_bytes, render_html};
 pub use listing::{Listing, ParamError};
 pub(crate) use namespaces::resolve_namespace;
 
-use namespaces::{NamespaceView, NamespacesView};
+use namespaces::NamespaceView;
 
 use std::collections::HashMap;
 
@@ -256,6 +256,17 @@ impl<'a, T> Clone for Items<'a, T> {
 impl<'a, T> Copy for Items<'a, T> {}
 
 impl<'a, T> Items<'a, T> {
+    /// All of `all`, or the listed `page` of it.
+    fn of(all: &'a [T], page: Option<&'a listing::Page<'a, T>>) -> Self {
+        match page {
+            None => Items { all, page: &[] },
+            Some(p) => Items {
+                all: &[],
+                page: &p.items[..],
+            },
+        }
+    }
+
     /// One of the two is empty.
     fn iter(self) -> impl Iterator<Item = &'a T> {
         self.all.iter().chain(self.page.iter().copied())
@@ -270,6 +281,11 @@ struct ListInfo {
 }
 
 impl ListInfo {
+    /// The listing information of `page`, when there is one (listing parameters given).
+    fn of<T>(listing: &Listing, page: Option<&listing::Page<'_, T>>, base: String) -> Option<Self> {
+        page.and_then(|p| ListInfo::new(listing, p.total, base))
+    }
+
     fn new(listing: &Listing, total: usize, base: String) -> Option<ListInfo> {
         listing.present.then(|| ListInfo {
             total,
@@ -319,44 +335,40 @@ where
     }
 }
 
-struct CollectionView<'a> {
+/// A collection resource (`/repositories`, `/namespaces`): `timestamp`, `total` when paging,
+/// `_links` to `this` and each item, and the items' own views embedded.
+struct CollectionView<'a, T, V> {
     ctx: Ctx<'a>,
-    snap: &'a Snapshot,
     embed: usize,
-    items: Items<'a, Repository>,
+    items: Items<'a, T>,
     list: Option<ListInfo>,
+    /// The collection's own path.
+    this: String,
+    /// An item's link in `_links.items`.
+    link: fn(Paths<'a>, &'a T) -> Href<'a>,
+    /// An item's view in `_embedded.items`, one level less deep.
+    view: fn(Ctx<'a>, &'a T, usize) -> V,
 }
 
-impl Serialize for CollectionView<'_> {
+impl<'a, T, V: Serialize> Serialize for CollectionView<'a, T, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (ctx, embed, items) = (self.ctx, self.embed, self.items);
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("timestamp", &self.snap.timestamp)?;
+        m.serialize_entry("timestamp", &ctx.snap.timestamp)?;
         if let Some(l) = &self.list {
             m.serialize_entry("total", &l.total)?;
         }
         let links = CollectionLinks {
             links: ctx.links,
-            this: ctx.paths.collection(),
-            items: Seq(|| {
-                items.iter().map(|r| Href {
-                    href: ctx.paths.repository(&r.name),
-                    title: Some(&r.name),
-                })
-            }),
+            this: self.this.clone(),
+            items: Seq(|| items.iter().map(|i| (self.link)(ctx.paths, i))),
             list: self.list.as_ref(),
         };
         if !links.is_empty() {
             m.serialize_entry("_links", &links)?;
         }
         if embed > 0 {
-            let items = Seq(|| {
-                items.iter().map(|repo| RepoView {
-                    ctx,
-                    repo,
-                    embed: embed - 1,
-                })
-            });
+            let items = Seq(|| items.iter().map(|i| (self.view)(ctx, i, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()
@@ -615,69 +627,64 @@ pub(crate) fn write_json(
         snap,
         since,
     };
-    let then = |f: fn(&Baseline) -> &HashMap<Box<str>, Values>| since.map(f);
-    let embed = query.embed;
-    let written = match res {
+    write_view(&mut out, ctx, res, listing, query.embed).map_err(std::io::Error::from)?;
+    std::io::Write::flush(&mut out)
+}
+
+/// Serialises the view of `res` (its JSON body without the `since=` header) to `out`.
+fn write_view(
+    out: impl std::io::Write,
+    ctx: Ctx<'_>,
+    res: Resource<'_>,
+    listing: &Listing,
+    embed: usize,
+) -> serde_json::Result<()> {
+    let (snap, paths) = (ctx.snap, ctx.paths);
+    let then = |f: fn(&Baseline) -> &HashMap<Box<str>, Values>| ctx.since.map(f);
+    match res {
         Resource::Collection => {
             let page = listing
                 .present
                 .then(|| listing.page(&snap.repositories, then(|b| &b.repositories)));
-            let (items, list) = match &page {
-                None => (
-                    Items {
-                        all: &snap.repositories[..],
-                        page: &[],
-                    },
-                    None,
-                ),
-                Some(p) => (
-                    Items {
-                        all: &[],
-                        page: &p.items[..],
-                    },
-                    ListInfo::new(listing, p.total, paths.collection()),
-                ),
-            };
             let view = CollectionView {
                 ctx,
-                snap,
                 embed,
-                items,
-                list,
+                items: Items::of(&snap.repositories, page.as_ref()),
+                list: ListInfo::of(listing, page.as_ref(), paths.collection()),
+                this: paths.collection(),
+                link: |paths, r| Href {
+                    href: paths.repository(&r.name),
+                    title: Some(&r.name),
+                },
+                view: |ctx, repo, embed| RepoView { ctx, repo, embed },
             };
-            serde_json::to_writer(&mut out, &view)
+            serde_json::to_writer(out, &view)
         }
         Resource::Namespaces => {
             let page = listing
                 .present
                 .then(|| listing.page(&snap.namespaces, then(|b| &b.namespaces)));
-            let (items, list) = match &page {
-                None => (
-                    Items {
-                        all: &snap.namespaces[..],
-                        page: &[],
-                    },
-                    None,
-                ),
-                Some(p) => (
-                    Items {
-                        all: &[],
-                        page: &p.items[..],
-                    },
-                    ListInfo::new(listing, p.total, paths.namespaces()),
-                ),
-            };
-            let view = NamespacesView {
+            let view = CollectionView {
                 ctx,
-                snap,
                 embed,
-                items,
-                list,
+                items: Items::of(&snap.namespaces, page.as_ref()),
+                list: ListInfo::of(listing, page.as_ref(), paths.namespaces()),
+                this: paths.namespaces(),
+                link: |paths, ns| Href {
+                    href: paths.namespace(&ns.name),
+                    title: Some(&ns.name),
+                },
+                view: |ctx, ns, embed| NamespaceView {
+                    ctx,
+                    snap: ctx.snap,
+                    ns,
+                    embed,
+                },
             };
-            serde_json::to_writer(&mut out, &view)
+            serde_json::to_writer(out, &view)
         }
         Resource::Namespace(ns) => serde_json::to_writer(
-            &mut out,
+            out,
             &NamespaceView {
                 ctx,
                 snap,
@@ -685,14 +692,10 @@ pub(crate) fn write_json(
                 embed,
             },
         ),
-        Resource::Repository(repo) => {
-            serde_json::to_writer(&mut out, &RepoView { ctx, repo, embed })
-        }
-        Resource::Tags(repo) => serde_json::to_writer(&mut out, &TagsView { ctx, repo, embed }),
-        Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
-    };
-    written.map_err(std::io::Error::from)?;
-    std::io::Write::flush(&mut out)
+        Resource::Repository(repo) => serde_json::to_writer(out, &RepoView { ctx, repo, embed }),
+        Resource::Tags(repo) => serde_json::to_writer(out, &TagsView { ctx, repo, embed }),
+        Resource::Tag(repo, tag) => serde_json::to_writer(out, &TagView { ctx, repo, tag }),
+    }
 }
 
 #[cfg(test)]

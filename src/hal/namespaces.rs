@@ -6,10 +6,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::{
-    href, CollectionLinks, Ctx, Href, Items, ListInfo, Paths, RepoView, Resource, Seq, Single,
-    TagsLinks,
-};
+use super::{href, Ctx, Href, Paths, RepoView, Resource, Seq, Single, TagsLinks};
 use crate::history::Values;
 use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 use crate::snapshot::{Namespace, Snapshot};
@@ -37,51 +34,6 @@ pub(crate) fn resolve_namespace<'a>(
     snap.namespace(&name)
         .map(Resource::Namespace)
         .ok_or_else(|| paths.namespace(&name))
-}
-
-pub(super) struct NamespacesView<'a> {
-    pub(super) ctx: Ctx<'a>,
-    pub(super) snap: &'a Snapshot,
-    pub(super) embed: usize,
-    pub(super) items: Items<'a, Namespace>,
-    pub(super) list: Option<ListInfo>,
-}
-
-impl Serialize for NamespacesView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (ctx, snap, embed, items) = (self.ctx, self.snap, self.embed, self.items);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("timestamp", &snap.timestamp)?;
-        if let Some(l) = &self.list {
-            m.serialize_entry("total", &l.total)?;
-        }
-        let links = CollectionLinks {
-            links: ctx.links,
-            this: ctx.paths.namespaces(),
-            items: Seq(|| {
-                items.iter().map(|ns| Href {
-                    href: ctx.paths.namespace(&ns.name),
-                    title: Some(&ns.name),
-                })
-            }),
-            list: self.list.as_ref(),
-        };
-        if !links.is_empty() {
-            m.serialize_entry("_links", &links)?;
-        }
-        if embed > 0 {
-            let items = Seq(|| {
-                items.iter().map(|ns| NamespaceView {
-                    ctx,
-                    snap,
-                    ns,
-                    embed: embed - 1,
-                })
-            });
-            m.serialize_entry("_embedded", &Single("items", items))?;
-        }
-        m.end()
-    }
 }
 
 pub(super) struct NamespaceView<'a> {
