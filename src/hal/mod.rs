@@ -111,6 +111,25 @@ impl Paths<'_> {
     }
 }
 
+/// The decoded segments of the path below the collection at `base` (`rest` is `""` or starts
+/// with `/`, still percent-encoded; one trailing slash is ignored), `None` for the collection
+/// itself. On failure returns the canonical path for the 404 body.
+fn segments(rest: &str, base: &str) -> Result<Option<Vec<String>>, String> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let Some(raw) = rest.strip_prefix('/') else {
+        return Err(format!("{base}{rest}"));
+    };
+    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
+    segs.map(Some).ok_or_else(|| {
+        // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
+        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
+        format!("{base}/{}", lossy.join("/"))
+    })
+}
+
 /// Finds the resource named by the path below `/repositories` (`rest` is `""` or starts
 /// with `/`, still percent-encoded). On failure returns the canonical path for the 404 body.
 ///
@@ -124,18 +143,8 @@ pub(crate) fn resolve<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() {
+    let Some(segs) = segments(rest, &paths.collection())? else {
         return Ok(Resource::Collection);
-    }
-    let Some(raw) = rest.strip_prefix('/') else {
-        return Err(format!("{}{}", paths.collection(), rest));
-    };
-    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
-    let Some(segs) = segs else {
-        // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
-        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
-        return Err(format!("{}/{}", paths.collection(), lossy.join("/")));
     };
     // A first segment with an encoded slash is the canonical form: it is the whole name.
     let longest = if segs[0].contains('/') { 1 } else { segs.len() };
@@ -335,22 +344,75 @@ where
     }
 }
 
-/// A collection resource (`/repositories`, `/namespaces`): `timestamp`, `total` when paging,
-/// `_links` to `this` and each item, and the items' own views embedded.
-struct CollectionView<'a, T, V> {
+/// What a collection resource (`/repositories`, `/namespaces`) needs of its items' type:
+/// where the snapshot and the `since=` baseline keep them, its paths, and the item's view.
+trait Collected: listing::Listed + Sized {
+    /// An item's view in `_embedded.items`.
+    type View<'a>: Serialize
+    where
+        Self: 'a;
+    fn all(snap: &Snapshot) -> &[Self];
+    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values>;
+    /// The collection's own path.
+    fn this(paths: Paths<'_>) -> String;
+    /// An item's path, for `_links.items`.
+    fn path(paths: Paths<'_>, name: &str) -> String;
+    fn view<'a>(ctx: Ctx<'a>, item: &'a Self, embed: usize) -> Self::View<'a>;
+}
+
+impl Collected for Repository {
+    type View<'a> = RepoView<'a>;
+    fn all(snap: &Snapshot) -> &[Self] {
+        &snap.repositories
+    }
+    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values> {
+        &baseline.repositories
+    }
+    fn this(paths: Paths<'_>) -> String {
+        paths.collection()
+    }
+    fn path(paths: Paths<'_>, name: &str) -> String {
+        paths.repository(name)
+    }
+    fn view<'a>(ctx: Ctx<'a>, repo: &'a Self, embed: usize) -> RepoView<'a> {
+        RepoView { ctx, repo, embed }
+    }
+}
+
+impl Collected for Namespace {
+    type View<'a> = NamespaceView<'a>;
+    fn all(snap: &Snapshot) -> &[Self] {
+        &snap.namespaces
+    }
+    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values> {
+        &baseline.namespaces
+    }
+    fn this(paths: Paths<'_>) -> String {
+        paths.namespaces()
+    }
+    fn path(paths: Paths<'_>, name: &str) -> String {
+        paths.namespace(name)
+    }
+    fn view<'a>(ctx: Ctx<'a>, ns: &'a Self, embed: usize) -> NamespaceView<'a> {
+        NamespaceView {
+            ctx,
+            snap: ctx.snap,
+            ns,
+            embed,
+        }
+    }
+}
+
+/// A collection resource: `timestamp`, `total` when paging, `_links` to itself and each
+/// item, and the items' own views embedded.
+struct CollectionView<'a, T> {
     ctx: Ctx<'a>,
     embed: usize,
     items: Items<'a, T>,
     list: Option<ListInfo>,
-    /// The collection's own path.
-    this: String,
-    /// An item's link in `_links.items`.
-    link: fn(Paths<'a>, &'a T) -> Href<'a>,
-    /// An item's view in `_embedded.items`, one level less deep.
-    view: fn(Ctx<'a>, &'a T, usize) -> V,
 }
 
-impl<'a, T, V: Serialize> Serialize for CollectionView<'a, T, V> {
+impl<T: Collected> Serialize for CollectionView<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (ctx, embed, items) = (self.ctx, self.embed, self.items);
         let mut m = s.serialize_map(None)?;
@@ -360,19 +422,44 @@ impl<'a, T, V: Serialize> Serialize for CollectionView<'a, T, V> {
         }
         let links = CollectionLinks {
             links: ctx.links,
-            this: self.this.clone(),
-            items: Seq(|| items.iter().map(|i| (self.link)(ctx.paths, i))),
+            this: T::this(ctx.paths),
+            items: Seq(|| {
+                items.iter().map(|i| Href {
+                    href: T::path(ctx.paths, i.name()),
+                    title: Some(i.name()),
+                })
+            }),
             list: self.list.as_ref(),
         };
         if !links.is_empty() {
             m.serialize_entry("_links", &links)?;
         }
         if embed > 0 {
-            let items = Seq(|| items.iter().map(|i| (self.view)(ctx, i, embed - 1)));
+            let items = Seq(|| items.iter().map(|i| T::view(ctx, i, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()
     }
+}
+
+/// Writes the collection of every `T`, or of the page `listing` asks for, to `out`.
+fn write_collection<T: Collected>(
+    out: impl std::io::Write,
+    ctx: Ctx<'_>,
+    listing: &Listing,
+    embed: usize,
+) -> serde_json::Result<()> {
+    let all = T::all(ctx.snap);
+    let page = listing
+        .present
+        .then(|| listing.page(all, ctx.since.map(T::then)));
+    let view = CollectionView {
+        ctx,
+        embed,
+        items: Items::of(all, page.as_ref()),
+        list: ListInfo::of(listing, page.as_ref(), T::this(ctx.paths)),
+    };
+    serde_json::to_writer(out, &view)
 }
 
 struct Links2<A: Serialize, B: Serialize>(&'static str, A, &'static str, B);
@@ -639,50 +726,10 @@ fn write_view(
     listing: &Listing,
     embed: usize,
 ) -> serde_json::Result<()> {
-    let (snap, paths) = (ctx.snap, ctx.paths);
-    let then = |f: fn(&Baseline) -> &HashMap<Box<str>, Values>| ctx.since.map(f);
+    let snap = ctx.snap;
     match res {
-        Resource::Collection => {
-            let page = listing
-                .present
-                .then(|| listing.page(&snap.repositories, then(|b| &b.repositories)));
-            let view = CollectionView {
-                ctx,
-                embed,
-                items: Items::of(&snap.repositories, page.as_ref()),
-                list: ListInfo::of(listing, page.as_ref(), paths.collection()),
-                this: paths.collection(),
-                link: |paths, r| Href {
-                    href: paths.repository(&r.name),
-                    title: Some(&r.name),
-                },
-                view: |ctx, repo, embed| RepoView { ctx, repo, embed },
-            };
-            serde_json::to_writer(out, &view)
-        }
-        Resource::Namespaces => {
-            let page = listing
-                .present
-                .then(|| listing.page(&snap.namespaces, then(|b| &b.namespaces)));
-            let view = CollectionView {
-                ctx,
-                embed,
-                items: Items::of(&snap.namespaces, page.as_ref()),
-                list: ListInfo::of(listing, page.as_ref(), paths.namespaces()),
-                this: paths.namespaces(),
-                link: |paths, ns| Href {
-                    href: paths.namespace(&ns.name),
-                    title: Some(&ns.name),
-                },
-                view: |ctx, ns, embed| NamespaceView {
-                    ctx,
-                    snap: ctx.snap,
-                    ns,
-                    embed,
-                },
-            };
-            serde_json::to_writer(out, &view)
-        }
+        Resource::Collection => write_collection::<Repository>(out, ctx, listing, embed),
+        Resource::Namespaces => write_collection::<Namespace>(out, ctx, listing, embed),
         Resource::Namespace(ns) => serde_json::to_writer(
             out,
             &NamespaceView {

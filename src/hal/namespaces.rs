@@ -6,9 +6,8 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::{href, Ctx, Href, Paths, RepoView, Resource, Seq, Single, TagsLinks};
+use super::{href, segments, Ctx, Href, Paths, RepoView, Resource, Seq, Single, TagsLinks};
 use crate::history::Values;
-use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 use crate::snapshot::{Namespace, Snapshot};
 
 /// Finds the namespace named by the path below `/namespaces` (`rest` is `""` or starts with
@@ -19,18 +18,10 @@ pub(crate) fn resolve_namespace<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() {
+    let Some(segs) = segments(rest, &paths.namespaces())? else {
         return Ok(Resource::Namespaces);
-    }
-    let Some(raw) = rest.strip_prefix('/') else {
-        return Err(format!("{}{}", paths.namespaces(), rest));
     };
-    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
-    let Some(name) = segs.map(|s| s.join("/")) else {
-        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
-        return Err(format!("{}/{}", paths.namespaces(), lossy.join("/")));
-    };
+    let name = segs.join("/");
     snap.namespace(&name)
         .map(Resource::Namespace)
         .ok_or_else(|| paths.namespace(&name))
