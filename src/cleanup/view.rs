@@ -222,30 +222,7 @@ pub(crate) fn render_html(
     let e = html_escape;
     let paths = Paths { prefix };
     let mut body = String::new();
-    let opt = |v: Option<String>| v.map_or_else(|| "<i>none</i>".to_string(), |s| e(&s));
-    let code = |v: Option<&str>| {
-        v.map_or_else(
-            || "<i>none</i>".to_string(),
-            |s| format!("<code>{}</code>", e(s)),
-        )
-    };
-    let scope = match &rule.scope {
-        Scope::All => "every repository".to_string(),
-        Scope::Repository(r) => format!("repository {r}"),
-        Scope::Namespace(n) => format!("below {n}/"),
-    };
-    let _ = writeln!(
-        body,
-        "<table>\n<tr><th>name_regex_delete</th><td>{}</td></tr>\n\
-         <tr><th>name_regex_keep</th><td>{}</td></tr>\n\
-         <tr><th>keep_n</th><td>{}</td></tr>\n<tr><th>older_than</th><td>{}</td></tr>\n\
-         <tr><th>scope</th><td>{}</td></tr>\n</table>",
-        code(Some(&rule.name_regex_delete)),
-        code(rule.name_regex_keep.as_deref()),
-        opt(rule.keep_n.map(|n| n.to_string())),
-        opt(rule.older_than.as_ref().map(|(t, _)| t.clone())),
-        e(&scope)
-    );
+    rule_table(&mut body, rule);
     let _ = writeln!(
         body,
         "<h2>Result</h2>\n<table>\n<tr><th>freed bytes</th><td><strong>{}</strong></td></tr>\n\
@@ -278,35 +255,7 @@ pub(crate) fn render_html(
     }
     body.push_str("</table>\n");
     for item in &report.items {
-        let _ = writeln!(
-            body,
-            "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
-            e(&crate::http::percent::encode(item.name)),
-            e(&paths.repository(item.name)),
-            e(item.name)
-        );
-        let rows = item
-            .delete
-            .iter()
-            .map(|t| (*t, "delete".to_string()))
-            .chain(
-                item.keep
-                    .iter()
-                    .map(|(t, why)| (*t, format!("keep ({})", why.as_str()))),
-            );
-        for (t, action) in rows {
-            let _ = writeln!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                e(&paths.tag(item.name, &t.name)),
-                e(&t.name),
-                action,
-                t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
-                bytes_cell(t.size),
-                e(&t.digest.to_string())
-            );
-        }
-        body.push_str("</table>\n");
+        repository_table(&mut body, paths, item);
     }
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Clean-up dry run</title>\
@@ -314,6 +263,70 @@ pub(crate) fn render_html(
 </head><body>\n<h1>Clean-up dry run</h1>\n{body}</body></html>\n",
         STYLE = crate::hal::html::STYLE
     )
+}
+
+/// The table of the rule the dry run applied.
+fn rule_table(body: &mut String, rule: &Rule) {
+    let e = html_escape;
+    let opt = |v: Option<String>| v.map_or_else(|| "<i>none</i>".to_string(), |s| e(&s));
+    let code = |v: Option<&str>| {
+        v.map_or_else(
+            || "<i>none</i>".to_string(),
+            |s| format!("<code>{}</code>", e(s)),
+        )
+    };
+    let scope = match &rule.scope {
+        Scope::All => "every repository".to_string(),
+        Scope::Repository(r) => format!("repository {r}"),
+        Scope::Namespace(n) => format!("below {n}/"),
+    };
+    let _ = writeln!(
+        body,
+        "<table>\n<tr><th>name_regex_delete</th><td>{}</td></tr>\n\
+         <tr><th>name_regex_keep</th><td>{}</td></tr>\n\
+         <tr><th>keep_n</th><td>{}</td></tr>\n<tr><th>older_than</th><td>{}</td></tr>\n\
+         <tr><th>scope</th><td>{}</td></tr>\n</table>",
+        code(Some(&rule.name_regex_delete)),
+        code(rule.name_regex_keep.as_deref()),
+        opt(rule.keep_n.map(|n| n.to_string())),
+        opt(rule.older_than.as_ref().map(|(t, _)| t.clone())),
+        e(&scope)
+    );
+}
+
+/// One repository's heading (the target of its row's link) and the table of its tags, each
+/// with what the rule does to it.
+fn repository_table(body: &mut String, paths: Paths<'_>, item: &RepoReport<'_>) {
+    let e = html_escape;
+    let _ = writeln!(
+        body,
+        "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
+        e(&crate::http::percent::encode(item.name)),
+        e(&paths.repository(item.name)),
+        e(item.name)
+    );
+    let rows = item
+        .delete
+        .iter()
+        .map(|t| (*t, "delete".to_string()))
+        .chain(
+            item.keep
+                .iter()
+                .map(|(t, why)| (*t, format!("keep ({})", why.as_str()))),
+        );
+    for (t, action) in rows {
+        let _ = writeln!(
+            body,
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            e(&paths.tag(item.name, &t.name)),
+            e(&t.name),
+            action,
+            t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
+            bytes_cell(t.size),
+            e(&t.digest.to_string())
+        );
+    }
+    body.push_str("</table>\n");
 }
 
 #[cfg(test)]
