@@ -329,12 +329,8 @@ mod tests {
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
         ] {
-            assert_eq!(
-                reject(raw),
-                Reject::Malformed,
-                "{:?}",
-                String::from_utf8_lossy(raw)
-            );
+            let shown = String::from_utf8_lossy(raw);
+            assert_eq!(reject(raw), Reject::Malformed, "{shown:?}");
         }
     }
 
