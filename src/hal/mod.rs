@@ -344,64 +344,56 @@ where
     }
 }
 
-/// What a collection resource (`/repositories`, `/namespaces`) needs of its items' type:
-/// where the snapshot and the `since=` baseline keep them, its paths, and the item's view.
-trait Collected: listing::Listed + Sized {
-    /// An item's view in `_embedded.items`.
-    type View<'a>: Serialize
-    where
-        Self: 'a;
-    fn all(snap: &Snapshot) -> &[Self];
-    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values>;
-    /// The collection's own path.
-    fn this(paths: Paths<'_>) -> String;
-    /// An item's path, for `_links.items`.
-    fn path(paths: Paths<'_>, name: &str) -> String;
-    fn view<'a>(ctx: Ctx<'a>, item: &'a Self, embed: usize) -> Self::View<'a>;
+/// What a collection resource (`/repositories`, `/namespaces`) needs of its items' type
+/// (their views are the [`ItemView`]s).
+trait Collected: listing::Listed + Sized + 'static {
+    /// The collection's path below the prefix; an item's is `<PATH>/<encoded name>`.
+    const PATH: &'static str;
+    /// The items in `snap`, and what the `since=` baseline holds of them.
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self>;
+
+    /// The collection's canonical path.
+    fn this(paths: Paths<'_>) -> String {
+        format!("{}{}", paths.prefix, Self::PATH)
+    }
+
+    /// An item's canonical path.
+    fn path(paths: Paths<'_>, name: &str) -> String {
+        format!("{}{}/{}", paths.prefix, Self::PATH, encode_segment(name))
+    }
 }
 
+/// A collection's items and their values at the `since=` comparison point.
+type Then<'a, T> = (&'a [T], Option<&'a HashMap<Box<str>, Values>>);
+
 impl Collected for Repository {
-    type View<'a> = RepoView<'a>;
-    fn all(snap: &Snapshot) -> &[Self] {
-        &snap.repositories
-    }
-    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values> {
-        &baseline.repositories
-    }
-    fn this(paths: Paths<'_>) -> String {
-        paths.collection()
-    }
-    fn path(paths: Paths<'_>, name: &str) -> String {
-        paths.repository(name)
-    }
-    fn view<'a>(ctx: Ctx<'a>, repo: &'a Self, embed: usize) -> RepoView<'a> {
-        RepoView { ctx, repo, embed }
+    const PATH: &'static str = "/repositories";
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self> {
+        (&snap.repositories, since.map(|b| &b.repositories))
     }
 }
 
 impl Collected for Namespace {
-    type View<'a> = NamespaceView<'a>;
-    fn all(snap: &Snapshot) -> &[Self] {
-        &snap.namespaces
-    }
-    fn then(baseline: &Baseline) -> &HashMap<Box<str>, Values> {
-        &baseline.namespaces
-    }
-    fn this(paths: Paths<'_>) -> String {
-        paths.namespaces()
-    }
-    fn path(paths: Paths<'_>, name: &str) -> String {
-        paths.namespace(name)
-    }
-    fn view<'a>(ctx: Ctx<'a>, ns: &'a Self, embed: usize) -> NamespaceView<'a> {
-        NamespaceView {
-            ctx,
-            snap: ctx.snap,
-            ns,
-            embed,
-        }
+    const PATH: &'static str = "/namespaces";
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self> {
+        (&snap.namespaces, since.map(|b| &b.namespaces))
     }
 }
+
+/// The resource of one item (a repository, a namespace), `embed` levels deep.
+struct ItemView<'a, T> {
+    ctx: Ctx<'a>,
+    item: &'a T,
+    embed: usize,
+}
+
+impl<'a, T> ItemView<'a, T> {
+    fn new(ctx: Ctx<'a>, item: &'a T, embed: usize) -> Self {
+        ItemView { ctx, item, embed }
+    }
+}
+
+type RepoView<'a> = ItemView<'a, Repository>;
 
 /// A collection resource: `timestamp`, `total` when paging, `_links` to itself and each
 /// item, and the items' own views embedded.
@@ -412,7 +404,10 @@ struct CollectionView<'a, T> {
     list: Option<ListInfo>,
 }
 
-impl<T: Collected> Serialize for CollectionView<'_, T> {
+impl<T: Collected> Serialize for CollectionView<'_, T>
+where
+    for<'b> ItemView<'b, T>: Serialize,
+{
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (ctx, embed, items) = (self.ctx, self.embed, self.items);
         let mut m = s.serialize_map(None)?;
@@ -435,7 +430,7 @@ impl<T: Collected> Serialize for CollectionView<'_, T> {
             m.serialize_entry("_links", &links)?;
         }
         if embed > 0 {
-            let items = Seq(|| items.iter().map(|i| T::view(ctx, i, embed - 1)));
+            let items = Seq(|| items.iter().map(|i| ItemView::new(ctx, i, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()
@@ -448,11 +443,12 @@ fn write_collection<T: Collected>(
     ctx: Ctx<'_>,
     listing: &Listing,
     embed: usize,
-) -> serde_json::Result<()> {
-    let all = T::all(ctx.snap);
-    let page = listing
-        .present
-        .then(|| listing.page(all, ctx.since.map(T::then)));
+) -> serde_json::Result<()>
+where
+    for<'b> ItemView<'b, T>: Serialize,
+{
+    let (all, then) = T::items(ctx.snap, ctx.since);
+    let page = listing.present.then(|| listing.page(all, then));
     let view = CollectionView {
         ctx,
         embed,
@@ -473,15 +469,9 @@ impl<A: Serialize, B: Serialize> Serialize for Links2<A, B> {
     }
 }
 
-struct RepoView<'a> {
-    ctx: Ctx<'a>,
-    repo: &'a Repository,
-    embed: usize,
-}
-
 impl Serialize for RepoView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self { ctx, repo, embed } = *self;
+        let (ctx, repo, embed) = (self.ctx, self.item, self.embed);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", &repo.name)?;
         m.serialize_entry("size", &repo.size)?;
@@ -504,14 +494,7 @@ impl Serialize for RepoView<'_> {
         if embed > 0 {
             m.serialize_entry(
                 "_embedded",
-                &Single(
-                    "related",
-                    TagsView {
-                        ctx,
-                        repo,
-                        embed: embed - 1,
-                    },
-                ),
+                &Single("related", TagsView(RepoView::new(ctx, repo, embed - 1))),
             )?;
         }
         m.end()
@@ -555,15 +538,12 @@ impl Serialize for RepoLinks<'_> {
     }
 }
 
-struct TagsView<'a> {
-    ctx: Ctx<'a>,
-    repo: &'a Repository,
-    embed: usize,
-}
+/// A repository's tags resource (`/repositories/<name>/tags`), from its repository's view.
+struct TagsView<'a>(RepoView<'a>);
 
 impl Serialize for TagsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self { ctx, repo, embed } = *self;
+        let (ctx, repo, embed) = (self.0.ctx, self.0.item, self.0.embed);
         let tags: &[Tag] = repo.tags.as_deref().unwrap_or(&[]);
         let mut m = s.serialize_map(None)?;
         if ctx.links {
@@ -726,21 +706,14 @@ fn write_view(
     listing: &Listing,
     embed: usize,
 ) -> serde_json::Result<()> {
-    let snap = ctx.snap;
     match res {
         Resource::Collection => write_collection::<Repository>(out, ctx, listing, embed),
         Resource::Namespaces => write_collection::<Namespace>(out, ctx, listing, embed),
-        Resource::Namespace(ns) => serde_json::to_writer(
-            out,
-            &NamespaceView {
-                ctx,
-                snap,
-                ns,
-                embed,
-            },
-        ),
-        Resource::Repository(repo) => serde_json::to_writer(out, &RepoView { ctx, repo, embed }),
-        Resource::Tags(repo) => serde_json::to_writer(out, &TagsView { ctx, repo, embed }),
+        Resource::Namespace(ns) => serde_json::to_writer(out, &NamespaceView::new(ctx, ns, embed)),
+        Resource::Repository(repo) => serde_json::to_writer(out, &RepoView::new(ctx, repo, embed)),
+        Resource::Tags(repo) => {
+            serde_json::to_writer(out, &TagsView(RepoView::new(ctx, repo, embed)))
+        }
         Resource::Tag(repo, tag) => serde_json::to_writer(out, &TagView { ctx, repo, tag }),
     }
 }

@@ -6,7 +6,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::{href, segments, Ctx, Href, Paths, RepoView, Resource, Seq, Single, TagsLinks};
+use super::{href, segments, Href, ItemView, Paths, RepoView, Resource, Seq, Single, TagsLinks};
 use crate::history::Values;
 use crate::snapshot::{Namespace, Snapshot};
 
@@ -27,22 +27,12 @@ pub(crate) fn resolve_namespace<'a>(
         .ok_or_else(|| paths.namespace(&name))
 }
 
-pub(super) struct NamespaceView<'a> {
-    pub(super) ctx: Ctx<'a>,
-    pub(super) snap: &'a Snapshot,
-    pub(super) ns: &'a Namespace,
-    pub(super) embed: usize,
-}
+pub(super) type NamespaceView<'a> = ItemView<'a, Namespace>;
 
 impl Serialize for NamespaceView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self {
-            ctx,
-            snap,
-            ns,
-            embed,
-        } = *self;
-        let below = snap.repositories_below(ns);
+        let (ctx, ns, embed) = (self.ctx, self.item, self.embed);
+        let below = ctx.snap.repositories_below(ns);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", &ns.name)?;
         m.serialize_entry("size", &ns.size)?;
@@ -72,13 +62,7 @@ impl Serialize for NamespaceView<'_> {
             )?;
         }
         if embed > 0 {
-            let items = Seq(|| {
-                below.iter().map(|repo| RepoView {
-                    ctx,
-                    repo,
-                    embed: embed - 1,
-                })
-            });
+            let items = Seq(|| below.iter().map(|repo| RepoView::new(ctx, repo, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()
