@@ -9,6 +9,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::cleanup::{Reason, RepoReport, Report, Rule, Scope};
+use crate::hal::html::table_head;
 use crate::hal::{html_escape, human_bytes, Paths};
 use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::Snapshot;
@@ -238,8 +239,15 @@ pub(crate) fn render_html(
         report.repositories,
         snap.timestamp
     );
-    body.push_str(
-        "<table>\n<tr><th>repository</th><th>freed bytes</th><th>deleted</th><th>kept</th><th>not matched</th></tr>\n",
+    table_head(
+        &mut body,
+        &[
+            "repository",
+            "freed bytes",
+            "deleted",
+            "kept",
+            "not matched",
+        ],
     );
     for item in &report.items {
         let _ = writeln!(

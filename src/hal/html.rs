@@ -74,10 +74,20 @@ fn bytes(n: u64) -> String {
     opt_bytes(Some(n))
 }
 
+/// Opens a table with a row of these column headings (plain text, not escaped).
+pub(crate) fn table_head(body: &mut String, columns: &[&str]) {
+    body.push_str("<table>\n<tr>");
+    for c in columns {
+        let _ = write!(body, "<th>{c}</th>");
+    }
+    body.push_str("</tr>\n");
+}
+
 fn repo_rows<'a>(body: &mut String, paths: Paths<'_>, repos: impl Iterator<Item = &'a Repository>) {
     let e = html_escape;
-    body.push_str(
-        "<table>\n<tr><th>repository</th><th>tags</th><th>size</th><th>disk size</th><th>freeable</th></tr>\n",
+    table_head(
+        body,
+        &["repository", "tags", "size", "disk size", "freeable"],
     );
     for r in repos {
         let _ = writeln!(
@@ -102,8 +112,16 @@ fn namespace_rows<'a>(
     namespaces: impl Iterator<Item = &'a Namespace>,
 ) {
     let e = html_escape;
-    body.push_str(
-        "<table>\n<tr><th>namespace</th><th>repositories</th><th>tags</th><th>size</th><th>disk size</th><th>freeable</th></tr>\n",
+    table_head(
+        body,
+        &[
+            "namespace",
+            "repositories",
+            "tags",
+            "size",
+            "disk size",
+            "freeable",
+        ],
     );
     for ns in namespaces {
         let _ = writeln!(
@@ -245,9 +263,7 @@ pub(crate) const STYLE: &str = "body{font-family:sans-serif}table{border-collaps
 /// The table of a repository's tags: their sizes and digests, each linked to its resource.
 fn tag_rows(body: &mut String, paths: Paths<'_>, repo: &Repository) {
     let e = html_escape;
-    body.push_str(
-        "<table>\n<tr><th>tag</th><th>size</th><th>disk size</th><th>freeable</th><th>digest</th></tr>\n",
-    );
+    table_head(body, &["tag", "size", "disk size", "freeable", "digest"]);
     for t in repo.tags.as_deref().unwrap_or(&[]) {
         let _ = writeln!(
             body,
@@ -278,9 +294,7 @@ fn tag_details(body: &mut String, tag: &Tag, collected: &str) {
         tag.created.map_or("unknown".into(), format_rfc3339)
     );
     if !tag.platforms.is_empty() {
-        body.push_str(
-            "<table>\n<tr><th>os</th><th>architecture</th><th>variant</th><th>size</th></tr>\n",
-        );
+        table_head(body, &["os", "architecture", "variant", "size"]);
         for p in &tag.platforms {
             let _ = writeln!(
                 body,

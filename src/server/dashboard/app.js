@@ -371,8 +371,13 @@ function bar(value, max, kind) {
 }
 
 // A sortable, searchable, paged table. `columns`: {key, label, kind: 'text'|'count'|'bytes',
-// bar, optional}; `cell(row, col)` may override a cell's content.
-function makeTable(cfg) {
+// bar, optional}; `cell(row, col)` may override a cell's content. Its elements' ids are
+// `<ids>-head`, `-body`, `-pager`, `-count` and `-search`.
+function makeTable(options) {
+  const cfg = { ...options };
+  for (const part of ['head', 'body', 'pager', 'count', 'search']) {
+    cfg[part] = `${options.ids}-${part}`;
+  }
   const t = {
     rows: [],
     sorted: [],
@@ -578,8 +583,7 @@ function makeTable(cfg) {
 }
 
 const repoTable = makeTable({
-  head: 'repo-head', body: 'repo-body', pager: 'repo-pager', count: 'repo-count',
-  search: 'repo-search', noun: 'repositories', sort: 'disk_size', order: 'desc',
+  ids: 'repo', noun: 'repositories', sort: 'disk_size', order: 'desc',
   columns: [
     { key: 'name', label: 'Repository', kind: 'text' },
     { key: 'tags', label: 'Tags', kind: 'count' },
@@ -622,8 +626,7 @@ const repoTable = makeTable({
 });
 
 const nsTable = makeTable({
-  head: 'ns-head', body: 'ns-body', pager: 'ns-pager', count: 'ns-count',
-  search: 'ns-search', noun: 'namespaces', sort: 'disk_size', order: 'desc',
+  ids: 'ns', noun: 'namespaces', sort: 'disk_size', order: 'desc',
   columns: [
     { key: 'name', label: 'Namespace', kind: 'text' },
     { key: 'repositories', label: 'Repositories', kind: 'count' },
