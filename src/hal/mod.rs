@@ -662,7 +662,7 @@ pub fn render_json_since(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Serialising borrowed plain data into a Vec cannot fail.
-    let _ = write_json(&mut out, snap, res, query, listing, prefix, since);
+    let _ = write_json(&mut out, snap, res, query, listing, Paths { prefix }, since);
     out
 }
 
@@ -674,7 +674,7 @@ pub(crate) fn write_json(
     res: Resource<'_>,
     query: Query,
     listing: &Listing,
-    prefix: &str,
+    paths: Paths<'_>,
     since: Option<&Baseline>,
 ) -> std::io::Result<()> {
     // With since=, its header goes in right after the body's opening brace.
@@ -687,7 +687,6 @@ pub(crate) fn write_json(
         since::header(snap, b, gone)
     });
     let mut out = since::Spliced::new(out, header);
-    let paths = Paths { prefix };
     let ctx = Ctx {
         paths,
         links: query.links,

@@ -295,7 +295,7 @@ fn stream(
         let _pass = pass;
         let paths = Paths { prefix: &prefix };
         match resolve(&snap, namespaces, &rest, paths) {
-            Ok(res) => hal::write_json(w, &snap, res, q, &listing, &prefix, since.as_deref()),
+            Ok(res) => hal::write_json(w, &snap, res, q, &listing, paths, since.as_deref()),
             // Resolved once already against this very snapshot.
             Err(_) => Ok(()),
         }
