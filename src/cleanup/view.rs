@@ -9,6 +9,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::cleanup::{Reason, RepoReport, Report, Rule, Scope};
+use crate::hal::html::table_head;
 use crate::hal::{html_escape, human_bytes, Paths};
 use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::Snapshot;
@@ -222,6 +223,59 @@ pub(crate) fn render_html(
     let e = html_escape;
     let paths = Paths { prefix };
     let mut body = String::new();
+    rule_table(&mut body, rule);
+    let _ = writeln!(
+        body,
+        "<h2>Result</h2>\n<table>\n<tr><th>freed bytes</th><td><strong>{}</strong></td></tr>\n\
+         <tr><th>tags deleted</th><td>{}</td></tr>\n<tr><th>tags kept</th><td>{}</td></tr>\n\
+         <tr><th>tags not matched</th><td>{}</td></tr>\n<tr><th>repositories</th><td>{}</td></tr>\n\
+         </table>\n<p>Data collected at Unix time {}. Freed bytes: what garbage collection frees \
+         once the deleted tags are gone; a repository's freed bytes count only the blobs that no \
+         tag but its deleted ones uses.</p>",
+        bytes_cell(report.freed_bytes),
+        report.tags_deleted,
+        report.tags_kept,
+        report.tags_not_matched,
+        report.repositories,
+        snap.timestamp
+    );
+    table_head(
+        &mut body,
+        &[
+            "repository",
+            "freed bytes",
+            "deleted",
+            "kept",
+            "not matched",
+        ],
+    );
+    for item in &report.items {
+        let _ = writeln!(
+            body,
+            "<tr><td><a href=\"#{id}\">{name}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            bytes_cell(item.freed_bytes),
+            item.delete.len(),
+            item.keep.len(),
+            item.not_matched,
+            id = e(&crate::http::percent::encode(item.name)),
+            name = e(item.name),
+        );
+    }
+    body.push_str("</table>\n");
+    for item in &report.items {
+        repository_table(&mut body, paths, item);
+    }
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Clean-up dry run</title>\
+<style>{STYLE}</style>\
+</head><body>\n<h1>Clean-up dry run</h1>\n{body}</body></html>\n",
+        STYLE = crate::hal::html::STYLE
+    )
+}
+
+/// The table of the rule the dry run applied.
+fn rule_table(body: &mut String, rule: &Rule) {
+    let e = html_escape;
     let opt = |v: Option<String>| v.map_or_else(|| "<i>none</i>".to_string(), |s| e(&s));
     let code = |v: Option<&str>| {
         v.map_or_else(
@@ -246,74 +300,41 @@ pub(crate) fn render_html(
         opt(rule.older_than.as_ref().map(|(t, _)| t.clone())),
         e(&scope)
     );
+}
+
+/// One repository's heading (the target of its row's link) and the table of its tags, each
+/// with what the rule does to it.
+fn repository_table(body: &mut String, paths: Paths<'_>, item: &RepoReport<'_>) {
+    let e = html_escape;
     let _ = writeln!(
         body,
-        "<h2>Result</h2>\n<table>\n<tr><th>freed bytes</th><td><strong>{}</strong></td></tr>\n\
-         <tr><th>tags deleted</th><td>{}</td></tr>\n<tr><th>tags kept</th><td>{}</td></tr>\n\
-         <tr><th>tags not matched</th><td>{}</td></tr>\n<tr><th>repositories</th><td>{}</td></tr>\n\
-         </table>\n<p>Data collected at Unix time {}. Freed bytes: what garbage collection frees \
-         once the deleted tags are gone; a repository's freed bytes count only the blobs that no \
-         tag but its deleted ones uses.</p>",
-        bytes_cell(report.freed_bytes),
-        report.tags_deleted,
-        report.tags_kept,
-        report.tags_not_matched,
-        report.repositories,
-        snap.timestamp
+        "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
+        e(&crate::http::percent::encode(item.name)),
+        e(&paths.repository(item.name)),
+        e(item.name)
     );
-    body.push_str(
-        "<table>\n<tr><th>repository</th><th>freed bytes</th><th>deleted</th><th>kept</th><th>not matched</th></tr>\n",
-    );
-    for item in &report.items {
+    let rows = item
+        .delete
+        .iter()
+        .map(|t| (*t, "delete".to_string()))
+        .chain(
+            item.keep
+                .iter()
+                .map(|(t, why)| (*t, format!("keep ({})", why.as_str()))),
+        );
+    for (t, action) in rows {
         let _ = writeln!(
             body,
-            "<tr><td><a href=\"#{id}\">{name}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            bytes_cell(item.freed_bytes),
-            item.delete.len(),
-            item.keep.len(),
-            item.not_matched,
-            id = e(&crate::http::percent::encode(item.name)),
-            name = e(item.name),
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            e(&paths.tag(item.name, &t.name)),
+            e(&t.name),
+            action,
+            t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
+            bytes_cell(t.size),
+            e(&t.digest.to_string())
         );
     }
     body.push_str("</table>\n");
-    for item in &report.items {
-        let _ = writeln!(
-            body,
-            "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
-            e(&crate::http::percent::encode(item.name)),
-            e(&paths.repository(item.name)),
-            e(item.name)
-        );
-        let rows = item
-            .delete
-            .iter()
-            .map(|t| (*t, "delete".to_string()))
-            .chain(
-                item.keep
-                    .iter()
-                    .map(|(t, why)| (*t, format!("keep ({})", why.as_str()))),
-            );
-        for (t, action) in rows {
-            let _ = writeln!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                e(&paths.tag(item.name, &t.name)),
-                e(&t.name),
-                action,
-                t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
-                bytes_cell(t.size),
-                e(&t.digest.to_string())
-            );
-        }
-        body.push_str("</table>\n");
-    }
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Clean-up dry run</title>\
-<style>{STYLE}</style>\
-</head><body>\n<h1>Clean-up dry run</h1>\n{body}</body></html>\n",
-        STYLE = crate::hal::html::STYLE
-    )
 }
 
 #[cfg(test)]

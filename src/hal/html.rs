@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::listing::Listing;
 use super::{Paths, Resource};
 use crate::snapshot::time::format_rfc3339;
-use crate::snapshot::{Namespace, Repository, Snapshot};
+use crate::snapshot::{Namespace, Repository, Snapshot, Tag};
 
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn html_escape(s: &str) -> String {
@@ -74,10 +74,20 @@ fn bytes(n: u64) -> String {
     opt_bytes(Some(n))
 }
 
+/// Opens a table with a row of these column headings (plain text, not escaped).
+pub(crate) fn table_head(body: &mut String, columns: &[&str]) {
+    body.push_str("<table>\n<tr>");
+    for c in columns {
+        let _ = write!(body, "<th>{c}</th>");
+    }
+    body.push_str("</tr>\n");
+}
+
 fn repo_rows<'a>(body: &mut String, paths: Paths<'_>, repos: impl Iterator<Item = &'a Repository>) {
     let e = html_escape;
-    body.push_str(
-        "<table>\n<tr><th>repository</th><th>tags</th><th>size</th><th>disk size</th><th>freeable</th></tr>\n",
+    table_head(
+        body,
+        &["repository", "tags", "size", "disk size", "freeable"],
     );
     for r in repos {
         let _ = writeln!(
@@ -102,8 +112,16 @@ fn namespace_rows<'a>(
     namespaces: impl Iterator<Item = &'a Namespace>,
 ) {
     let e = html_escape;
-    body.push_str(
-        "<table>\n<tr><th>namespace</th><th>repositories</th><th>tags</th><th>size</th><th>disk size</th><th>freeable</th></tr>\n",
+    table_head(
+        body,
+        &[
+            "namespace",
+            "repositories",
+            "tags",
+            "size",
+            "disk size",
+            "freeable",
+        ],
     );
     for ns in namespaces {
         let _ = writeln!(
@@ -159,24 +177,6 @@ pub(crate) fn render_html(
     let mut body = String::new();
     let title;
     let collected = format!("Collected {}.", crawl_time(snap.timestamp, now));
-    let tag_rows = |body: &mut String, repo: &Repository| {
-        body.push_str(
-            "<table>\n<tr><th>tag</th><th>size</th><th>disk size</th><th>freeable</th><th>digest</th></tr>\n",
-        );
-        for t in repo.tags.as_deref().unwrap_or(&[]) {
-            let _ = writeln!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                e(&paths.tag(&repo.name, &t.name)),
-                e(&t.name),
-                bytes(t.size),
-                bytes(t.disk_size),
-                bytes(t.exclusive_size),
-                e(&t.digest.to_string())
-            );
-        }
-        body.push_str("</table>\n");
-    };
     match res {
         Resource::Collection => {
             title = "Repositories".to_string();
@@ -241,35 +241,11 @@ pub(crate) fn render_html(
         Resource::Tags(repo) => {
             title = format!("Tags of {}", repo.name);
             let _ = writeln!(body, "<p>{collected}</p>");
-            tag_rows(&mut body, repo);
+            tag_rows(&mut body, paths, repo);
         }
         Resource::Tag(repo, tag) => {
             title = format!("{}:{}", repo.name, tag.name);
-            let _ = writeln!(
-                body,
-                "<p>{collected}</p>\n<table>\n<tr><th>name</th><td>{}</td></tr>\n<tr><th>size</th><td>{}</td></tr>\n<tr><th>disk size</th><td>{}</td></tr>\n<tr><th>freeable</th><td>{}</td></tr>\n<tr><th>digest</th><td><code>{}</code></td></tr>\n<tr><th>media type</th><td>{}</td></tr>\n<tr><th>created</th><td>{}</td></tr>\n</table>",
-                e(&tag.name),
-                bytes(tag.size),
-                bytes(tag.disk_size),
-                bytes(tag.exclusive_size),
-                e(&tag.digest.to_string()),
-                e(&tag.media_type),
-                tag.created.map_or("unknown".into(), format_rfc3339)
-            );
-            if !tag.platforms.is_empty() {
-                body.push_str("<table>\n<tr><th>os</th><th>architecture</th><th>variant</th><th>size</th></tr>\n");
-                for p in &tag.platforms {
-                    let _ = writeln!(
-                        body,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        e(&p.os),
-                        e(&p.architecture),
-                        e(p.variant.as_deref().unwrap_or("")),
-                        bytes(p.size)
-                    );
-                }
-                body.push_str("</table>\n");
-            }
+            tag_details(&mut body, tag, &collected);
         }
     }
     format!(
@@ -283,6 +259,55 @@ pub(crate) fn render_html(
 /// The one inline style of the HTML views (this page's and the clean-up dry run's); their
 /// Content-Security-Policy allows exactly this text by its hash (see `server`).
 pub(crate) const STYLE: &str = "body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}";
+
+/// The table of a repository's tags: their sizes and digests, each linked to its resource.
+fn tag_rows(body: &mut String, paths: Paths<'_>, repo: &Repository) {
+    let e = html_escape;
+    table_head(body, &["tag", "size", "disk size", "freeable", "digest"]);
+    for t in repo.tags.as_deref().unwrap_or(&[]) {
+        let _ = writeln!(
+            body,
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            e(&paths.tag(&repo.name, &t.name)),
+            e(&t.name),
+            bytes(t.size),
+            bytes(t.disk_size),
+            bytes(t.exclusive_size),
+            e(&t.digest.to_string())
+        );
+    }
+    body.push_str("</table>\n");
+}
+
+/// The table of one tag's numbers after the `collected` line, and its platforms' sizes.
+fn tag_details(body: &mut String, tag: &Tag, collected: &str) {
+    let e = html_escape;
+    let _ = writeln!(
+        body,
+        "<p>{collected}</p>\n<table>\n<tr><th>name</th><td>{}</td></tr>\n<tr><th>size</th><td>{}</td></tr>\n<tr><th>disk size</th><td>{}</td></tr>\n<tr><th>freeable</th><td>{}</td></tr>\n<tr><th>digest</th><td><code>{}</code></td></tr>\n<tr><th>media type</th><td>{}</td></tr>\n<tr><th>created</th><td>{}</td></tr>\n</table>",
+        e(&tag.name),
+        bytes(tag.size),
+        bytes(tag.disk_size),
+        bytes(tag.exclusive_size),
+        e(&tag.digest.to_string()),
+        e(&tag.media_type),
+        tag.created.map_or("unknown".into(), format_rfc3339)
+    );
+    if !tag.platforms.is_empty() {
+        table_head(body, &["os", "architecture", "variant", "size"]);
+        for p in &tag.platforms {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&p.os),
+                e(&p.architecture),
+                e(p.variant.as_deref().unwrap_or("")),
+                bytes(p.size)
+            );
+        }
+        body.push_str("</table>\n");
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,7 @@ pub(crate) use html::{html_escape, human_bytes, render_html};
 pub use listing::{Listing, ParamError};
 pub(crate) use namespaces::resolve_namespace;
 
-use namespaces::{NamespaceView, NamespacesView};
+use namespaces::NamespaceView;
 
 use std::collections::HashMap;
 
@@ -111,6 +111,25 @@ impl Paths<'_> {
     }
 }
 
+/// The decoded segments of the path below the collection at `base` (`rest` is `""` or starts
+/// with `/`, still percent-encoded; one trailing slash is ignored), `None` for the collection
+/// itself. On failure returns the canonical path for the 404 body.
+fn segments(rest: &str, base: &str) -> Result<Option<Vec<String>>, String> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let Some(raw) = rest.strip_prefix('/') else {
+        return Err(format!("{base}{rest}"));
+    };
+    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
+    segs.map(Some).ok_or_else(|| {
+        // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
+        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
+        format!("{base}/{}", lossy.join("/"))
+    })
+}
+
 /// Finds the resource named by the path below `/repositories` (`rest` is `""` or starts
 /// with `/`, still percent-encoded). On failure returns the canonical path for the 404 body.
 ///
@@ -124,18 +143,8 @@ pub(crate) fn resolve<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() {
+    let Some(segs) = segments(rest, &paths.collection())? else {
         return Ok(Resource::Collection);
-    }
-    let Some(raw) = rest.strip_prefix('/') else {
-        return Err(format!("{}{}", paths.collection(), rest));
-    };
-    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
-    let Some(segs) = segs else {
-        // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
-        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
-        return Err(format!("{}/{}", paths.collection(), lossy.join("/")));
     };
     // A first segment with an encoded slash is the canonical form: it is the whole name.
     let longest = if segs[0].contains('/') { 1 } else { segs.len() };
@@ -256,6 +265,17 @@ impl<'a, T> Clone for Items<'a, T> {
 impl<'a, T> Copy for Items<'a, T> {}
 
 impl<'a, T> Items<'a, T> {
+    /// All of `all`, or the listed `page` of it.
+    fn of(all: &'a [T], page: Option<&'a listing::Page<'a, T>>) -> Self {
+        match page {
+            None => Items { all, page: &[] },
+            Some(p) => Items {
+                all: &[],
+                page: &p.items[..],
+            },
+        }
+    }
+
     /// One of the two is empty.
     fn iter(self) -> impl Iterator<Item = &'a T> {
         self.all.iter().chain(self.page.iter().copied())
@@ -270,6 +290,11 @@ struct ListInfo {
 }
 
 impl ListInfo {
+    /// The listing information of `page`, when there is one (listing parameters given).
+    fn of<T>(listing: &Listing, page: Option<&listing::Page<'_, T>>, base: String) -> Option<Self> {
+        page.and_then(|p| ListInfo::new(listing, p.total, base))
+    }
+
     fn new(listing: &Listing, total: usize, base: String) -> Option<ListInfo> {
         listing.present.then(|| ListInfo {
             total,
@@ -319,29 +344,84 @@ where
     }
 }
 
-struct CollectionView<'a> {
+/// What a collection resource (`/repositories`, `/namespaces`) needs of its items' type
+/// (their views are the [`ItemView`]s).
+trait Collected: listing::Listed + Sized + 'static {
+    /// The collection's path below the prefix; an item's is `<PATH>/<encoded name>`.
+    const PATH: &'static str;
+    /// The items in `snap`, and what the `since=` baseline holds of them.
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self>;
+
+    /// The collection's canonical path.
+    fn this(paths: Paths<'_>) -> String {
+        format!("{}{}", paths.prefix, Self::PATH)
+    }
+
+    /// An item's canonical path.
+    fn path(paths: Paths<'_>, name: &str) -> String {
+        format!("{}{}/{}", paths.prefix, Self::PATH, encode_segment(name))
+    }
+}
+
+/// A collection's items and their values at the `since=` comparison point.
+type Then<'a, T> = (&'a [T], Option<&'a HashMap<Box<str>, Values>>);
+
+impl Collected for Repository {
+    const PATH: &'static str = "/repositories";
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self> {
+        (&snap.repositories, since.map(|b| &b.repositories))
+    }
+}
+
+impl Collected for Namespace {
+    const PATH: &'static str = "/namespaces";
+    fn items<'a>(snap: &'a Snapshot, since: Option<&'a Baseline>) -> Then<'a, Self> {
+        (&snap.namespaces, since.map(|b| &b.namespaces))
+    }
+}
+
+/// The resource of one item (a repository, a namespace), `embed` levels deep.
+struct ItemView<'a, T> {
     ctx: Ctx<'a>,
-    snap: &'a Snapshot,
+    item: &'a T,
     embed: usize,
-    items: Items<'a, Repository>,
+}
+
+impl<'a, T> ItemView<'a, T> {
+    fn new(ctx: Ctx<'a>, item: &'a T, embed: usize) -> Self {
+        ItemView { ctx, item, embed }
+    }
+}
+
+type RepoView<'a> = ItemView<'a, Repository>;
+
+/// A collection resource: `timestamp`, `total` when paging, `_links` to itself and each
+/// item, and the items' own views embedded.
+struct CollectionView<'a, T> {
+    ctx: Ctx<'a>,
+    embed: usize,
+    items: Items<'a, T>,
     list: Option<ListInfo>,
 }
 
-impl Serialize for CollectionView<'_> {
+impl<T: Collected> Serialize for CollectionView<'_, T>
+where
+    for<'b> ItemView<'b, T>: Serialize,
+{
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (ctx, embed, items) = (self.ctx, self.embed, self.items);
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("timestamp", &self.snap.timestamp)?;
+        m.serialize_entry("timestamp", &ctx.snap.timestamp)?;
         if let Some(l) = &self.list {
             m.serialize_entry("total", &l.total)?;
         }
         let links = CollectionLinks {
             links: ctx.links,
-            this: ctx.paths.collection(),
+            this: T::this(ctx.paths),
             items: Seq(|| {
-                items.iter().map(|r| Href {
-                    href: ctx.paths.repository(&r.name),
-                    title: Some(&r.name),
+                items.iter().map(|i| Href {
+                    href: T::path(ctx.paths, i.name()),
+                    title: Some(i.name()),
                 })
             }),
             list: self.list.as_ref(),
@@ -350,17 +430,32 @@ impl Serialize for CollectionView<'_> {
             m.serialize_entry("_links", &links)?;
         }
         if embed > 0 {
-            let items = Seq(|| {
-                items.iter().map(|repo| RepoView {
-                    ctx,
-                    repo,
-                    embed: embed - 1,
-                })
-            });
+            let items = Seq(|| items.iter().map(|i| ItemView::new(ctx, i, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()
     }
+}
+
+/// Writes the collection of every `T`, or of the page `listing` asks for, to `out`.
+fn write_collection<T: Collected>(
+    out: impl std::io::Write,
+    ctx: Ctx<'_>,
+    listing: &Listing,
+    embed: usize,
+) -> serde_json::Result<()>
+where
+    for<'b> ItemView<'b, T>: Serialize,
+{
+    let (all, then) = T::items(ctx.snap, ctx.since);
+    let page = listing.present.then(|| listing.page(all, then));
+    let view = CollectionView {
+        ctx,
+        embed,
+        items: Items::of(all, page.as_ref()),
+        list: ListInfo::of(listing, page.as_ref(), T::this(ctx.paths)),
+    };
+    serde_json::to_writer(out, &view)
 }
 
 struct Links2<A: Serialize, B: Serialize>(&'static str, A, &'static str, B);
@@ -374,15 +469,9 @@ impl<A: Serialize, B: Serialize> Serialize for Links2<A, B> {
     }
 }
 
-struct RepoView<'a> {
-    ctx: Ctx<'a>,
-    repo: &'a Repository,
-    embed: usize,
-}
-
 impl Serialize for RepoView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self { ctx, repo, embed } = *self;
+        let (ctx, repo, embed) = (self.ctx, self.item, self.embed);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", &repo.name)?;
         m.serialize_entry("size", &repo.size)?;
@@ -405,14 +494,7 @@ impl Serialize for RepoView<'_> {
         if embed > 0 {
             m.serialize_entry(
                 "_embedded",
-                &Single(
-                    "related",
-                    TagsView {
-                        ctx,
-                        repo,
-                        embed: embed - 1,
-                    },
-                ),
+                &Single("related", TagsView(RepoView::new(ctx, repo, embed - 1))),
             )?;
         }
         m.end()
@@ -456,15 +538,12 @@ impl Serialize for RepoLinks<'_> {
     }
 }
 
-struct TagsView<'a> {
-    ctx: Ctx<'a>,
-    repo: &'a Repository,
-    embed: usize,
-}
+/// A repository's tags resource (`/repositories/<name>/tags`), from its repository's view.
+struct TagsView<'a>(RepoView<'a>);
 
 impl Serialize for TagsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self { ctx, repo, embed } = *self;
+        let (ctx, repo, embed) = (self.0.ctx, self.0.item, self.0.embed);
         let tags: &[Tag] = repo.tags.as_deref().unwrap_or(&[]);
         let mut m = s.serialize_map(None)?;
         if ctx.links {
@@ -583,7 +662,7 @@ pub fn render_json_since(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     // Serialising borrowed plain data into a Vec cannot fail.
-    let _ = write_json(&mut out, snap, res, query, listing, prefix, since);
+    let _ = write_json(&mut out, snap, res, query, listing, Paths { prefix }, since);
     out
 }
 
@@ -595,7 +674,7 @@ pub(crate) fn write_json(
     res: Resource<'_>,
     query: Query,
     listing: &Listing,
-    prefix: &str,
+    paths: Paths<'_>,
     since: Option<&Baseline>,
 ) -> std::io::Result<()> {
     // With since=, its header goes in right after the body's opening brace.
@@ -608,91 +687,34 @@ pub(crate) fn write_json(
         since::header(snap, b, gone)
     });
     let mut out = since::Spliced::new(out, header);
-    let paths = Paths { prefix };
     let ctx = Ctx {
         paths,
         links: query.links,
         snap,
         since,
     };
-    let then = |f: fn(&Baseline) -> &HashMap<Box<str>, Values>| since.map(f);
-    let embed = query.embed;
-    let written = match res {
-        Resource::Collection => {
-            let page = listing
-                .present
-                .then(|| listing.page(&snap.repositories, then(|b| &b.repositories)));
-            let (items, list) = match &page {
-                None => (
-                    Items {
-                        all: &snap.repositories[..],
-                        page: &[],
-                    },
-                    None,
-                ),
-                Some(p) => (
-                    Items {
-                        all: &[],
-                        page: &p.items[..],
-                    },
-                    ListInfo::new(listing, p.total, paths.collection()),
-                ),
-            };
-            let view = CollectionView {
-                ctx,
-                snap,
-                embed,
-                items,
-                list,
-            };
-            serde_json::to_writer(&mut out, &view)
-        }
-        Resource::Namespaces => {
-            let page = listing
-                .present
-                .then(|| listing.page(&snap.namespaces, then(|b| &b.namespaces)));
-            let (items, list) = match &page {
-                None => (
-                    Items {
-                        all: &snap.namespaces[..],
-                        page: &[],
-                    },
-                    None,
-                ),
-                Some(p) => (
-                    Items {
-                        all: &[],
-                        page: &p.items[..],
-                    },
-                    ListInfo::new(listing, p.total, paths.namespaces()),
-                ),
-            };
-            let view = NamespacesView {
-                ctx,
-                snap,
-                embed,
-                items,
-                list,
-            };
-            serde_json::to_writer(&mut out, &view)
-        }
-        Resource::Namespace(ns) => serde_json::to_writer(
-            &mut out,
-            &NamespaceView {
-                ctx,
-                snap,
-                ns,
-                embed,
-            },
-        ),
-        Resource::Repository(repo) => {
-            serde_json::to_writer(&mut out, &RepoView { ctx, repo, embed })
-        }
-        Resource::Tags(repo) => serde_json::to_writer(&mut out, &TagsView { ctx, repo, embed }),
-        Resource::Tag(repo, tag) => serde_json::to_writer(&mut out, &TagView { ctx, repo, tag }),
-    };
-    written.map_err(std::io::Error::from)?;
+    write_view(&mut out, ctx, res, listing, query.embed).map_err(std::io::Error::from)?;
     std::io::Write::flush(&mut out)
+}
+
+/// Serialises the view of `res` (its JSON body without the `since=` header) to `out`.
+fn write_view(
+    out: impl std::io::Write,
+    ctx: Ctx<'_>,
+    res: Resource<'_>,
+    listing: &Listing,
+    embed: usize,
+) -> serde_json::Result<()> {
+    match res {
+        Resource::Collection => write_collection::<Repository>(out, ctx, listing, embed),
+        Resource::Namespaces => write_collection::<Namespace>(out, ctx, listing, embed),
+        Resource::Namespace(ns) => serde_json::to_writer(out, &NamespaceView::new(ctx, ns, embed)),
+        Resource::Repository(repo) => serde_json::to_writer(out, &RepoView::new(ctx, repo, embed)),
+        Resource::Tags(repo) => {
+            serde_json::to_writer(out, &TagsView(RepoView::new(ctx, repo, embed)))
+        }
+        Resource::Tag(repo, tag) => serde_json::to_writer(out, &TagView { ctx, repo, tag }),
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,8 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::{
-    href, CollectionLinks, Ctx, Href, Items, ListInfo, Paths, RepoView, Resource, Seq, Single,
-    TagsLinks,
-};
+use super::{href, segments, Href, ItemView, Paths, RepoView, Resource, Seq, Single, TagsLinks};
 use crate::history::Values;
-use crate::http::percent::{decode as percent_decode, encode as encode_segment};
 use crate::snapshot::{Namespace, Snapshot};
 
 /// Finds the namespace named by the path below `/namespaces` (`rest` is `""` or starts with
@@ -22,84 +18,21 @@ pub(crate) fn resolve_namespace<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() {
+    let Some(segs) = segments(rest, &paths.namespaces())? else {
         return Ok(Resource::Namespaces);
-    }
-    let Some(raw) = rest.strip_prefix('/') else {
-        return Err(format!("{}{}", paths.namespaces(), rest));
     };
-    let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
-    let Some(name) = segs.map(|s| s.join("/")) else {
-        let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
-        return Err(format!("{}/{}", paths.namespaces(), lossy.join("/")));
-    };
+    let name = segs.join("/");
     snap.namespace(&name)
         .map(Resource::Namespace)
         .ok_or_else(|| paths.namespace(&name))
 }
 
-pub(super) struct NamespacesView<'a> {
-    pub(super) ctx: Ctx<'a>,
-    pub(super) snap: &'a Snapshot,
-    pub(super) embed: usize,
-    pub(super) items: Items<'a, Namespace>,
-    pub(super) list: Option<ListInfo>,
-}
-
-impl Serialize for NamespacesView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (ctx, snap, embed, items) = (self.ctx, self.snap, self.embed, self.items);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("timestamp", &snap.timestamp)?;
-        if let Some(l) = &self.list {
-            m.serialize_entry("total", &l.total)?;
-        }
-        let links = CollectionLinks {
-            links: ctx.links,
-            this: ctx.paths.namespaces(),
-            items: Seq(|| {
-                items.iter().map(|ns| Href {
-                    href: ctx.paths.namespace(&ns.name),
-                    title: Some(&ns.name),
-                })
-            }),
-            list: self.list.as_ref(),
-        };
-        if !links.is_empty() {
-            m.serialize_entry("_links", &links)?;
-        }
-        if embed > 0 {
-            let items = Seq(|| {
-                items.iter().map(|ns| NamespaceView {
-                    ctx,
-                    snap,
-                    ns,
-                    embed: embed - 1,
-                })
-            });
-            m.serialize_entry("_embedded", &Single("items", items))?;
-        }
-        m.end()
-    }
-}
-
-pub(super) struct NamespaceView<'a> {
-    pub(super) ctx: Ctx<'a>,
-    pub(super) snap: &'a Snapshot,
-    pub(super) ns: &'a Namespace,
-    pub(super) embed: usize,
-}
+pub(super) type NamespaceView<'a> = ItemView<'a, Namespace>;
 
 impl Serialize for NamespaceView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Self {
-            ctx,
-            snap,
-            ns,
-            embed,
-        } = *self;
-        let below = snap.repositories_below(ns);
+        let (ctx, ns, embed) = (self.ctx, self.item, self.embed);
+        let below = ctx.snap.repositories_below(ns);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", &ns.name)?;
         m.serialize_entry("size", &ns.size)?;
@@ -129,13 +62,7 @@ impl Serialize for NamespaceView<'_> {
             )?;
         }
         if embed > 0 {
-            let items = Seq(|| {
-                below.iter().map(|repo| RepoView {
-                    ctx,
-                    repo,
-                    embed: embed - 1,
-                })
-            });
+            let items = Seq(|| below.iter().map(|repo| RepoView::new(ctx, repo, embed - 1)));
             m.serialize_entry("_embedded", &Single("items", items))?;
         }
         m.end()

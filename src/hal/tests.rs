@@ -2,7 +2,8 @@
 //! routing of names with slashes, namespaces, listing, and the HTML view.
 
 use super::*;
-use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
+use crate::snapshot::fixtures::repo;
+use crate::snapshot::{SnapshotInput, TagInput};
 use serde_json::{json, Value};
 
 fn snap() -> Snapshot {
@@ -17,26 +18,13 @@ fn snap() -> Snapshot {
     Snapshot::build(SnapshotInput {
         timestamp: 1795438748.159703,
         repositories: vec![
-            RepositoryInput {
-                name: "base/alpine".into(),
-                tags: Some(vec![tag("latest", &["c", "l"]), tag("stable", &["c", "l"])]),
-                stale_since: None,
-            },
-            RepositoryInput {
-                name: "a".into(),
-                tags: Some(vec![tag("tags", &["d"])]),
-                stale_since: None,
-            },
-            RepositoryInput {
-                name: "a/tags".into(),
-                tags: Some(vec![]),
-                stale_since: None,
-            },
-            RepositoryInput {
-                name: "never".into(),
-                tags: None,
-                stale_since: None,
-            },
+            repo(
+                "base/alpine",
+                Some(vec![tag("latest", &["c", "l"]), tag("stable", &["c", "l"])]),
+            ),
+            repo("a", Some(vec![tag("tags", &["d"])])),
+            repo("a/tags", Some(vec![])),
+            repo("never", None),
         ],
         blobs: [
             ("c".to_string(), 290),
@@ -140,13 +128,13 @@ fn shapes_match_the_contract_examples() {
                                      {"href": "/repositories/base%2Falpine/tags/stable", "title": "stable"}]}}}})
     );
     let t = json_of(&s, "/base/alpine/tags/latest", "links=true", "/pre");
+    let (this, up) = (&t["_links"]["self"], &t["_links"]["collection"]);
     assert_eq!(
-        t["_links"]["self"]["href"],
-        "/pre/repositories/base%2Falpine/tags/latest"
-    );
-    assert_eq!(
-        t["_links"]["collection"]["href"],
-        "/pre/repositories/base%2Falpine/tags"
+        (this["href"].as_str(), up["href"].as_str()),
+        (
+            Some("/pre/repositories/base%2Falpine/tags/latest"),
+            Some("/pre/repositories/base%2Falpine/tags")
+        )
     );
     assert_eq!(
         (t["size"].as_u64(), t["disk_size"].as_u64()),

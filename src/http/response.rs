@@ -131,7 +131,7 @@ impl From<Vec<u8>> for Body {
 
 /// What a handler answers. The layer adds `Date`, the framing headers and `Connection`;
 /// handlers must not set those (any they set are dropped).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(Cow<'static, str>, String)>,
@@ -147,13 +147,27 @@ impl Response {
         }
     }
 
-    pub(crate) fn header(
+    /// A response whose first header is its `Content-Type`.
+    pub(crate) fn typed(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
+        Response::new(status, body).with("Content-Type", content_type)
+    }
+
+    /// The response with one more header.
+    pub(crate) fn with(
         mut self,
         name: impl Into<Cow<'static, str>>,
         value: impl Into<String>,
     ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -341,7 +355,7 @@ impl Pending {
 /// A small answer from the layer itself (400, 408, 413, 431, 503): JSON like the API's 404s.
 pub fn error_response(status: u16, message: &str) -> Response {
     let body = serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap_or_default();
-    Response::new(status, body).header("Content-Type", "application/json")
+    Response::typed(status, "application/json", body)
 }
 
 /// The bytes of a small, fixed response that closes the connection (the poller writes these

@@ -22,7 +22,7 @@ fn server(handler: Handler) -> Server {
 
 fn routes() -> Handler {
     Arc::new(|req: &Request| match req.url.as_str() {
-        "/bytes" => Response::new(200, b"hello".to_vec()).header("Content-Type", "text/plain"),
+        "/bytes" => Response::typed(200, "text/plain", b"hello".to_vec()),
         "/shared" => Response::new(200, Body::Shared(Arc::from(&b"shared"[..]))),
         "/stream" => Response::new(
             200,

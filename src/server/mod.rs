@@ -7,7 +7,6 @@
 //! request becomes a 500 for that request; the worker lives on. The server never talks to the
 //! registry and never mutates a snapshot: it swaps in whole new ones.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -20,7 +19,7 @@ use crate::cleanup;
 use crate::history::store::HistoryStore;
 use crate::http;
 use crate::http::ipnet::IpNet;
-pub(crate) use crate::http::{Body, Request};
+pub(crate) use crate::http::{Body, Request, Response};
 use crate::metrics::{self, Metrics};
 use crate::registry::status::{CollectorStatus, Health, SnapshotFacts};
 use crate::server::cache::RenderCache;
@@ -143,36 +142,6 @@ impl Drop for StreamPass {
     }
 }
 
-/// What [`handle`] answers; the connection layer adds `Date`, framing and `Connection`.
-#[derive(Debug, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Body,
-}
-
-impl Response {
-    fn new(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type", content_type.to_string())],
-            body: body.into(),
-        }
-    }
-
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Response {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// Everything that can go wrong with a request, mapped to HTTP by [`error_response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -217,9 +186,10 @@ fn json_msg(key: &str, text: &str) -> Vec<u8> {
 
 /// The single mapping from an error to a status and a body.
 pub(crate) fn error_response(e: &ApiError) -> Response {
-    let msg = |status, text: &str| Response::new(status, "application/json", json_msg("msg", text));
+    let msg =
+        |status, text: &str| Response::typed(status, "application/json", json_msg("msg", text));
     let message =
-        |status, text: &str| Response::new(status, "application/json", json_msg("message", text));
+        |status, text: &str| Response::typed(status, "application/json", json_msg("message", text));
     match e {
         ApiError::MissingAuthorization => msg(401, "Missing Authorization Header"),
         ApiError::NotBearer => msg(
@@ -280,7 +250,7 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
         .with("Retry-After", "60"),
         ApiError::NotFound(path) => {
             let text = format!("The resource \"{path}\" does not exist");
-            Response::new(404, "application/json", json_msg("message", &text))
+            Response::typed(404, "application/json", json_msg("message", &text))
         }
         ApiError::NoRoute => message(
             404,
@@ -404,22 +374,22 @@ fn cors(req: &Request, mut resp: Response, allowed: Option<&[String]>) -> Respon
             // Caches must still tell origins apart.
             match resp.headers.iter_mut().find(|(k, _)| *k == "Vary") {
                 Some((_, v)) => v.push_str(", Origin"),
-                None => resp.headers.push(("Vary", "Origin".into())),
+                None => resp.headers.push(("Vary".into(), "Origin".into())),
             }
         }
         Some(origin) if !origin.is_empty() => {
             resp.headers
-                .push(("Access-Control-Allow-Origin", origin.to_string()));
+                .push(("Access-Control-Allow-Origin".into(), origin.to_string()));
             // One `Vary` field: a resource's own (`Accept, Accept-Encoding`) gains `Origin`.
             match resp.headers.iter_mut().find(|(k, _)| *k == "Vary") {
                 Some((_, v)) => v.push_str(", Origin"),
-                None => resp.headers.push(("Vary", "Origin".into())),
+                None => resp.headers.push(("Vary".into(), "Origin".into())),
             }
         }
         _ if allowed.is_some() => {}
         _ => resp
             .headers
-            .push(("Access-Control-Allow-Origin", "*".into())),
+            .push(("Access-Control-Allow-Origin".into(), "*".into())),
     }
     resp
 }
@@ -471,12 +441,10 @@ fn csp_html_view() -> &'static str {
 /// response shares the dashboard's origin, where the token lives. The dashboard's files
 /// bring their own policy.
 fn protect(mut resp: Response) -> Response {
-    let has =
-        |r: &Response, name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if !has(&resp, "X-Content-Type-Options") {
+    if resp.header("X-Content-Type-Options").is_none() {
         resp = resp.with("X-Content-Type-Options", "nosniff");
     }
-    if !has(&resp, "Content-Security-Policy") {
+    if resp.header("Content-Security-Policy").is_none() {
         let html = resp
             .header("Content-Type")
             .is_some_and(|t| t.starts_with("text/html"));
@@ -520,8 +488,10 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
                 &app.metrics.http,
                 &storage::metrics_view(&storage),
             );
-            Ok(Response::new(200, metrics::CONTENT_TYPE, text.into_bytes())
-                .with("Cache-Control", "no-store"))
+            Ok(
+                Response::typed(200, metrics::CONTENT_TYPE, text.into_bytes())
+                    .with("Cache-Control", "no-store"),
+            )
         }
         Route::Dashboard(found) => Ok(dashboard_response(found, &app.prefix)),
         Route::Storage => {
@@ -546,13 +516,15 @@ fn handle_inner(app: &App, req: &Request, now: u64) -> Result<Response, ApiError
 /// The dashboard's page or asset, with its security headers; `/prefix` becomes `/prefix/`.
 fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
     let resp = match found {
-        dashboard::Lookup::Asset(a) => Response::new(200, a.content_type, a.body.to_vec()),
-        dashboard::Lookup::AddSlash => Response::new(308, "text/plain; charset=utf-8", Vec::new())
-            .with("Location", format!("{prefix}/")),
+        dashboard::Lookup::Asset(a) => Response::typed(200, a.content_type, a.body.to_vec()),
+        dashboard::Lookup::AddSlash => {
+            Response::typed(308, "text/plain; charset=utf-8", Vec::new())
+                .with("Location", format!("{prefix}/"))
+        }
     };
     dashboard::HEADERS
         .iter()
-        .fold(resp, |r, (k, v)| r.with(k, *v))
+        .fold(resp, |r, &(k, v)| r.with(k, v))
 }
 
 /// `/health`: the verdict of [`health::judge`], 200 or 503 with `Retry-After`. Anonymous
@@ -583,26 +555,22 @@ fn health_response(app: &App, req: &Request, now: u64) -> Response {
     };
     let body = serde_json::to_vec(&json).unwrap_or_default();
     let resp = match verdict {
-        Health::Ok { .. } => Response::new(200, "application/json", body),
-        Health::Unavailable { retry_after, .. } => Response::new(503, "application/json", body)
+        Health::Ok { .. } => Response::typed(200, "application/json", body),
+        Health::Unavailable { retry_after, .. } => Response::typed(503, "application/json", body)
             .with("Retry-After", retry_after.to_string()),
     };
     resp.with("Cache-Control", "no-store")
 }
 
 fn preflight() -> Response {
-    Response {
-        status: 204,
-        headers: Vec::new(),
-        body: Body::empty(),
-    }
-    .with("Allow", ALLOWED_METHODS)
-    .with("Access-Control-Allow-Methods", ALLOWED_METHODS)
-    .with(
-        "Access-Control-Allow-Headers",
-        "Authorization, Accept, Content-Type",
-    )
-    .with("Access-Control-Max-Age", "600")
+    Response::new(204, Body::empty())
+        .with("Allow", ALLOWED_METHODS)
+        .with("Access-Control-Allow-Methods", ALLOWED_METHODS)
+        .with(
+            "Access-Control-Allow-Headers",
+            "Authorization, Accept, Content-Type",
+        )
+        .with("Access-Control-Max-Age", "600")
 }
 
 /// [`authorize`], then the token's user against the directory, at most every
@@ -698,7 +666,7 @@ fn login(app: &App, req: &Request, now: u64) -> Result<Response, ApiError> {
             log::info!("user {name:?} logged in from {shown_addr}");
             let body =
                 serde_json::to_vec(&serde_json::json!({ "auth_token": token })).unwrap_or_default();
-            Ok(Response::new(200, "application/json", body).with("Cache-Control", "no-store"))
+            Ok(Response::typed(200, "application/json", body).with("Cache-Control", "no-store"))
         }
         Err(LoginError::Rejected) => Err(failed(Some(&user))),
         Err(LoginError::Unavailable(why)) => {
@@ -738,20 +706,6 @@ pub(crate) fn respond(app: &App, req: &Request) -> Response {
         started.elapsed().as_secs_f64() * 1000.0
     );
     resp
-}
-
-impl From<Response> for http::Response {
-    fn from(r: Response) -> http::Response {
-        http::Response {
-            status: r.status,
-            headers: r
-                .headers
-                .into_iter()
-                .map(|(k, v)| (Cow::Borrowed(k), v))
-                .collect(),
-            body: r.body,
-        }
-    }
 }
 
 /// Why the server could not start.
@@ -797,7 +751,7 @@ pub fn start(
         limits,
         name: "http".into(),
     };
-    let handler: http::Handler = Arc::new(move |req: &Request| respond(&app, req).into());
+    let handler: http::Handler = Arc::new(move |req: &Request| respond(&app, req));
     let server = http::Server::start(listener, opts, handler).map_err(fail)?;
     Ok(Running { server })
 }

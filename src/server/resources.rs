@@ -75,7 +75,7 @@ pub(super) fn resource(
     if super::prefers_html(req.header("Accept")) {
         // The HTML view says "N minutes ago": it changes with the clock, so it is neither
         // cached nor given a validator.
-        return Ok(Response::new(
+        return Ok(Response::typed(
             200,
             "text/html; charset=utf-8",
             hal::render_html(snap, res, &listing, prefix, now).into_bytes(),
@@ -143,11 +143,7 @@ fn cached_json(
         &enc.etag(&identity_tag),
         last_modified,
     ) {
-        let empty = Response {
-            status: 304,
-            headers: Vec::new(),
-            body: Body::empty(),
-        };
+        let empty = Response::new(304, Body::empty());
         return Ok(validators(empty, enc));
     }
     let (body, enc) = if is_oversize {
@@ -162,7 +158,7 @@ fn cached_json(
         };
         (Body::Shared(cache.body(&key, &rendered, enc)), enc)
     };
-    let mut resp = validators(Response::new(200, "application/hal+json", body), enc);
+    let mut resp = validators(Response::typed(200, "application/hal+json", body), enc);
     if enc == Encoding::Gzip {
         resp = resp.with("Content-Encoding", "gzip");
     }
@@ -241,11 +237,11 @@ pub fn policies_resource(
     let links = Query::parse(query).links;
     let body = policies_body(snap, prefix, limits, &listing, links, html);
     Ok(if html {
-        Response::new(200, "text/html; charset=utf-8", body)
+        Response::typed(200, "text/html; charset=utf-8", body)
             .with("Cache-Control", CACHE_CONTROL)
             .with("Vary", VARY)
     } else {
-        Response::new(200, "application/hal+json", body)
+        Response::typed(200, "application/hal+json", body)
     })
 }
 
@@ -299,7 +295,7 @@ fn stream(
         let _pass = pass;
         let paths = Paths { prefix: &prefix };
         match resolve(&snap, namespaces, &rest, paths) {
-            Ok(res) => hal::write_json(w, &snap, res, q, &listing, &prefix, since.as_deref()),
+            Ok(res) => hal::write_json(w, &snap, res, q, &listing, paths, since.as_deref()),
             // Resolved once already against this very snapshot.
             Err(_) => Ok(()),
         }
@@ -372,7 +368,7 @@ pub(super) fn history_resource(history: &HistoryStore, query: &str) -> Result<Re
         points,
     };
     let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
-    Ok(Response::new(200, "application/json", bytes).with("Cache-Control", CACHE_CONTROL))
+    Ok(Response::typed(200, "application/json", bytes).with("Cache-Control", CACHE_CONTROL))
 }
 
 /// `/cleanup`: the clean-up dry run of the rule in `query`, at time `now`. Pure.
@@ -392,13 +388,13 @@ pub fn cleanup_resource(
         CleanupError::Param { .. } => ApiError::BadParameter(e.to_string()),
     })?;
     Ok(if html {
-        Response::new(
+        Response::typed(
             200,
             "text/html; charset=utf-8",
             view::render_html(snap, &rule, &report, prefix).into_bytes(),
         )
     } else {
-        Response::new(
+        Response::typed(
             200,
             "application/hal+json",
             view::render_json(snap, &rule, &report, prefix, Query::parse(query).links),

@@ -119,11 +119,7 @@ pub(super) fn storage_resource(
         &etag,
         last_modified,
     ) {
-        let empty = Response {
-            status: 304,
-            headers: Vec::new(),
-            body: crate::http::Body::empty(),
-        };
+        let empty = Response::new(304, crate::http::Body::empty());
         return Ok(with_validators(empty));
     }
     let rendered = cache.get_or_render(&key, || {
@@ -133,7 +129,7 @@ pub(super) fn storage_resource(
         )
     });
     let body = crate::http::Body::Shared(cache.body(&key, &rendered, enc));
-    let mut resp = with_validators(Response::new(200, "application/hal+json", body));
+    let mut resp = with_validators(Response::typed(200, "application/hal+json", body));
     if enc == Encoding::Gzip {
         resp = resp.with("Content-Encoding", "gzip");
     }

@@ -96,9 +96,14 @@ fn basic(u: &str, p: &str) -> String {
     format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes()))
 }
 
+/// A GET with these headers, at `NOW`.
+fn get_at_now(a: &App, url: &str, headers: &[(&str, &str)]) -> Response {
+    handle(a, &get(url, headers), NOW)
+}
+
 /// A GET with a valid token, at `NOW`.
 fn get_auth(a: &App, url: &str) -> Response {
-    handle(a, &get(url, &[("Authorization", &bearer(a))]), NOW)
+    get_at_now(a, url, &[("Authorization", &bearer(a))])
 }
 
 fn bearer(app: &App) -> String {
@@ -108,13 +113,10 @@ fn bearer(app: &App) -> String {
 #[test]
 fn login_then_use_the_token() {
     let a = app("", true);
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/auth_token",
-            &[("Authorization", &basic("alice", "alice-pw"))],
-        ),
-        NOW,
+        "/auth_token",
+        &[("Authorization", &basic("alice", "alice-pw"))],
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
@@ -138,16 +140,12 @@ fn login_then_use_the_token() {
 #[test]
 fn login_failures() {
     let a = app("", true);
-    let r = handle(&a, &get("/auth_token", &[]), NOW);
+    let r = get_at_now(&a, "/auth_token", &[]);
     assert_eq!(
         (r.status, r.header("WWW-Authenticate")),
         (401, Some("Basic realm=\"Authentication Required\""))
     );
-    let r = handle(
-        &a,
-        &get("/auth_token", &[("Authorization", &basic("down", "x"))]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/auth_token", &[("Authorization", &basic("down", "x"))]);
     assert_eq!(r.status, 503);
     assert_eq!(
         body(&r),
@@ -161,17 +159,14 @@ fn login_failures() {
         "Basic ***".into(),
         "Bearer x".into(),
     ] {
-        let r = handle(&a, &get("/auth_token", &[("Authorization", &bad)]), NOW);
+        let r = get_at_now(&a, "/auth_token", &[("Authorization", &bad)]);
         assert_eq!(r.status, 401, "{bad}");
     }
     // the limit (4) is used up: now 429, even with the right password
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/auth_token",
-            &[("Authorization", &basic("alice", "alice-pw"))],
-        ),
-        NOW,
+        "/auth_token",
+        &[("Authorization", &basic("alice", "alice-pw"))],
     );
     assert_eq!(r.status, 429);
     assert!(r.header("Retry-After").is_some());
@@ -206,35 +201,23 @@ fn login_failures() {
 #[test]
 fn token_errors() {
     let a = app("", true);
-    let r = handle(&a, &get("/repositories", &[]), NOW);
+    let r = get_at_now(&a, "/repositories", &[]);
     assert_eq!(
         (r.status, body(&r)),
         (401, json!({"msg": "Missing Authorization Header"}))
     );
-    let r = handle(
-        &a,
-        &get("/repositories", &[("Authorization", "Basic abc")]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/repositories", &[("Authorization", "Basic abc")]);
     assert_eq!(r.status, 401);
     assert!(body(&r)["msg"]
         .as_str()
         .unwrap()
         .starts_with("Missing 'Bearer' type"));
-    let r = handle(
-        &a,
-        &get("/repositories", &[("Authorization", "Bearer abc")]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/repositories", &[("Authorization", "Bearer abc")]);
     assert_eq!(
         (r.status, body(&r)),
         (422, json!({"msg": "Not enough segments"}))
     );
-    let r = handle(
-        &a,
-        &get("/repositories", &[("Authorization", "Bearer")]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/repositories", &[("Authorization", "Bearer")]);
     assert_eq!(r.status, 422);
     let r = handle(
         &a,
@@ -273,17 +256,14 @@ fn routing_methods_cors_and_readiness() {
         .unwrap()
         .to_lowercase()
         .contains("authorization"));
-    let r = handle(&a, &get("/pre/repositories", &[]), NOW);
+    let r = get_at_now(&a, "/pre/repositories", &[]);
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
     // A cacheable resource asked cross-origin: one Vary field naming all three.
     let b = app("", true);
-    let r = handle(
+    let r = get_at_now(
         &b,
-        &get(
-            "/repositories",
-            &[("Authorization", &bearer(&b)), ("Origin", "https://d")],
-        ),
-        NOW,
+        "/repositories",
+        &[("Authorization", &bearer(&b)), ("Origin", "https://d")],
     );
     assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding, Origin"));
     assert_eq!(r.headers.iter().filter(|(k, _)| *k == "Vary").count(), 1);
@@ -306,13 +286,10 @@ fn html_negotiation() {
         assert!(!prefers_html(a), "{a:?}");
     }
     let a = app("", true);
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/repositories",
-            &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
-        ),
-        NOW,
+        "/repositories",
+        &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
     );
     assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
     assert!(String::from_utf8(r.body.into_vec().unwrap())
@@ -330,7 +307,7 @@ fn not_found_bodies() {
         body(&r),
         json!({"message": "The resource \"/repositories/nope%2Fnope\" does not exist"})
     );
-    let r = handle(&a, &get("/nothing", &[]), NOW);
+    let r = get_at_now(&a, "/nothing", &[]);
     assert_eq!(r.status, 404);
 }
 
@@ -338,7 +315,7 @@ fn not_found_bodies() {
 fn the_dashboard_is_served_without_a_token_below_the_prefix() {
     let a = app("/pre", false);
     for path in ["/pre/", "/pre/index.html", "/pre/dashboard/app.js"] {
-        let r = handle(&a, &get(path, &[]), NOW);
+        let r = get_at_now(&a, path, &[]);
         assert_eq!(r.status, 200, "{path}");
         assert!(r
             .header("Content-Security-Policy")
@@ -347,9 +324,9 @@ fn the_dashboard_is_served_without_a_token_below_the_prefix() {
         assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
         assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
     }
-    let r = handle(&a, &get("/pre/?x=1", &[]), NOW);
+    let r = get_at_now(&a, "/pre/?x=1", &[]);
     assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
-    let r = handle(&a, &get("/pre", &[]), NOW);
+    let r = get_at_now(&a, "/pre", &[]);
     assert_eq!((r.status, r.header("Location")), (308, Some("/pre/")));
     for missing in [
         "/",
@@ -357,21 +334,21 @@ fn the_dashboard_is_served_without_a_token_below_the_prefix() {
         "/pre/dashboard/nope.js",
         "/pre/dashboard/",
     ] {
-        assert_eq!(handle(&a, &get(missing, &[]), NOW).status, 404, "{missing}");
+        assert_eq!(get_at_now(&a, missing, &[]).status, 404, "{missing}");
     }
     let mut post = get("/pre/", &[]);
     post.method = "POST".into();
     assert_eq!(handle(&a, &post, NOW).status, 405);
     // without a prefix the page is the root
     let root = app("", true);
-    assert_eq!(handle(&root, &get("/", &[]), NOW).status, 200);
+    assert_eq!(get_at_now(&root, "/", &[]).status, 200);
 }
 
 #[test]
 fn cleanup_route_authentication_errors_and_representations() {
     let a = app("/pre", true);
     let auth = bearer(&a);
-    let r = handle(&a, &get("/pre/cleanup?name_regex_delete=.*", &[]), NOW);
+    let r = get_at_now(&a, "/pre/cleanup?name_regex_delete=.*", &[]);
     assert_eq!(r.status, 401, "authenticated like /repositories");
     let r = get_auth(&a, "/pre/cleanup?name_regex_delete=.*&links=true");
     assert_eq!(r.status, 200);
@@ -411,13 +388,10 @@ fn cleanup_route_authentication_errors_and_representations() {
             json!({"message": "The resource \"/pre/repositories/no%2Fsuch\" does not exist"})
         )
     );
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/pre/cleanup/?name_regex_delete=.*",
-            &[("Authorization", &auth), ("Accept", "text/html")],
-        ),
-        NOW,
+        "/pre/cleanup/?name_regex_delete=.*",
+        &[("Authorization", &auth), ("Accept", "text/html")],
     );
     assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
     assert!(String::from_utf8(r.body.into_vec().unwrap())
@@ -425,13 +399,10 @@ fn cleanup_route_authentication_errors_and_representations() {
         .contains("keep (latest)"));
     assert_eq!(get_auth(&a, "/pre/cleanup/x").status, 404);
     let none = app("", false);
-    let r = handle(
+    let r = get_at_now(
         &none,
-        &get(
-            "/cleanup?name_regex_delete=.*",
-            &[("Authorization", &bearer(&none))],
-        ),
-        NOW,
+        "/cleanup?name_regex_delete=.*",
+        &[("Authorization", &bearer(&none))],
     );
     assert_eq!(r.status, 503);
 }
@@ -446,13 +417,10 @@ fn a_panic_is_a_500_for_that_request_only() {
     assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
     // the gate was released while unwinding
     assert_eq!(
-        handle(
+        get_at_now(
             &a,
-            &get(
-                "/auth_token",
-                &[("Authorization", &basic("alice", "alice-pw"))]
-            ),
-            NOW
+            "/auth_token",
+            &[("Authorization", &basic("alice", "alice-pw"))]
         )
         .status,
         200
@@ -475,7 +443,7 @@ fn policies_need_a_token_are_cached_and_sorted() {
         protected: vec![],
     }]);
     a.snapshot.set(Arc::new(with));
-    assert_eq!(handle(&a, &get("/p/policies", &[]), NOW).status, 401);
+    assert_eq!(get_at_now(&a, "/p/policies", &[]).status, 401);
     let r = get_auth(&a, "/p/policies");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/hal+json"));
@@ -484,13 +452,10 @@ fn policies_need_a_token_are_cached_and_sorted() {
     // "latest" is never deleted
     assert_eq!(v["tags_deleted"], 0);
     let etag = r.header("ETag").unwrap().to_string();
-    let again = handle(
+    let again = get_at_now(
         &a,
-        &get(
-            "/p/policies",
-            &[("Authorization", &bearer(&a)), ("If-None-Match", &etag)],
-        ),
-        NOW,
+        "/p/policies",
+        &[("Authorization", &bearer(&a)), ("If-None-Match", &etag)],
     );
     assert_eq!(again.status, 304);
     let r = get_auth(&a, "/p/policies?sort=freed_bytes&order=desc&limit=1");
@@ -501,13 +466,10 @@ fn policies_need_a_token_are_cached_and_sorted() {
         .as_str()
         .unwrap()
         .contains("freed_bytes"));
-    let html = handle(
+    let html = get_at_now(
         &a,
-        &get(
-            "/p/policies",
-            &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
-        ),
-        NOW,
+        "/p/policies",
+        &[("Authorization", &bearer(&a)), ("Accept", "text/html")],
     );
     assert_eq!(
         html.header("Content-Type"),
@@ -563,7 +525,7 @@ fn since_and_history() {
         get_auth(&a, "/history?repository=g%2Fp&namespace=g").status,
         400
     );
-    assert_eq!(handle(&a, &get("/history", &[]), NOW).status, 401);
+    assert_eq!(get_at_now(&a, "/history", &[]).status, 401);
 }
 
 #[test]
@@ -584,7 +546,7 @@ fn api_responses_say_nosniff_and_html_views_and_metrics_carry_a_csp() {
     ] {
         let mut headers = accept.to_vec();
         headers.push(("Authorization", &auth));
-        let r = handle(&a, &get(url, &headers), NOW);
+        let r = get_at_now(&a, url, &headers);
         let nosniff: Vec<_> = r
             .headers
             .iter()
@@ -604,11 +566,7 @@ fn api_responses_say_nosniff_and_html_views_and_metrics_carry_a_csp() {
         }
     }
     // the HTML view's one inline style is allowed by its hash, nothing else
-    let r = handle(
-        &a,
-        &get("/repositories", &[("Authorization", &auth), html[0]]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/repositories", &[("Authorization", &auth), html[0]]);
     let csp = r.header("Content-Security-Policy").unwrap();
     let page = String::from_utf8(r.body.bytes().unwrap().to_vec()).unwrap();
     let style = page
@@ -622,7 +580,7 @@ fn api_responses_say_nosniff_and_html_views_and_metrics_carry_a_csp() {
         base64_encode(ring::digest::digest(&ring::digest::SHA256, style.as_bytes()).as_ref());
     assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
     // the dashboard keeps its own policy, once
-    let r = handle(&a, &get("/", &[]), NOW);
+    let r = get_at_now(&a, "/", &[]);
     let csps = r
         .headers
         .iter()
@@ -642,11 +600,7 @@ fn health_and_metrics_carry_no_cors_and_anonymous_health_is_one_word() {
     a.metrics.bearer_token = Some("m-token".into());
     let origin = ("Origin", "https://evil.example");
     for url in ["/health", "/metrics"] {
-        let r = handle(
-            &a,
-            &get(url, &[origin, ("Authorization", "Bearer m-token")]),
-            NOW,
-        );
+        let r = get_at_now(&a, url, &[origin, ("Authorization", "Bearer m-token")]);
         assert_eq!(r.header("Access-Control-Allow-Origin"), None, "{url}");
         let mut pre = get(url, &[origin]);
         pre.method = "OPTIONS".into();
@@ -658,17 +612,13 @@ fn health_and_metrics_carry_no_cors_and_anonymous_health_is_one_word() {
         );
     }
     // anonymous: one word; with a user's token or the metrics token: the details
-    let r = handle(&a, &get("/health", &[]), NOW);
+    let r = get_at_now(&a, "/health", &[]);
     assert_eq!(body(&r), json!({"status": "ok"}));
     for auth in [bearer(&a), "Bearer m-token".to_string()] {
-        let r = handle(&a, &get("/health", &[("Authorization", &auth)]), NOW);
+        let r = get_at_now(&a, "/health", &[("Authorization", &auth)]);
         assert_eq!(body(&r)["repositories"], 1, "{auth}");
     }
-    let r = handle(
-        &a,
-        &get("/health", &[("Authorization", "Bearer wrong")]),
-        NOW,
-    );
+    let r = get_at_now(&a, "/health", &[("Authorization", "Bearer wrong")]);
     assert_eq!(body(&r), json!({"status": "ok"}));
     // the collector on and 1970's data: stale; no data at all: failing
     a.status = Arc::new(CollectorStatus::new(true));
@@ -677,21 +627,21 @@ fn health_and_metrics_carry_no_cors_and_anonymous_health_is_one_word() {
         "catalog",
         "GET http://10.1.2.3/v2/_catalog: refused",
     );
-    let r = handle(&a, &get("/health", &[]), NOW);
+    let r = get_at_now(&a, "/health", &[]);
     assert_eq!((r.status, body(&r)), (503, json!({"status": "stale"})));
-    let r = handle(&a, &get("/health", &[("Authorization", &bearer(&a))]), NOW);
+    let r = get_at_now(&a, "/health", &[("Authorization", &bearer(&a))]);
     assert!(body(&r)["last_error"]
         .as_str()
         .unwrap()
         .contains("10.1.2.3"));
     let b = app("", false);
-    let r = handle(&b, &get("/health", &[]), NOW);
+    let r = get_at_now(&b, "/health", &[]);
     assert_eq!((r.status, body(&r)), (503, json!({"status": "failing"})));
     // the API keeps its CORS
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get("/repositories", &[origin, ("Authorization", &bearer(&a))]),
-        NOW,
+        "/repositories",
+        &[origin, ("Authorization", &bearer(&a))],
     );
     assert_eq!(
         r.header("Access-Control-Allow-Origin"),
@@ -706,25 +656,19 @@ fn cors_allowed_origins_limits_which_pages_may_read_the_api() {
     let auth = bearer(&a);
     let r = get_auth(&a, "/repositories");
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/repositories",
-            &[("Authorization", &auth), ("Origin", "https://DASH.example")],
-        ),
-        NOW,
+        "/repositories",
+        &[("Authorization", &auth), ("Origin", "https://DASH.example")],
     );
     assert_eq!(
         r.header("Access-Control-Allow-Origin"),
         Some("https://DASH.example")
     );
-    let r = handle(
+    let r = get_at_now(
         &a,
-        &get(
-            "/repositories",
-            &[("Authorization", &auth), ("Origin", "https://evil.example")],
-        ),
-        NOW,
+        "/repositories",
+        &[("Authorization", &auth), ("Origin", "https://evil.example")],
     );
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
     assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding, Origin"));

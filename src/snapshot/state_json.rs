@@ -502,6 +502,7 @@ impl<'de> Visitor<'de> for SizesSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::fixtures::repo;
     use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
     use serde_json::json;
 
@@ -522,24 +523,21 @@ mod tests {
             timestamp: 1_795_438_748.159_703,
             repositories: vec![
                 RepositoryInput {
-                    name: "z/app".into(),
-                    tags: Some(vec![
-                        tag("v2", d(9), vec![d(1), d(2), "sha256:short".into()]),
-                        tag("v1", d(8), vec![d(1), d(3)]),
-                        tag("v1", d(7), vec![d(4)]),
-                    ]),
                     stale_since: Some(5.0),
+                    ..repo(
+                        "z/app",
+                        Some(vec![
+                            tag("v2", d(9), vec![d(1), d(2), "sha256:short".into()]),
+                            tag("v1", d(8), vec![d(1), d(3)]),
+                            tag("v1", d(7), vec![d(4)]),
+                        ]),
+                    )
                 },
-                RepositoryInput {
-                    name: "a/b\"\\é".into(),
-                    tags: Some(vec![tag("latest", d(8), vec![d(3), d(1)])]),
-                    stale_since: None,
-                },
-                RepositoryInput {
-                    name: "never".into(),
-                    tags: None,
-                    stale_since: None,
-                },
+                repo(
+                    "a/b\"\\é",
+                    Some(vec![tag("latest", d(8), vec![d(3), d(1)])]),
+                ),
+                repo("never", None),
             ],
             blobs: [
                 (d(1), 10),

@@ -10,8 +10,8 @@
 // selector here adds a change column from since=).
 
 import {
-  $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
-  session, setStatus,
+  $, PAGE_SIZE, UNIT_NAMES, ago, api, display, el, embeddedItems, fmtBytes, fmtCount, fmtDate,
+  isAuthError, num, session, setStatus, sizedRow,
 } from './common.js';
 import { initCleanup } from './cleanup.js';
 import { initPolicies, projectLink } from './policies.js';
@@ -237,15 +237,10 @@ function loadFailed(e, again) {
 
 function ingest(coll) {
   state.timestamp = num(coll && coll.timestamp);
-  const items = (coll && coll._embedded && Array.isArray(coll._embedded.items))
-    ? coll._embedded.items : [];
+  const items = embeddedItems(coll);
   state.hasExclusive = items.some((r) => r && 'exclusive_size' in r);
   state.repos = items.map((r) => ({
-    name: String(r.name),
-    key: String(r.name).toLowerCase(),
-    size: num(r.size),
-    disk_size: num(r.disk_size),
-    exclusive_size: num(r.exclusive_size),
+    ...sizedRow(r),
     tags: num(r.tags),
     stale_since: num(r.stale_since),
     project: r.project && typeof r.project === 'object' ? r.project : null,
@@ -304,14 +299,9 @@ async function loadNamespaces() {
     return;
   }
   if (generation !== state.generation) return;
-  const items = (body && body._embedded && Array.isArray(body._embedded.items))
-    ? body._embedded.items : [];
+  const items = embeddedItems(body);
   state.namespaces = items.map((n) => ({
-    name: String(n.name),
-    key: String(n.name).toLowerCase(),
-    size: num(n.size),
-    disk_size: num(n.disk_size),
-    exclusive_size: num(n.exclusive_size),
+    ...sizedRow(n),
     repositories: num(n.repositories),
     tags: num(n.tags),
     disk_size_change: num(n.disk_size_change),
@@ -381,8 +371,13 @@ function bar(value, max, kind) {
 }
 
 // A sortable, searchable, paged table. `columns`: {key, label, kind: 'text'|'count'|'bytes',
-// bar, optional}; `cell(row, col)` may override a cell's content.
-function makeTable(cfg) {
+// bar, optional}; `cell(row, col)` may override a cell's content. Its elements' ids are
+// `<ids>-head`, `-body`, `-pager`, `-count` and `-search`.
+function makeTable(options) {
+  const cfg = { ...options };
+  for (const part of ['head', 'body', 'pager', 'count', 'search']) {
+    cfg[part] = `${options.ids}-${part}`;
+  }
   const t = {
     rows: [],
     sorted: [],
@@ -588,8 +583,7 @@ function makeTable(cfg) {
 }
 
 const repoTable = makeTable({
-  head: 'repo-head', body: 'repo-body', pager: 'repo-pager', count: 'repo-count',
-  search: 'repo-search', noun: 'repositories', sort: 'disk_size', order: 'desc',
+  ids: 'repo', noun: 'repositories', sort: 'disk_size', order: 'desc',
   columns: [
     { key: 'name', label: 'Repository', kind: 'text' },
     { key: 'tags', label: 'Tags', kind: 'count' },
@@ -632,8 +626,7 @@ const repoTable = makeTable({
 });
 
 const nsTable = makeTable({
-  head: 'ns-head', body: 'ns-body', pager: 'ns-pager', count: 'ns-count',
-  search: 'ns-search', noun: 'namespaces', sort: 'disk_size', order: 'desc',
+  ids: 'ns', noun: 'namespaces', sort: 'disk_size', order: 'desc',
   columns: [
     { key: 'name', label: 'Namespace', kind: 'text' },
     { key: 'repositories', label: 'Repositories', kind: 'count' },

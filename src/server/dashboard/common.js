@@ -1,6 +1,7 @@
 // Shared by the dashboard's modules: DOM building (text only, never HTML), number and date
-// formats with the chosen units, the status line, and the API client (relative to the page's
-// own URL, so any server_prefix works; the Bearer token is held in `session`).
+// formats with the chosen units, the status line, the API client (relative to the page's
+// own URL, so any server_prefix works; the Bearer token is held in `session`) and the rows read
+// from its HAL collection bodies.
 
 export const PAGE_SIZE = 100;
 
@@ -118,3 +119,17 @@ export async function api(path, options) {
 export const isAuthError = (e) => e.status === 401 || e.status === 422;
 
 export const num = (v) => (typeof v === 'number' && isFinite(v) ? v : null);
+
+/** The `_embedded.items` of a HAL collection body, or none when it has no such list. */
+export function embeddedItems(body) {
+  return (body && body._embedded && Array.isArray(body._embedded.items)) ? body._embedded.items : [];
+}
+
+/** The fields a repository's and a namespace's table row share, from its API item. */
+export const sizedRow = (item) => ({
+  name: String(item.name),
+  key: String(item.name).toLowerCase(),
+  size: num(item.size),
+  disk_size: num(item.disk_size),
+  exclusive_size: num(item.exclusive_size),
+});

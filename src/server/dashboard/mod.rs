@@ -37,78 +37,28 @@ pub(crate) const HEADERS: [(&str, &str); 4] = [
     ("Cache-Control", "no-cache"),
 ];
 
-const PAGE: Asset = Asset {
-    content_type: "text/html; charset=utf-8",
-    body: include_bytes!("index.html"),
-};
-
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// One row of [`ASSETS`] (a function, so each row is one line).
+const fn asset(content_type: &'static str, body: &'static [u8]) -> Asset {
+    Asset { content_type, body }
+}
+
+const PAGE: Asset = asset("text/html; charset=utf-8", include_bytes!("index.html"));
 
 /// The files below `/dashboard/`. The scripts are ES modules: app.js imports the others.
 const ASSETS: [(&str, Asset); 9] = [
-    (
-        "app.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("app.js"),
-        },
-    ),
-    (
-        "common.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("common.js"),
-        },
-    ),
-    (
-        "cleanup.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("cleanup.js"),
-        },
-    ),
-    (
-        "storage.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("storage.js"),
-        },
-    ),
-    (
-        "health.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("health.js"),
-        },
-    ),
-    (
-        "policies.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("policies.js"),
-        },
-    ),
-    (
-        "history.js",
-        Asset {
-            content_type: JS,
-            body: include_bytes!("history.js"),
-        },
-    ),
-    (
-        "app.css",
-        Asset {
-            content_type: "text/css; charset=utf-8",
-            body: include_bytes!("app.css"),
-        },
-    ),
-    (
-        "icon.svg",
-        Asset {
-            content_type: "image/svg+xml",
-            body: include_bytes!("icon.svg"),
-        },
-    ),
+    ("app.js", asset(JS, include_bytes!("app.js"))),
+    ("common.js", asset(JS, include_bytes!("common.js"))),
+    ("cleanup.js", asset(JS, include_bytes!("cleanup.js"))),
+    ("storage.js", asset(JS, include_bytes!("storage.js"))),
+    ("health.js", asset(JS, include_bytes!("health.js"))),
+    ("policies.js", asset(JS, include_bytes!("policies.js"))),
+    ("history.js", asset(JS, include_bytes!("history.js"))),
+    ("app.css", asset(CSS, include_bytes!("app.css"))),
+    ("icon.svg", asset(SVG, include_bytes!("icon.svg"))),
 ];
 
 /// Whether `rest` (the request path after the prefix, without the query) is one of the

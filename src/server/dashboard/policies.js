@@ -12,7 +12,7 @@
 // ({status: ok|off|refused|failed, message}) says why there may be no projects.
 
 import {
-  $, api, apiUrl, el, fmtBytes, fmtCount, isAuthError, num,
+  $, api, apiUrl, el, embeddedItems, fmtBytes, fmtCount, isAuthError, num,
 } from './common.js';
 
 /** How many projects each table shows. */
@@ -116,7 +116,7 @@ export function initPolicies({ onAuthError }) {
     $('tab-policies').hidden = false;
     body = enabled;
     note = n;
-    const items = (all && all._embedded && Array.isArray(all._embedded.items)) ? all._embedded.items : [];
+    const items = embeddedItems(all);
     wins = items.filter((it) => !it.enabled && !it.error && num(it.freed_bytes_if_enabled) > 0);
     render();
   }
