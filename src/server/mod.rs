@@ -529,7 +529,7 @@ fn dashboard_response(found: dashboard::Lookup, prefix: &str) -> Response {
 
 /// `/health`: the verdict of [`health::judge`], 200 or 503 with `Retry-After`. Anonymous
 /// callers get one word (`ok`, `stale`, `failing`); the details (last error texts, which
-/// name addresses) need a user's token or the metrics token.
+/// name addresses) need the token of a user the directory still lets in, or the metrics token.
 fn health_response(app: &App, req: &Request, now: u64) -> Response {
     let facts = app.snapshot.get().map(|s| SnapshotFacts {
         timestamp: s.timestamp,
@@ -538,7 +538,7 @@ fn health_response(app: &App, req: &Request, now: u64) -> Response {
     });
     let state = app.status.get();
     let verdict = crate::registry::status::judge(&state, facts, app.update_interval, now as f64);
-    let detailed = authorize(&app.tokens, req, now).is_ok()
+    let detailed = authorize_user(app, req, now).is_ok()
         || (app.metrics.bearer_token.is_some()
             && app.metrics.authorized(req.header("Authorization")));
     let json = if detailed {
@@ -588,11 +588,6 @@ fn authorize_user(app: &App, req: &Request, now: u64) -> Result<String, ApiError
         }
         Verdict::Unknown => Err(ApiError::LoginUnavailable),
     }
-}
-
-/// Checks the `Authorization: Bearer` header and returns the user.
-fn authorize(tokens: &Tokens, req: &Request, now: u64) -> Result<String, ApiError> {
-    authorize_claims(tokens, req, now).map(|c| c.sub)
 }
 
 fn authorize_claims(
