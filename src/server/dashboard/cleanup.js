@@ -12,7 +12,7 @@
 // encodeURIComponent (space as %20, '+' as %2B), never URLSearchParams (space as '+').
 
 import {
-  $, PAGE_SIZE, api, el, fmtBytes, fmtCount, fmtDate, isAuthError, num, setStatus,
+  $, PAGE_SIZE, api, el, embeddedItems, fmtBytes, fmtCount, fmtDate, isAuthError, num, setStatus,
 } from './common.js';
 
 /** The inputs, by the query parameter they fill (400 messages name the parameter). */
@@ -110,7 +110,7 @@ export function initCleanup({ onAuthError }) {
   function show(b, asked) {
     body = b || {};
     rule = asked;
-    const all = body._embedded && Array.isArray(body._embedded.items) ? body._embedded.items : [];
+    const all = embeddedItems(body);
     // Stable: equal gains stay in the service's order (by name).
     items = all.slice().sort((a, c) => (num(c.freed_bytes) || 0) - (num(a.freed_bytes) || 0));
     page = 0;

@@ -72,7 +72,7 @@ export function initPolicies({ onAuthError }) {
     $('po-deleted').textContent = fmtCount(num(body.tags_deleted));
     $('po-projects').textContent = fmtCount(num(body.projects));
     $('po-note').textContent = note;
-    const items = (body._embedded && Array.isArray(body._embedded.items)) ? body._embedded.items : [];
+    const items = embeddedItems(body);
     const enabled = items.filter((it) => it.enabled === true);
     const on = $('po-body');
     on.replaceChildren(...enabled.slice(0, SHOWN).map((it) => row(it, true)));

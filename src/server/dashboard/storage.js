@@ -11,7 +11,7 @@
 // 404 {message} when [storage] driver is not set; 503 {message} before the first good scan.
 
 import {
-  $, api, el, fmtBytes, fmtCount, fmtDate, isAuthError, num,
+  $, api, el, embeddedItems, fmtBytes, fmtCount, fmtDate, isAuthError, num,
 } from './common.js';
 
 const TOP = 20;
@@ -70,7 +70,7 @@ export function initStorage({ onAuthError }) {
     const w = body.warnings || {};
     const warned = num(w.count) ? ` The scan met ${fmtCount(num(w.count))} problems in the storage (the service's log names each path and the fix).` : '';
     $('st-when').textContent = (ts === null ? '' : `Scanned ${fmtDate(ts * 1000)} (${body.driver || 'storage'}), read-only; the registry's garbage-collect needs the registry stopped or read-only.`) + warned;
-    const items = body._embedded && Array.isArray(body._embedded.items) ? body._embedded.items : [];
+    const items = embeddedItems(body);
     const top = items.filter((i) => num(i.untagged_bytes) || num(i.untagged_manifests) || num(i.uploads)).slice(0, TOP);
     $('st-table').hidden = top.length === 0;
     $('st-count').textContent = top.length === 0 ? 'No repository holds untagged manifests or uploads.'
