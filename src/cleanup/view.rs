@@ -9,8 +9,8 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::cleanup::{Reason, RepoReport, Report, Rule, Scope};
-use crate::hal::html::table_head;
-use crate::hal::{html_escape, human_bytes, Paths};
+use crate::hal::html::{bytes, table_head};
+use crate::hal::{html_escape, Paths};
 use crate::snapshot::time::format_rfc3339;
 use crate::snapshot::Snapshot;
 
@@ -209,10 +209,6 @@ pub(crate) fn render_json(
     out
 }
 
-fn bytes_cell(n: u64) -> String {
-    format!("{} <small>({n})</small>", human_bytes(n))
-}
-
 /// The same as an HTML page of tables. Every value is escaped.
 pub(crate) fn render_html(
     snap: &Snapshot,
@@ -232,7 +228,7 @@ pub(crate) fn render_html(
          </table>\n<p>Data collected at Unix time {}. Freed bytes: what garbage collection frees \
          once the deleted tags are gone; a repository's freed bytes count only the blobs that no \
          tag but its deleted ones uses.</p>",
-        bytes_cell(report.freed_bytes),
+        bytes(report.freed_bytes),
         report.tags_deleted,
         report.tags_kept,
         report.tags_not_matched,
@@ -253,7 +249,7 @@ pub(crate) fn render_html(
         let _ = writeln!(
             body,
             "<tr><td><a href=\"#{id}\">{name}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            bytes_cell(item.freed_bytes),
+            bytes(item.freed_bytes),
             item.delete.len(),
             item.keep.len(),
             item.not_matched,
@@ -308,11 +304,12 @@ fn repository_table(body: &mut String, paths: Paths<'_>, item: &RepoReport<'_>) 
     let e = html_escape;
     let _ = writeln!(
         body,
-        "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>\n<table>\n<tr><th>tag</th><th>action</th><th>created</th><th>size</th><th>digest</th></tr>",
+        "<h2 id=\"{}\"><a href=\"{}\">{}</a></h2>",
         e(&crate::http::percent::encode(item.name)),
         e(&paths.repository(item.name)),
         e(item.name)
     );
+    table_head(body, &["tag", "action", "created", "size", "digest"]);
     let rows = item
         .delete
         .iter()
@@ -330,7 +327,7 @@ fn repository_table(body: &mut String, paths: Paths<'_>, item: &RepoReport<'_>) 
             e(&t.name),
             action,
             t.created.map_or_else(|| "unknown".to_string(), format_rfc3339),
-            bytes_cell(t.size),
+            bytes(t.size),
             e(&t.digest.to_string())
         );
     }
@@ -341,6 +338,7 @@ fn repository_table(body: &mut String, paths: Paths<'_>, item: &RepoReport<'_>) 
 mod tests {
     use super::*;
     use crate::cleanup::{dry_run, Limits};
+    use crate::hal::human_bytes;
     use crate::snapshot::{RepositoryInput, SnapshotInput, TagInput};
     use serde_json::{json, Value};
 

@@ -70,7 +70,8 @@ fn opt_bytes(n: Option<u64>) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
+/// A byte count for a table cell: human-readable, with the exact number beside it.
+pub(crate) fn bytes(n: u64) -> String {
     opt_bytes(Some(n))
 }
 
