@@ -114,19 +114,20 @@ impl Paths<'_> {
 /// The decoded segments of the path below the collection at `base` (`rest` is `""` or starts
 /// with `/`, still percent-encoded; one trailing slash is ignored), `None` for the collection
 /// itself. On failure returns the canonical path for the 404 body.
-fn segments(rest: &str, base: &str) -> Result<Option<Vec<String>>, String> {
+/// `base` is the collection's path, built only for a 404 (`resolve` runs on every request).
+fn segments(rest: &str, base: impl Fn() -> String) -> Result<Option<Vec<String>>, String> {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
         return Ok(None);
     }
     let Some(raw) = rest.strip_prefix('/') else {
-        return Err(format!("{base}{rest}"));
+        return Err(format!("{}{rest}", base()));
     };
     let segs: Option<Vec<String>> = raw.split('/').map(percent_decode).collect();
     segs.map(Some).ok_or_else(|| {
         // Not UTF-8 or a broken escape: no such name can exist; echo the path re-encoded.
         let lossy: Vec<String> = raw.split('/').map(encode_segment).collect();
-        format!("{base}/{}", lossy.join("/"))
+        format!("{}/{}", base(), lossy.join("/"))
     })
 }
 
@@ -143,7 +144,7 @@ pub(crate) fn resolve<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let Some(segs) = segments(rest, &paths.collection())? else {
+    let Some(segs) = segments(rest, || paths.collection())? else {
         return Ok(Resource::Collection);
     };
     // A first segment with an encoded slash is the canonical form: it is the whole name.

@@ -18,7 +18,7 @@ pub(crate) fn resolve_namespace<'a>(
     rest: &str,
     paths: Paths<'_>,
 ) -> Result<Resource<'a>, String> {
-    let Some(segs) = segments(rest, &paths.namespaces())? else {
+    let Some(segs) = segments(rest, || paths.namespaces())? else {
         return Ok(Resource::Namespaces);
     };
     let name = segs.join("/");
