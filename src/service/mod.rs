@@ -283,7 +283,6 @@ pub fn signals() -> Result<Signals, ServiceError> {
         .map_err(|e| ServiceError::Setup(format!("cannot install signal handlers: {e}")))
 }
 
-/// The application the workers share, from the configuration.
 /// Stops the server that a failed start leaves behind; `why` is the start's error.
 fn abandon(running: server::Running, why: String) -> ServiceError {
     running.shutdown(Duration::from_secs(1));
@@ -342,6 +341,7 @@ fn start_scanner(
     .map(|_| ())
 }
 
+/// The application the workers share, from the configuration.
 fn build_app(cfg: &Config, authenticator: Arc<dyn Authenticator>) -> App {
     App {
         prefix: cfg.general.server_prefix.clone(),
